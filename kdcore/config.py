@@ -1,0 +1,213 @@
+"""The one job description: a frozen, typed dataclass whose hash is the store key.
+
+Everything that changes what a job produces lives here; nothing else does. CLI flags and app
+widgets both build a ``JobConfig`` and hand it to :func:`kdcore.train.run_job`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from kdcore import CODE_VERSION
+
+# Dataset names the engine knows. The MHIST names are wired by kdcore.data.mhist.
+DATASETS: tuple[str, ...] = ("mnist", "fashion_mnist", "mhist", "mhist_synthetic")
+
+# Architectures ("arch"): which network a job trains.
+#   teacher_cnn    the course's MNIST teacher (2 conv layers, 1,011,466 parameters)
+#   student_mlp    the course's fully connected student; hidden sizes from ``hidden``
+#   student_cnn    a small CNN student (for feature-based methods: FitNets, attention transfer)
+#   resnetv2_50    MHIST teacher (pre-activation ResNet-50)
+#   mobilenet_v2   MHIST student
+ARCHS: tuple[str, ...] = ("teacher_cnn", "student_mlp", "student_cnn", "resnetv2_50", "mobilenet_v2")
+
+# Default course settings (handout + issue #2).
+DEFAULT_HIDDEN: tuple[int, ...] = (784, 784)
+DEFAULT_T = 4.0
+DEFAULT_ALPHA = 0.5
+
+
+class ConfigError(ValueError):
+    """A setting is out of range or does not fit the rest; the message names the fix."""
+
+
+ParamValue = float | int | str | bool
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """One training job. Frozen: build a new one with :meth:`replace`, never mutate.
+
+    ``alpha`` is the weight of the **distillation (soft-target) term**:
+    ``loss = alpha * T^2 * KL(p_T^tau || p_S^tau) + (1 - alpha) * CE(y, p_S)``.
+    ``alpha = 0`` is plain cross-entropy, ``alpha = 1`` pure distillation.
+    """
+
+    dataset: str = "mnist"
+    arch: str = "student_mlp"
+    method: str = "scratch"  # a key of kdcore.losses.LOSSES ("scratch" = labels only)
+    hidden: tuple[int, ...] = DEFAULT_HIDDEN  # only used by student_mlp
+    temperature: float = DEFAULT_T
+    alpha: float = DEFAULT_ALPHA
+    epochs: int = 12
+    batch_size: int = 256
+    lr: float = 1e-3
+    seed: int = 0
+    # Extra, method-specific settings as sorted (name, value) pairs, e.g. (("beta", 100.0),).
+    # Kept generic so adding a method never changes the keys of existing results.
+    method_params: tuple[tuple[str, ParamValue], ...] = ()
+    # The teacher job whose logits/features a distillation method learns from (None for teachers
+    # and scratch students). Nested so the teacher's settings are part of this job's key.
+    teacher: JobConfig | None = None
+    # Use at most this many training / test examples (None: all). For tests and quick demos.
+    train_limit: int | None = None
+    test_limit: int | None = None
+    # Where the data must come from: "auto" picks the best available source and records it.
+    data_source: str = "auto"
+    extra: tuple[tuple[str, ParamValue], ...] = field(default=())  # free-form, hashed too
+
+    def __post_init__(self) -> None:
+        # Normalise sequences to tuples so equal configs hash equally however they were built.
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        object.__setattr__(self, "method_params", tuple(sorted((str(k), v) for k, v in self.method_params)))
+        object.__setattr__(self, "extra", tuple(sorted((str(k), v) for k, v in self.extra)))
+        object.__setattr__(self, "temperature", float(self.temperature))
+        object.__setattr__(self, "alpha", float(self.alpha))
+        object.__setattr__(self, "lr", float(self.lr))
+
+    # ---- convenience -------------------------------------------------------------------
+    def replace(self, **changes: Any) -> JobConfig:
+        return dataclasses.replace(self, **changes)
+
+    def param(self, name: str, default: ParamValue) -> ParamValue:
+        """A method-specific setting from ``method_params`` (or ``default``)."""
+        return dict(self.method_params).get(name, default)
+
+    @property
+    def is_teacher_job(self) -> bool:
+        return self.teacher is None and self.method == "scratch"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["teacher"] = self.teacher.to_dict() if self.teacher is not None else None
+        d["hidden"] = list(self.hidden)
+        d["method_params"] = [list(p) for p in self.method_params]
+        d["extra"] = [list(p) for p in self.extra]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> JobConfig:
+        d = dict(d)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"unknown config fields {sorted(unknown)}; known: {sorted(known)}")
+        if d.get("teacher") is not None:
+            d["teacher"] = cls.from_dict(d["teacher"])
+        for k in ("hidden",):
+            if k in d:
+                d[k] = tuple(d[k])
+        for k in ("method_params", "extra"):
+            if k in d:
+                d[k] = tuple(tuple(p) for p in d[k])
+        return cls(**d)
+
+    def key(self) -> str:
+        """Content hash of this config + the engine's CODE_VERSION: the result-store key."""
+        d = self.to_dict()
+        if self.teacher is None and self.method == "scratch":
+            # T and alpha do nothing without a teacher: equal jobs must share one key.
+            d.pop("temperature")
+            d.pop("alpha")
+        payload = json.dumps({"config": d, "code": CODE_VERSION}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+    def short_name(self) -> str:
+        """A human label such as ``mnist/student_mlp[784x784]/hinton T=4 a=0.5 s0``."""
+        arch = self.arch + (f"[{'x'.join(map(str, self.hidden))}]" if self.arch == "student_mlp" else "")
+        m = self.method
+        if self.teacher is not None:
+            m += f" T={self.temperature:g} a={self.alpha:g}"
+        return f"{self.dataset}/{arch}/{m} s{self.seed}"
+
+
+def validate(config: JobConfig) -> JobConfig:
+    """Check ranges before any work starts. Raises :class:`ConfigError` naming the fix."""
+    c = config
+    if c.dataset not in DATASETS:
+        raise ConfigError(f"unknown dataset {c.dataset!r}; choose one of {', '.join(DATASETS)}")
+    if c.arch not in ARCHS:
+        raise ConfigError(f"unknown architecture {c.arch!r}; choose one of {', '.join(ARCHS)}")
+    from kdcore.losses import LOSSES  # late import: losses import nothing from config at load
+
+    if c.method not in LOSSES:
+        raise ConfigError(f"unknown method {c.method!r}; choose one of {', '.join(sorted(LOSSES))}")
+    if not c.temperature > 0:
+        raise ConfigError(f"temperature T must be > 0 (got {c.temperature}); the course uses T in 1..64")
+    if not 0.0 <= c.alpha <= 1.0:
+        raise ConfigError(f"alpha must be within [0, 1] (got {c.alpha}); it weights the KD term, 1-alpha the CE term")
+    if c.arch == "student_mlp":
+        if len(c.hidden) == 0:
+            raise ConfigError("hidden sizes are empty; give at least one layer, e.g. 784,784 or 32")
+        if any(h <= 0 for h in c.hidden):
+            raise ConfigError(f"hidden sizes must be positive integers (got {list(c.hidden)}); e.g. 784,784")
+    if c.epochs < 1:
+        raise ConfigError(f"epochs must be >= 1 (got {c.epochs})")
+    if c.batch_size < 1:
+        raise ConfigError(f"batch size must be >= 1 (got {c.batch_size})")
+    if not c.lr > 0:
+        raise ConfigError(f"learning rate must be > 0 (got {c.lr})")
+    for lim_name in ("train_limit", "test_limit"):
+        lim = getattr(c, lim_name)
+        if lim is not None and lim < 1:
+            raise ConfigError(f"{lim_name} must be >= 1 or unset (got {lim})")
+    needs_teacher = LOSSES[c.method].needs_teacher
+    if needs_teacher and c.teacher is None:
+        raise ConfigError(f"method {c.method!r} distils from a teacher: give a teacher config")
+    if not needs_teacher and c.teacher is not None:
+        raise ConfigError(f"method {c.method!r} uses labels only; drop the teacher or pick a KD method")
+    if c.teacher is not None:
+        validate(c.teacher)
+        if c.teacher.dataset != c.dataset:
+            raise ConfigError(
+                f"teacher was trained on {c.teacher.dataset!r} but the student on {c.dataset!r}; use the same dataset"
+            )
+    return c
+
+
+def course_teacher(dataset: str = "mnist", seed: int = 0, **overrides: Any) -> JobConfig:
+    """The course's teacher job for ``dataset`` (MNIST-style CNN, or ResNetV2-50 for MHIST)."""
+    if dataset.startswith("mhist"):
+        base = JobConfig(dataset=dataset, arch="resnetv2_50", method="scratch", seed=seed, batch_size=32, lr=1e-4)
+    else:
+        base = JobConfig(dataset=dataset, arch="teacher_cnn", method="scratch", seed=seed)
+    return base.replace(**overrides) if overrides else base
+
+
+def course_student(
+    dataset: str = "mnist",
+    method: str = "scratch",
+    seed: int = 0,
+    temperature: float = DEFAULT_T,
+    alpha: float = DEFAULT_ALPHA,
+    teacher: JobConfig | None = None,
+    **overrides: Any,
+) -> JobConfig:
+    """The course's student job; a KD method gets the matching course teacher unless given one."""
+    from kdcore.losses import LOSSES
+
+    arch = "mobilenet_v2" if dataset.startswith("mhist") else "student_mlp"
+    extra_defaults: dict[str, Any] = {"batch_size": 32} if dataset.startswith("mhist") else {}
+    if LOSSES[method].needs_teacher and teacher is None:
+        teacher = course_teacher(dataset, seed=seed)
+    if not LOSSES[method].needs_teacher:
+        teacher = None
+    cfg = JobConfig(
+        dataset=dataset, arch=arch, method=method, seed=seed, temperature=temperature, alpha=alpha,
+        teacher=teacher, **extra_defaults,
+    )
+    return cfg.replace(**overrides) if overrides else cfg

@@ -1,0 +1,25 @@
+"""The model-output contract every kdcore network follows.
+
+``model(x)`` returns ``ModelOutput(logits, features)``:
+
+- ``logits``: ``(N, num_classes)`` float tensor, before any softmax.
+- ``features``: a dict of named intermediate activations (post-activation). Each model class lists
+  the names it provides in ``feature_names``; a method that needs a feature (FitNets' hint layer,
+  attention transfer's maps) checks it when the job is built, so a mismatch fails before training.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+
+class ModelOutput(NamedTuple):
+    logits: torch.Tensor
+    features: dict[str, torch.Tensor]
+
+
+def feature_names(model: torch.nn.Module) -> tuple[str, ...]:
+    """The feature names ``model`` promises (empty when it declares none)."""
+    return tuple(getattr(model, "feature_names", ()))
