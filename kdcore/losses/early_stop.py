@@ -1,0 +1,42 @@
+"""Cho & Hariharan, "On the Efficacy of Knowledge Distillation", ICCV 2019 (arXiv:1910.01348)."""
+
+from __future__ import annotations
+
+from kdcore.config import ConfigError, JobConfig
+from kdcore.losses.hinton import HintonKD
+
+
+class EarlyStoppedKD(HintonKD):
+    r"""Hinton KD from an **early-stopped** teacher.
+
+    Cho & Hariharan find that a fully trained, more accurate teacher is not always the better
+    teacher: late in training it fits the labels ever more sharply (and overfits), and its soft
+    targets carry less of the similarity structure a small student can use. Stopping the teacher
+    early gives a less overfit, "more teachable" teacher. The loss is ordinary soft-target KD:
+
+    .. math::
+        \mathcal{L} = \alpha\,T^2\,\mathrm{KL}\big(\sigma(z_{T,e}/T)\,\|\,\sigma(z_S/T)\big)
+            + (1-\alpha)\,\mathrm{CE}(y, \sigma(z_S))
+
+    where :math:`z_{T,e}` are the logits of the teacher after e < E epochs
+    (:func:`early_stopped_teacher`). (The paper stops the teacher early and keeps distilling
+    without it late in training; we implement the simple "early checkpoint" form.)
+
+    Args:
+        temperature: T > 0.
+        alpha: weight of the KD term; CE gets ``1 - alpha``.
+    """
+
+
+def early_stopped_teacher(teacher: JobConfig, epochs: int) -> JobConfig:
+    """The same teacher job trained for ``epochs`` < ``teacher.epochs`` epochs.
+
+    With a constant learning rate and the same seed this is the full run's checkpoint after
+    ``epochs`` epochs; with a schedule that depends on the total number of epochs it is a short
+    run of its own (still the less-trained teacher the method asks for).
+    """
+    if not 1 <= epochs < teacher.epochs:
+        raise ConfigError(
+            f"an early-stopped teacher needs 1 <= epochs < {teacher.epochs} (the full teacher's epochs); got {epochs}"
+        )
+    return teacher.replace(epochs=int(epochs))

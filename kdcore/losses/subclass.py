@@ -1,0 +1,133 @@
+"""Müller, Kornblith & Hinton, "Subclass Distillation", arXiv:2002.03936 (2020).
+
+Model side: a network trained with these losses has ``C·s`` outputs (``s`` = ``subclasses``);
+the subclasses of class ``c`` are the contiguous columns ``c·s … c·s+s−1``. Metrics and
+predictions use :func:`class_logits_from_subclass`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from kdcore.config import JobConfig
+from kdcore.losses.base import Batch, teacher_logits
+from kdcore.losses.hinton import soft_target_kl
+from kdcore.models.contract import ModelOutput
+
+SUBCLASS_METHODS = ("subclass_teacher", "subclass")
+
+
+def class_logits_from_subclass(logits: torch.Tensor, s: int) -> torch.Tensor:
+    r"""``(N, C·s)`` subclass logits → ``(N, C)`` class logits :math:`\log \sum_{k \in c} e^{z_k}`.
+
+    ``softmax`` of the result is the sum of each class's subclass probabilities, so these are
+    ordinary class logits for accuracy, confusion matrices and calibration.
+    """
+    n, width = logits.shape
+    if s < 1 or width % s:
+        raise ValueError(f"{width} logits cannot be split into groups of s={s} subclasses")
+    return logits.view(n, width // s, s).logsumexp(dim=2)
+
+
+def logits_per_class(config: JobConfig) -> int:
+    """How many outputs per class the network of ``config`` needs: ``s`` for subclass methods, else 1."""
+    return int(config.param("subclasses", 2)) if config.method in SUBCLASS_METHODS else 1
+
+
+def subclass_contrastive_loss(logits: torch.Tensor, temperature: float = 1.0, eps: float = 1e-5) -> torch.Tensor:
+    r"""The paper's auxiliary loss that spreads examples over subclasses.
+
+    Each logit is standardised over the batch, :math:`v_i = (z_i - \mu) / \sigma`, and each example
+    must recognise itself among the batch (a contrastive loss with no augmentation):
+
+    .. math::
+        \mathcal{L}_{aux} = -\frac{1}{n} \sum_{i=1}^{n}
+            \log \frac{\exp(v_i^\top v_i / T_{aux})}{\sum_{j=1}^{n} \exp(v_i^\top v_j / T_{aux})}
+
+    It is minimised when examples have distinct subclass-logit vectors, which stops all examples
+    of a class from collapsing onto one subclass (the class loss alone is indifferent to that).
+    """
+    v = (logits - logits.mean(dim=0)) / (logits.std(dim=0, unbiased=False) + eps)
+    sim = v @ v.t() / temperature
+    return F.cross_entropy(sim, torch.arange(len(v), device=v.device))
+
+
+class SubclassTeacherLoss(nn.Module):
+    r"""Training loss of a subclass teacher: class-level CE on summed subclass probabilities + auxiliary loss.
+
+    .. math::
+        \mathcal{L} = -\log \sum_{k \in \mathrm{sub}(y)} \sigma(z)_k + w_{aux}\,\mathcal{L}_{aux}(z)
+
+    (:func:`subclass_contrastive_loss` defines :math:`\mathcal{L}_{aux}`). Needs no teacher.
+
+    Args:
+        subclasses: s >= 1 subclasses per class (s = 1 is plain cross-entropy plus the aux term).
+        aux_weight: :math:`w_{aux}` >= 0, weight of the auxiliary loss.
+        aux_temperature: :math:`T_{aux}` > 0 of the auxiliary loss.
+    """
+
+    def __init__(self, subclasses: int = 2, aux_weight: float = 1.0, aux_temperature: float = 1.0) -> None:
+        super().__init__()
+        if subclasses < 1:
+            raise ValueError(f"subclasses must be >= 1, got {subclasses}")
+        self.subclasses, self.aux_weight, self.aux_temperature = int(subclasses), float(aux_weight), float(aux_temperature)
+
+    def forward(self, student_out: ModelOutput, teacher_out: ModelOutput | None, batch: Batch) -> dict[str, torch.Tensor]:
+        z = student_out.logits  # "student_out" is the network being trained: here the teacher itself
+        ce = F.cross_entropy(class_logits_from_subclass(z, self.subclasses), batch.y)
+        return {"ce": ce, "aux": self.aux_weight * subclass_contrastive_loss(z, self.aux_temperature)}
+
+
+class SubclassKD(nn.Module):
+    r"""Subclass distillation: the student (also ``C·s`` outputs) matches the teacher's subclass distribution.
+
+    .. math::
+        \mathcal{L} = \alpha\,T^2\,\mathrm{KL}\big(\sigma(z_T/T)\,\|\,\sigma(z_S/T)\big)
+            + (1-\alpha)\,\Big(-\log \sum_{k \in \mathrm{sub}(y)} \sigma(z_S)_k\Big)
+
+    with the KL over all ``C·s`` subclasses: with few classes (a binary task such as MHIST) the
+    class probabilities carry little dark knowledge, the invented subclasses carry more.
+
+    Args:
+        subclasses: s, as for the teacher (the student's subclass k imitates the teacher's k).
+        temperature: T of the KL term.
+        alpha: weight of the KL term; the class-level CE gets ``1 - alpha``.
+    """
+
+    def __init__(self, subclasses: int = 2, temperature: float = 4.0, alpha: float = 0.5) -> None:
+        super().__init__()
+        if subclasses < 1:
+            raise ValueError(f"subclasses must be >= 1, got {subclasses}")
+        self.subclasses, self.temperature, self.alpha = int(subclasses), float(temperature), float(alpha)
+
+    def forward(self, student_out: ModelOutput, teacher_out: ModelOutput | None, batch: Batch) -> dict[str, torch.Tensor]:
+        z_s, z_t = student_out.logits, teacher_logits(teacher_out).detach()
+        ce = F.cross_entropy(class_logits_from_subclass(z_s, self.subclasses), batch.y)
+        kd = soft_target_kl(z_s, z_t, self.temperature)
+        return {"ce": (1.0 - self.alpha) * ce, "kd": self.alpha * kd}
+
+
+def build_subclass_teacher(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> SubclassTeacherLoss:
+    """Registry builder. Method params: ``subclasses``, ``aux_weight``, ``aux_temperature``."""
+    return SubclassTeacherLoss(
+        subclasses=int(config.param("subclasses", 2)),
+        aux_weight=float(config.param("aux_weight", 1.0)),
+        aux_temperature=float(config.param("aux_temperature", 1.0)),
+    )
+
+
+def build_subclass_kd(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> SubclassKD:
+    """Registry builder. Method param: ``subclasses`` (must equal the teacher's)."""
+    return SubclassKD(int(config.param("subclasses", 2)), config.temperature, config.alpha)
+
+
+def subclass_configs(
+    teacher: JobConfig, student: JobConfig, subclasses: int = 2, aux_weight: float = 1.0
+) -> tuple[JobConfig, JobConfig]:
+    """(subclass teacher job, subclass student job distilled from it) from two ordinary jobs."""
+    params = {"subclasses": int(subclasses), "aux_weight": float(aux_weight)}
+    t = teacher.replace(method="subclass_teacher", teacher=None, method_params=tuple({**dict(teacher.method_params), **params}.items()))
+    s_params = {**dict(student.method_params), "subclasses": int(subclasses)}
+    return t, student.replace(method="subclass", teacher=t, method_params=tuple(s_params.items()))

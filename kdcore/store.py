@@ -1,0 +1,274 @@
+"""Content-addressed result store.
+
+Layout (one folder per finished job)::
+
+    <root>/objects/<key>/result.json        config, metrics, curves, provenance, file hashes
+    <root>/objects/<key>/weights.safetensors
+    <root>/objects/<key>/<name>.safetensors extra tensors (e.g. the teacher's training-set logits)
+    <root>/locks/<key>.lock                 inter-process lock: one computation per key
+
+``key`` = sha256(config + data source + CODE_VERSION) (see :func:`store_key`). Writes are atomic:
+an entry is built in ``<root>/tmp/`` and renamed into place, an extra file is written to a temp
+name and ``os.replace``d. A reader verifies each file's sha256 recorded in ``result.json``; a
+corrupt or truncated entry is moved to ``<root>/corrupt/`` and reported as missing, so the job is
+recomputed instead of crashing. Weights use safetensors: loading them runs no pickle.
+
+Stores can be layered: a writable user store in front of read-only shipped results
+(``assets/store``), so the app opens on precomputed numbers and new jobs go to the user store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from filelock import FileLock
+from safetensors.torch import load_file, save_file
+
+from kdcore import CODE_VERSION
+from kdcore.config import JobConfig
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_STORE = REPO_ROOT / "assets" / "store"
+
+
+def default_store_dir() -> Path:
+    """``KD_STORE_DIR`` or ``~/.cache/distillation-lab/store``."""
+    env = os.environ.get("KD_STORE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "distillation-lab" / "store"
+
+
+def store_key(config: JobConfig, source_id: str) -> str:
+    """The key of ``config`` run on data ``source_id`` with this engine version."""
+    payload = json.dumps({"config": config.key(), "data": source_id, "code": CODE_VERSION}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+class ResultStore:
+    """One store folder. ``readonly`` stores (shipped assets) are never written."""
+
+    def __init__(self, root: str | Path | None = None, readonly: bool = False) -> None:
+        self.root = Path(root) if root is not None else default_store_dir()
+        self.readonly = readonly
+
+    # ---- paths ---------------------------------------------------------------------------
+    def _obj(self, key: str) -> Path:
+        return self.root / "objects" / key
+
+    def _ensure_writable(self) -> None:
+        if self.readonly:
+            raise StoreError(f"store {self.root} is read-only")
+        try:
+            for sub in ("objects", "tmp", "locks"):
+                (self.root / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(
+                f"cannot write the result store at {self.root} ({e.strerror or e}); "
+                "set KD_STORE_DIR to a writable folder"
+            ) from e
+
+    @contextmanager
+    def lock(self, key: str, timeout_s: float = -1) -> Iterator[None]:
+        """Hold the inter-process lock for ``key`` (so two processes never compute one job)."""
+        self._ensure_writable()
+        with FileLock(str(self.root / "locks" / f"{key}.lock"), timeout=timeout_s):
+            yield
+
+    # ---- reading -------------------------------------------------------------------------
+    def get(self, key: str, need_weights: bool = False) -> dict | None:
+        """The verified result dict for ``key``, or None when absent or corrupt."""
+        d = self._obj(key)
+        meta = d / "result.json"
+        if not meta.exists():
+            return None
+        try:
+            result = json.loads(meta.read_text())
+            if result.get("key") != key:
+                raise StoreError("key mismatch")
+            for name, digest in result.get("files", {}).items():
+                f = d / name
+                if not f.exists() or _sha256(f) != digest:
+                    raise StoreError(f"{name} missing or changed")
+        except (OSError, ValueError, StoreError) as e:
+            self._quarantine(key, str(e))
+            return None
+        if need_weights and "weights.safetensors" not in result.get("files", {}):
+            return None
+        return result
+
+    def has(self, key: str) -> bool:
+        return self.get(key) is not None
+
+    def load_tensors(self, key: str, name: str = "weights") -> dict[str, torch.Tensor] | None:
+        """Tensors saved under ``name`` (safetensors; no pickle), or None if absent/corrupt."""
+        result = self.get(key)
+        if result is None or f"{name}.safetensors" not in result.get("files", {}):
+            return None
+        try:
+            return load_file(str(self._obj(key) / f"{name}.safetensors"))
+        except Exception as e:  # truncated between the check and the read, or not safetensors
+            self._quarantine(key, f"{name}: {e}")
+            return None
+
+    def list(self) -> list[dict]:
+        """Every readable result in this store, newest first."""
+        out = []
+        objects = self.root / "objects"
+        if not objects.is_dir():
+            return out
+        for d in objects.iterdir():
+            r = self.get(d.name)
+            if r is not None:
+                out.append(r)
+        out.sort(key=lambda r: r.get("created", ""), reverse=True)
+        return out
+
+    # ---- writing -------------------------------------------------------------------------
+    def put(self, key: str, result: dict, tensors: dict[str, dict[str, torch.Tensor]] | None = None) -> dict:
+        """Atomically store ``result`` and named tensor groups (e.g. ``{"weights": state_dict}``).
+
+        If another process stored the key first, its (equal) entry is kept and returned.
+        """
+        self._ensure_writable()
+        staging = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=self.root / "tmp"))
+        try:
+            files = {}
+            for name, group in (tensors or {}).items():
+                path = staging / f"{name}.safetensors"
+                save_file({k: v.detach().cpu().contiguous() for k, v in group.items()}, str(path))
+                files[path.name] = _sha256(path)
+            result = {**result, "key": key, "files": files}
+            (staging / "result.json").write_text(json.dumps(result, indent=1, default=_json_default))
+            target = self._obj(key)
+            if target.exists() and self.get(key) is not None:
+                return self.get(key) or result
+            if target.exists():  # corrupt leftover: get() quarantined it, or it vanished
+                shutil.rmtree(target, ignore_errors=True)
+            os.rename(staging, target)
+            return result
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+
+    def add_tensors(self, key: str, name: str, tensors: dict[str, torch.Tensor]) -> None:
+        """Add a tensor file to an existing entry (atomic file replace + result.json rewrite)."""
+        self._ensure_writable()
+        d = self._obj(key)
+        result = self.get(key)
+        if result is None:
+            raise StoreError(f"no entry {key} to add {name} to")
+        tmp = d / f".{name}.{uuid.uuid4().hex}.tmp"
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+        digest = _sha256(tmp)
+        os.replace(tmp, d / f"{name}.safetensors")
+        result["files"][f"{name}.safetensors"] = digest
+        meta_tmp = d / f".result.{uuid.uuid4().hex}.tmp"
+        meta_tmp.write_text(json.dumps(result, indent=1, default=_json_default))
+        os.replace(meta_tmp, d / "result.json")
+
+    def _quarantine(self, key: str, why: str) -> None:
+        if self.readonly:
+            return
+        src = self._obj(key)
+        dst = self.root / "corrupt" / f"{key}.{int(time.time())}.{uuid.uuid4().hex[:6]}"
+        try:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(src, dst)
+            (dst / "WHY.txt").write_text(why + "\n")
+        except OSError:
+            pass  # another reader moved it already
+
+
+class LayeredStore:
+    """A writable store in front of read-only ones: reads fall through, writes go to the first."""
+
+    def __init__(self, writable: ResultStore, *readonly: ResultStore) -> None:
+        self.writable = writable
+        self.layers = (writable, *readonly)
+
+    @property
+    def root(self) -> Path:
+        return self.writable.root
+
+    def get(self, key: str, need_weights: bool = False) -> dict | None:
+        for s in self.layers:
+            r = s.get(key, need_weights=need_weights)
+            if r is not None:
+                return r
+        return None
+
+    def has(self, key: str) -> bool:
+        return self.get(key) is not None
+
+    def load_tensors(self, key: str, name: str = "weights") -> dict[str, torch.Tensor] | None:
+        for s in self.layers:
+            t = s.load_tensors(key, name)
+            if t is not None:
+                return t
+        return None
+
+    def list(self) -> list[dict]:
+        seen: dict[str, dict] = {}
+        for s in self.layers:
+            for r in s.list():
+                seen.setdefault(r["key"], r)
+        return sorted(seen.values(), key=lambda r: r.get("created", ""), reverse=True)
+
+    def lock(self, key: str, timeout_s: float = -1):  # noqa: ANN201 - context manager
+        return self.writable.lock(key, timeout_s)
+
+    def put(self, key: str, result: dict, tensors: dict | None = None) -> dict:
+        return self.writable.put(key, result, tensors)
+
+    def add_tensors(self, key: str, name: str, tensors: dict[str, torch.Tensor]) -> None:
+        if self.writable.get(key) is None:
+            # the entry lives in a read-only layer: copy it up before adding a file
+            src = self.get(key)
+            if src is None:
+                raise StoreError(f"no entry {key}")
+            groups = {}
+            for fname in src.get("files", {}):
+                g = fname.removesuffix(".safetensors")
+                t = self.load_tensors(key, g)
+                if t is not None:
+                    groups[g] = t
+            self.writable.put(key, {k: v for k, v in src.items() if k not in ("key", "files")}, groups)
+        self.writable.add_tensors(key, name, tensors)
+
+
+def open_store(root: str | Path | None = None, shipped: bool = True) -> LayeredStore:
+    """The store jobs use: the user store (``KD_STORE_DIR``) over the shipped results in assets/."""
+    layers = [ResultStore(SHIPPED_STORE, readonly=True)] if shipped and SHIPPED_STORE.is_dir() else []
+    return LayeredStore(ResultStore(root), *layers)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, torch.Tensor):
+        return o.tolist()
+    if hasattr(o, "item"):
+        return o.item()
+    if isinstance(o, tuple):
+        return list(o)
+    raise TypeError(f"not JSON serialisable: {type(o)}")

@@ -1,0 +1,211 @@
+"""``run_job(config)``: config → (cached) result. The single entry point the CLI, app and runner use.
+
+Flow: validate → resolve data source → store lookup (a finished job is never recomputed) →
+inter-process lock → recheck → teacher (itself a job, recursively) and its cached training-set
+logits → build student + loss → :func:`kdcore.train.loop.fit` → metrics → atomic store write.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+import kdcore
+from kdcore.config import ConfigError, JobConfig, validate
+from kdcore.data import ArrayDataset, load_dataset
+from kdcore.losses import LOSSES
+from kdcore.metrics import classification_metrics, complexity
+from kdcore.models import build_model
+from kdcore.store import LayeredStore, ResultStore, open_store, store_key
+from kdcore.train.loop import ProgressFn, fit, pick_device, predict_logits
+
+AnyStore = LayeredStore | ResultStore
+
+
+def _noop(_: dict) -> None:
+    pass
+
+
+def num_outputs(config: JobConfig, data: ArrayDataset) -> int:
+    """Network output width: classes, or classes × subclasses for subclass distillation."""
+    return data.num_classes * int(config.param("subclasses", 1))
+
+
+def class_logits_fn(config: JobConfig) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """Map a network's outputs to class logits (identity unless it has subclass outputs)."""
+    s = int(config.param("subclasses", 1))
+    if s <= 1:
+        return None
+    def to_class(z: torch.Tensor) -> torch.Tensor:
+        return z.view(z.shape[0], -1, s).logsumexp(-1)
+    return to_class
+
+
+def subset(data: ArrayDataset, config: JobConfig) -> tuple[torch.Tensor, ...]:
+    """The (possibly limited) train/test tensors of a job; limits take a fixed prefix."""
+    ntr = config.train_limit or len(data.x_train)
+    nte = config.test_limit or len(data.x_test)
+    return data.x_train[:ntr], data.y_train[:ntr], data.x_test[:nte], data.y_test[:nte]
+
+
+def job_key(config: JobConfig, data: ArrayDataset | None = None) -> str:
+    data = data or load_dataset(config.dataset, config.data_source)
+    return store_key(config, data.source_id)
+
+
+def load_model(result: dict, store: AnyStore | None = None) -> nn.Module:
+    """Rebuild the trained network of a stored result (safetensors weights; no pickle)."""
+    store = store or open_store()
+    config = JobConfig.from_dict(result["config"])
+    weights = store.load_tensors(result["key"], "weights")
+    if weights is None:
+        raise FileNotFoundError(f"weights of {result.get('name', result['key'])} are not in the store; rerun the job")
+    torch.manual_seed(0)
+    model = build_model(config, int(result["num_outputs"]))
+    model.load_state_dict(weights)
+    return model.eval()
+
+
+def teacher_train_logits(teacher_result: dict, data: ArrayDataset, store: AnyStore) -> torch.Tensor:
+    """The teacher's logits over the whole training set: computed once per trained teacher, then
+    read from its store entry by every student job that distils from it."""
+    cached = store.load_tensors(teacher_result["key"], "train_logits")
+    if cached is not None and cached["logits"].shape[0] == len(data.x_train):
+        return cached["logits"]
+    teacher = load_model(teacher_result, store).to(pick_device())
+    logits = predict_logits(teacher, data.x_train)
+    try:
+        store.add_tensors(teacher_result["key"], "train_logits", {"logits": logits})
+    except Exception:  # a read-only or full store: the logits still serve this process
+        pass
+    return logits
+
+
+def run_job(
+    config: JobConfig,
+    progress: ProgressFn | None = None,
+    store: AnyStore | None = None,
+    cancel: object | None = None,
+    recompute: bool = False,
+) -> dict:
+    """Run (or fetch) one job and return its result dict (``result["cached"]`` says which)."""
+    progress = progress or _noop
+    validate(config)
+    if config.dataset.startswith("mhist"):
+        from kdcore.train.transfer import run_transfer_job
+
+        return run_transfer_job(config, progress=progress, store=store, cancel=cancel, recompute=recompute)
+    store = store or open_store()
+    progress({"stage": "data", "message": f"loading {config.dataset}"})
+    data = load_dataset(config.dataset, config.data_source)
+    key = store_key(config, data.source_id)
+    if not recompute and (hit := store.get(key, need_weights=True)) is not None:
+        return {**hit, "cached": True}
+    with store.lock(key):
+        if not recompute and (hit := store.get(key, need_weights=True)) is not None:
+            return {**hit, "cached": True}  # another process finished it while we waited
+        return {**_compute(config, key, data, store, progress, cancel), "cached": False}
+
+
+def _compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, progress: ProgressFn,
+             cancel: object | None) -> dict:
+    t_start = time.perf_counter()
+    spec = LOSSES[config.method]
+    teacher_model = None
+    teacher_logits = None
+    teacher_result = None
+    if config.teacher is not None:
+        progress({"stage": "teacher", "message": f"teacher {config.teacher.short_name()}"})
+        teacher_result = run_job(config.teacher, progress=_nested(progress, "teacher"), store=store, cancel=cancel)
+        if spec.teacher_features:
+            teacher_model = load_model(teacher_result, store)
+        else:
+            teacher_logits = teacher_train_logits(teacher_result, data, store)
+    n_out = num_outputs(config, data)
+    torch.manual_seed(config.seed)
+    model = build_model(config, n_out)
+    teacher_for_checks = teacher_model or (load_model(teacher_result, store) if teacher_result else None)
+    import kdcore.losses as losses_mod
+
+    if hasattr(losses_mod, "check_method_fits"):  # pair-specific checks, before any training
+        losses_mod.check_method_fits(config, model, teacher_for_checks)
+    loss_fn = spec.build(config, model, teacher_for_checks)
+    xtr, ytr, xte, yte = subset(data, config)
+    if teacher_logits is not None:
+        teacher_logits = teacher_logits[: len(xtr)]
+    ckpt = None
+    if hasattr(store, "root") and config.epochs > 1:
+        ckpt = store.root / "checkpoints" / f"{key}.pt"
+    progress({"stage": "train", "epoch": 0, "epochs": config.epochs, "message": "training"})
+    t_train = time.perf_counter()
+    history = fit(
+        model, loss_fn, xtr, ytr, xte, yte,
+        epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed,
+        teacher=teacher_model, teacher_logits=teacher_logits, progress=progress, cancel=cancel,
+        checkpoint_path=ckpt, logits_to_class=class_logits_fn(config),
+    )
+    train_s = time.perf_counter() - t_train
+    progress({"stage": "eval", "message": "evaluating"})
+    model.cpu().eval()
+    logits = predict_logits(model, xte)
+    to_class = class_logits_fn(config)
+    if to_class is not None:
+        logits = to_class(logits)
+    metrics = classification_metrics(yte, torch.softmax(logits, 1))
+    cx = complexity(model, data.input_shape)
+    result = {
+        "name": config.short_name(),
+        "config": config.to_dict(),
+        "config_key": config.key(),
+        "dataset": config.dataset,
+        "data_source": data.source,
+        "data_source_id": data.source_id,
+        "is_standin": data.is_standin,
+        "n_train": len(xtr),
+        "n_test": len(xte),
+        "num_outputs": n_out,
+        "classes": list(data.classes),
+        "history": history,
+        "metrics": metrics,
+        "complexity": cx,
+        "teacher_key": teacher_result["key"] if teacher_result else None,
+        "train_s": train_s,
+        "wall_s": time.perf_counter() - t_start,
+        "seed": config.seed,
+        "device": str(pick_device()),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": versions(),
+    }
+    stored = store.put(key, result, {"weights": model.state_dict()})
+    if ckpt is not None:
+        ckpt.unlink(missing_ok=True)
+    progress({"stage": "done", "message": "done"})
+    return stored
+
+
+def _nested(progress: ProgressFn, stage: str) -> ProgressFn:
+    def inner(event: dict) -> None:
+        progress({**event, "stage": f"{stage}:{event.get('stage', '')}"})
+    return inner
+
+
+def versions() -> dict:
+    import sklearn
+    import torchvision
+
+    return {
+        "kdcore": kdcore.__version__,
+        "code_version": kdcore.CODE_VERSION,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "sklearn": sklearn.__version__,
+        "python": platform.python_version(),
+    }
+
+
+__all__ = ["ConfigError", "job_key", "load_model", "run_job", "teacher_train_logits"]

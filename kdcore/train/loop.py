@@ -1,0 +1,181 @@
+"""The one training loop. Read it top to bottom; it does not know which method it runs.
+
+Data are whole tensors in memory; a batch is an index slice. The teacher's training-set logits
+are computed once per teacher and passed in (``teacher_logits``), so a Hinton-KD epoch costs
+about what a scratch epoch costs; only methods that need teacher *features* run the teacher on
+every batch.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from kdcore.losses.base import Batch
+from kdcore.models.contract import ModelOutput
+
+ProgressFn = Callable[[dict], None]
+
+
+class JobCancelled(RuntimeError):
+    """Raised inside the loop when the job's cancel event is set."""
+
+
+@dataclass
+class FitState:
+    history: list[dict] = field(default_factory=list)
+    start_epoch: int = 0
+
+
+def pick_device() -> torch.device:
+    """CUDA when present (and not disabled with KD_DEVICE=cpu), else CPU."""
+    want = os.environ.get("KD_DEVICE", "auto")
+    if want != "cpu" and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1024, device: torch.device | None = None,
+                   transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """Eval-mode logits for all of ``x`` (on CPU), in batches."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    outs = []
+    for i in range(0, len(x), batch_size):
+        xb = x[i: i + batch_size].to(device, non_blocking=True)
+        if transform is not None:
+            xb = transform(xb)
+        outs.append(model(xb).logits.float().cpu())
+    model.train(was_training)
+    return torch.cat(outs) if outs else torch.empty(0)
+
+
+def _save_checkpoint(path: Path, model: nn.Module, loss_fn: nn.Module, opt: torch.optim.Optimizer,
+                     epoch: int, history: list[dict]) -> None:
+    """Atomic per-epoch checkpoint (temp file + rename); loadable with ``weights_only=True``."""
+    state = {
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "loss": loss_fn.state_dict(),
+        "opt": opt.state_dict(),
+        "rng": torch.get_rng_state(),
+        "history": history,
+    }
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: Path, model: nn.Module, loss_fn: nn.Module, opt: torch.optim.Optimizer) -> FitState:
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+        model.load_state_dict(state["model"])
+        loss_fn.load_state_dict(state["loss"])
+        opt.load_state_dict(state["opt"])
+        torch.set_rng_state(state["rng"])
+        return FitState(history=list(state["history"]), start_epoch=int(state["epoch"]) + 1)
+    except Exception:  # a torn or foreign checkpoint: start over rather than crash
+        return FitState()
+
+
+def fit(
+    model: nn.Module,
+    loss_fn: nn.Module,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    teacher: nn.Module | None = None,
+    teacher_logits: torch.Tensor | None = None,
+    progress: ProgressFn | None = None,
+    cancel: object | None = None,
+    checkpoint_path: Path | None = None,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    eval_every_epoch: bool = True,
+    device: torch.device | None = None,
+    logits_to_class: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> list[dict]:
+    """Train ``model`` with the summed terms of ``loss_fn``; return per-epoch history rows.
+
+    Either ``teacher_logits`` (cached, indexed by ``Batch.index``) or ``teacher`` (run on every
+    batch, for feature-based methods) feeds the loss; both None for label-only training.
+    ``cancel`` is anything with ``is_set()`` (a ``threading.Event``); checked every batch.
+    ``checkpoint_path``: save after every epoch and resume from it when it exists.
+    """
+    device = device or pick_device()
+    model.to(device).train()
+    loss_fn.to(device).train()
+    if teacher is not None:
+        teacher.to(device).eval()
+    params = [p for p in list(model.parameters()) + list(loss_fn.parameters()) if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=lr)
+    state = FitState()
+    if checkpoint_path is not None and checkpoint_path.exists():
+        state = _load_checkpoint(checkpoint_path, model, loss_fn, opt)
+    history = state.history
+    n = len(x_train)
+    to_class = logits_to_class or (lambda z: z)
+    on_device = x_train.device == device
+    for epoch in range(state.start_epoch, epochs):
+        if hasattr(loss_fn, "on_epoch_start"):
+            loss_fn.on_epoch_start(epoch)
+        t0 = time.perf_counter()
+        # A per-epoch generator makes the shuffle order a function of (seed, epoch) alone, so a
+        # resumed run sees exactly the batches an uninterrupted one would.
+        g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        perm = torch.randperm(n, generator=g)
+        sums: dict[str, torch.Tensor] = {}
+        correct = torch.zeros((), dtype=torch.long)
+        for i in range(0, n, batch_size):
+            if cancel is not None and cancel.is_set():
+                raise JobCancelled("cancelled")
+            idx = perm[i: i + batch_size]
+            xb, yb = x_train[idx], y_train[idx]
+            if not on_device:
+                xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+            if transform is not None:
+                xb = transform(xb)
+            out = model(xb)
+            if teacher is not None:
+                with torch.no_grad():
+                    t_out = teacher(xb)
+            elif teacher_logits is not None:
+                t_out = ModelOutput(teacher_logits[idx].to(device, non_blocking=True), {})
+            else:
+                t_out = None
+            terms = loss_fn(out, t_out, Batch(xb, yb, idx))
+            loss = sum(terms.values())
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0) + v.detach() * len(idx)
+                correct += (to_class(out.logits).argmax(1) == yb).sum().cpu()
+        row: dict = {"epoch": epoch + 1, "train_s": time.perf_counter() - t0}
+        row.update({f"loss_{k}": float(v) / n for k, v in sums.items()})
+        row["train_loss"] = sum(row[f"loss_{k}"] for k in sums)
+        row["train_acc"] = float(correct) / n
+        if eval_every_epoch or epoch == epochs - 1:
+            logits = predict_logits(model, x_test, device=device, transform=transform)
+            row["test_acc"] = float((to_class(logits).argmax(1) == y_test).float().mean())
+        history.append(row)
+        if checkpoint_path is not None:
+            _save_checkpoint(checkpoint_path, model, loss_fn, opt, epoch, history)
+        if progress is not None:
+            progress({"stage": "train", "epoch": epoch + 1, "epochs": epochs, "row": row})
+    return history
