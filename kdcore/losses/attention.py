@@ -80,7 +80,9 @@ class AttentionTransfer(nn.Module):
         self.beta, self.p = float(beta), float(p)
         self.temperature, self.alpha = float(temperature), float(alpha)
 
-    def at_term(self, student_features: dict[str, torch.Tensor], teacher_features: dict[str, torch.Tensor]) -> torch.Tensor:
+    def at_term(
+        self, student_features: dict[str, torch.Tensor], teacher_features: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
         r""":math:`\sum_j \|Q_S^j - Q_T^j\|_2`, averaged over the batch (unweighted)."""
         dists = []
         for t_name, s_name in self.layer_pairs:
@@ -90,7 +92,9 @@ class AttentionTransfer(nn.Module):
             dists.append((q_s - q_t).norm(p=2, dim=1).mean())
         return torch.stack(dists).sum()
 
-    def forward(self, student_out: ModelOutput, teacher_out: ModelOutput | None, batch: Batch) -> dict[str, torch.Tensor]:
+    def forward(
+        self, student_out: ModelOutput, teacher_out: ModelOutput | None, batch: Batch
+    ) -> dict[str, torch.Tensor]:
         z_t = teacher_logits(teacher_out)
         at = self.at_term(student_out.features, teacher_out.features)
         terms = {"ce": (1.0 - self.alpha) * F.cross_entropy(student_out.logits, batch.y), "at": self.beta / 2 * at}

@@ -18,7 +18,9 @@ def _split_target(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, 
     return logits[mask], logits[~mask].view(logits.shape[0], -1)
 
 
-def tckd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, y: torch.Tensor, temperature: float) -> torch.Tensor:
+def tckd(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, y: torch.Tensor, temperature: float
+) -> torch.Tensor:
     r"""Target-class KD: :math:`T^2\,\mathrm{KL}(b_T \| b_S)` with :math:`b = [p_t, 1 - p_t]` at temperature T."""
 
     def log_binary(z: torch.Tensor) -> torch.Tensor:
@@ -31,7 +33,9 @@ def tckd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, y: torch.Te
     return F.kl_div(log_b_s, log_b_t, reduction="batchmean", log_target=True) * temperature**2
 
 
-def nckd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, y: torch.Tensor, temperature: float) -> torch.Tensor:
+def nckd(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, y: torch.Tensor, temperature: float
+) -> torch.Tensor:
     r"""Non-target-class KD: :math:`T^2\,\mathrm{KL}(\hat p_T \| \hat p_S)` over the C−1 non-target classes."""
     _, s_rest = _split_target(student_logits, y)
     _, t_rest = _split_target(teacher_logits, y)
@@ -81,7 +85,9 @@ class DecoupledKD(nn.Module):
         """Training-loop hook (``epoch`` counts from 0): sets the warm-up factor :math:`w(e)`."""
         self.warmup = min((epoch + 1) / self.warmup_epochs, 1.0) if self.warmup_epochs > 0 else 1.0
 
-    def forward(self, student_out: ModelOutput, teacher_out: ModelOutput | None, batch: Batch) -> dict[str, torch.Tensor]:
+    def forward(
+        self, student_out: ModelOutput, teacher_out: ModelOutput | None, batch: Batch
+    ) -> dict[str, torch.Tensor]:
         z_s, z_t = student_out.logits, teacher_logits(teacher_out).detach()
         return {
             "ce": self.ce_weight * F.cross_entropy(z_s, batch.y),

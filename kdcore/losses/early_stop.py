@@ -19,8 +19,8 @@ class EarlyStoppedKD(HintonKD):
             + (1-\alpha)\,\mathrm{CE}(y, \sigma(z_S))
 
     where :math:`z_{T,e}` are the logits of the teacher after e < E epochs
-    (:func:`early_stopped_teacher`). (The paper stops the teacher early and keeps distilling
-    without it late in training; we implement the simple "early checkpoint" form.)
+    (:func:`early_stopped_teacher`). The paper also proposes ESKD, switching the KD term off
+    part-way through the *student's* training; that variant is not implemented here.
 
     Args:
         temperature: T > 0.

@@ -104,9 +104,13 @@ class FitNetLoss(nn.Module):
             out = F.interpolate(out, size=self.teacher_shape[-2:], mode="bilinear", align_corners=False)
         return out
 
-    def forward(self, student_out: ModelOutput, teacher_out: ModelOutput | None, batch: Batch) -> dict[str, torch.Tensor]:
+    def forward(
+        self, student_out: ModelOutput, teacher_out: ModelOutput | None, batch: Batch
+    ) -> dict[str, torch.Tensor]:
         z_t = teacher_logits(teacher_out)
-        hint = hint_loss(self.regress(student_out.features[self.guided_layer]), teacher_out.features[self.hint_layer].detach())
+        hint = hint_loss(
+            self.regress(student_out.features[self.guided_layer]), teacher_out.features[self.hint_layer].detach()
+        )
         ce = F.cross_entropy(student_out.logits, batch.y)
         kd = soft_target_kl(student_out.logits, z_t, self.temperature)
         # Keep all three keys in both stages so the loop's per-term log has stable columns.
@@ -123,7 +127,10 @@ def build_fitnet(config: JobConfig, student: nn.Module, teacher: nn.Module | Non
     shape = input_shape(config.dataset)
     f_s = probe(student, shape).features
     f_t = probe(teacher, shape).features
-    for side, feats, name, param in (("student", f_s, guided_layer, "guided_layer"), ("teacher", f_t, hint_layer, "hint_layer")):
+    for side, feats, name, param in (
+        ("student", f_s, guided_layer, "guided_layer"),
+        ("teacher", f_t, hint_layer, "hint_layer"),
+    ):
         if name not in feats:
             raise ConfigError(f"FitNets: the {side} has no feature {name!r} ({param}); it has {sorted(feats)}")
     return FitNetLoss(

@@ -72,9 +72,15 @@ class SubclassTeacherLoss(nn.Module):
         super().__init__()
         if subclasses < 1:
             raise ValueError(f"subclasses must be >= 1, got {subclasses}")
-        self.subclasses, self.aux_weight, self.aux_temperature = int(subclasses), float(aux_weight), float(aux_temperature)
+        self.subclasses, self.aux_weight, self.aux_temperature = (
+            int(subclasses),
+            float(aux_weight),
+            float(aux_temperature),
+        )
 
-    def forward(self, student_out: ModelOutput, teacher_out: ModelOutput | None, batch: Batch) -> dict[str, torch.Tensor]:
+    def forward(
+        self, student_out: ModelOutput, teacher_out: ModelOutput | None, batch: Batch
+    ) -> dict[str, torch.Tensor]:
         z = student_out.logits  # "student_out" is the network being trained: here the teacher itself
         ce = F.cross_entropy(class_logits_from_subclass(z, self.subclasses), batch.y)
         return {"ce": ce, "aux": self.aux_weight * subclass_contrastive_loss(z, self.aux_temperature)}
@@ -102,7 +108,9 @@ class SubclassKD(nn.Module):
             raise ValueError(f"subclasses must be >= 1, got {subclasses}")
         self.subclasses, self.temperature, self.alpha = int(subclasses), float(temperature), float(alpha)
 
-    def forward(self, student_out: ModelOutput, teacher_out: ModelOutput | None, batch: Batch) -> dict[str, torch.Tensor]:
+    def forward(
+        self, student_out: ModelOutput, teacher_out: ModelOutput | None, batch: Batch
+    ) -> dict[str, torch.Tensor]:
         z_s, z_t = student_out.logits, teacher_logits(teacher_out).detach()
         ce = F.cross_entropy(class_logits_from_subclass(z_s, self.subclasses), batch.y)
         kd = soft_target_kl(z_s, z_t, self.temperature)
@@ -128,6 +136,8 @@ def subclass_configs(
 ) -> tuple[JobConfig, JobConfig]:
     """(subclass teacher job, subclass student job distilled from it) from two ordinary jobs."""
     params = {"subclasses": int(subclasses), "aux_weight": float(aux_weight)}
-    t = teacher.replace(method="subclass_teacher", teacher=None, method_params=tuple({**dict(teacher.method_params), **params}.items()))
+    t = teacher.replace(
+        method="subclass_teacher", teacher=None, method_params=tuple({**dict(teacher.method_params), **params}.items())
+    )
     s_params = {**dict(student.method_params), "subclasses": int(subclasses)}
     return t, student.replace(method="subclass", teacher=t, method_params=tuple(s_params.items()))

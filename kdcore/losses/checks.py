@@ -1,0 +1,183 @@
+"""Does the chosen method make sense for this student/teacher pair? Checked before any training.
+
+:func:`check_method_fits` complements :func:`kdcore.config.validate` (which checks ranges of the
+config alone): it sees the built networks, so it can say "the fully connected student has no
+spatial feature maps" or "the teacher has no feature 'conv3'" with the fix, instead of a
+``KeyError`` deep inside the first batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from kdcore.config import ConfigError, JobConfig
+from kdcore.losses.attention import DEFAULT_AT_LAYERS
+from kdcore.losses.features import input_shape, parse_layer_pairs, probe
+from kdcore.models.contract import feature_names
+
+
+def _number(config: JobConfig, name: str, default: float, *, minimum: float = 0.0, integer: bool = False) -> float:
+    """``config.param(name)`` as a number >= ``minimum``, or a ConfigError naming the setting."""
+    raw = config.param(name, default)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{config.method}: setting {name!r} must be a number, got {raw!r}") from None
+    if integer and value != int(value):
+        raise ConfigError(f"{config.method}: setting {name!r} must be a whole number, got {raw!r}")
+    if value < minimum:
+        raise ConfigError(f"{config.method}: setting {name!r} must be >= {minimum:g}, got {raw!r}")
+    return value
+
+
+def _features(model: nn.Module, config: JobConfig) -> dict[str, tuple[int, ...]]:
+    """Feature name -> shape of one example, from one probe run (names as the model declares them)."""
+    out = probe(model, input_shape(config.dataset))
+    return {name: tuple(t.shape[1:]) for name, t in out.features.items()}
+
+
+def _require_feature(side: str, model: nn.Module, feats: dict[str, tuple[int, ...]], name: str, setting: str) -> None:
+    available = feature_names(model) or tuple(feats)
+    if name not in available or name not in feats:
+        raise ConfigError(
+            f"the {side} ({type(model).__name__}) has no feature {name!r} (setting {setting!r}); "
+            f"it provides {', '.join(available) or 'no features'}"
+        )
+
+
+def _check_fitnet(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> None:
+    _number(config, "beta", 100.0)
+    k = _number(config, "fitnet_stage1_epochs", 0, integer=True)
+    if k >= config.epochs:
+        raise ConfigError(
+            f"fitnet: fitnet_stage1_epochs={k:g} hint-only epochs leave no epoch for the KD stage "
+            f"(epochs={config.epochs}); use fewer than {config.epochs}"
+        )
+    hint, guided = str(config.param("hint_layer", "conv2")), str(config.param("guided_layer", "conv2"))
+    f_s, f_t = _features(student, config), _features(teacher, config)  # type: ignore[arg-type]
+    hint_fix = " For the fully connected student use a vector hint: hint_layer='fc', guided_layer='fc1'."
+    try:
+        _require_feature("student", student, f_s, guided, "guided_layer")
+    except ConfigError as e:
+        raise ConfigError(f"fitnet: {e}.{hint_fix if config.arch == 'student_mlp' else ''}") from None
+    _require_feature("teacher", teacher, f_t, hint, "hint_layer")  # type: ignore[arg-type]
+    if len(f_s[guided]) != len(f_t[hint]) or len(f_s[guided]) not in (1, 3):
+        raise ConfigError(
+            f"fitnet: the guided layer {guided!r} {f_s[guided]} and the hint {hint!r} {f_t[hint]} must both be "
+            "conv maps or both vectors (a 1×1 conv or a linear regressor joins them)." + hint_fix
+        )
+
+
+def _check_attention(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> None:
+    _number(config, "beta", 1.0)
+    if _number(config, "at_p", 2.0) <= 0:
+        raise ConfigError("attention: at_p must be > 0 (the paper uses 2)")
+    pairs = parse_layer_pairs(str(config.param("at_layers", DEFAULT_AT_LAYERS)))
+    if not pairs:
+        raise ConfigError("attention: at_layers names no layers; e.g. 'conv1,conv2' or 'conv2:conv2'")
+    f_s, f_t = _features(student, config), _features(teacher, config)  # type: ignore[arg-type]
+    for t_name, s_name in pairs:
+        _require_feature("teacher", teacher, f_t, t_name, "at_layers")  # type: ignore[arg-type]
+        _require_feature("student", student, f_s, s_name, "at_layers")
+        for side, name, shape in (("teacher", t_name, f_t[t_name]), ("student", s_name, f_s[s_name])):
+            if len(shape) != 3:
+                raise ConfigError(
+                    f"attention: the {side}'s feature {name!r} has shape {shape}, not a spatial map (C, H, W); "
+                    "attention transfer needs conv features on both sides"
+                )
+
+
+def _check_dkd(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> None:
+    for name, default in (("dkd_alpha", 1.0), ("dkd_beta", 8.0), ("dkd_ce_weight", 1.0)):
+        _number(config, name, default)
+    _number(config, "dkd_warmup", 0, integer=True)
+
+
+def _check_subclass_width(config: JobConfig, model: nn.Module, side: str) -> int:
+    s = int(_number(config, "subclasses", 2, minimum=1, integer=True))
+    width = probe(model, input_shape(config.dataset)).logits.shape[1]
+    if width % s:
+        raise ConfigError(
+            f"{config.method}: the {side} has {width} outputs, not a multiple of subclasses={s}; build the network "
+            "with num_classes = classes × subclasses (kdcore.losses.subclass.logits_per_class)"
+        )
+    return width
+
+
+def _check_subclass_teacher(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> None:
+    _number(config, "aux_weight", 1.0)
+    if _number(config, "aux_temperature", 1.0) <= 0:
+        raise ConfigError("subclass_teacher: aux_temperature must be > 0")
+    _check_subclass_width(config, student, "network")
+
+
+def _check_subclass(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> None:
+    t_cfg = config.teacher
+    s = config.param("subclasses", 2)
+    if t_cfg is not None and (t_cfg.method != "subclass_teacher" or t_cfg.param("subclasses", 2) != s):
+        raise ConfigError(
+            f"subclass: the teacher must be a 'subclass_teacher' job with the same subclasses ({s}); got method "
+            f"{t_cfg.method!r} with subclasses={t_cfg.param('subclasses', 2)} (see subclass_configs)"
+        )
+    w_s = _check_subclass_width(config, student, "student")
+    w_t = probe(teacher, input_shape(config.dataset)).logits.shape[1]  # type: ignore[arg-type]
+    if w_s != w_t:
+        raise ConfigError(f"subclass: student has {w_s} outputs but the teacher {w_t}; both need classes × subclasses")
+
+
+def _check_born_again(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> None:
+    t = config.teacher
+    if t is None:
+        return
+    same = t.arch == config.arch and (config.arch != "student_mlp" or t.hidden == config.hidden)
+    same = same and t.param("width", 8) == config.param("width", 8)
+    if not same:
+        raise ConfigError(
+            f"born_again: the student must have the teacher's architecture (teacher {t.short_name()}, student "
+            f"{config.short_name()}); build the chain with born_again_configs"
+        )
+
+
+def _check_takd(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> None:
+    if config.teacher is not None and config.teacher.teacher is None:
+        raise ConfigError(
+            "takd: the teacher here must be an assistant that was itself distilled from the big teacher; "
+            "build both jobs with teacher_assistant_configs (or use method 'hinton' to distil directly)"
+        )
+
+
+# Method name -> its extra checks (methods not listed need only the generic ones).
+METHOD_CHECKS: dict[str, Callable[[JobConfig, nn.Module, nn.Module | None], None]] = {
+    "fitnet": _check_fitnet,
+    "attention": _check_attention,
+    "dkd": _check_dkd,
+    "subclass_teacher": _check_subclass_teacher,
+    "subclass": _check_subclass,
+    "born_again": _check_born_again,
+    "takd": _check_takd,
+}
+
+
+def check_method_fits(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> None:
+    """Raise :class:`ConfigError` with the fix when ``config.method`` makes no sense for this pair.
+
+    Call after building the networks and before training. Runs each network once on a dummy
+    batch of two examples where shapes matter (cheap next to one epoch).
+    """
+    from kdcore.losses import LOSSES  # late import: the registry imports this package's modules
+
+    spec = LOSSES.get(config.method)
+    if spec is None:
+        raise ConfigError(f"unknown method {config.method!r}; choose one of {', '.join(sorted(LOSSES))}")
+    if spec.needs_teacher and (teacher is None or config.teacher is None):
+        raise ConfigError(f"method {config.method!r} distils from a teacher: give a teacher config")
+    if not spec.fc_student_ok and config.arch == "student_mlp":
+        raise ConfigError(
+            f"{spec.title} needs spatial feature maps, which the fully connected student does not have; "
+            "choose the CNN student (arch 'student_cnn')"
+        )
+    check = METHOD_CHECKS.get(config.method)
+    if check is not None:
+        check(config, student, teacher)
