@@ -15,6 +15,7 @@ from torch import nn
 from kdcore.config import ConfigError, JobConfig
 from kdcore.losses.attention import DEFAULT_AT_LAYERS
 from kdcore.losses.features import input_shape, parse_layer_pairs, probe
+from kdcore.losses.subclass import DEFAULT_SUBCLASSES
 from kdcore.models.contract import feature_names
 
 
@@ -96,7 +97,7 @@ def _check_dkd(config: JobConfig, student: nn.Module, teacher: nn.Module | None)
 
 
 def _check_subclass_width(config: JobConfig, model: nn.Module, side: str) -> int:
-    s = int(_number(config, "subclasses", 2, minimum=1, integer=True))
+    s = int(_number(config, "subclasses", DEFAULT_SUBCLASSES, minimum=1, integer=True))
     width = probe(model, input_shape(config.dataset)).logits.shape[1]
     if width % s:
         raise ConfigError(
@@ -115,8 +116,8 @@ def _check_subclass_teacher(config: JobConfig, student: nn.Module, teacher: nn.M
 
 def _check_subclass(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> None:
     t_cfg = config.teacher
-    s = config.param("subclasses", 2)
-    if t_cfg is not None and (t_cfg.method != "subclass_teacher" or t_cfg.param("subclasses", 2) != s):
+    s = config.param("subclasses", DEFAULT_SUBCLASSES)
+    if t_cfg is not None and (t_cfg.method != "subclass_teacher" or t_cfg.param("subclasses", DEFAULT_SUBCLASSES) != s):
         raise ConfigError(
             f"subclass: the teacher must be a 'subclass_teacher' job with the same subclasses ({s}); got method "
             f"{t_cfg.method!r} with subclasses={t_cfg.param('subclasses', 2)} (see subclass_configs)"

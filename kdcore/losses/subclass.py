@@ -17,6 +17,10 @@ from kdcore.losses.hinton import soft_target_kl
 from kdcore.models.contract import ModelOutput
 
 SUBCLASS_METHODS = ("subclass_teacher", "subclass")
+# Default of the ``subclasses`` method param. 1 (= no subclasses, the method degenerates to plain
+# CE / Hinton KD) so that it agrees with kdcore.train.job.num_outputs, which reads the same param
+# with default 1 to size the network; subclass_configs always writes s explicitly.
+DEFAULT_SUBCLASSES = 1
 
 
 def class_logits_from_subclass(logits: torch.Tensor, s: int) -> torch.Tensor:
@@ -33,7 +37,7 @@ def class_logits_from_subclass(logits: torch.Tensor, s: int) -> torch.Tensor:
 
 def logits_per_class(config: JobConfig) -> int:
     """How many outputs per class the network of ``config`` needs: ``s`` for subclass methods, else 1."""
-    return int(config.param("subclasses", 2)) if config.method in SUBCLASS_METHODS else 1
+    return int(config.param("subclasses", DEFAULT_SUBCLASSES)) if config.method in SUBCLASS_METHODS else 1
 
 
 def subclass_contrastive_loss(logits: torch.Tensor, temperature: float = 1.0, eps: float = 1e-5) -> torch.Tensor:
@@ -68,7 +72,9 @@ class SubclassTeacherLoss(nn.Module):
         aux_temperature: :math:`T_{aux}` > 0 of the auxiliary loss.
     """
 
-    def __init__(self, subclasses: int = 2, aux_weight: float = 1.0, aux_temperature: float = 1.0) -> None:
+    def __init__(
+        self, subclasses: int = DEFAULT_SUBCLASSES, aux_weight: float = 1.0, aux_temperature: float = 1.0
+    ) -> None:
         super().__init__()
         if subclasses < 1:
             raise ValueError(f"subclasses must be >= 1, got {subclasses}")
@@ -102,7 +108,7 @@ class SubclassKD(nn.Module):
         alpha: weight of the KL term; the class-level CE gets ``1 - alpha``.
     """
 
-    def __init__(self, subclasses: int = 2, temperature: float = 4.0, alpha: float = 0.5) -> None:
+    def __init__(self, subclasses: int = DEFAULT_SUBCLASSES, temperature: float = 4.0, alpha: float = 0.5) -> None:
         super().__init__()
         if subclasses < 1:
             raise ValueError(f"subclasses must be >= 1, got {subclasses}")
@@ -120,7 +126,7 @@ class SubclassKD(nn.Module):
 def build_subclass_teacher(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> SubclassTeacherLoss:
     """Registry builder. Method params: ``subclasses``, ``aux_weight``, ``aux_temperature``."""
     return SubclassTeacherLoss(
-        subclasses=int(config.param("subclasses", 2)),
+        subclasses=int(config.param("subclasses", DEFAULT_SUBCLASSES)),
         aux_weight=float(config.param("aux_weight", 1.0)),
         aux_temperature=float(config.param("aux_temperature", 1.0)),
     )
@@ -128,7 +134,7 @@ def build_subclass_teacher(config: JobConfig, student: nn.Module, teacher: nn.Mo
 
 def build_subclass_kd(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> SubclassKD:
     """Registry builder. Method param: ``subclasses`` (must equal the teacher's)."""
-    return SubclassKD(int(config.param("subclasses", 2)), config.temperature, config.alpha)
+    return SubclassKD(int(config.param("subclasses", DEFAULT_SUBCLASSES)), config.temperature, config.alpha)
 
 
 def subclass_configs(

@@ -1,0 +1,403 @@
+"""Tests of the issue-5 losses: maths on tiny hand-computed fixtures, zero loss/gradient when the
+student equals the teacher, shapes, every registry entry on a tiny batch of the real MNIST models,
+and the pre-training checks. (Hinton/scratch tests may live in this file too; keep names distinct.)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from kdcore.config import ConfigError, JobConfig, course_teacher, validate
+from kdcore.losses import LOSSES, Batch
+from kdcore.losses.attention import AttentionTransfer, attention_map, attention_vector
+from kdcore.losses.born_again import ban_ensemble_logits, born_again_configs
+from kdcore.losses.checks import check_method_fits
+from kdcore.losses.dkd import DecoupledKD, nckd, tckd
+from kdcore.losses.early_stop import early_stopped_teacher
+from kdcore.losses.features import parse_layer_pairs
+from kdcore.losses.fitnet import FitNetLoss, hint_loss
+from kdcore.losses.hinton import soft_target_kl
+from kdcore.losses.subclass import (
+    SubclassKD,
+    SubclassTeacherLoss,
+    class_logits_from_subclass,
+    subclass_configs,
+    subclass_contrastive_loss,
+)
+from kdcore.losses.takd import teacher_assistant_configs
+from kdcore.models.contract import ModelOutput
+from kdcore.models.mnist import StudentCNN, StudentMLP, TeacherCNN
+
+
+def _batch(y: list[int]) -> Batch:
+    y_t = torch.tensor(y)
+    return Batch(torch.zeros(len(y), 1, 28, 28), y_t, torch.arange(len(y)))
+
+
+# ---- FitNets -------------------------------------------------------------------------------------
+def test_fitnet_hint_loss_known_value() -> None:
+    # ½ · mean((1-0)², (2-0)²) = ½ · 2.5
+    assert hint_loss(torch.tensor([[1.0, 2.0]]), torch.zeros(1, 2)).item() == pytest.approx(1.25)
+
+
+def test_fitnet_zero_hint_and_gradient_when_student_matches_teacher() -> None:
+    loss = FitNetLoss((3,), (3,), hint_layer="h", guided_layer="g", beta=10.0)
+    with torch.no_grad():  # identity regressor: r(f_S) = f_S
+        loss.regressor.weight.copy_(torch.eye(3))
+        loss.regressor.bias.zero_()
+    feat = torch.randn(2, 3)
+    f_s = feat.clone().requires_grad_(True)
+    logits = torch.randn(2, 4)
+    terms = loss(ModelOutput(logits, {"g": f_s}), ModelOutput(logits, {"h": feat}), _batch([0, 1]))
+    assert terms["hint"].item() == pytest.approx(0.0, abs=1e-12)
+    terms["hint"].backward()
+    assert torch.count_nonzero(f_s.grad) == 0
+
+
+def test_fitnet_stage_switch_and_weights() -> None:
+    torch.manual_seed(0)
+    loss = FitNetLoss((2,), (3,), hint_layer="h", guided_layer="g", beta=10.0, alpha=0.25, stage1_epochs=2)
+    s_out = ModelOutput(torch.randn(2, 4), {"g": torch.randn(2, 2)})
+    t_out = ModelOutput(torch.randn(2, 4), {"h": torch.randn(2, 3)})
+    b = _batch([0, 3])
+    raw_hint = hint_loss(loss.regress(s_out.features["g"]), t_out.features["h"])
+    loss.on_epoch_start(1)  # stage 1: hint only, unweighted
+    t1 = loss(s_out, t_out, b)
+    assert t1["kd"].item() == 0.0 and t1["ce"].item() == 0.0
+    assert t1["hint"].item() == pytest.approx(raw_hint.item())
+    loss.on_epoch_start(2)  # stage 2: β·hint + α·KD + (1-α)·CE
+    t2 = loss(s_out, t_out, b)
+    assert t2["hint"].item() == pytest.approx(10.0 * raw_hint.item())
+    assert t2["kd"].item() == pytest.approx(0.25 * soft_target_kl(s_out.logits, t_out.logits, 4.0).item())
+    assert t2["ce"].item() == pytest.approx(0.75 * F.cross_entropy(s_out.logits, b.y).item())
+
+
+def test_fitnet_conv_regressor_shapes() -> None:
+    loss = FitNetLoss((4, 5, 5), (6, 7, 7))
+    assert loss.regress(torch.randn(2, 4, 5, 5)).shape == (2, 6, 7, 7)
+    with pytest.raises(ValueError):
+        FitNetLoss((4, 5, 5), (6,))
+
+
+# ---- Attention transfer --------------------------------------------------------------------------
+def test_attention_map_and_vector_known_values() -> None:
+    feats = torch.tensor([[[[1.0, 2.0]], [[-3.0, 0.0]]]])  # (N=1, C=2, H=1, W=2)
+    assert attention_map(feats).tolist() == [[[10.0, 4.0]]]  # 1²+3², 2²+0²
+    q = attention_vector(feats)
+    assert q[0].tolist() == pytest.approx([10 / math.sqrt(116), 4 / math.sqrt(116)])
+    with pytest.raises(ValueError):
+        attention_map(torch.randn(2, 5))
+
+
+def test_attention_loss_known_value() -> None:
+    # Q_S = [1, 0], Q_T = [0, 1]: ‖Q_S − Q_T‖₂ = √2; β/2 with β = 2 → √2.
+    at = AttentionTransfer([("a", "a")], beta=2.0, alpha=0.0)
+    s_out = ModelOutput(torch.zeros(1, 3), {"a": torch.tensor([[[[1.0, 0.0]]]])})
+    t_out = ModelOutput(torch.zeros(1, 3), {"a": torch.tensor([[[[0.0, 1.0]]]])})
+    terms = at(s_out, t_out, _batch([0]))
+    assert terms["at"].item() == pytest.approx(math.sqrt(2))
+    assert "kd" not in terms  # alpha = 0: the paper's AT without KD
+
+
+def test_attention_zero_loss_and_gradient_when_equal_and_resizes() -> None:
+    at = AttentionTransfer([("a", "a"), ("b", "b")], beta=5.0)
+    f = torch.rand(3, 4, 6, 6)
+    f_s = f.clone().requires_grad_(True)
+    terms = at(
+        ModelOutput(torch.zeros(3, 2), {"a": f_s, "b": f_s}),
+        ModelOutput(torch.zeros(3, 2), {"a": f, "b": f}),
+        _batch([0, 1, 0]),
+    )
+    assert terms["at"].item() == pytest.approx(0.0, abs=1e-6)
+    terms["at"].backward()
+    assert f_s.grad.abs().max().item() < 1e-5
+    # A constant 2×2 student map resized to the teacher's 4×4 equals a constant teacher map.
+    d = at.at_term(
+        {"a": torch.ones(1, 3, 2, 2), "b": torch.ones(1, 3, 2, 2)},
+        {"a": torch.ones(1, 8, 4, 4), "b": torch.ones(1, 8, 4, 4)},
+    )
+    assert d.item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_parse_layer_pairs() -> None:
+    assert parse_layer_pairs("conv1, conv2:c2,") == [("conv1", "conv1"), ("conv2", "c2")]
+
+
+# ---- DKD ----------------------------------------------------------------------------------------
+def test_dkd_known_value_by_hand() -> None:
+    z_s, z_t, y, t = [1.0, 0.0, -1.0], [2.0, 1.0, 0.0], 0, 2.0
+
+    def softmax(z: list[float]) -> list[float]:
+        e = [math.exp(v / t) for v in z]
+        return [v / sum(e) for v in e]
+
+    def kl(p: list[float], q: list[float]) -> float:
+        return sum(a * math.log(a / b) for a, b in zip(p, q, strict=True))
+
+    p_s, p_t = softmax(z_s), softmax(z_t)
+    want_tckd = kl([p_t[0], 1 - p_t[0]], [p_s[0], 1 - p_s[0]]) * t * t
+    want_nckd = kl([p / (1 - p_t[0]) for p in p_t[1:]], [p / (1 - p_s[0]) for p in p_s[1:]]) * t * t
+    zs, zt, yy = torch.tensor([z_s]), torch.tensor([z_t]), torch.tensor([y])
+    assert tckd(zs, zt, yy, t).item() == pytest.approx(want_tckd, rel=1e-5)
+    assert nckd(zs, zt, yy, t).item() == pytest.approx(want_nckd, rel=1e-5)
+
+
+def test_dkd_decomposition_of_classical_kd() -> None:
+    # The paper's eq. (3): KD = TCKD + (1 − p_t^T) · NCKD, at any temperature.
+    torch.manual_seed(1)
+    zs, zt, y, t = torch.randn(5, 7), torch.randn(5, 7), torch.randint(0, 7, (5,)), 3.0
+    for i in range(5):
+        s, tt, yy = zs[i : i + 1], zt[i : i + 1], y[i : i + 1]
+        p_target = F.softmax(tt / t, dim=1)[0, yy[0]]
+        rhs = tckd(s, tt, yy, t) + (1 - p_target) * nckd(s, tt, yy, t)
+        assert soft_target_kl(s, tt, t).item() == pytest.approx(rhs.item(), rel=1e-4)
+
+
+def test_dkd_zero_when_equal_and_warmup() -> None:
+    z = torch.randn(4, 5)
+    z_s = z.clone().requires_grad_(True)
+    dkd = DecoupledKD(alpha=1.0, beta=8.0, warmup_epochs=4)
+    b = _batch([0, 1, 2, 3])
+    terms = dkd(ModelOutput(z_s, {}), ModelOutput(z, {}), b)
+    assert terms["tckd"].item() == pytest.approx(0.0, abs=1e-6)
+    assert terms["nckd"].item() == pytest.approx(0.0, abs=1e-6)
+    (terms["tckd"] + terms["nckd"]).backward()
+    assert z_s.grad.abs().max().item() < 1e-5
+    other = torch.randn(4, 5)
+    full = DecoupledKD(warmup_epochs=0)(ModelOutput(other, {}), ModelOutput(z, {}), b)["nckd"].item()
+    dkd.on_epoch_start(0)
+    assert dkd(ModelOutput(other, {}), ModelOutput(z, {}), b)["nckd"].item() == pytest.approx(full / 4)
+    dkd.on_epoch_start(3)
+    assert dkd(ModelOutput(other, {}), ModelOutput(z, {}), b)["nckd"].item() == pytest.approx(full)
+
+
+# ---- Subclass distillation ------------------------------------------------------------------------
+def test_class_logits_from_subclass_sums_probabilities() -> None:
+    z = torch.log(torch.tensor([[1.0, 1.0, 2.0, 2.0]]))  # class 0: e^z sums to 2, class 1: to 4
+    c = class_logits_from_subclass(z, 2)
+    assert F.softmax(c, dim=1)[0].tolist() == pytest.approx([1 / 3, 2 / 3])
+    assert torch.equal(class_logits_from_subclass(z, 1), z)
+    with pytest.raises(ValueError):
+        class_logits_from_subclass(z, 3)
+
+
+def test_subclass_contrastive_loss_known_value() -> None:
+    # Standardised over the batch, [[1,0],[0,1]] becomes v1 = [1,−1], v2 = [−1,1]: v1·v1 = 2, v1·v2 = −2,
+    # so each row contributes −log(e² / (e² + e⁻²)) = log(1 + e⁻⁴).
+    loss = subclass_contrastive_loss(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    assert loss.item() == pytest.approx(math.log1p(math.exp(-4)), rel=1e-3)  # eps in the std: not exact
+
+
+def test_subclass_teacher_loss_ce_is_summed_subclass_probability() -> None:
+    z = torch.tensor([[0.5, -1.0, 2.0, 0.0]])
+    p = F.softmax(z, dim=1)[0]
+    terms = SubclassTeacherLoss(subclasses=2, aux_weight=0.0)(ModelOutput(z, {}), None, _batch([1]))
+    assert terms["ce"].item() == pytest.approx(-math.log(p[2].item() + p[3].item()), rel=1e-5)
+    assert terms["aux"].item() == 0.0
+
+
+def test_subclass_kd_zero_when_equal_and_class_level_ce() -> None:
+    z = torch.randn(3, 6)
+    z_s = z.clone().requires_grad_(True)
+    b = _batch([0, 2, 1])
+    terms = SubclassKD(subclasses=2, temperature=2.0, alpha=0.5)(ModelOutput(z_s, {}), ModelOutput(z, {}), b)
+    assert terms["kd"].item() == pytest.approx(0.0, abs=1e-6)
+    terms["kd"].backward()
+    assert z_s.grad.abs().max().item() < 1e-6
+    want_ce = F.cross_entropy(class_logits_from_subclass(z, 2), b.y).item()
+    assert terms["ce"].item() == pytest.approx(0.5 * want_ce)
+
+
+# ---- Procedures: born-again, teacher assistant, early stopping -----------------------------------
+def test_born_again_chain() -> None:
+    base = course_teacher("mnist", seed=3)
+    chain = born_again_configs(base, 3)
+    assert [c.teacher for c in chain] == [base, chain[0], chain[1]]
+    for c in chain:
+        assert (c.arch, c.method, c.alpha, c.temperature, c.seed) == ("teacher_cnn", "born_again", 1.0, 1.0, 3)
+        validate(c)
+    assert len({c.key() for c in chain}) == 3
+    with pytest.raises(ConfigError):
+        born_again_configs(base, 0)
+
+
+def test_ban_ensemble_averages_probabilities() -> None:
+    a, b = torch.tensor([[2.0, 0.0]]), torch.tensor([[0.0, 2.0]])
+    ens = ban_ensemble_logits([a, b])
+    assert F.softmax(ens, dim=1)[0].tolist() == pytest.approx([0.5, 0.5])
+    assert torch.allclose(ban_ensemble_logits([a]), a.log_softmax(dim=1))
+
+
+def test_teacher_assistant_configs() -> None:
+    teacher = course_teacher("mnist")
+    student = JobConfig(hidden=(32,), method="takd", teacher=teacher)
+    assistant, stu = teacher_assistant_configs(teacher, (392,), student=student)
+    assert (assistant.hidden, assistant.method, assistant.teacher) == ((392,), "hinton", teacher)
+    assert (stu.hidden, stu.method, stu.teacher) == ((32,), "takd", assistant)
+    validate(stu)
+    cnn = JobConfig(arch="student_cnn", method="takd", teacher=teacher, method_params=(("width", 4),))
+    a_cnn, _ = teacher_assistant_configs(teacher, student=cnn, assistant_width=16)
+    assert a_cnn.param("width", 0) == 16
+    with pytest.raises(ConfigError):
+        teacher_assistant_configs(teacher, student=JobConfig(dataset="mhist", arch="mobilenet_v2"))
+
+
+def test_early_stopped_teacher() -> None:
+    teacher = course_teacher("mnist")
+    early = early_stopped_teacher(teacher, 3)
+    assert early == teacher.replace(epochs=3) and early.key() != teacher.key()
+    for bad in (0, teacher.epochs):
+        with pytest.raises(ConfigError):
+            early_stopped_teacher(teacher, bad)
+
+
+# ---- Every registry entry on the real MNIST models ------------------------------------------------
+def _case(method: str) -> tuple[JobConfig, torch.nn.Module, torch.nn.Module | None]:
+    """A config that fits ``method`` plus freshly built student and teacher networks."""
+    teacher_cfg = course_teacher("mnist")
+    if method == "scratch":
+        return JobConfig(method="scratch", hidden=(16,)), StudentMLP((16,)), None
+    if method == "subclass_teacher":
+        t_cfg, _ = subclass_configs(teacher_cfg, JobConfig(hidden=(16,)), subclasses=2)
+        return t_cfg, TeacherCNN(num_classes=20), None
+    if method == "subclass":
+        t_cfg, s_cfg = subclass_configs(teacher_cfg, JobConfig(hidden=(16,)), subclasses=2)
+        return s_cfg, StudentMLP((16,), num_classes=20), TeacherCNN(num_classes=20)
+    if method == "born_again":
+        return born_again_configs(teacher_cfg, 1)[0], TeacherCNN(), TeacherCNN()
+    if method == "takd":
+        _, s_cfg = teacher_assistant_configs(teacher_cfg, (32,), student=JobConfig(hidden=(16,)))
+        return s_cfg, StudentMLP((16,)), StudentMLP((32,))
+    if method in ("attention", "fitnet"):
+        cfg = JobConfig(arch="student_cnn", method=method, teacher=teacher_cfg, method_params=(("width", 4),))
+        return cfg, StudentCNN(width=4), TeacherCNN()
+    return JobConfig(method=method, hidden=(16,), teacher=teacher_cfg), StudentMLP((16,)), TeacherCNN()
+
+
+@pytest.mark.parametrize("method", sorted(LOSSES))
+def test_every_registry_entry_builds_and_runs(method: str) -> None:
+    torch.manual_seed(0)
+    config, student, teacher = _case(method)
+    spec = LOSSES[method]
+    validate(config)
+    check_method_fits(config, student, teacher)
+    loss_fn = spec.build(config, student, teacher)
+    x, y = torch.rand(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
+    batch = Batch(x, y, torch.arange(4))
+    if teacher is None:
+        t_out = None
+    else:
+        teacher.eval()
+        with torch.no_grad():
+            full = teacher(x)
+        # What the loop feeds: the teacher's features only when the method asks for them.
+        t_out = full if spec.teacher_features else ModelOutput(full.logits, {})
+    if hasattr(loss_fn, "on_epoch_start"):
+        loss_fn.on_epoch_start(0)
+    terms = loss_fn(student(x), t_out, batch)
+    assert terms and all(v.dim() == 0 and torch.isfinite(v) for v in terms.values())
+    sum(terms.values()).backward()
+    grads = [p.grad for p in student.parameters() if p.grad is not None]
+    assert grads and any(g.abs().sum() > 0 for g in grads)
+
+
+def test_fitnet_vector_hint_on_fully_connected_student() -> None:
+    cfg = JobConfig(
+        method="fitnet",
+        hidden=(16,),
+        teacher=course_teacher("mnist"),
+        method_params=(("hint_layer", "fc"), ("guided_layer", "fc1")),
+    )
+    student, teacher = StudentMLP((16,)), TeacherCNN().eval()
+    check_method_fits(cfg, student, teacher)
+    loss_fn = LOSSES["fitnet"].build(cfg, student, teacher)
+    assert isinstance(loss_fn.regressor, torch.nn.Linear) and loss_fn.regressor.weight.shape == (128, 16)
+    x = torch.rand(4, 1, 28, 28)
+    terms = loss_fn(student(x), teacher(x), _batch([0, 1, 2, 3]))
+    assert terms["hint"].item() > 0
+
+
+# ---- check_method_fits: bad settings fail before training ---------------------------------------
+def _bad(method: str, **kw: object) -> JobConfig:
+    params = kw.pop("params", ())
+    return JobConfig(method=method, teacher=course_teacher("mnist"), method_params=params, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("config", "student", "teacher", "message"),
+    [
+        (_bad("attention", hidden=(16,)), StudentMLP((16,)), TeacherCNN(), "student_cnn"),
+        (
+            _bad("attention", arch="student_cnn", params=(("at_layers", "fc:conv1"),)),
+            StudentCNN(4),
+            TeacherCNN(),
+            "not a spatial map",
+        ),
+        (_bad("fitnet", hidden=(16,)), StudentMLP((16,)), TeacherCNN(), "guided_layer='fc1'"),
+        (
+            _bad("fitnet", arch="student_cnn", params=(("hint_layer", "conv3"),)),
+            StudentCNN(4),
+            TeacherCNN(),
+            "no feature 'conv3'",
+        ),
+        (
+            _bad("fitnet", arch="student_cnn", params=(("hint_layer", "fc"),)),
+            StudentCNN(4),
+            TeacherCNN(),
+            "both be conv maps or both vectors",
+        ),
+        (
+            _bad("fitnet", arch="student_cnn", epochs=3, params=(("fitnet_stage1_epochs", 3),)),
+            StudentCNN(4),
+            TeacherCNN(),
+            "no epoch for the KD stage",
+        ),
+        (_bad("dkd", hidden=(16,), params=(("dkd_beta", -1.0),)), StudentMLP((16,)), TeacherCNN(), "dkd_beta"),
+        (
+            JobConfig(arch="teacher_cnn", method="subclass_teacher", method_params=(("subclasses", 0),)),
+            TeacherCNN(),
+            None,
+            "'subclasses' must be >= 1",
+        ),
+        (
+            JobConfig(arch="teacher_cnn", method="subclass_teacher", method_params=(("subclasses", 3),)),
+            TeacherCNN(),
+            None,
+            "not a multiple of subclasses=3",
+        ),
+        (
+            _bad("subclass", hidden=(16,), params=(("subclasses", 2),)),
+            StudentMLP((16,), num_classes=20),
+            TeacherCNN(num_classes=20),
+            "must be a 'subclass_teacher' job",
+        ),
+        (_bad("born_again", hidden=(16,)), StudentMLP((16,)), TeacherCNN(), "teacher's architecture"),
+        (_bad("takd", hidden=(16,)), StudentMLP((16,)), TeacherCNN(), "assistant"),
+        (_bad("hinton", hidden=(16,)), StudentMLP((16,)), None, "distils from a teacher"),
+    ],
+    ids=[
+        "at-fc-student",
+        "at-flat-feature",
+        "fitnet-fc-default",
+        "fitnet-missing-hint",
+        "fitnet-rank-mismatch",
+        "fitnet-stage1-too-long",
+        "dkd-negative",
+        "subclass-zero",
+        "subclass-width",
+        "subclass-wrong-teacher",
+        "born-again-arch",
+        "takd-no-assistant",
+        "missing-teacher",
+    ],
+)
+def test_check_method_fits_rejects(
+    config: JobConfig, student: torch.nn.Module, teacher: torch.nn.Module | None, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        check_method_fits(config, student, teacher)
