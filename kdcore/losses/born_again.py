@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -64,4 +65,4 @@ def ban_ensemble_logits(list_of_logits: Sequence[torch.Tensor]) -> torch.Tensor:
     if len(list_of_logits) == 0:
         raise ValueError("ban_ensemble_logits needs at least one generation's logits")
     log_p = torch.stack([z.log_softmax(dim=1) for z in list_of_logits])
-    return torch.logsumexp(log_p, dim=0) - torch.log(torch.tensor(float(len(list_of_logits))))
+    return torch.logsumexp(log_p, dim=0) - math.log(len(list_of_logits))
