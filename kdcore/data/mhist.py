@@ -1,0 +1,468 @@
+"""MHIST loader and validator (Wei et al. 2021, "A Petri Dish for Histopathology Image Analysis",
+arXiv:2101.12355).
+
+The release is a folder with ``annotations.csv`` and 3,152 RGB PNGs of 224×224 pixels (colorectal
+polyps: Hyperplastic Polyp *HP*, benign, vs Sessile Serrated Adenoma *SSA*, precancerous; 2,175
+train / 977 test, HP 2,162 / SSA 990). The CSV columns are ``Image Name``, ``Majority Vote Label``
+(HP/SSA), ``Number of Annotators who Selected SSA (Out of 7)`` and ``Partition`` (train/test).
+Images may sit in ``images/`` or beside the CSV; the distributed zips (``images.zip`` +
+``annotations.csv``, or one zip holding both) are unpacked safely into the same folder.
+
+Every problem raises :class:`MhistError` whose message names what is wrong *and* how to fix it.
+Images stay ``uint8`` in memory (the full release is ≈ 474 MB); convert per batch with
+:func:`kdcore.models.mhist.imagenet_normalize`.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import stat
+import tempfile
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import torch
+from PIL import Image
+
+HOW_TO_GET_MHIST = (
+    "MHIST cannot be downloaded automatically: request it through the form on the dataset site "
+    "https://bmirds.github.io/MHIST (Wei et al. 2021, arXiv:2101.12355); the download links arrive by "
+    "e-mail. Put annotations.csv and images.zip (zipped or unpacked) in one folder, then set the "
+    "environment variable KD_MHIST_DIR to that folder (or pass it with the CLI flag, or choose the "
+    "folder in the app). Without it the app uses a synthetic stand-in, which is not MHIST."
+)
+
+CLASSES: tuple[str, str] = ("HP", "SSA")
+PARTITIONS: tuple[str, str] = ("train", "test")
+COL_IMAGE = "Image Name"
+COL_LABEL = "Majority Vote Label"
+COL_VOTES = "Number of Annotators who Selected SSA (Out of 7)"
+COL_PARTITION = "Partition"
+COLUMNS: tuple[str, ...] = (COL_IMAGE, COL_LABEL, COL_VOTES, COL_PARTITION)
+IMAGE_SIZE = 224
+# The published release (Wei et al. 2021, Table 1).
+FULL_RELEASE = {"rows": 3152, "train": 2175, "test": 977, "HP": 2162, "SSA": 990}
+
+STANDIN_MARKER = "SYNTHETIC_STANDIN.txt"  # written by kdcore.data.synthetic_mhist
+SOURCE_STANDIN = "synthetic stand-in — not MHIST"
+SOURCE_MHIST_FULL = "MHIST (Wei et al. 2021) 2,175/977"
+
+# Anything beyond this many pixels is refused *before* decoding: a 224×224 data set has no use
+# for it, and a crafted PNG header can ask for gigapixels from a few kilobytes.
+MAX_IMAGE_PIXELS = 4096 * 4096
+# Zip limits: the real images.zip is a few hundred MB; these bound a zip bomb, not the data.
+MAX_ZIP_TOTAL_BYTES = 4 * 1024**3
+MAX_ZIP_ENTRY_BYTES = 256 * 1024**2
+MAX_ZIP_ENTRIES = 20_000
+_SHOW = 5  # how many offending files/rows a message lists
+
+
+class MhistError(ValueError):
+    """The MHIST folder is missing or malformed; the message names the problem and the fix."""
+
+
+@dataclass(frozen=True)
+class MhistData:
+    """MHIST (or its synthetic stand-in) in memory. Labels: 0 = HP, 1 = SSA (the positive class)."""
+
+    x_train: torch.Tensor  # uint8 (N, 3, 224, 224)
+    y_train: torch.Tensor  # int64 (N,)
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    names_train: tuple[str, ...]
+    names_test: tuple[str, ...]
+    annotator_votes_train: torch.Tensor  # int64 (N,): annotators (of 7) who chose SSA
+    annotator_votes_test: torch.Tensor
+    source: str
+    is_standin: bool
+    root: Path
+    classes: tuple[str, str] = CLASSES
+    warnings: tuple[str, ...] = field(default=())
+
+
+def _list_problems(items: Sequence[str]) -> str:
+    head = ", ".join(items[:_SHOW])
+    return head + (f" … and {len(items) - _SHOW} more" if len(items) > _SHOW else "")
+
+
+# ---- locating --------------------------------------------------------------------------------
+def _find_annotations(folder: Path) -> Path | None:
+    """``annotations.csv`` in ``folder`` or one level below (a zip often has a top folder)."""
+    direct = folder / "annotations.csv"
+    if direct.is_file():
+        return direct
+    below = sorted(p for p in folder.glob("*/annotations.csv") if p.is_file() and not p.parent.name.startswith("."))
+    return below[0] if len(below) == 1 else None
+
+
+def find_mhist_dir(path: str | Path | None = None) -> Path | None:
+    """The folder that holds MHIST (``path``, else ``$KD_MHIST_DIR``), or None when nothing usable is set.
+
+    Only looks; never unpacks or validates (that is :func:`load_mhist`). A path to one of the zips
+    gives the folder the zip lies in. "Usable" means an ``annotations.csv`` (here or one level
+    down) or a zip to unpack.
+    """
+    raw = path if path is not None else os.environ.get("KD_MHIST_DIR")
+    if raw is None or str(raw).strip() == "":
+        return None
+    p = Path(raw).expanduser()
+    if p.is_file() and p.suffix.lower() == ".zip":
+        p = p.parent
+    if not p.is_dir():
+        return None
+    csv_path = _find_annotations(p)
+    if csv_path is not None:
+        return csv_path.parent
+    return p if any(p.glob("*.zip")) else None
+
+
+# ---- safe unpacking --------------------------------------------------------------------------
+def _check_zip_entries(zf: zipfile.ZipFile, target: Path, zip_name: str) -> list[zipfile.ZipInfo]:
+    """Refuse the whole zip (before writing anything) if any entry could escape ``target``."""
+    infos = zf.infolist()
+    if len(infos) > MAX_ZIP_ENTRIES:
+        raise MhistError(f"{zip_name} has {len(infos):,} entries (limit {MAX_ZIP_ENTRIES:,}); this is not the "
+                         "MHIST release — download images.zip again from the MHIST site")
+    root = target.resolve()
+    total = 0
+    for info in infos:
+        name = info.filename.replace("\\", "/")
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            raise MhistError(f"refusing to unpack {zip_name}: entry {info.filename!r} is a symbolic link, which "
+                             "could point outside the data folder; unpack the real MHIST zip, or unpack it yourself")
+        pure = PurePosixPath(name)
+        if name.startswith("/") or (len(name) > 1 and name[1] == ":") or ".." in pure.parts:
+            raise MhistError(f"refusing to unpack {zip_name}: entry {info.filename!r} would be written outside "
+                             f"the data folder {target} (zip-slip); use the zip from the MHIST site")
+        dest = (root / name).resolve()
+        if dest != root and not dest.is_relative_to(root):
+            raise MhistError(f"refusing to unpack {zip_name}: entry {info.filename!r} resolves outside the data "
+                             f"folder {target}; use the zip from the MHIST site")
+        if info.file_size > MAX_ZIP_ENTRY_BYTES:
+            raise MhistError(f"refusing to unpack {zip_name}: entry {info.filename!r} would decompress to "
+                             f"{info.file_size / 1e6:,.0f} MB (limit {MAX_ZIP_ENTRY_BYTES / 1e6:,.0f} MB per file); "
+                             "MHIST images are about 0.1 MB each — use the zip from the MHIST site")
+        total += info.file_size
+    if total > MAX_ZIP_TOTAL_BYTES:
+        raise MhistError(f"refusing to unpack {zip_name}: it would decompress to {total / 1e9:.1f} GB (limit "
+                         f"{MAX_ZIP_TOTAL_BYTES / 1e9:.0f} GB); use the zip from the MHIST site")
+    return infos
+
+
+def _extract_zip(zip_path: Path, target: Path) -> None:
+    """Unpack ``zip_path`` into ``target``: checked first, written to a temp folder inside ``target``,
+    then moved into place, so a refused or broken zip leaves nothing behind."""
+    try:
+        zf = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise MhistError(f"{zip_path.name} is not a readable zip ({e}); download it again from the MHIST site "
+                         "or unpack it yourself into this folder") from e
+    with zf:
+        infos = _check_zip_entries(zf, target, zip_path.name)
+        tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=target))
+        try:
+            for info in infos:
+                dest = tmp / info.filename.replace("\\", "/")
+                if info.is_dir():
+                    dest.mkdir(parents=True, exist_ok=True)
+                    continue
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                # Count bytes while copying: the declared size in the zip header could lie.
+                written = 0
+                with zf.open(info) as src, open(dest, "wb") as out:
+                    while chunk := src.read(1 << 20):
+                        written += len(chunk)
+                        if written > max(info.file_size, 0) or written > MAX_ZIP_ENTRY_BYTES:
+                            raise MhistError(f"refusing to unpack {zip_path.name}: entry {info.filename!r} "
+                                             "decompresses to more than its header declares (zip bomb?)")
+                        out.write(chunk)
+            for child in tmp.iterdir():
+                final = target / child.name
+                if final.exists():
+                    if final.is_dir() and child.is_dir():
+                        _merge_dirs(child, final)
+                        continue
+                    continue  # never overwrite a file the user already has
+                child.rename(final)
+        except zipfile.BadZipFile as e:
+            raise MhistError(f"{zip_path.name} is corrupt ({e}); download it again from the MHIST site") from e
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _merge_dirs(src: Path, dst: Path) -> None:
+    for child in src.iterdir():
+        final = dst / child.name
+        if final.exists():
+            if final.is_dir() and child.is_dir():
+                _merge_dirs(child, final)
+            continue
+        child.rename(final)
+
+
+def _has_images(folder: Path) -> bool:
+    return (folder / "images").is_dir() or any(folder.glob("*.png"))
+
+
+def prepare_mhist_dir(path: str | Path | None = None) -> Path:
+    """Resolve the MHIST folder and unpack its zips if the images are not there yet.
+
+    Returns the folder that holds ``annotations.csv``. Writes only inside the data folder.
+    """
+    raw = path if path is not None else os.environ.get("KD_MHIST_DIR")
+    if raw is None or str(raw).strip() == "":
+        raise MhistError("no MHIST folder given: pass a path or set KD_MHIST_DIR. " + HOW_TO_GET_MHIST)
+    folder = Path(raw).expanduser()
+    if folder.is_file() and folder.suffix.lower() == ".zip":
+        folder = folder.parent
+    if not folder.exists():
+        raise MhistError(f"MHIST folder {folder} does not exist; check the path (KD_MHIST_DIR or the folder "
+                         "chosen in the app). " + HOW_TO_GET_MHIST)
+    if not folder.is_dir():
+        raise MhistError(f"{folder} is a file, not a folder; point to the folder holding annotations.csv and the "
+                         "images (or images.zip)")
+    csv_path = _find_annotations(folder)
+    zips = sorted(folder.glob("*.zip"))
+    if csv_path is None or not _has_images(csv_path.parent):
+        # images.zip first (the usual layout), then any other zip that may hold everything.
+        for z in sorted(zips, key=lambda z: z.name.lower() != "images.zip"):
+            _extract_zip(z, folder)
+            csv_path = _find_annotations(folder)
+            if csv_path is not None and _has_images(csv_path.parent):
+                break
+        if csv_path is not None and not _has_images(csv_path.parent):
+            # A zip-of-everything may itself hold images.zip next to annotations.csv.
+            for z in sorted(csv_path.parent.glob("*.zip")):
+                if z.parent != folder:
+                    _extract_zip(z, csv_path.parent)
+    if csv_path is None:
+        if _has_images(folder) or zips:
+            raise MhistError(f"annotations.csv is missing in {folder}: MHIST needs it beside the images (it holds "
+                             "the labels and the train/test split); download it from the MHIST site into this folder")
+        raise MhistError(f"{folder} is not an MHIST folder: it has no annotations.csv, no images and no zip. "
+                         + HOW_TO_GET_MHIST)
+    return csv_path.parent
+
+
+# ---- CSV ---------------------------------------------------------------------------------------
+@dataclass
+class _Row:
+    name: str
+    label: int
+    votes: int
+    partition: str
+
+
+def _read_annotations(csv_path: Path) -> tuple[list[_Row], list[str]]:
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            raw_rows = [{(k or "").strip(): (v or "").strip() for k, v in r.items()} for r in reader]
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise MhistError(f"{csv_path.name} is not a readable CSV ({e}); download annotations.csv again from "
+                         "the MHIST site") from e
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        hint = "" if len(missing) < len(COLUMNS) else " — this does not look like MHIST's annotations.csv"
+        raise MhistError(f"{csv_path.name} lacks column(s) {missing}; found {header}{hint}. MHIST's annotations.csv "
+                         f"has the columns {list(COLUMNS)}; use the file from the MHIST release unchanged")
+    if not raw_rows:
+        raise MhistError(f"{csv_path.name} has a header but no rows; use the annotations.csv from the MHIST release")
+    rows: list[_Row] = []
+    bad_label, bad_part, bad_votes, bad_name, inconsistent = [], [], [], [], []
+    for i, r in enumerate(raw_rows, start=2):  # line 1 is the header
+        name, lab, part, votes_s = r[COL_IMAGE], r[COL_LABEL], r[COL_PARTITION], r[COL_VOTES]
+        if not name or "/" in name or "\\" in name or name in (".", ".."):
+            bad_name.append(f"line {i}: {name!r}")
+        if lab not in CLASSES:
+            bad_label.append(f"line {i}: {lab!r}")
+        if part not in PARTITIONS:
+            bad_part.append(f"line {i}: {part!r}")
+        try:
+            votes = int(float(votes_s))
+            if not (0 <= votes <= 7 and float(votes_s) == votes):
+                raise ValueError
+        except ValueError:
+            bad_votes.append(f"line {i}: {votes_s!r}")
+            votes = -1
+        if lab in CLASSES and votes >= 0 and (votes >= 4) != (lab == "SSA"):
+            inconsistent.append(f"line {i}: {lab} with {votes}/7 SSA votes")
+        rows.append(_Row(name, CLASSES.index(lab) if lab in CLASSES else -1, votes, part))
+    if bad_label:
+        raise MhistError(f"unknown label(s) in column {COL_LABEL!r}: {_list_problems(bad_label)}; MHIST labels are "
+                         "exactly 'HP' or 'SSA' — fix those rows or use the original annotations.csv")
+    if bad_part:
+        raise MhistError(f"unknown partition(s) in column {COL_PARTITION!r}: {_list_problems(bad_part)}; allowed are "
+                         "'train' and 'test' — fix those rows or use the original annotations.csv")
+    if bad_votes:
+        raise MhistError(f"bad annotator count(s) in column {COL_VOTES!r}: {_list_problems(bad_votes)}; it must be a "
+                         "whole number from 0 to 7 — use the original annotations.csv")
+    if bad_name:
+        raise MhistError(f"bad file name(s) in column {COL_IMAGE!r}: {_list_problems(bad_name)}; names must be plain "
+                         "file names such as MHIST_aaa.png (no folders) — use the original annotations.csv")
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.name] = counts.get(r.name, 0) + 1
+    dups = sorted(n for n, c in counts.items() if c > 1)
+    if dups:
+        raise MhistError(f"image name(s) listed more than once in {csv_path.name}: {_list_problems(dups)}; each "
+                         "image must appear once — use the original annotations.csv")
+    warnings = []
+    if inconsistent:
+        warnings.append(f"{len(inconsistent)} row(s) whose label disagrees with the 7-annotator majority: "
+                        + _list_problems(inconsistent))
+    return rows, warnings
+
+
+def _check_counts(rows: list[_Row], expect_full_release: bool) -> None:
+    for part in PARTITIONS:
+        if not any(r.partition == part for r in rows):
+            raise MhistError(f"the {part!r} partition is empty (no row has {COL_PARTITION} = {part!r}); MHIST has "
+                             f"{FULL_RELEASE[part]:,} {part} images — use the original annotations.csv")
+    if not (expect_full_release or len(rows) == FULL_RELEASE["rows"]):
+        return
+    got = {
+        "rows": len(rows),
+        "train": sum(r.partition == "train" for r in rows),
+        "test": sum(r.partition == "test" for r in rows),
+        "HP": sum(r.label == 0 for r in rows),
+        "SSA": sum(r.label == 1 for r in rows),
+    }
+    wrong = [f"{k} {got[k]:,} (expected {v:,})" for k, v in FULL_RELEASE.items() if got[k] != v]
+    if wrong:
+        raise MhistError("counts differ from the MHIST release: " + "; ".join(wrong) + ". The release has 3,152 images "
+                         "(2,175 train / 977 test; HP 2,162 / SSA 990): use the original annotations.csv unchanged")
+
+
+def _stratified_first(rows: list[_Row], limit: int | None) -> list[_Row]:
+    """The first ``limit`` rows in a deterministic order that keeps the class ratio (for small demos)."""
+    if limit is None or limit >= len(rows):
+        return rows
+    keyed = []
+    for cls in (0, 1):
+        members = [r for r in rows if r.label == cls]
+        keyed += [((i + 0.5) / len(members), cls, r) for i, r in enumerate(members)]
+    keyed.sort(key=lambda t: (t[0], t[1]))
+    chosen = {id(t[2]) for t in keyed[:limit]}
+    return [r for r in rows if id(r) in chosen]  # keep CSV order
+
+
+# ---- images ------------------------------------------------------------------------------------
+def _load_images(image_dir: Path, rows: list[_Row], problems: dict[str, list[str]],
+                 progress: Callable[[int, int], None] | None, done0: int, total: int) -> torch.Tensor:
+    x = torch.empty((len(rows), 3, IMAGE_SIZE, IMAGE_SIZE), dtype=torch.uint8)
+    for i, r in enumerate(rows):
+        p = image_dir / r.name
+        if progress is not None and (i % 64 == 0 or i == len(rows) - 1):
+            progress(done0 + i + 1, total)
+        try:
+            with Image.open(p) as im:
+                w, h = im.size  # read from the header; nothing is decoded yet
+                if w * h > MAX_IMAGE_PIXELS:
+                    problems["bomb"].append(f"{r.name} ({w}×{h} = {w * h / 1e9:.2f} gigapixels)")
+                    continue
+                if (w, h) != (IMAGE_SIZE, IMAGE_SIZE):
+                    problems["size"].append(f"{r.name} ({w}×{h})")
+                    continue
+                if im.mode != "RGB":
+                    problems["mode"].append(f"{r.name} ({im.mode})")
+                    continue
+                arr = np.asarray(im)  # decodes; truncated/corrupt data raises here
+        except Image.DecompressionBombError as e:
+            problems["bomb"].append(f"{r.name} ({e})")
+            continue
+        except FileNotFoundError:
+            problems["missing"].append(r.name)
+            continue
+        except (OSError, SyntaxError, ValueError) as e:  # PIL.UnidentifiedImageError is an OSError
+            problems["corrupt"].append(f"{r.name} ({type(e).__name__})")
+            continue
+        x[i] = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+    return x
+
+
+_PROBLEM_TEXT = {
+    "missing": ("image file(s) listed in annotations.csv are missing", "unpack images.zip completely into the folder "
+                "(images/ or beside annotations.csv)"),
+    "corrupt": ("image file(s) are corrupt or not PNG", "download images.zip again and unpack it"),
+    "mode": ("image(s) are not 8-bit RGB (grayscale/RGBA/palette)", "MHIST images are RGB: use the original files "
+             "or convert them with PIL's .convert('RGB')"),
+    "size": (f"image(s) are not {IMAGE_SIZE}×{IMAGE_SIZE}", f"MHIST images are {IMAGE_SIZE}×{IMAGE_SIZE}: use the "
+             "original files, not resized ones"),
+    "bomb": ("image(s) would decompress to an enormous size (decompression bomb) and were refused unread",
+             "remove them and use the original MHIST images"),
+}
+
+
+def load_mhist(
+    path: str | Path | None = None,
+    expect_full_release: bool = False,
+    limit: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> MhistData:
+    """Load and validate MHIST (or the synthetic stand-in) from ``path`` (else ``$KD_MHIST_DIR``).
+
+    expect_full_release: insist on the published counts (3,152 rows; 2,175/977; HP 2,162/SSA 990).
+        They are checked anyway when the CSV has 3,152 rows.
+    limit: at most this many images *per partition*, chosen deterministically with the class ratio
+        kept (for quick demos and tests). The whole CSV is validated; only chosen images are decoded.
+    progress: called as ``progress(done, total)`` while images are decoded.
+
+    Raises :class:`MhistError` naming the problem and the fix.
+    """
+    folder = prepare_mhist_dir(path)
+    csv_path = folder / "annotations.csv"
+    rows, warnings = _read_annotations(csv_path)
+    _check_counts(rows, expect_full_release)
+    image_dir = folder / "images" if (folder / "images").is_dir() else folder
+    missing = [r.name for r in rows if not (image_dir / r.name).is_file()]
+    if missing:
+        if len(missing) == len(rows):
+            raise MhistError(f"none of the {len(rows):,} images in annotations.csv is in {image_dir}; unpack "
+                             "images.zip into this folder (images/ or beside annotations.csv)")
+        text, fix = _PROBLEM_TEXT["missing"]
+        raise MhistError(f"{len(missing):,} {text}: {_list_problems(missing)}; {fix}")
+    is_standin = (folder / STANDIN_MARKER).is_file()
+    if limit is not None and limit < 1:
+        raise MhistError(f"limit must be >= 1 or None (got {limit})")
+    parts = {p: _stratified_first([r for r in rows if r.partition == p], limit) for p in PARTITIONS}
+    total = sum(len(v) for v in parts.values())
+    problems: dict[str, list[str]] = {k: [] for k in _PROBLEM_TEXT}
+    xs = {}
+    done = 0
+    for p in PARTITIONS:
+        xs[p] = _load_images(image_dir, parts[p], problems, progress, done, total)
+        done += len(parts[p])
+    msgs = [f"{len(v):,} {_PROBLEM_TEXT[k][0]}: {_list_problems(v)}; fix: {_PROBLEM_TEXT[k][1]}"
+            for k, v in problems.items() if v]
+    if msgs:
+        raise MhistError(f"bad images in {image_dir}: " + " | ".join(msgs))
+    tr, te = parts["train"], parts["test"]
+    source = SOURCE_STANDIN if is_standin else f"MHIST (Wei et al. 2021) {len(tr):,}/{len(te):,}"
+    return MhistData(
+        x_train=xs["train"],
+        y_train=torch.tensor([r.label for r in tr], dtype=torch.int64),
+        x_test=xs["test"],
+        y_test=torch.tensor([r.label for r in te], dtype=torch.int64),
+        names_train=tuple(r.name for r in tr),
+        names_test=tuple(r.name for r in te),
+        annotator_votes_train=torch.tensor([r.votes for r in tr], dtype=torch.int64),
+        annotator_votes_test=torch.tensor([r.votes for r in te], dtype=torch.int64),
+        source=source,
+        is_standin=is_standin,
+        root=folder,
+        warnings=tuple(warnings),
+    )
+
+
+__all__ = [
+    "CLASSES", "COLUMNS", "FULL_RELEASE", "HOW_TO_GET_MHIST", "MhistData", "MhistError", "SOURCE_MHIST_FULL",
+    "SOURCE_STANDIN", "STANDIN_MARKER", "find_mhist_dir", "load_mhist", "prepare_mhist_dir",
+]

@@ -1,0 +1,186 @@
+"""A small synthetic stand-in for MHIST, in MHIST's exact folder format — **not MHIST**.
+
+So the MHIST page, the CLI and the tests work without the real (request-only) data set, this module
+draws histology-like tiles procedurally: pink (eosin) stroma with scattered purple (haematoxylin)
+nuclei and a few crypt-like glands, each a ring of epithelium with nuclei around a pale lumen.
+
+- **HP** (label 0): round crypts with smooth luminal borders.
+- **SSA** (label 1): elongated crypts with a saw-tooth (serrated) luminal border — the feature
+  pathologists look for in sessile serrated adenomas (Wei et al. 2021 describe it as the hard cue).
+
+Colours, sizes, counts and rotations are drawn from the same ranges for both classes, so a CNN must
+learn the *shape* difference. Everything is seeded and deterministic. The folder holds
+``annotations.csv`` (MHIST's columns), ``images/*.png`` (224×224 RGB, ≈ 2:1 HP:SSA) and the marker
+file ``SYNTHETIC_STANDIN.txt`` by which :func:`kdcore.data.mhist.load_mhist` labels it
+"synthetic stand-in — not MHIST".
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from kdcore.data.mhist import COLUMNS, IMAGE_SIZE, STANDIN_MARKER
+
+GENERATOR_VERSION = 1
+DEFAULT_N_TRAIN = 96
+DEFAULT_N_TEST = 48
+
+
+def _smooth_noise(rng: np.random.Generator, cells: int) -> np.ndarray:
+    """Low-frequency noise in [0, 1] at 224×224 (random grid, bicubic upsampling)."""
+    grid = (rng.random((cells, cells)) * 255).astype(np.uint8)
+    up = Image.fromarray(grid).resize((IMAGE_SIZE, IMAGE_SIZE), Image.BICUBIC)
+    return np.asarray(up, dtype=np.float32) / 255.0
+
+
+def _contour(cx: float, cy: float, r0: float, elong: float, angle: float, serr: float, teeth: int,
+             n: int = 160) -> list[tuple[float, float]]:
+    """A closed crypt outline: an ellipse (axes r0·(1±elong)) with optional saw-tooth serration."""
+    pts = []
+    ca, sa = math.cos(angle), math.sin(angle)
+    for i in range(n):
+        t = 2 * math.pi * i / n
+        # Triangle wave in [0, 1]: sharp teeth, unlike a smooth sine bump.
+        tooth = abs(((teeth * t / (2 * math.pi)) % 1.0) - 0.5) * 2
+        r = r0 * (1 + serr * (tooth - 0.5))
+        x, y = r * (1 + elong) * math.cos(t), r * (1 - elong) * math.sin(t)
+        pts.append((cx + ca * x - sa * y, cy + sa * x + ca * y))
+    return pts
+
+
+def _nucleus(draw: ImageDraw.ImageDraw, rng: np.random.Generator, x: float, y: float, scale: float) -> None:
+    rx, ry = scale * rng.uniform(1.5, 2.6), scale * rng.uniform(1.2, 2.0)
+    shade = rng.uniform(-20, 20)
+    col = (int(95 + shade), int(45 + shade / 2), int(140 + shade))
+    draw.ellipse((x - rx, y - ry, x + rx, y + ry), fill=col)
+
+
+def render_tile(rng: np.random.Generator, ssa: bool) -> Image.Image:
+    """One 224×224 RGB tile; ``ssa`` selects serrated, elongated crypts."""
+    s = IMAGE_SIZE
+    # Stroma: pink base, blotchy low-frequency variation, fine grain.
+    low = _smooth_noise(rng, 7)[..., None]
+    grain = rng.normal(0, 6, (s, s, 1)).astype(np.float32)
+    base = np.array([232, 160, 196], dtype=np.float32) + rng.uniform(-12, 12, 3).astype(np.float32)
+    arr = base + (low - 0.5) * np.array([30, 45, 30], dtype=np.float32) + grain
+    img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(img)
+    for _ in range(int(rng.integers(60, 120))):  # scattered stromal nuclei
+        _nucleus(draw, rng, rng.uniform(0, s), rng.uniform(0, s), 0.9)
+    n_crypts = int(rng.integers(2, 5))
+    for _ in range(n_crypts):
+        cx, cy = rng.uniform(30, s - 30), rng.uniform(30, s - 30)
+        r0 = rng.uniform(22, 34)
+        angle = rng.uniform(0, math.pi)
+        if ssa:
+            elong, serr, teeth = rng.uniform(0.15, 0.55), rng.uniform(0.15, 0.5), int(rng.integers(12, 19))
+        else:
+            elong, serr, teeth = rng.uniform(0.0, 0.35), rng.uniform(0.0, 0.2), int(rng.integers(12, 19))
+        epi = tuple(int(v) for v in np.array([205, 130, 185]) + rng.uniform(-10, 10, 3))
+        draw.polygon(_contour(cx, cy, r0, elong, angle, 0.0, 1), fill=epi)
+        # Nuclei line the basal side of the epithelium (the outer ring).
+        for x, y in _contour(cx, cy, r0 * 0.86, elong, angle, 0.0, 1, n=int(2 * math.pi * r0 / 4.5)):
+            _nucleus(draw, rng, x, y, 0.8)
+        lumen = tuple(int(v) for v in np.array([246, 232, 240]) + rng.uniform(-6, 6, 3))
+        draw.polygon(_contour(cx, cy, r0 * 0.55, elong, angle, serr, teeth), fill=lumen)
+    return img.filter(ImageFilter.GaussianBlur(0.7))
+
+
+def make_synthetic_mhist(out_dir: str | Path, n_train: int = DEFAULT_N_TRAIN, n_test: int = DEFAULT_N_TEST,
+                         seed: int = 0) -> Path:
+    """Write a synthetic stand-in in MHIST's folder format to ``out_dir`` (created if needed) and return it.
+
+    About 2/3 of each partition is HP, like MHIST (2,162 HP / 990 SSA). Annotator votes (of 7)
+    agree with the label: HP gets 0–3 SSA votes, SSA 4–7.
+    """
+    if n_train < 2 or n_test < 2:
+        raise ValueError(f"need at least 2 train and 2 test images (one per class), got {n_train}/{n_test}")
+    out = Path(out_dir)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    rows = []
+    idx = 0
+    for part, n in (("train", n_train), ("test", n_test)):
+        n_ssa = max(1, round(n / 3))
+        labels = np.array([1] * n_ssa + [0] * (n - n_ssa))
+        np.random.default_rng([seed, 1 if part == "train" else 2]).shuffle(labels)
+        for lab in labels:
+            # One generator per image: a tile does not depend on how many were drawn before it.
+            rng = np.random.default_rng([seed, 0, idx])
+            name = f"MHIST_syn{idx:04d}.png"
+            render_tile(rng, bool(lab)).save(out / "images" / name, optimize=False)
+            votes = int(rng.choice([4, 5, 6, 7], p=[0.2, 0.25, 0.3, 0.25]) if lab
+                        else rng.choice([0, 1, 2, 3], p=[0.45, 0.3, 0.15, 0.1]))
+            rows.append((name, "SSA" if lab else "HP", votes, part))
+            idx += 1
+    with open(out / "annotations.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(COLUMNS)
+        w.writerows(rows)
+    (out / STANDIN_MARKER).write_text(_marker_text(n_train, n_test, seed), encoding="utf-8")
+    return out
+
+
+def _marker_text(n_train: int, n_test: int, seed: int) -> str:
+    return (
+        "synthetic stand-in — not MHIST\n"
+        "Procedurally drawn by kdcore.data.synthetic_mhist so the app runs without the real data set.\n"
+        "Results on it are NOT MHIST results. Real MHIST: https://bmirds.github.io/MHIST (request form).\n"
+        f"generator_version={GENERATOR_VERSION} n_train={n_train} n_test={n_test} seed={seed}\n"
+    )
+
+
+def default_data_dir() -> Path:
+    """``$KD_DATA_DIR`` or ``./data``."""
+    return Path(os.environ.get("KD_DATA_DIR") or "data")
+
+
+def ensure_synthetic_mhist(data_dir: str | Path | None = None, n_train: int = DEFAULT_N_TRAIN,
+                           n_test: int = DEFAULT_N_TEST, seed: int = 0) -> Path:
+    """The stand-in under ``<data_dir>/mhist-synthetic`` (data_dir: ``$KD_DATA_DIR`` or ``./data``), made once.
+
+    Built in a temporary folder beside the target and renamed into place, so a crash or a second
+    process never leaves a half-written set that later passes for complete. Non-default sizes get
+    their own folder (``mhist-synthetic-<train>-<test>-s<seed>``).
+    """
+    root = Path(data_dir) if data_dir is not None else default_data_dir()
+    default = (n_train, n_test, seed) == (DEFAULT_N_TRAIN, DEFAULT_N_TEST, 0)
+    target = root / ("mhist-synthetic" if default else f"mhist-synthetic-{n_train}-{n_test}-s{seed}")
+    want = _marker_text(n_train, n_test, seed)
+
+    def complete() -> bool:
+        marker = target / STANDIN_MARKER
+        return marker.is_file() and marker.read_text(encoding="utf-8") == want
+
+    if complete():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".mhist-synthetic-", dir=root))
+    try:
+        make_synthetic_mhist(tmp, n_train=n_train, n_test=n_test, seed=seed)
+        if target.exists():  # stale (older generator) or incomplete: move aside, then swap
+            old = Path(tempfile.mkdtemp(prefix=".mhist-synthetic-old-", dir=root))
+            try:
+                target.rename(old / "stale")
+            except FileNotFoundError:
+                pass  # another process moved it first
+        try:
+            tmp.rename(target)
+        except OSError:
+            if not complete():  # someone else won the race with a good set: use theirs
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for junk in root.glob(".mhist-synthetic-old-*"):
+            shutil.rmtree(junk, ignore_errors=True)
+    return target
+
+
+__all__ = ["default_data_dir", "ensure_synthetic_mhist", "make_synthetic_mhist", "render_tile"]
