@@ -1,0 +1,192 @@
+"""The Distill lab's engine: widgets → a validated :class:`JobConfig` → a trained (or stored) result.
+
+:func:`train_or_fetch` is the single place the app starts training. Today it calls
+:func:`kdcore.train.run_job` directly; when the job runner (``kdcore.jobs``, with its queue) lands,
+only this function changes.
+
+Tiny mode: with the environment variable ``KD_APP_TINY`` set (``1`` for the default caps, or
+``TRAIN,TEST,EPOCHS`` such as ``256,128,1``) every job the app builds is capped to that many training
+and test examples and epochs, teacher included. Tests and the browser end-to-end run use it so a
+"train" click finishes in seconds; the page says when it is on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from kdcore.config import ConfigError, JobConfig, course_student, course_teacher, validate
+from kdcore.losses import LOSSES
+from kdcore.results import confusion_frame, history_frame, result_row
+
+TINY_DEFAULT = (256, 128, 1)
+# Teachers in tiny mode get one more epoch than students, so an early-stopped teacher (fewer epochs
+# than the full one) still exists.
+TINY_TEACHER_EPOCHS = 2
+
+
+@dataclass(frozen=True)
+class TinyCaps:
+    train_limit: int
+    test_limit: int
+    epochs: int
+
+
+def tiny_caps() -> TinyCaps | None:
+    """The caps of ``KD_APP_TINY`` (see the module docstring), or None when it is unset/0."""
+    raw = os.environ.get("KD_APP_TINY", "").strip()
+    if raw in ("", "0", "false", "False"):
+        return None
+    if raw in ("1", "true", "True"):
+        return TinyCaps(*TINY_DEFAULT)
+    try:
+        a, b, c = (int(v) for v in raw.split(","))
+    except ValueError as e:
+        raise ConfigError(f"KD_APP_TINY={raw!r}: use 1, or TRAIN,TEST,EPOCHS such as 256,128,1") from e
+    return TinyCaps(a, b, c)
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """``"784,784"`` → ``(784, 784)``; raises :class:`ConfigError` saying what a valid entry looks like."""
+    parts = [p.strip() for p in str(text).replace(";", ",").replace("x", ",").split(",")]
+    parts = [p for p in parts if p]
+    if not parts:
+        raise ConfigError("hidden sizes are empty: enter comma-separated layer widths, e.g. 784,784 or 32")
+    try:
+        sizes = tuple(int(p) for p in parts)
+    except ValueError as e:
+        raise ConfigError(f"hidden sizes {text!r} are not whole numbers: enter e.g. 784,784 or 128,64") from e
+    if any(s < 1 or s > 8192 for s in sizes):
+        raise ConfigError(f"hidden sizes must be between 1 and 8192 (got {list(sizes)}); e.g. 784,784")
+    if len(sizes) > 8:
+        raise ConfigError(f"at most 8 hidden layers (got {len(sizes)}); e.g. 784,784")
+    return sizes
+
+
+def methods() -> list[tuple[str, str]]:
+    """(name, title) of every registered method that trains a student, for the method picker."""
+    return [(k, s.title) for k, s in LOSSES.items() if k != "subclass_teacher"]
+
+
+def _cap(config: JobConfig, caps: TinyCaps | None, teacher: bool = False) -> JobConfig:
+    if caps is None:
+        return config
+    epochs = max(TINY_TEACHER_EPOCHS, caps.epochs) if teacher else min(config.epochs, caps.epochs)
+    return config.replace(train_limit=caps.train_limit, test_limit=caps.test_limit, epochs=epochs)
+
+
+def lab_config(dataset: str, method: str, hidden_text: str = "784,784", student: str = "student_mlp",
+               width: int = 8, temperature: float = 4.0, alpha: float = 0.5, epochs: int = 12,
+               seed: int = 0) -> JobConfig:
+    """The job of the lab's form, validated; the method's own teacher arrangement is applied (born-again:
+    the teacher's architecture; subclass: a subclass teacher; TAKD: an assistant; early-stopped: a
+    shorter teacher). Raises :class:`ConfigError` with the fix."""
+    if method not in LOSSES:
+        raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(sorted(LOSSES))}")
+    caps = tiny_caps()
+    teacher = _cap(course_teacher(dataset, seed=seed), caps, teacher=True)
+    params: dict = {}
+    overrides: dict = {"epochs": int(epochs)}
+    if student == "student_mlp":
+        overrides["hidden"] = parse_hidden(hidden_text)
+    elif student == "student_cnn":
+        params["width"] = int(width)
+    if method == "fitnet" and student == "student_mlp":
+        params.update(hint_layer="fc", guided_layer="fc1")  # no feature maps in an MLP: a vector hint
+    base = course_student(dataset, "scratch", seed=seed, **overrides)
+    if not dataset.startswith("mhist"):
+        base = base.replace(arch=student)
+    base = _cap(base.replace(temperature=float(temperature), alpha=float(alpha), method_params=tuple(params.items())),
+                caps)
+    spec = LOSSES[method]
+    if not spec.needs_teacher:
+        config = base.replace(method=method, teacher=None)
+    elif method == "born_again":
+        from kdcore.losses.born_again import born_again_configs
+
+        config = born_again_configs(teacher, 1, alpha=float(alpha), temperature=float(temperature))[0]
+    elif method == "subclass":
+        from kdcore.losses.subclass import subclass_configs
+
+        config = subclass_configs(teacher, base)[1]
+    elif method == "takd":
+        from kdcore.losses.takd import teacher_assistant_configs
+
+        config = teacher_assistant_configs(teacher, student=base)[1]
+    elif method == "early_stopped":
+        from kdcore.losses.early_stop import early_stopped_teacher
+
+        config = base.replace(method=method, teacher=early_stopped_teacher(teacher, max(1, teacher.epochs // 2)))
+    else:
+        config = base.replace(method=method, teacher=teacher)
+    return validate(config)
+
+
+def train_or_fetch(config: JobConfig, progress: Callable[[dict], None] | None = None) -> dict:
+    """Run ``config`` (or return its stored result at once: ``result["cached"]`` is True).
+
+    The one place the app starts a job; ``progress`` receives the training loop's events
+    (``{"stage": "train", "epoch": k, "epochs": n, "row": {...}}`` and stage messages).
+    """
+    from kdcore.train import run_job
+
+    return run_job(config, progress=progress)
+
+
+def baselines(config: JobConfig, progress: Callable[[dict], None] | None = None) -> dict[str, dict]:
+    """The course teacher and the scratch student of the same data, size, epochs and seed (stored
+    after their first run): ``{"teacher": result, "scratch student": result}``."""
+    caps = tiny_caps()
+    teacher = _cap(course_teacher(config.dataset, seed=config.seed), caps, teacher=True)
+    scratch = config.replace(method="scratch", teacher=None)
+    if scratch.arch in ("teacher_cnn", "resnetv2_50"):  # born-again: its student is the teacher's arch
+        scratch = teacher
+    out = {"teacher": train_or_fetch(teacher, progress)}
+    if scratch != teacher:
+        out["scratch student"] = train_or_fetch(scratch, progress)
+    return out
+
+
+def comparison_frame(results: dict[str, dict]) -> pd.DataFrame:
+    """Side-by-side table (one row per model) of the lab's result and its baselines."""
+    rows = []
+    for label, r in results.items():
+        row = result_row(r)
+        rows.append({
+            "model": label, "setting": row["model"], "accuracy %": 100 * row["accuracy"],
+            "F1 %": 100 * row["f1"] if row["f1"] is not None else None,
+            "AUC %": 100 * row["auc"] if row["auc"] is not None else None,
+            "MFLOPs": row["flops"] / 1e6 if row["flops"] is not None else None, "params": row["params"],
+            "latency ms": row["latency_ms"], "size MB": (row["weights_bytes"] or 0) / 1e6,
+            "train/test": f"{row['n_train']}/{row['n_test']}", "data": row["data"],
+        })
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class LabOutcome:
+    """What the lab page draws after a run."""
+
+    result: dict
+    table: pd.DataFrame
+    confusion: pd.DataFrame
+    history: pd.DataFrame
+    cached: bool
+
+
+def run_lab(config: JobConfig, progress: Callable[[dict], None] | None = None) -> LabOutcome:
+    """Train or fetch ``config`` and its baselines; return the frames the page draws."""
+    result = train_or_fetch(config, progress)
+    base = baselines(config, progress)
+    table = comparison_frame({"this run": result, **base})
+    return LabOutcome(result=result, table=table, confusion=confusion_frame(result),
+                      history=history_frame(result.get("history", [])), cached=bool(result.get("cached")))
+
+
+__all__ = [
+    "LabOutcome", "TinyCaps", "baselines", "comparison_frame", "lab_config", "methods", "parse_hidden",
+    "run_lab", "tiny_caps", "train_or_fetch",
+]

@@ -1,0 +1,364 @@
+"""The temperature playground's engine: softened probabilities, entropy and dark knowledge from real models.
+
+A trained teacher (and a student distilled from it) are taken from the result store; their logits
+on the test set are computed once per process and memoised, so moving the temperature slider only
+re-runs a softmax over cached numbers (a few milliseconds, well under the 300 ms target).
+
+Softening: :math:`p_i(T) = \\exp(z_i/T) / \\sum_j \\exp(z_j/T)`; the entropy :math:`H = -\\sum p_i \\log_2 p_i`
+grows with T from near 0 bits (one confident class) to :math:`\\log_2 C` (uniform). The
+*dark-knowledge map* is the teacher's mean softened distribution per true class: row *c* shows
+which other classes the teacher thinks images of *c* resemble.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from kdcore.data import DATASET_TITLES, DataError, load_dataset
+from kdcore.results import (
+    STANDIN_NOTE,
+    TEACHER_ARCHS,
+    model_label,
+    store_from_id,
+    store_id,
+    store_listing,
+    stored_results,
+)
+from kdcore.results import clear_caches as _clear_result_caches
+from kdcore.store import LayeredStore, open_store
+
+# The playground scores at most this many test images (a fixed prefix of the test set): enough for a
+# stable dark-knowledge map, small enough that the first (uncached) view takes about a second on CPU.
+MAX_TEST = 2000
+ENTROPY_TEMPS = tuple(float(t) for t in np.geomspace(0.25, 64.0, 41))
+COURSE_TEMPS = (1.0, 2.0, 4.0, 16.0, 32.0, 64.0)
+MNIST_LIKE = ("mnist", "fashion_mnist")
+
+
+class ImageError(ValueError):
+    """An uploaded or drawn picture cannot be used; the message says what to do instead."""
+
+
+# ---- finding the models ----------------------------------------------------------------------
+@functools.lru_cache(maxsize=32)
+def _pick(dataset: str, sid: tuple, listing: tuple) -> tuple[dict | None, dict | None]:
+    """(teacher result, student result) for ``dataset``; see :func:`pick_models`."""
+    results = [r for r in stored_results(store_from_id(sid))
+               if r.get("dataset") == dataset and "weights.safetensors" in r.get("files", {})]
+    teachers = [r for r in results if r["config"].get("arch") in TEACHER_ARCHS and r["config"].get("teacher") is None
+                and r["config"].get("method") == "scratch"]
+    if not teachers:
+        return None, None
+    # the best-trained teacher: most training data, then most epochs, then newest
+    teacher = max(teachers, key=lambda r: (r.get("n_train", 0), r["config"].get("epochs", 0), r.get("created", "")))
+    students = [r for r in results
+                if r.get("teacher_key") == teacher["key"] and r["config"].get("arch") not in TEACHER_ARCHS]
+    if students:
+        # prefer Hinton KD near the course defaults T = 4, alpha = 0.5
+        student = min(students, key=lambda r: (r["config"]["method"] != "hinton",
+                                               abs(np.log(r["config"]["temperature"] / 4.0)),
+                                               abs(r["config"]["alpha"] - 0.5), r["config"]["seed"]))
+    else:
+        scratch = [r for r in results if r.get("data_source_id") == teacher.get("data_source_id")
+                   and r["config"].get("method") == "scratch" and r["config"].get("arch") not in TEACHER_ARCHS]
+        student = max(scratch, key=lambda r: r.get("n_train", 0)) if scratch else None
+    return teacher, student
+
+
+def pick_models(dataset: str, store: LayeredStore | None = None) -> tuple[dict | None, dict | None]:
+    """The stored teacher for ``dataset`` (most data, most epochs) and a student distilled from it
+    (Hinton KD nearest T = 4; else a scratch student); ``(None, None)`` when no teacher is stored."""
+    store = store or open_store()
+    return _pick(dataset, store_id(store), store_listing(store))
+
+
+# ---- cached logits -----------------------------------------------------------------------------
+def _input_transform(dataset: str):  # noqa: ANN202 - a callable or None
+    if not dataset.startswith("mhist"):
+        return None
+    from kdcore.models.mhist import imagenet_normalize  # MHIST models take ImageNet-normalised floats
+
+    return imagenet_normalize
+
+
+@functools.lru_cache(maxsize=8)
+def _model(key: str, sid: tuple):  # noqa: ANN202 - nn.Module
+    from kdcore.train import load_model
+
+    store = store_from_id(sid)
+    result = store.get(key)
+    if result is None:
+        raise DataError(f"result {key} is no longer in the store; reload the page")
+    return load_model(result, store)
+
+
+@functools.lru_cache(maxsize=8)
+def _test_logits(key: str, sid: tuple) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(logits, labels, images) of the first :data:`MAX_TEST` test images for result ``key``; memoised."""
+    from kdcore.train.loop import predict_logits
+
+    result = store_from_id(sid).get(key)
+    data = _load_data(result)
+    x, y = data.x_test[:MAX_TEST], data.y_test[:MAX_TEST]
+    model = _model(key, sid)
+    logits = predict_logits(model, x, batch_size=512, device=torch.device("cpu"),
+                            transform=_input_transform(result["dataset"]))
+    return _class_logits(result, logits), y, x
+
+
+def _load_data(result: dict):  # noqa: ANN202 - ArrayDataset
+    try:
+        return load_dataset(result["dataset"], result.get("data_source_id") or "auto")
+    except DataError:
+        return load_dataset(result["dataset"], "auto")
+
+
+def _class_logits(result: dict, logits: torch.Tensor) -> torch.Tensor:
+    """Subclass networks have C·s outputs: sum their probabilities per class (log-sum-exp of logits)."""
+    n_classes = len(result.get("classes") or []) or logits.shape[1]
+    s = logits.shape[1] // n_classes
+    return logits.view(len(logits), n_classes, s).logsumexp(-1) if s > 1 else logits
+
+
+def test_logits(result: dict, store: LayeredStore | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(class logits, labels, images) of ``result``'s model on the first test images, computed once per process."""
+    return _test_logits(result["key"], store_id(store))
+
+
+# ---- the maths the page shows ----------------------------------------------------------------
+def soften(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """softmax(z / T) along the last axis."""
+    return torch.softmax(logits.double() / float(temperature), dim=-1).float()
+
+
+def entropy_bits(probs: torch.Tensor) -> torch.Tensor:
+    """Shannon entropy in bits along the last axis (0 · log 0 taken as 0)."""
+    p = probs.double().clamp_min(1e-30)
+    return -(probs.double() * torch.log2(p)).sum(-1).float()
+
+
+def dark_knowledge(logits: torch.Tensor, labels: torch.Tensor, temperature: float, classes: list[str]) -> pd.DataFrame:
+    """Mean softened probability per (true class, class): long format ``true``, ``class``, ``prob`` (C×C rows)."""
+    p = soften(logits, temperature)
+    rows = []
+    for c, name in enumerate(classes):
+        mask = labels == c
+        mean = p[mask].mean(0) if mask.any() else torch.full((p.shape[1],), float("nan"))
+        rows += [{"true": name, "class": classes[j], "prob": float(mean[j])} for j in range(len(classes))]
+    return pd.DataFrame(rows)
+
+
+def probability_frame(rows: dict[str, torch.Tensor], temperatures: list[float], classes: list[str]) -> pd.DataFrame:
+    """Long format ``model``, ``T``, ``class``, ``prob`` for each model's logits row at each T."""
+    out = []
+    for model, z in rows.items():
+        for t in temperatures:
+            p = soften(z, t)
+            out += [{"model": model, "T": f"T = {t:g}", "class": c, "prob": float(p[i])} for i, c in enumerate(classes)]
+    return pd.DataFrame(out)
+
+
+def entropy_frame(rows: dict[str, torch.Tensor], temps: tuple[float, ...] = ENTROPY_TEMPS) -> pd.DataFrame:
+    """Entropy (bits) of each model's softened distribution over a log-spaced range of T."""
+    out = []
+    for model, z in rows.items():
+        h = entropy_bits(soften(z.unsqueeze(0).expand(len(temps), -1) / torch.tensor(temps).unsqueeze(1), 1.0))
+        out += [{"model": model, "T": t, "entropy_bits": float(v)} for t, v in zip(temps, h, strict=True)]
+    return pd.DataFrame(out)
+
+
+# ---- user images -------------------------------------------------------------------------------
+def prepare_image(image: bytes | np.ndarray) -> np.ndarray:
+    """A drawn (RGBA array) or uploaded (file bytes) picture as a 28×28 MNIST-style image in [0, 1].
+
+    Like MNIST: light ink on a dark background (inverted when the background is light), the ink's
+    bounding box scaled to fit 20×20 and centred by its centre of mass in a 28×28 frame.
+    Raises :class:`ImageError` for unreadable files and blank pictures.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(image, (bytes, bytearray)):
+        try:
+            img = Image.open(io.BytesIO(image))
+            img.load()
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
+            raise ImageError("this file could not be read as an image; upload a PNG or JPEG picture of one "
+                             "digit or garment") from e
+        arr = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
+    else:
+        arr = np.asarray(image, dtype=np.float32)
+        arr = arr / 255.0 if arr.max(initial=0) > 1.0 else arr
+        if arr.ndim == 2:
+            arr = np.stack([arr, arr, arr, np.ones_like(arr)], -1)
+        elif arr.shape[-1] == 3:
+            arr = np.concatenate([arr, np.ones_like(arr[..., :1])], -1)
+    if arr.ndim != 3 or arr.shape[-1] != 4 or min(arr.shape[:2]) < 2:
+        raise ImageError("the picture has an unexpected shape; upload an ordinary PNG or JPEG")
+    lum = arr[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    alpha = arr[..., 3]
+    opaque = alpha > 0.5
+    # Transparent pixels (a canvas, a cut-out) take the colour that contrasts with the opaque ink.
+    ink_light = bool(lum[opaque].mean() > 0.5) if opaque.any() else True
+    gray = alpha * lum + (1 - alpha) * (0.0 if ink_light else 1.0)
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    if border.mean() > 0.5:  # light background (paper, a white canvas): invert to MNIST's white-on-black
+        gray = 1.0 - gray
+    gray = np.clip(gray - np.median(border if border.mean() <= 0.5 else 1.0 - border), 0.0, 1.0)
+    if gray.max() < 0.15:
+        raise ImageError("the picture looks blank; draw or upload one dark-on-light or light-on-dark digit")
+    gray = gray / gray.max()
+    ys, xs = np.nonzero(gray > 0.1)
+    crop = gray[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
+    h, w = crop.shape
+    scale = 20.0 / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    small = np.asarray(Image.fromarray((crop * 255).astype(np.uint8)).resize((nw, nh), Image.LANCZOS),
+                       dtype=np.float32) / 255.0
+    out = np.zeros((28, 28), dtype=np.float32)
+    top, left = (28 - nh) // 2, (28 - nw) // 2
+    out[top: top + nh, left: left + nw] = small
+    # shift so the centre of mass sits at the centre (as in MNIST's preprocessing)
+    total = out.sum()
+    if total > 0:
+        cy, cx = (np.arange(28) @ out.sum(1)) / total, (np.arange(28) @ out.sum(0)) / total
+        dy, dx = int(round(13.5 - cy)), int(round(13.5 - cx))
+        dy = int(np.clip(dy, -top, 28 - nh - top))
+        dx = int(np.clip(dx, -left, 28 - nw - left))
+        out = np.roll(out, (dy, dx), axis=(0, 1))
+    return np.clip(out, 0.0, 1.0)
+
+
+@torch.no_grad()
+def _image_logits(result: dict, sid: tuple, image: np.ndarray) -> torch.Tensor:
+    model = _model(result["key"], sid)
+    x = torch.from_numpy(image).float().view(1, 1, 28, 28)
+    return _class_logits(result, model(x).logits.float())[0]
+
+
+# ---- one call per page view ----------------------------------------------------------------------
+@dataclass
+class PlaygroundView:
+    """Everything the playground page draws for one (data set, image, T)."""
+
+    available: bool
+    notice: str | None = None
+    dataset: str = ""
+    data: str = ""  # the data label, with "stand-in" when it is one
+    is_standin: bool = False
+    classes: list[str] = field(default_factory=list)
+    teacher: str = ""
+    student: str | None = None
+    n_test: int = 0
+    image: np.ndarray | None = None  # what the models saw, for display (H×W or H×W×3)
+    true_label: str | None = None
+    probs: pd.DataFrame = field(default_factory=pd.DataFrame)  # model, T, class, prob
+    entropy: pd.DataFrame = field(default_factory=pd.DataFrame)  # model, T, entropy_bits
+    dark: pd.DataFrame = field(default_factory=pd.DataFrame)  # true, class, prob
+    entropy_at_t: dict[str, float] = field(default_factory=dict)
+    prediction: dict[str, str] = field(default_factory=dict)
+
+
+def _display_image(x: torch.Tensor) -> np.ndarray:
+    a = x.detach().float().numpy()
+    if a.shape[0] == 1:
+        return a[0] / max(a.max(), 1e-6)
+    a = np.moveaxis(a, 0, -1)
+    return a / 255.0 if a.max() > 1.0 else a
+
+
+def playground_view(dataset: str, temperature: float, index: int = 0, image: bytes | np.ndarray | None = None,
+                    store: LayeredStore | None = None) -> PlaygroundView:
+    """Teacher (and student) probabilities at T = 1 and at ``temperature`` for test image ``index`` or a
+    user ``image`` (drawn RGBA array or uploaded bytes; MNIST-style data sets only), the entropy of
+    the soft targets vs T, and the teacher's dark-knowledge map at ``temperature``.
+
+    Raises :class:`ImageError` for an unusable user image; returns ``available=False`` with a notice
+    when no trained teacher for ``dataset`` is stored yet.
+    """
+    store = store or open_store()
+    sid = store_id(store)
+    teacher, student = _pick(dataset, sid, store_listing(store))
+    title = DATASET_TITLES.get(dataset, dataset)
+    if teacher is None:
+        return PlaygroundView(available=False, dataset=dataset, notice=(
+            f"No trained {title} teacher is stored yet. Train one in the Distill lab, or run "
+            "`python -m kdcore precompute` to fill the shipped results."))
+    z_t, y, x = _test_logits(teacher["key"], sid)
+    classes = list(teacher.get("classes") or [str(i) for i in range(z_t.shape[1])])
+    rows: dict[str, torch.Tensor] = {}
+    if image is not None:
+        if dataset not in MNIST_LIKE:
+            raise ImageError(f"drawn and uploaded pictures work for MNIST and Fashion-MNIST, not {title}; "
+                             "pick a test image instead")
+        pic = prepare_image(image)
+        rows["teacher"] = _image_logits(teacher, sid, pic)
+        if student is not None:
+            rows["student"] = _image_logits(student, sid, pic)
+        shown, true_label = pic, None
+    else:
+        i = int(np.clip(index, 0, len(y) - 1))
+        rows["teacher"] = z_t[i]
+        if student is not None:
+            rows["student"] = _test_logits(student["key"], sid)[0][i]
+        shown, true_label = _display_image(x[i]), classes[int(y[i])]
+    temps = [1.0] if float(temperature) == 1.0 else [1.0, float(temperature)]
+    data = DATASET_TITLES.get(dataset, dataset)
+    if teacher.get("is_standin"):
+        data += f" ({STANDIN_NOTE}: {teacher.get('data_source', '')})"
+    return PlaygroundView(
+        available=True, dataset=dataset, data=data, is_standin=bool(teacher.get("is_standin")), classes=classes,
+        teacher=model_label(teacher["config"]) + f" · test acc {teacher['metrics']['accuracy']:.1%}",
+        student=(model_label(student["config"]) + f" · test acc {student['metrics']['accuracy']:.1%}"
+                 if student else None),
+        n_test=len(y), image=shown, true_label=true_label,
+        probs=probability_frame(rows, temps, classes),
+        entropy=entropy_frame(rows),
+        dark=dark_knowledge(z_t, y, temperature, classes),
+        entropy_at_t={m: float(entropy_bits(soften(z, temperature))) for m, z in rows.items()},
+        prediction={m: classes[int(z.argmax())] for m, z in rows.items()},
+    )
+
+
+def temperature_demo(dataset: str = "mnist", index: int = 0, temps: tuple[float, ...] = COURSE_TEMPS,
+                     store: LayeredStore | None = None) -> tuple[pd.DataFrame, str | None]:
+    """A stored teacher's softmax on test image ``index`` at the course's temperatures (the Learn page's
+    mini-demo): (frame ``model``, ``T``, ``class``, ``prob``; the true label), or an empty frame and None."""
+    store = store or open_store()
+    sid = store_id(store)
+    teacher, _ = _pick(dataset, sid, store_listing(store))
+    if teacher is None:
+        return pd.DataFrame(columns=["model", "T", "class", "prob"]), None
+    z, y, _ = _test_logits(teacher["key"], sid)
+    classes = list(teacher.get("classes") or [str(i) for i in range(z.shape[1])])
+    i = int(np.clip(index, 0, len(y) - 1))
+    return probability_frame({"teacher": z[i]}, list(temps), classes), classes[int(y[i])]
+
+
+def playground_datasets(store: LayeredStore | None = None) -> list[str]:
+    """Data sets with a stored teacher (MNIST first), for the playground's picker."""
+    store = store or open_store()
+    sid, listing = store_id(store), store_listing(store)
+    from kdcore.config import DATASETS
+
+    return [d for d in DATASETS if _pick(d, sid, listing)[0] is not None]
+
+
+def clear_caches() -> None:
+    """Forget memoised models, logits and store picks (tests; after the store was replaced)."""
+    _pick.cache_clear()
+    _model.cache_clear()
+    _test_logits.cache_clear()
+    _clear_result_caches()
+
+
+__all__ = [
+    "ImageError", "PlaygroundView", "clear_caches", "dark_knowledge", "entropy_bits", "entropy_frame",
+    "pick_models", "playground_datasets", "playground_view", "prepare_image", "probability_frame", "soften",
+    "temperature_demo", "test_logits",
+]

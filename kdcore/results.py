@@ -1,0 +1,294 @@
+"""Result dicts from the store, shaped into pandas frames for tables, charts and CSV export.
+
+Every row keeps where its data came from (``data_source``, ``is_standin``) so a number measured on
+a stand-in (the MNIST-5k subset, the synthetic MHIST) is never shown without saying so. Groups of
+jobs that differ only in their seed are summarised as mean ± std.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kdcore.data import DATASET_TITLES
+from kdcore.store import LayeredStore, open_store
+
+TEACHER_ARCHS = ("teacher_cnn", "resnetv2_50")
+STANDIN_NOTE = "stand-in data"
+
+# Columns of :func:`results_frame`, in order (also the CSV export's columns).
+COLUMNS = [
+    "name", "dataset", "data", "data_source", "is_standin", "role", "model", "arch", "hidden", "method",
+    "T", "alpha", "seed", "epochs", "n_train", "n_test", "accuracy", "macro_f1", "f1", "auc", "flops", "macs",
+    "params", "latency_ms", "weights_bytes", "wall_s", "created", "key", "group",
+]
+METRICS = ["accuracy", "macro_f1", "f1", "auc", "flops", "macs", "params", "latency_ms", "weights_bytes", "wall_s"]
+GROUP_COLUMNS = ["group", "dataset", "data", "data_source", "is_standin", "role", "model", "arch", "hidden",
+                 "method", "T", "alpha", "epochs", "n_train", "n_test"]
+
+
+def _strip_seeds(cfg: dict | None) -> dict | None:
+    """A config dict without its seeds (also in the nested teacher): what seed repeats share."""
+    if cfg is None:
+        return None
+    return {**{k: v for k, v in cfg.items() if k != "seed"}, "teacher": _strip_seeds(cfg.get("teacher"))}
+
+
+def role_of(config: dict) -> str:
+    """"teacher", "scratch student" or "KD student" for a result's config dict."""
+    if config.get("teacher") is None and config.get("method") == "scratch":
+        return "teacher" if config.get("arch") in TEACHER_ARCHS else "scratch student"
+    if config.get("teacher") is None:
+        return "teacher"  # e.g. a subclass teacher: labels only, trained to teach
+    return "KD student"
+
+
+def model_label(config: dict) -> str:
+    """A short human label, e.g. ``student_mlp 784x784 · hinton T=4 α=0.5``."""
+    arch = config.get("arch", "?")
+    if arch == "student_mlp":
+        arch += " " + "x".join(str(h) for h in config.get("hidden", []))
+    elif arch == "student_cnn":
+        width = dict(tuple(p) for p in config.get("method_params", [])).get("width", 8)
+        arch += f" w{width}"
+    method = config.get("method", "?")
+    if config.get("teacher") is not None:
+        return f"{arch} · {method} T={config.get('temperature', 0):g} α={config.get('alpha', 0):g}"
+    return f"{arch} · {method}"
+
+
+def data_label(result: dict) -> str:
+    """The data column: dataset title, plus "(stand-in: …)" when the numbers are not from the real set."""
+    title = DATASET_TITLES.get(result.get("dataset", ""), result.get("dataset", "?"))
+    if result.get("is_standin"):
+        return f"{title} ({STANDIN_NOTE}: {result.get('data_source_id') or result.get('data_source', '?')})"
+    return title
+
+
+# ---- reading the store once --------------------------------------------------------------------
+# ``store.list()`` re-verifies every file's sha256 (seconds for a big store); pages rerun on every
+# widget change, so the list is memoised per store and re-read only when an entry appears or goes.
+_stores: dict[tuple, LayeredStore] = {}
+
+
+def store_id(store: LayeredStore | None = None) -> tuple:
+    """A hashable id of ``store`` (its layer folders), remembered so cached functions can reach it."""
+    store = store or open_store()
+    sid = tuple(str(layer.root) for layer in store.layers)
+    _stores[sid] = store
+    return sid
+
+
+def store_listing(store: LayeredStore) -> tuple:
+    """A cheap fingerprint of the store's contents (entry names per layer): new results change it."""
+    names = []
+    for layer in store.layers:
+        objects = Path(layer.root) / "objects"
+        names.append(tuple(sorted(os.listdir(objects))) if objects.is_dir() else ())
+    return tuple(names)
+
+
+def store_from_id(sid: tuple) -> LayeredStore:
+    """The store a :func:`store_id` came from (in this process)."""
+    return _stores[sid]
+
+
+def clear_caches() -> None:
+    """Forget memoised store listings (tests; after a store folder was replaced)."""
+    _cached_list.cache_clear()
+    _stores.clear()
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_list(sid: tuple, listing: tuple) -> tuple[dict, ...]:
+    return tuple(_stores[sid].list())
+
+
+def stored_results(store: LayeredStore | None = None) -> list[dict]:
+    """``open_store().list()``, memoised until the store's entries change."""
+    store = store or open_store()
+    return list(_cached_list(store_id(store), store_listing(store)))
+
+
+def load_runs(store: LayeredStore | None = None) -> pd.DataFrame:
+    """:func:`results_frame` of every stored result (the Compare page's data)."""
+    return results_frame(stored_results(store))
+
+
+def result_row(result: dict) -> dict:
+    """One flat row of a stored result dict."""
+    cfg = result.get("config", {})
+    m = result.get("metrics", {})
+    cx = result.get("complexity", {})
+    group = hashlib.sha1(
+        json.dumps({"c": _strip_seeds(cfg), "d": result.get("data_source_id")}, sort_keys=True).encode()
+    ).hexdigest()[:12]
+    is_kd = cfg.get("teacher") is not None
+    return {
+        "name": result.get("name", ""),
+        "dataset": result.get("dataset", cfg.get("dataset")),
+        "data": data_label(result),
+        "data_source": result.get("data_source", ""),
+        "is_standin": bool(result.get("is_standin", False)),
+        "role": role_of(cfg),
+        "model": model_label(cfg),
+        "arch": cfg.get("arch"),
+        "hidden": "x".join(str(h) for h in cfg.get("hidden", [])) if cfg.get("arch") == "student_mlp" else "",
+        "method": cfg.get("method"),
+        # T and alpha mean nothing without a teacher: NaN, so they never fake a T sweep point
+        "T": float(cfg.get("temperature")) if is_kd else math.nan,
+        "alpha": float(cfg.get("alpha")) if is_kd else math.nan,
+        "seed": cfg.get("seed", result.get("seed")),
+        "epochs": cfg.get("epochs"),
+        "n_train": result.get("n_train"),
+        "n_test": result.get("n_test"),
+        "accuracy": m.get("accuracy"),
+        "macro_f1": m.get("macro_f1"),
+        "f1": m.get("f1"),
+        "auc": m.get("auc"),
+        "flops": cx.get("flops"),
+        "macs": cx.get("macs"),
+        "params": cx.get("params"),
+        "latency_ms": cx.get("latency_ms"),
+        "weights_bytes": cx.get("weights_bytes"),
+        "wall_s": result.get("wall_s"),
+        "created": result.get("created", ""),
+        "key": result.get("key", ""),
+        "group": group,
+    }
+
+
+def results_frame(results: Iterable[dict]) -> pd.DataFrame:
+    """One row per stored result (see :data:`COLUMNS`); an empty frame with those columns if none."""
+    rows = [result_row(r) for r in results]
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    for c in METRICS + ["T", "alpha"]:
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    return df
+
+
+def summary_frame(runs: pd.DataFrame) -> pd.DataFrame:
+    """Seed repeats grouped: ``<metric>_mean``, ``<metric>_std`` (0 for one seed), ``seeds`` (count)."""
+    if runs.empty:
+        cols = GROUP_COLUMNS + ["seeds"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "std")]
+        return pd.DataFrame(columns=cols)
+    g = runs.groupby("group", sort=False)
+    first = g[GROUP_COLUMNS[1:]].first()
+    agg = g[METRICS].agg(["mean", "std"])
+    agg.columns = [f"{m}_{s}" for m, s in agg.columns]
+    agg = agg.fillna({c: 0.0 for c in agg.columns if c.endswith("_std")})
+    out = first.join(agg)
+    out.insert(len(GROUP_COLUMNS) - 1, "seeds", g.size())
+    out = out.reset_index()
+    role_order = {"teacher": 0, "scratch student": 1, "KD student": 2}
+    out["_r"] = out["role"].map(role_order).fillna(3)
+    return out.sort_values(["dataset", "_r", "method", "T", "alpha"]).drop(columns="_r").reset_index(drop=True)
+
+
+def pm(mean: float | None, std: float | None, seeds: int, digits: int = 3, scale: float = 1.0) -> str:
+    """``"0.981 ± 0.002"`` (or just the mean for a single seed); "–" when undefined."""
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "–"
+    if seeds > 1 and std is not None and not math.isnan(std):
+        return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
+    return f"{mean * scale:.{digits}f}"
+
+
+def display_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The Compare page's table: one row per setting, metrics as "mean ± std" strings, data beside them."""
+    rows = []
+    for _, r in summary.iterrows():
+        n = int(r["seeds"])
+        rows.append({
+            "data": r["data"],
+            "role": r["role"],
+            "model": r["model"],
+            "seeds": n,
+            "accuracy %": pm(r["accuracy_mean"], r["accuracy_std"], n, 2, 100.0),
+            "F1 %": pm(r["f1_mean"], r["f1_std"], n, 2, 100.0),
+            "AUC %": pm(r["auc_mean"], r["auc_std"], n, 2, 100.0),
+            "MFLOPs": pm(r["flops_mean"], None, 1, 3, 1e-6),
+            "params": f"{int(r['params_mean']):,}" if pd.notna(r["params_mean"]) else "–",
+            "latency ms": pm(r["latency_ms_mean"], r["latency_ms_std"], n, 3),
+            "size MB": pm(r["weights_bytes_mean"], None, 1, 2, 1e-6),
+            "train/test": f"{int(r['n_train'])}/{int(r['n_test'])}" if pd.notna(r["n_train"]) else "–",
+        })
+    return pd.DataFrame(rows)
+
+
+def pareto_front(summary: pd.DataFrame, x: str = "flops_mean", y: str = "accuracy_mean") -> pd.DataFrame:
+    """Per data set, the settings no other setting beats on both cost (lower ``x``) and quality (higher ``y``)."""
+    keep = []
+    for _, d in summary.dropna(subset=[x, y]).groupby("data"):
+        best = -np.inf
+        for i, r in d.sort_values([x, y], ascending=[True, False]).iterrows():
+            if r[y] > best:
+                keep.append(i)
+                best = r[y]
+    return summary.loc[keep].sort_values(["data", x])
+
+
+def temperature_sweep(summary: pd.DataFrame, method: str = "hinton") -> pd.DataFrame:
+    """KD-student settings of ``method`` with their T (for a metric-vs-T line per dataset/α)."""
+    return summary[(summary["method"] == method) & summary["T"].notna()].sort_values("T")
+
+
+def alpha_t_grid(runs: pd.DataFrame, metric: str = "accuracy", method: str = "hinton") -> pd.DataFrame:
+    """Mean ``metric`` over seeds for every (data, model arch, α, T) of ``method`` (the heatmap's cells)."""
+    d = runs[(runs["method"] == method) & runs["T"].notna()]
+    if d.empty:
+        return pd.DataFrame(columns=["data", "alpha", "T", metric, "seeds"])
+    g = d.groupby(["data", "alpha", "T"], as_index=False)[metric].agg(["mean", "count"])
+    return g.rename(columns={"mean": metric, "count": "seeds"})
+
+
+def to_csv(runs: pd.DataFrame) -> bytes:
+    """The per-run frame as UTF-8 CSV (every run, every seed, with its data source)."""
+    return runs.to_csv(index=False).encode("utf-8")
+
+
+def confusion_frame(result: dict) -> pd.DataFrame:
+    """Long-format confusion matrix: ``true``, ``predicted``, ``count``, ``share`` (of the true row)."""
+    cm = np.asarray(result.get("metrics", {}).get("confusion", []), dtype=float)
+    classes = result.get("classes") or [str(i) for i in range(len(cm))]
+    rows = []
+    for i in range(cm.shape[0] if cm.ndim == 2 else 0):
+        total = cm[i].sum() or 1.0
+        for j in range(cm.shape[1]):
+            rows.append({"true": classes[i], "predicted": classes[j], "count": int(cm[i, j]),
+                         "share": float(cm[i, j] / total)})
+    return pd.DataFrame(rows, columns=["true", "predicted", "count", "share"])
+
+
+def history_frame(history: list[dict]) -> pd.DataFrame:
+    """Per-epoch curves in long format: ``epoch``, ``series`` (train_loss, test_acc, ...), ``value``."""
+    if not history:
+        return pd.DataFrame(columns=["epoch", "series", "value", "kind"])
+    df = pd.DataFrame(history)
+    keep = [c for c in df.columns if c.startswith("loss_") or c in ("train_loss", "train_acc", "test_acc")]
+    long = df.melt(id_vars="epoch", value_vars=keep, var_name="series", value_name="value").dropna()
+    long["kind"] = np.where(long["series"].str.endswith("acc"), "accuracy", "loss")
+    return long
+
+
+def roc_frame(result: dict) -> pd.DataFrame:
+    """ROC points (``fpr``, ``tpr``) of a binary result, with its model label; empty when absent."""
+    roc = result.get("metrics", {}).get("roc")
+    if not roc:
+        return pd.DataFrame(columns=["fpr", "tpr", "model"])
+    return pd.DataFrame({"fpr": roc["fpr"], "tpr": roc["tpr"], "model": model_label(result.get("config", {}))})
+
+
+__all__ = [
+    "COLUMNS", "alpha_t_grid", "clear_caches", "confusion_frame", "display_table", "history_frame", "load_runs",
+    "model_label", "pareto_front", "pm", "results_frame", "roc_frame", "role_of", "store_from_id", "store_id",
+    "store_listing", "stored_results", "summary_frame", "temperature_sweep", "to_csv",
+]
