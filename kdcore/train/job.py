@@ -19,6 +19,7 @@ import kdcore
 from kdcore.config import ConfigError, JobConfig, validate
 from kdcore.data import ArrayDataset, load_dataset
 from kdcore.losses import LOSSES
+from kdcore.losses.checks import check_method_fits
 from kdcore.metrics import classification_metrics, complexity
 from kdcore.models import build_model
 from kdcore.store import LayeredStore, ResultStore, open_store, store_key
@@ -33,12 +34,16 @@ def _noop(_: dict) -> None:
 
 def num_outputs(config: JobConfig, data: ArrayDataset) -> int:
     """Network output width: classes, or classes × subclasses for subclass distillation."""
-    return data.num_classes * int(config.param("subclasses", 1))
+    from kdcore.losses.subclass import logits_per_class
+
+    return data.num_classes * logits_per_class(config)
 
 
 def class_logits_fn(config: JobConfig) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """Map a network's outputs to class logits (identity unless it has subclass outputs)."""
-    s = int(config.param("subclasses", 1))
+    from kdcore.losses.subclass import logits_per_class
+
+    s = logits_per_class(config)
     if s <= 1:
         return None
     def to_class(z: torch.Tensor) -> torch.Tensor:
@@ -130,10 +135,8 @@ def _compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, p
     torch.manual_seed(config.seed)
     model = build_model(config, n_out)
     teacher_for_checks = teacher_model or (load_model(teacher_result, store) if teacher_result else None)
-    import kdcore.losses as losses_mod
-
-    if hasattr(losses_mod, "check_method_fits"):  # pair-specific checks, before any training
-        losses_mod.check_method_fits(config, model, teacher_for_checks)
+    # pair-specific checks (a hint layer that does not exist, AT on the FC student …), before training
+    check_method_fits(config, model, teacher_for_checks)
     loss_fn = spec.build(config, model, teacher_for_checks)
     xtr, ytr, xte, yte = subset(data, config)
     if teacher_logits is not None:

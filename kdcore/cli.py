@@ -1,0 +1,282 @@
+"""``python -m kdcore …``: train teachers, distil students, sweep T × α × seeds, list, benchmark.
+
+Every command builds a :class:`kdcore.config.JobConfig` and goes through the same ``run_job``
+(via the job runner when it is available), so CLI and app results share one store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from collections.abc import Sequence
+
+from kdcore.config import DATASETS, DEFAULT_ALPHA, DEFAULT_T, ConfigError, JobConfig, course_student, course_teacher
+from kdcore.data import DataError
+
+COURSE_TEMPERATURES = (1.0, 2.0, 4.0, 16.0, 32.0, 64.0)
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(s) for s in text.replace("x", ",").split(",") if s.strip())
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"hidden sizes must be integers like 784,784 (got {text!r})") from e
+    if not sizes or any(s <= 0 for s in sizes):
+        raise argparse.ArgumentTypeError(f"hidden sizes must be positive integers like 784,784 (got {text!r})")
+    return sizes
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(s) for s in text.split(",") if s.strip())
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from e
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from e
+
+
+def _params(items: Sequence[str]) -> tuple[tuple[str, float | int | str], ...]:
+    out = []
+    for item in items or ():
+        if "=" not in item:
+            raise argparse.ArgumentTypeError(f"--param takes NAME=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        val: float | int | str
+        try:
+            val = int(v)
+        except ValueError:
+            try:
+                val = float(v)
+            except ValueError:
+                val = v
+        out.append((k, val))
+    return tuple(out)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="mnist", choices=DATASETS)
+    p.add_argument("--data-source", default="auto", help="auto | mnist-60k | mnist-5k | fashion-60k")
+    p.add_argument("--epochs", type=int, default=None, help="default: 12 (course)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--train-limit", type=int, default=None, help="use only the first N training examples")
+    p.add_argument("--test-limit", type=int, default=None)
+    p.add_argument("--recompute", action="store_true", help="ignore a stored result and train again")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _overrides(a: argparse.Namespace) -> dict:
+    o = {"data_source": a.data_source, "train_limit": a.train_limit, "test_limit": a.test_limit}
+    for name in ("epochs", "batch_size", "lr"):
+        if getattr(a, name) is not None:
+            o[name] = getattr(a, name)
+    return o
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m kdcore", description="Knowledge-distillation engine of Distillation Lab")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    t = sub.add_parser("train-teacher", help="train (or fetch) the course teacher")
+    _common(t)
+    t.add_argument("--seed", type=int, default=0)
+
+    d = sub.add_parser("distill", help="train (or fetch) a student, with KD from the course teacher or from scratch")
+    _common(d)
+    d.add_argument("--method", default="hinton", help="a registered method (python -m kdcore methods); 'scratch' = labels only")
+    d.add_argument("--arch", default=None, help="student architecture (student_mlp, student_cnn, mobilenet_v2 …)")
+    d.add_argument("--hidden", type=_hidden, default=None, help="student hidden sizes, e.g. 784,784 or 32")
+    d.add_argument("-T", "--temperature", type=float, default=DEFAULT_T)
+    d.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
+                   help="weight of the KD (soft-target) term in [0,1]; cross-entropy gets 1-alpha")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="method setting, e.g. beta=100")
+    d.add_argument("--teacher-epochs", type=int, default=None)
+
+    s = sub.add_parser("sweep", help="grid over T x alpha x seeds (plus teacher and scratch baselines)")
+    _common(s)
+    s.add_argument("--method", default="hinton")
+    s.add_argument("--hidden", type=_hidden, default=None)
+    s.add_argument("--temperatures", type=_floats, default=COURSE_TEMPERATURES, help="default: the course's 1,2,4,16,32,64")
+    s.add_argument("--alphas", type=_floats, default=(DEFAULT_ALPHA,))
+    s.add_argument("--seeds", type=_ints, default=(0, 1, 2))
+    s.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    s.add_argument("--executor", default="local", choices=("local", "ray"))
+    s.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
+
+    sub.add_parser("list", help="list stored results").add_argument("--json", action="store_true")
+    sub.add_parser("methods", help="list the registered KD methods")
+
+    b = sub.add_parser("bench", help="speed/memory benchmark; writes bench.json and prints a table")
+    b.add_argument("--quick", action="store_true", help="MNIST-5k instead of full Fashion-MNIST")
+    b.add_argument("--out", default="bench.json")
+    b.add_argument("--only", default="", help="comma-separated sections: engine,mhist,runner,app")
+
+    pc = sub.add_parser("precompute", help="(re)make the shipped results in assets/ (see assets/README.md)")
+    pc.add_argument("--profile", default="default", help="default | quick")
+    pc.add_argument("--only", default="", help="comma-separated parts")
+    return p
+
+
+def _print_result(r: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({k: v for k, v in r.items() if k != "history"}, indent=1, default=str))
+        return
+    m, c = r["metrics"], r["complexity"]
+    tag = " (cached)" if r.get("cached") else ""
+    auc = m.get("auc")
+    print(
+        f"{r['name']}{tag}\n  data: {r['data_source']}{'  [stand-in]' if r.get('is_standin') else ''}\n"
+        f"  test accuracy {m['accuracy'] * 100:.2f}%  macro-F1 {m['macro_f1']:.4f}  AUC {auc if auc is None else f'{auc:.4f}'}\n"
+        f"  params {c['params']:,}  FLOPs {c['flops']:,} (2 x MACs)  latency {c['latency_ms']:.3f} ms/img (CPU)\n"
+        f"  wall {r['wall_s']:.1f} s  key {r['key']}"
+    )
+
+
+def _tqdm_progress(desc: str):  # noqa: ANN202 - returns (callback, closer)
+    from tqdm import tqdm
+
+    bar = tqdm(total=None, desc=desc, unit="epoch", leave=False, file=sys.stderr)
+
+    def cb(event: dict) -> None:
+        if event.get("stage", "").endswith("train") and event.get("epochs"):
+            bar.total = event["epochs"]
+            bar.set_description(f"{desc} [{event['stage']}]")
+            bar.n = event.get("epoch", 0)
+            row = event.get("row") or {}
+            if "test_acc" in row:
+                bar.set_postfix(loss=f"{row['train_loss']:.4f}", test_acc=f"{row['test_acc']:.4f}")
+            bar.refresh()
+
+    return cb, bar.close
+
+
+def _run(config: JobConfig, recompute: bool = False) -> dict:
+    from kdcore.train import run_job
+
+    cb, close = _tqdm_progress(config.short_name())
+    try:
+        return run_job(config, progress=cb, recompute=recompute)
+    finally:
+        close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except (ConfigError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; finished epochs are checkpointed — rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+def _dispatch(a: argparse.Namespace) -> int:
+    if a.cmd == "methods":
+        from kdcore.losses import LOSSES
+
+        for name, spec in LOSSES.items():
+            print(f"{name:16s} {spec.title}: {spec.summary}")
+        return 0
+    if a.cmd == "list":
+        from kdcore.store import open_store
+
+        rows = open_store().list()
+        if a.json:
+            print(json.dumps([{k: v for k, v in r.items() if k != "history"} for r in rows], indent=1, default=str))
+            return 0
+        print(f"{'key':24s}  {'acc%':>6s}  {'data':28s}  name")
+        for r in rows:
+            print(f"{r['key']:24s}  {r['metrics']['accuracy'] * 100:6.2f}  {r.get('data_source', '?')[:28]:28s}  {r['name']}")
+        print(f"{len(rows)} results")
+        return 0
+    if a.cmd == "bench":
+        from kdcore.bench import run_bench
+
+        run_bench(quick=a.quick, out=a.out, only=[s for s in a.only.split(",") if s])
+        return 0
+    if a.cmd == "precompute":
+        from kdcore.precompute import precompute
+
+        precompute(profile=a.profile, only=[s for s in a.only.split(",") if s])
+        return 0
+    o = _overrides(a)
+    if a.cmd == "train-teacher":
+        _print_result(_run(course_teacher(a.dataset, seed=a.seed, **o), a.recompute), a.json)
+        return 0
+    if a.cmd == "distill":
+        extra = dict(o)
+        if a.hidden is not None:
+            extra["hidden"] = a.hidden
+        if a.arch is not None:
+            extra["arch"] = a.arch
+        if a.param:
+            extra["method_params"] = _params(a.param)
+        teacher = None
+        if a.method != "scratch":
+            t_over = {k: v for k, v in o.items() if k in ("data_source",)}
+            if a.teacher_epochs is not None:
+                t_over["epochs"] = a.teacher_epochs
+            teacher = course_teacher(a.dataset, seed=a.seed, **t_over)
+        cfg = course_student(a.dataset, a.method, seed=a.seed, temperature=a.temperature, alpha=a.alpha,
+                             teacher=teacher, **extra)
+        _print_result(_run(cfg, a.recompute), a.json)
+        return 0
+    if a.cmd == "sweep":
+        return _sweep(a, o)
+    raise AssertionError(a.cmd)
+
+
+def sweep_configs(dataset: str, method: str, temperatures: Sequence[float], alphas: Sequence[float],
+                  seeds: Sequence[int], **overrides: object) -> list[JobConfig]:
+    """Teacher + scratch student per seed, then one KD student per (T, alpha, seed)."""
+    student_over = dict(overrides)
+    teacher_over = {k: v for k, v in overrides.items() if k in ("data_source",)}
+    configs: list[JobConfig] = []
+    for seed in seeds:
+        configs.append(course_teacher(dataset, seed=seed, **teacher_over))
+        configs.append(course_student(dataset, "scratch", seed=seed, **student_over))
+    for seed, t, al in itertools.product(seeds, temperatures, alphas):
+        configs.append(course_student(dataset, method, seed=seed, temperature=t, alpha=al,
+                                      teacher=course_teacher(dataset, seed=seed, **teacher_over), **student_over))
+    return configs
+
+
+def _sweep(a: argparse.Namespace, o: dict) -> int:
+    extra = dict(o)
+    if a.hidden is not None:
+        extra["hidden"] = a.hidden
+    if a.param:
+        extra["method_params"] = _params(a.param)
+    configs = sweep_configs(a.dataset, a.method, a.temperatures, a.alphas, a.seeds, **extra)
+    results = run_many(configs, executor=a.executor, address=a.address)
+    for r in results:
+        _print_result(r, False)
+    return 0
+
+
+def run_many(configs: Sequence[JobConfig], executor: str = "local", address: str | None = None) -> list[dict]:
+    """Run configs in order (teachers first, so students find them stored), with a tqdm bar."""
+    from tqdm import tqdm
+
+    try:
+        from kdcore.jobs import run_configs  # the job runner (bounded pool, de-dup, Ray)
+    except ImportError:
+        run_configs = None
+    if run_configs is not None:
+        return run_configs(list(configs), executor=executor, address=address)
+    if executor != "local":
+        raise ConfigError("the Ray executor needs kdcore.jobs; install requirements-ray.txt")
+    out = []
+    for cfg in tqdm(configs, desc="sweep", unit="job", file=sys.stderr):
+        out.append(_run(cfg))
+    return out
