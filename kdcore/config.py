@@ -117,13 +117,22 @@ class JobConfig:
         return cls(**d)
 
     def key(self) -> str:
-        """Content hash of this config + the engine's CODE_VERSION: the result-store key."""
-        d = self.to_dict()
+        """Content hash of this config + the engine's CODE_VERSION: the result-store key.
+
+        Only fields that differ from their defaults are hashed (dataset, arch and method always),
+        so adding a new field with a default never changes the keys of existing results.
+        """
+        always = ("dataset", "arch", "method")
+        d = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name in always or v != f.default:
+                d[f.name] = v.key() if isinstance(v, JobConfig) else v
         if self.teacher is None and self.method == "scratch":
             # T and alpha do nothing without a teacher: equal jobs must share one key.
-            d.pop("temperature")
-            d.pop("alpha")
-        payload = json.dumps({"config": d, "code": CODE_VERSION}, sort_keys=True)
+            d.pop("temperature", None)
+            d.pop("alpha", None)
+        payload = json.dumps({"config": d, "code": CODE_VERSION}, sort_keys=True, default=list)
         return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
     def short_name(self) -> str:
