@@ -126,6 +126,11 @@ def _class_logits(result: dict, logits: torch.Tensor) -> torch.Tensor:
     return logits.view(len(logits), n_classes, s).logsumexp(-1) if s > 1 else logits
 
 
+def stored_model(result: dict, store: LayeredStore | None = None):  # noqa: ANN201 - nn.Module
+    """The trained network of ``result`` in eval mode, loaded once per process."""
+    return _model(result["key"], store_id(store))
+
+
 def test_logits(result: dict, store: LayeredStore | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(class logits, labels, images) of ``result``'s model on the first test images, computed once per process."""
     return _test_logits(result["key"], store_id(store))
@@ -360,5 +365,5 @@ def clear_caches() -> None:
 __all__ = [
     "ImageError", "PlaygroundView", "clear_caches", "dark_knowledge", "entropy_bits", "entropy_frame",
     "pick_models", "playground_datasets", "playground_view", "prepare_image", "probability_frame", "soften",
-    "temperature_demo", "test_logits",
+    "stored_model", "temperature_demo", "test_logits",
 ]

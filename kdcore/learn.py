@@ -1,0 +1,275 @@
+r"""The Learn page's content: the tutorial in our words, the course's methods, and the method registry.
+
+The prose and equations live here (plain strings, no Streamlit) so the page stays a thin renderer.
+:func:`method_catalog` reads :data:`kdcore.losses.LOSSES` — titles, summaries, the loss module's
+citation, the ``.. math::`` blocks of its docstrings and its source code — so a method added to the
+registry appears on the page without touching the app.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import textwrap
+import typing
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# ---- the tutorial ----------------------------------------------------------------------------
+INTRO: list[tuple[str, str]] = [
+    ("Why compress a model?", """
+The networks that win benchmarks are large: millions of weights, billions of operations per image,
+sometimes an ensemble of several such networks voting together. A phone, a microscope's controller or
+a sensor on a factory line has little memory, a small battery and must answer in milliseconds. **Model
+compression** asks for a network that is fast, small and frugal with energy *while keeping most of the
+accuracy* — either by training a light model well from the start or by shrinking a trained one.
+
+Five families of techniques do this:
+
+1. **Sparse regularisation** — a penalty (e.g. L1) during training pushes many weights to exactly zero.
+2. **Quantisation** — store and compute with fewer bits (int8 instead of float32: 4× smaller).
+3. **Weight sharing** — many connections reuse one stored value (clusters of weights, hashing).
+4. **Pruning** — remove weights, channels or whole layers that contribute little, then fine-tune.
+5. **Knowledge distillation** — train a small *student* network to imitate a large *teacher*.
+"""),
+    ("What is knowledge distillation?", """
+Think of what a trained network *knows* not as its particular weights but as the mapping it has
+learned from inputs to outputs. Distillation transfers that mapping from a large, cumbersome model
+(or an ensemble of them) into a lighter one that is easier to deploy, losing little accuracy.
+
+The trick is in *what* the student imitates. A label says "this is a 7". The teacher's full output
+says "a 7, quite possibly a 1, a bit like a 9, certainly not a 0". Those small probabilities —
+Hinton called them **dark knowledge** — describe how the teacher generalises, and they are a much
+richer training signal per example than a single correct label.
+"""),
+    ("Distillation vs transfer learning", """
+Both move knowledge between networks, but for different reasons:
+
+| | Knowledge distillation | Transfer learning |
+|---|---|---|
+| Goal | a *smaller* (or better) model for the same task | a model for a *new* task or domain |
+| Knowledge moves | teacher → student, same task | pretrained task (e.g. ImageNet) → target task |
+| Used when | the big model is too slow or too large to deploy | the target data or labels are scarce |
+
+They combine well: on MHIST both the teacher (ResNet-50 v2) and the student (MobileNetV2) start from
+ImageNet weights (transfer learning), and then the student learns from the teacher (distillation).
+"""),
+    ("An ensemble in one network", """
+Averaging the predictions of several independently trained networks is one of the most reliable ways to
+gain accuracy — and one of the most expensive: *k* models cost *k* times the compute at test time. By
+training one student to reproduce the ensemble's averaged soft outputs, most of the ensemble's gain can
+be kept in a single network of ordinary size. That was the original motivation for distillation
+(Buciluǎ et al. 2006; Hinton et al. 2015).
+"""),
+]
+
+
+@dataclass(frozen=True)
+class CourseMethod:
+    """One method of the course handout, with what the page shows for it."""
+
+    key: str  # registry key of kdcore.losses.LOSSES ("" when the engine does not train it)
+    title: str
+    citation: str
+    link: str
+    idea: str
+    equations: tuple[str, ...]
+    demo: str = ""  # "temperature" | "attention" | ""
+
+
+COURSE_METHODS: tuple[CourseMethod, ...] = (
+    CourseMethod(
+        "hinton", "Soft targets (transfer class probabilities)",
+        "Hinton, Vinyals & Dean, “Distilling the Knowledge in a Neural Network”, NIPS 2014 Deep Learning Workshop "
+        "(arXiv:1503.02531, 2015).", "https://arxiv.org/abs/1503.02531",
+        "Divide the logits by a temperature T > 1 before the softmax: the distribution flattens and the small "
+        "probabilities become visible. The student matches the teacher's softened distribution (KL, scaled by "
+        "T² so gradients keep their size), mixed with ordinary cross-entropy on the labels. Here α weighs the "
+        "KD term and 1 − α the label term.",
+        (r"p_i(T) = \frac{\exp(z_i / T)}{\sum_j \exp(z_j / T)}",
+         r"\mathcal{L} = \alpha\, T^2\, \mathrm{KL}\!\big(p^{T}(z_T) \,\|\, p^{T}(z_S)\big)"
+         r" + (1-\alpha)\, \mathrm{CE}\big(y,\, p^{1}(z_S)\big)"),
+        demo="temperature",
+    ),
+    CourseMethod(
+        "fitnet", "FitNets: hints (transfer hidden activations)",
+        "Romero, Ballas, Kahou, Chassang, Gatta & Bengio, “FitNets: Hints for Thin Deep Nets”, ICLR 2015 "
+        "(arXiv:1412.6550).", "https://arxiv.org/abs/1412.6550",
+        "Besides the outputs, a thinner but deeper student is guided *inside*: one of its hidden layers must "
+        "predict one of the teacher's hidden layers (the hint), through a small learned regressor when the "
+        "shapes differ. The handout writes the objective as a scaled feature match:",
+        (r"\min \sum_{x_i \in \mathcal{X}} \big\| \beta\, f_T(x_i) - f_S(x_i) \big\|_2^2",
+         r"\mathcal{L}_{\text{hint}} = \tfrac12 \big\| u_h(x) - r\big(v_g(x)\big) \big\|_2^2"
+         r"\quad\text{(paper: teacher hint } u_h\text{, student guided layer } v_g\text{, regressor } r)"),
+    ),
+    CourseMethod(
+        "attention", "Attention transfer",
+        "Zagoruyko & Komodakis, “Paying More Attention to Attention: Improving the Performance of Convolutional "
+        "Neural Networks via Attention Transfer”, ICLR 2017 (arXiv:1612.03928).", "https://arxiv.org/abs/1612.03928",
+        "Summarise a convolutional layer by *where* it is active: the spatial map Σ_c |A_c|². The student is "
+        "trained so its normalised attention maps match the teacher's at chosen layers — a cheap, "
+        "shape-agnostic hint that needs no regressor.",
+        (r"Q = \frac{\mathrm{vec}\big(\sum_c |A_c|^2\big)}{\big\|\mathrm{vec}\big(\sum_c |A_c|^2\big)\big\|_2}",
+         r"\mathcal{L} = \mathrm{CE}(y, p_S) + \frac{\beta}{2} \sum_{j} \big\| Q_S^{j} - Q_T^{j} \big\|_2"),
+        demo="attention",
+    ),
+    CourseMethod(
+        "subclass", "Subclass distillation",
+        "Müller, Kornblith & Hinton, “Subclass Distillation”, arXiv:2002.03936 (2020).",
+        "https://arxiv.org/abs/2002.03936",
+        "With only a few classes (MHIST has two) the teacher's soft targets carry little information. So the "
+        "teacher is trained with s invented *subclasses* per class (an auxiliary loss spreads examples over "
+        "them); the student matches all C·s subclass probabilities, and class probabilities are sums over "
+        "subclasses.",
+        (r"p_c = \sum_{s=1}^{S} p_{c,s}, \qquad p_{c,s} = \mathrm{softmax}(z)_{c,s}",
+         r"\mathcal{L} = \alpha\, T^2\, \mathrm{KL}\big(p^{T}_{\text{sub}}(z_T) \,\|\, p^{T}_{\text{sub}}(z_S)\big)"
+         r" + (1-\alpha)\, \mathrm{CE}\big(y, p_{\text{class}}(z_S)\big)"),
+    ),
+    CourseMethod(
+        "born_again", "Born-again networks (student over teacher)",
+        "Furlanello, Lipton, Tschannen, Itti & Anandkumar, “Born-Again Neural Networks”, ICML 2018 "
+        "(arXiv:1805.04770).", "https://arxiv.org/abs/1805.04770",
+        "The student has exactly the teacher's architecture — and, trained on the teacher's outputs, it often "
+        "ends up *more* accurate than its teacher. Repeat for several generations and average them for an "
+        "ensemble.",
+        (r"f_k = \arg\min_f\; \mathcal{L}\big(f_{k-1}(x),\, f(x)\big), \qquad f_0 \text{ trained on labels}",
+         r"\hat{f}^{\,\text{BAN}}(x) = \frac{1}{K} \sum_{k=1}^{K} f_k(x)"),
+    ),
+    CourseMethod(
+        "", "Label refinery (student over teacher)",
+        "Bagherinezhad, Horton, Rastegari & Farhadi, “Label Refinery: Improving ImageNet Classification through "
+        "Label Progression”, arXiv:1805.02641 (2018).", "https://arxiv.org/abs/1805.02641",
+        "Ground-truth labels are often incomplete (one label for an image with several objects) and inconsistent "
+        "across random crops. A trained model *refines* the labels — its per-crop soft outputs become the next "
+        "model's targets — and the process is repeated. Same spirit as born-again networks with T = 1 and α = 1; "
+        "the engine trains it as born-again with those settings.",
+        (r"\mathcal{L}_k = \mathrm{KL}\big(\mathrm{softmax}(z_{k-1}(x)) \,\|\, \mathrm{softmax}(z_k(x))\big),"
+         r"\qquad z_0 \equiv \text{one-hot labels}",),
+    ),
+)
+
+
+# ---- the registry, read for the page ------------------------------------------------------------
+@dataclass
+class MethodInfo:
+    key: str
+    title: str
+    summary: str
+    needs_teacher: bool
+    citation: str = ""
+    equations: list[str] = field(default_factory=list)
+    code: str = ""  # source of the loss module's class (the show_code trick)
+    code_name: str = ""
+
+
+def _math_blocks(doc: str | None) -> list[str]:
+    """The bodies of ``.. math::`` blocks in a docstring, each joined to one LaTeX string."""
+    if not doc:
+        return []
+    lines = textwrap.dedent(doc).splitlines()
+    out, i = [], 0
+    while i < len(lines):
+        m = re.match(r"^(\s*)\.\. math::\s*(.*)$", lines[i])
+        if not m:
+            i += 1
+            continue
+        indent, body = len(m.group(1)), [m.group(2)] if m.group(2) else []
+        i += 1
+        while i < len(lines) and (not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > indent):
+            body.append(lines[i].strip())
+            i += 1
+        eq = " ".join(b for b in body if b)
+        if eq:
+            out.append(eq)
+    return out
+
+
+def _loss_class(build: typing.Callable) -> type | None:
+    """The ``nn.Module`` class a registry builder makes: from its return annotation, or for a lambda
+    from the class it calls (``lambda config, student, teacher: HintonKD(...)``)."""
+    try:
+        ret = typing.get_type_hints(build).get("return")
+        if isinstance(ret, type):
+            return ret
+    except Exception:  # unresolvable annotations: fall back to reading the source
+        pass
+    try:
+        src = inspect.getsource(build)
+    except (OSError, TypeError):
+        return None
+    m = re.search(r"lambda[^:]*:\s*([A-Z]\w*)\(", src)
+    if not m:
+        return None
+    losses = importlib.import_module("kdcore.losses")
+    cls = getattr(losses, m.group(1), None)
+    if cls is None:  # not re-exported: look in the loss modules
+        for mod_name in list(getattr(losses, "__dict__", {})):
+            mod = getattr(losses, mod_name)
+            if inspect.ismodule(mod) and hasattr(mod, m.group(1)):
+                cls = getattr(mod, m.group(1))
+    return cls if isinstance(cls, type) else None
+
+
+def method_info(key: str) -> MethodInfo:
+    """What the registry says about ``key``, plus citation, equations and code from its loss module."""
+    from kdcore.losses import LOSSES
+
+    spec = LOSSES[key]
+    info = MethodInfo(key=key, title=spec.title, summary=spec.summary, needs_teacher=spec.needs_teacher)
+    cls = _loss_class(spec.build)
+    module = inspect.getmodule(cls) if cls is not None else None
+    if module is not None:
+        doc = inspect.getdoc(module) or ""
+        info.citation = " ".join(doc.split("\n\n")[0].split())
+        info.equations = _math_blocks(inspect.getdoc(cls)) or _math_blocks(doc)
+        try:
+            info.code = inspect.getsource(cls)
+            info.code_name = f"{module.__name__}.{cls.__name__}"
+        except (OSError, TypeError):
+            pass
+    return info
+
+
+def method_catalog() -> list[MethodInfo]:
+    """Every registered method, in registry order; an empty list if the registry cannot be imported."""
+    try:
+        from kdcore.losses import LOSSES
+    except Exception:  # a loss module mid-edit must not take the Learn page down
+        return []
+    out = []
+    for key in LOSSES:
+        try:
+            out.append(method_info(key))
+        except Exception:
+            spec = LOSSES[key]
+            out.append(MethodInfo(key=key, title=spec.title, summary=spec.summary, needs_teacher=spec.needs_teacher))
+    return out
+
+
+def attention_demo(dataset: str = "mnist", index: int = 0) -> dict[str, np.ndarray]:
+    """The stored teacher's attention maps Σ_c|A_c|² (each scaled to [0, 1]) on test image ``index``,
+    plus the image itself under ``"input"``; empty when no teacher is stored or it has no conv features."""
+    import torch
+
+    from kdcore import playground
+    from kdcore.losses.attention import attention_map
+
+    teacher, _ = playground.pick_models(dataset)
+    if teacher is None:
+        return {}
+    _, _, x = playground.test_logits(teacher)
+    model = playground.stored_model(teacher)
+    i = int(np.clip(index, 0, len(x) - 1))
+    with torch.no_grad():
+        feats = model(x[i: i + 1].float()).features
+    out = {"input": x[i, 0].numpy()}
+    for name, f in feats.items():
+        if f.dim() == 4:
+            a = attention_map(f)[0].numpy()
+            out[name] = a / max(float(a.max()), 1e-12)
+    return out
+
+
+__all__ = ["COURSE_METHODS", "INTRO", "CourseMethod", "MethodInfo", "attention_demo", "method_catalog", "method_info"]
