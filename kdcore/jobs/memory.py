@@ -1,0 +1,308 @@
+"""Memory guard: estimate a job's peak memory and refuse, before it starts, a job that would not fit.
+
+A hosted classroom app (Streamlit Community Cloud: about 2.7 GB of RAM) dies as a whole when one
+job runs out of memory, so the runner refuses a job whose estimate exceeds ``KD_MEMORY_BUDGET``
+(default ``2G``; accepts ``"2G"``, ``"1500M"``, ``"2.5GiB"`` or plain bytes) with a message that
+says what would fit.
+
+The estimate is a sum of the parts a job really holds at its peak (the backward pass of a batch)::
+
+    runtime      python + torch + kdcore imported in the worker process
+    data         the whole data set as loaded (load_dataset keeps all of it in memory)
+    model        trainable parameters × 16 bytes (weights, gradients, Adam's two moments)
+                 + frozen parameters × 4 bytes
+    activations  tensors autograd saves for backward, per example × batch × 1.3 (the backward
+                 pass's temporaries, measured: ×1.18 for ResNetV2-50, ×1.35 for MobileNetV2),
+                 or an evaluation batch's (1024 MNIST images), whichever is larger
+    teacher      the teacher's weights + its cached training-set logits (KD methods); a teacher
+                 that runs on every batch (feature methods) adds its no-grad activations
+
+A KD job trains its teacher first in the same process when the teacher is not in the store, so
+its peak is the larger of the teacher job's and the student's own.
+
+Per-example activation bytes are measured for the MNIST models (a forward pass on the ``meta``
+device: no memory allocated, exact shapes). The ImageNet backbones are too slow to build on every
+request, so their figures at 224×224 come from :data:`BACKBONES`, measured once with
+:func:`saved_bytes_per_example` (timm 1.0.31 ``resnetv2_50``, torchvision 0.29.1 ``mobilenet_v2``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from dataclasses import dataclass, field
+
+import torch
+
+from kdcore.config import ConfigError, JobConfig
+
+GB = 1024**3
+MB = 1024**2
+DEFAULT_BUDGET = "2G"
+# RSS the worker owns after `import kdcore.train` (torch 2.14 + scikit-learn: 385 MB unique,
+# 485 MB proportional set size, measured), rounded up.
+RUNTIME_BYTES = 500 * MB
+BACKWARD_FACTOR = 1.3
+SAFETY = 1.1  # allocator slack and the small tensors this sum leaves out
+
+# Data sets as load_dataset holds them: (examples, bytes per example) for train + test together.
+# "auto" MNIST may resolve to the 5k subset offline; the 60k figure is the safe (larger) guess.
+DATA_BYTES = {
+    ("mnist", "mnist-5k"): 5_000 * 784 * 4,
+    ("mnist", None): 70_000 * 784 * 4,
+    ("fashion_mnist", None): 70_000 * 784 * 4,
+    ("mhist", None): 3_152 * 3 * 224 * 224,  # uint8, the full release (2,175 + 977 images)
+    ("mhist_synthetic", None): (96 + 48) * 3 * 224 * 224,
+}
+NUM_CLASSES = {"mnist": 10, "fashion_mnist": 10, "mhist": 2, "mhist_synthetic": 2}
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """Measured figures of an ImageNet backbone at 224×224 (see :func:`saved_bytes_per_example`)."""
+
+    params: int  # backbone parameters (without the 2-class head)
+    feature_dim: int  # width of the pooled features the new head reads
+    saved_per_example: int  # bytes autograd saves per training example
+    inference_per_example: int  # peak no-grad activation bytes per example (two largest maps)
+
+
+BACKBONES: dict[str, Backbone] = {
+    # 23,504,450 params with a 2-way head; 171.8 MB saved at batch 1, 249.3 MB at batch 2.
+    "resnetv2_50": Backbone(params=23_500_352, feature_dim=2048, saved_per_example=77_500_000,
+                            inference_per_example=2 * 256 * 56 * 56 * 4),
+    # 2,226,434 params with a 2-way head; 87.3 MB saved at batch 1, 165.5 MB at batch 2.
+    "mobilenet_v2": Backbone(params=2_223_872, feature_dim=1280, saved_per_example=78_200_000,
+                             inference_per_example=2 * 96 * 112 * 112 * 4),
+}
+
+
+class MemoryBudgetError(ConfigError):
+    """The job's estimated peak memory exceeds the budget; the message says what would fit."""
+
+
+def parse_bytes(text: str | int | float) -> int:
+    """``"2G"``, ``"1500M"``, ``"2.5GiB"``, ``"512mb"`` or a plain number of bytes → bytes (binary units)."""
+    if isinstance(text, (int, float)):
+        return int(text)
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?b)?\s*", text.lower())
+    if m is None:
+        raise ConfigError(f"cannot read a memory size from {text!r}; write e.g. 2G, 1500M or 2.5GiB")
+    scale = {"": 1, "k": 1024, "m": MB, "g": GB, "t": 1024 * GB}[m.group(2)]
+    return int(float(m.group(1)) * scale)
+
+
+def memory_budget() -> int:
+    """``KD_MEMORY_BUDGET`` in bytes (default 2 GiB: a 2.7 GB host keeps room for the app itself)."""
+    return parse_bytes(os.environ.get("KD_MEMORY_BUDGET", DEFAULT_BUDGET))
+
+
+def fmt_bytes(n: float) -> str:
+    return f"{n / GB:.2f} GB" if n >= GB else f"{n / MB:.0f} MB"
+
+
+# ---- measuring a network ------------------------------------------------------------------------
+def saved_bytes(model: torch.nn.Module, x: torch.Tensor) -> int:
+    """Bytes autograd saves for backward in one training forward pass of ``model`` on ``x``.
+
+    On real tensors a tensor saved twice is counted once (by storage); on ``meta`` tensors there is
+    no storage to compare, so a tensor two ops save counts twice (a small over-estimate).
+    """
+    seen: dict[object, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nbytes = t.numel() * t.element_size()
+        k = id(t) if t.is_meta else (t.untyped_storage().data_ptr(), t.dtype)
+        seen[k] = max(seen.get(k, 0), nbytes if t.is_meta else t.untyped_storage().nbytes())
+        return t
+
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x)
+    return sum(seen.values())
+
+
+def saved_bytes_per_example(model: torch.nn.Module, input_shape: tuple[int, ...], device: str = "cpu") -> int:
+    """Per-example saved bytes: the difference between batch 2 and batch 1 (weights saved by
+    convolutions and linears appear in both and cancel)."""
+    one = saved_bytes(model, torch.zeros((1, *input_shape), device=device))
+    two = saved_bytes(model, torch.zeros((2, *input_shape), device=device))
+    return max(two - one, 0)
+
+
+def inference_bytes_per_example(model: torch.nn.Module, input_shape: tuple[int, ...], device: str = "cpu") -> int:
+    """Peak no-grad activation bytes per example: the two largest layer outputs (an op's input and
+    output are alive together; everything earlier is already freed)."""
+    sizes: list[int] = []
+
+    def hook(_m: torch.nn.Module, _i: object, out: object) -> None:
+        if isinstance(out, torch.Tensor):
+            sizes.append(out.numel() * out.element_size())
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    try:
+        with torch.no_grad():
+            model.eval()
+            model(torch.zeros((1, *input_shape), device=device))
+    finally:
+        for h in handles:
+            h.remove()
+    top = sorted(sizes, reverse=True)[:2]
+    return sum(top) + int(torch.Size(input_shape).numel()) * 4
+
+
+@functools.lru_cache(maxsize=256)
+def _small_model_figures(config: JobConfig, num_outputs: int) -> tuple[int, int, int]:
+    """(parameters, saved bytes per training example, inference bytes per example) of an
+    MNIST-style model, built on the meta device (nothing allocated, however big)."""
+    from kdcore.models import build_model
+
+    with torch.device("meta"):
+        model = build_model(config, num_outputs)
+        params = sum(p.numel() for p in model.parameters())
+        per_example = saved_bytes_per_example(model, (1, 28, 28), device="meta")
+        infer = inference_bytes_per_example(model, (1, 28, 28), device="meta")
+    return params, per_example, infer
+
+
+# ---- the estimate -------------------------------------------------------------------------------
+@dataclass
+class Estimate:
+    """A job's estimated peak bytes, by part (``parts``) and in total (``total``)."""
+
+    parts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return int(sum(self.parts.values()) * SAFETY)
+
+    def describe(self) -> str:
+        return ", ".join(f"{k} {fmt_bytes(v)}" for k, v in self.parts.items() if v) + f" (×{SAFETY} slack)"
+
+
+def backbone_frozen(config: JobConfig) -> bool:
+    """True when an MHIST job trains only the new head (no fine-tuning of the backbone).
+
+    Read from ``method_params`` or ``extra``: ``freeze_backbone=True``, or ``finetune_epochs=0``.
+    """
+    settings = {**dict(config.extra), **dict(config.method_params)}
+    if str(settings.get("freeze_backbone", "")).lower() in ("1", "true", "yes"):
+        return True
+    return str(settings.get("finetune_epochs", "")) in ("0", "0.0")
+
+
+def _outputs(config: JobConfig) -> int:
+    return NUM_CLASSES.get(config.dataset, 10) * int(config.param("subclasses", 1))
+
+
+def _data_bytes(config: JobConfig) -> int:
+    source = "mnist-5k" if config.data_source == "mnist-5k" else None
+    return DATA_BYTES.get((config.dataset, source), DATA_BYTES[("mnist", None)])
+
+
+def _n_train(config: JobConfig) -> int:
+    full = DATA_BYTES.get((config.dataset, None), 0)
+    per = 3 * 224 * 224 if config.dataset.startswith("mhist") else 784 * 4
+    n = {"mnist": 60_000 if config.data_source != "mnist-5k" else 4_000, "fashion_mnist": 60_000,
+         "mhist": 2_175, "mhist_synthetic": 96}.get(config.dataset, full // per)
+    return min(n, config.train_limit) if config.train_limit else n
+
+
+def _network(config: JobConfig, batch: int, train: bool = True) -> tuple[int, int]:
+    """(model bytes, activation bytes at ``batch``) of the network ``config.arch`` trains."""
+    n_out = _outputs(config)
+    if config.arch in BACKBONES:
+        bb = BACKBONES[config.arch]
+        head = (bb.feature_dim + 1) * n_out
+        if not train:
+            return (bb.params + head) * 4, batch * bb.inference_per_example
+        if backbone_frozen(config):
+            # head epochs run on cached pooled features; the backbone runs once, without grad
+            feats = _n_train(config) * bb.feature_dim * 4
+            return bb.params * 4 + head * 16 + feats, batch * bb.inference_per_example
+        return (bb.params + head) * 16, int(batch * bb.saved_per_example * BACKWARD_FACTOR)
+    params, per_example, infer = _small_model_figures(config, n_out)
+    if not train:
+        return params * 4, batch * infer
+    return params * 16, int(batch * per_example * BACKWARD_FACTOR)
+
+
+def estimate(config: JobConfig, batch_size: int | None = None, teacher_cached: bool = False) -> Estimate:
+    """The parts of ``config``'s peak memory (see the module docstring for what each part is).
+
+    ``teacher_cached``: the teacher is already in the store, so it is loaded, not trained.
+    """
+    batch = batch_size or config.batch_size
+    model, acts = _network(config, batch)
+    infer_batch = batch if config.dataset.startswith("mhist") else 1024  # predict_logits' batch
+    # a training batch's activations are freed before evaluation starts: the larger one counts
+    acts = max(acts, _network(config, infer_batch, train=False)[1])
+    parts = {"runtime": RUNTIME_BYTES, "data": _data_bytes(config), "model": model, "activations": acts}
+    if config.teacher is not None:
+        t_model, t_acts = _network(config.teacher, batch, train=False)
+        logits = _n_train(config) * _outputs(config.teacher) * 4
+        from kdcore.losses import LOSSES
+
+        runs_every_batch = LOSSES[config.method].teacher_features
+        parts["teacher"] = t_model + logits + (t_acts if runs_every_batch else 0)
+        teacher_job = estimate(config.teacher)
+        if not teacher_cached and teacher_job.total > Estimate(parts).total:
+            return teacher_job  # the teacher's own training is this job's peak
+    return Estimate(parts)
+
+
+def estimate_peak_bytes(config: JobConfig) -> int:
+    """Estimated peak resident bytes of running ``config`` in a worker process (with slack)."""
+    return estimate(config).total
+
+
+def _largest_fitting_batch(config: JobConfig, budget: int, teacher_cached: bool) -> int:
+    lo, hi = 0, config.batch_size
+    while lo < hi:  # the estimate grows with the batch: bisect for the largest that fits
+        mid = (lo + hi + 1) // 2
+        if estimate(config, batch_size=mid, teacher_cached=teacher_cached).total <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def check_memory(config: JobConfig, budget: int | None = None, teacher_cached: bool = False) -> int:
+    """Return the estimate, or raise :class:`MemoryBudgetError` saying what would fit."""
+    budget = memory_budget() if budget is None else budget
+    est = estimate(config, teacher_cached=teacher_cached)
+    if est.total <= budget:
+        return est.total
+    fixes = []
+    if (b := _largest_fitting_batch(config, budget, teacher_cached)) >= 1:
+        fixes.append(f"a batch size of {b} or less (now {config.batch_size})")
+    if config.arch in BACKBONES and not backbone_frozen(config):
+        frozen = config.replace(method_params=(*config.method_params, ("freeze_backbone", True)))
+        if estimate(frozen, teacher_cached=teacher_cached).total <= budget:
+            fixes.append("a frozen backbone (train the head only: freeze_backbone=True)")
+    if config.train_limit is None or config.train_limit > 1000:
+        fewer = config.replace(train_limit=1000)
+        if estimate(fewer, teacher_cached=teacher_cached).total <= budget:
+            fixes.append("fewer training images (train_limit=1000)")
+    if not teacher_cached and config.teacher is not None and estimate(config.teacher).total > budget:
+        fixes.append("training its teacher elsewhere first (it is part of this job and does not fit either)")
+    hint = "; ".join(fixes) if fixes else "nothing smaller of this job fits; raise KD_MEMORY_BUDGET on a bigger machine"
+    raise MemoryBudgetError(
+        f"{config.short_name()} needs about {fmt_bytes(est.total)} of memory at its peak "
+        f"({est.describe()}), more than the budget of {fmt_bytes(budget)} (KD_MEMORY_BUDGET). "
+        f"It would fit with: {hint}."
+    )
+
+
+def budget_per_job(workers: int, budget: int | None = None) -> int:
+    """The share of the budget one of ``workers`` concurrent jobs may use."""
+    budget = memory_budget() if budget is None else budget
+    return max(budget // max(workers, 1), 0)
+
+
+__all__ = [
+    "BACKBONES", "Estimate", "MemoryBudgetError", "budget_per_job", "check_memory", "estimate",
+    "estimate_peak_bytes", "fmt_bytes", "memory_budget", "parse_bytes", "saved_bytes_per_example",
+]

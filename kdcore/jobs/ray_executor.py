@@ -1,0 +1,111 @@
+"""Sweeps on Ray: each config becomes one ``ray.remote`` task that calls ``run_job`` on a worker.
+
+Ray is optional (``pip install -r requirements-ray.txt``); nothing else in kdcore imports it.
+
+Where results go: the task runs ``run_job`` against ``KD_STORE_DIR`` (passed to the workers
+through ``runtime_env``), so on one machine or on a cluster with a shared file system the entry is
+written where the app reads it. The task also sends the finished entries back (the job's and its
+teacher's: result JSON + safetensors tensors), and the driver adds any its own store lacks, so on a
+cluster without a shared disk the results still land in the local store, under the same keys.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from kdcore.config import JobConfig
+
+# Settings a worker needs to compute exactly what a local run computes.
+PASS_ENV = ("KD_DATA_DIR", "KD_MHIST_DIR", "KD_OFFLINE", "KD_DEVICE", "KD_MEMORY_BUDGET")
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # kdcore/
+
+
+def import_ray():  # noqa: ANN201 - the ray module
+    try:
+        import ray
+    except ImportError as e:
+        raise ImportError(
+            "the Ray executor needs Ray, an optional extra: pip install -r requirements-ray.txt "
+            "(or run the sweep with --executor local)"
+        ) from e
+    return ray
+
+
+def _entries(store: object, key: str | None) -> list[tuple[str, dict, dict]]:
+    """The stored entry of ``key`` and of its teacher chain: (key, result, tensor groups)."""
+    out = []
+    while key:
+        r = store.get(key)
+        if r is None:
+            break
+        groups = {}
+        for fname in r.get("files", {}):
+            name = fname.removesuffix(".safetensors")
+            t = store.load_tensors(key, name)
+            if t is not None:
+                groups[name] = t
+        out.append((key, {k: v for k, v in r.items() if k not in ("key", "files", "cached")}, groups))
+        key = r.get("teacher_key")
+    return out
+
+
+def _ray_task(config: dict) -> dict:
+    """Runs on a Ray worker: one job, into the store named by the worker's KD_STORE_DIR."""
+    from kdcore.store import open_store
+    from kdcore.train import run_job
+
+    store = open_store()
+    result = run_job(JobConfig.from_dict(config), store=store)
+    return {"result": result, "entries": _entries(store, result["key"])}
+
+
+def run_on_ray(configs: list[JobConfig], address: str | None = None,
+               progress: Callable[[dict], None] | None = None, num_cpus: int = 2) -> list[dict]:
+    """Run each config as a Ray task on the cluster at ``address`` (``"auto"``, ``"ray://host:10001"``)
+    or on a local Ray started with ``num_cpus`` CPUs; results in the order given."""
+    ray = import_ray()
+    from kdcore.store import default_store_dir, open_store
+
+    store_dir = default_store_dir().resolve()
+    env = {k: os.environ[k] for k in PASS_ENV if k in os.environ}
+    env["KD_STORE_DIR"] = str(store_dir)
+    runtime_env: dict = {"env_vars": env}
+    started_here = not ray.is_initialized()
+    if started_here:
+        if address:
+            # ship kdcore itself; the cluster's Python must already have torch & co (requirements.txt)
+            runtime_env["py_modules"] = [str(PACKAGE_DIR)]
+            ray.init(address=address, logging_level="warning")
+        else:
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_DIR.parent), os.environ.get("PYTHONPATH")) if p)
+            ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level="warning")
+    try:
+        task = ray.remote(num_cpus=1, max_retries=1)(_ray_task).options(runtime_env=runtime_env)
+        refs = [task.remote(c.to_dict()) for c in configs]
+        index = {ref: i for i, ref in enumerate(refs)}
+        outcomes: list[dict | None] = [None] * len(configs)
+        store = open_store()
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            i = index[done[0]]
+            try:
+                out = ray.get(done[0])
+                for key, result, groups in reversed(out["entries"]):  # teacher first
+                    if store.get(key) is None:
+                        store.put(key, result, groups)
+                outcomes[i] = {**(store.get(out["result"]["key"]) or out["result"]), "cached": out["result"]["cached"]}
+                event = {"stage": "done"}
+            except Exception as e:  # ray.exceptions.RayTaskError wraps the job's own error
+                cause = getattr(e, "cause", None) or e
+                outcomes[i] = {"name": configs[i].short_name(), "config": configs[i].to_dict(),
+                               "error": f"{type(cause).__name__}: {cause}"}
+                event = {"stage": "failed", "error": outcomes[i]["error"]}
+            if progress is not None:
+                progress({"index": i, "name": configs[i].short_name(), **event})
+        return [o for o in outcomes if o is not None]
+    finally:
+        if started_here:
+            ray.shutdown()

@@ -1,0 +1,567 @@
+"""The one job runner every training goes through (CLI and app).
+
+A bounded pool of workers takes jobs from one FIFO queue. A request for a job that is already
+queued or running *attaches* to it (one computation, many waiting handles); a job already in the
+store comes back at once without queueing. Each job has a visible state — queued (with its place
+in the queue), running (epoch k/n), done, failed (with the reason) or cancelled — and can be
+cancelled. A job refused for memory (:mod:`kdcore.jobs.memory`) or a full queue is refused before
+it starts, with a message saying why.
+
+Threads or processes? Each worker slot is a thread of the app process that hands its job to a
+long-lived **worker process** (``multiprocessing`` spawn) and relays its progress events. Torch
+releases the GIL, so threads alone would train as fast, but a job that crashes or is killed by the
+kernel's out-of-memory killer would take the whole app with it. With a process per slot, ``kill -9``
+of a worker only fails the job it was running (the reason says so and the store stays intact:
+every write is atomic); the next job starts a fresh worker, and resubmitting the failed job resumes
+from its last finished epoch (the loop checkpoints each epoch). The worker is started once and
+reused, so a job pays the start-up (~3 s: importing torch) only the first time. ``KD_RUNNER_MODE=thread``
+runs jobs in threads of the calling process instead (no second copy of torch in memory, ~400 MB
+less; no crash isolation).
+
+Settings (environment): ``KD_WORKERS`` (default ``max(1, cpus // 2)``: one training job per two
+cores, since a job uses two threads well), ``KD_QUEUE_LIMIT`` (64), ``KD_RUNNER_MODE``
+(``process``/``thread``), ``KD_WORKER_THREADS`` (torch threads per worker, default
+``cpus // workers``), ``KD_MEMORY_BUDGET`` (shared by the workers: each job gets ``budget / workers``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import multiprocessing as mp
+import os
+import signal
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from multiprocessing.connection import wait as mp_wait
+from pathlib import Path
+
+from kdcore.config import JobConfig, validate
+from kdcore.jobs.memory import budget_per_job, check_memory, memory_budget
+from kdcore.store import default_store_dir, open_store
+from kdcore.train.loop import JobCancelled
+
+Callback = Callable[[dict], None]
+
+
+class JobState(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINAL = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+
+
+class RunnerError(RuntimeError):
+    """The runner refused a request (see the subclasses)."""
+
+
+class QueueFullError(RunnerError):
+    """The queue holds ``KD_QUEUE_LIMIT`` jobs already; the message says what to do."""
+
+
+class JobFailed(RunnerError):
+    """The job ran and failed; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return int(raw) if raw else default
+    except ValueError as e:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from e
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A snapshot of one job as a person waiting for it would want to see it."""
+
+    state: JobState
+    position: int | None  # 1-based place in the queue while queued
+    epoch: int | None
+    epochs: int | None
+    stage: str  # last progress stage: "data", "train", "teacher:train", "eval", ...
+    error: str | None
+
+    def describe(self) -> str:
+        if self.state is JobState.QUEUED:
+            p = self.position or 1
+            suffix = {1: "st", 2: "nd", 3: "rd"}.get(p if p % 100 not in (11, 12, 13) else 0, "th")
+            return f"queued: your job is {p}{suffix} in the queue"
+        if self.state is JobState.RUNNING:
+            who = "teacher " if self.stage.startswith("teacher") else ""
+            if self.epochs and "train" in self.stage:
+                return f"running: {who}epoch {self.epoch}/{self.epochs}"
+            return f"running: {self.stage or 'starting'}"
+        if self.state is JobState.FAILED:
+            return f"failed: {self.error}"
+        return self.state.value
+
+
+class _Job:
+    """One computation, shared by every handle attached to it. Guarded by the runner's lock."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, config: JobConfig, key: str, store_root: str, recompute: bool) -> None:
+        self.id = next(self._ids)
+        self.config, self.key, self.store_root, self.recompute = config, key, store_root, recompute
+        self.state = JobState.QUEUED
+        self.progress: dict = {}
+        self.result: dict | None = None
+        self.error: str | None = None
+        self.finished = threading.Event()
+        self.subscribers: list[Callback] = []
+        self.interest = 0  # handles attached and not cancelled
+        self.cancel_requested = False
+        self.cancel_event = threading.Event()  # thread mode
+        self.worker: _Worker | None = None  # process mode, while running
+        self.submitted = time.time()
+
+
+class JobHandle:
+    """One request's view of a job. Several handles may share one computation."""
+
+    def __init__(self, runner: JobRunner, job: _Job) -> None:
+        self._runner, self._job = runner, job
+        self._cancelled = False
+
+    @property
+    def key(self) -> str:
+        return self._job.key
+
+    @property
+    def config(self) -> JobConfig:
+        return self._job.config
+
+    @property
+    def progress(self) -> dict:
+        """The latest progress event, e.g. ``{"stage": "train", "epoch": 3, "epochs": 12, ...}``."""
+        return dict(self._job.progress)
+
+    def state(self) -> JobState:
+        return JobState.CANCELLED if self._cancelled else self._job.state
+
+    def position(self) -> int | None:
+        """1-based place in the queue, or None when not queued."""
+        return None if self._cancelled else self._runner._position(self._job)
+
+    def status(self) -> JobStatus:
+        p = self._job.progress
+        return JobStatus(self.state(), self.position(), p.get("epoch"), p.get("epochs"), p.get("stage", ""),
+                         self._job.error)
+
+    def done(self) -> bool:
+        return self._cancelled or self._job.finished.is_set()
+
+    def worker_pid(self) -> int | None:
+        """The pid of the worker process running this job (process mode, while running)."""
+        w = self._job.worker
+        return w.proc.pid if w is not None else None
+
+    def result(self, timeout: float | None = None) -> dict:
+        """Wait for the result dict; raises :class:`JobFailed`, :class:`JobCancelled` or ``TimeoutError``."""
+        if not self._cancelled and not self._job.finished.wait(timeout):
+            raise TimeoutError(f"{self.config.short_name()} not finished after {timeout} s "
+                               f"({self.status().describe()})")
+        if self.state() is JobState.CANCELLED:
+            raise JobCancelled(f"{self.config.short_name()} was cancelled")
+        if self._job.state is JobState.FAILED:
+            raise JobFailed(self._job.error or "failed")
+        assert self._job.result is not None
+        return self._job.result
+
+    def cancel(self) -> bool:
+        """Stop waiting for this job; the computation stops when no other request waits for it.
+
+        A queued job is removed from the queue; a running one stops at its next batch. Returns
+        False when the job had already finished.
+        """
+        return self._runner._cancel(self)
+
+    def subscribe(self, callback: Callback) -> Callable[[], None]:
+        """Call ``callback(event)`` for every progress event (run_job's, plus ``{"stage": "state",
+        "state": ...}`` on state changes and ``{"stage": "queue", "position": p}`` when the place in
+        the queue changes). Called from a runner thread; keep it short. Returns an unsubscribe function."""
+        return self._runner._subscribe(self._job, callback)
+
+
+# ---- worker processes ---------------------------------------------------------------------------
+def _worker_main(conn: object, cancel: object, threads: int) -> None:
+    """A worker process: run the jobs it is sent, one at a time, reporting over ``conn``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    import torch
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    from kdcore.store import open_store
+    from kdcore.train import run_job
+
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return  # the parent is gone
+        if msg is None:
+            return
+        _, job_id, cfg, root, recompute = msg
+        try:
+            result = run_job(JobConfig.from_dict(cfg), progress=lambda e, j=job_id: conn.send(("progress", j, e)),
+                             store=open_store(root), cancel=cancel, recompute=recompute)
+            conn.send(("done", job_id, result))
+        except JobCancelled:
+            conn.send(("cancelled", job_id))
+        except (BrokenPipeError, EOFError):
+            return
+        except BaseException as e:  # report every failure; the worker lives on for the next job
+            tb = traceback.format_exc(limit=-3)
+            conn.send(("error", job_id, f"{type(e).__name__}: {e}", tb))
+
+
+class _Worker:
+    def __init__(self, threads: int) -> None:
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.cancel = ctx.Event()
+        self.proc = ctx.Process(target=_worker_main, args=(child, self.cancel, threads), daemon=True,
+                                name="kdcore-worker")
+        self.proc.start()
+        child.close()
+
+    def stop(self, timeout_s: float = 3.0) -> None:
+        try:
+            self.conn.send(None)
+        except (OSError, ValueError):
+            pass
+        self.proc.join(timeout_s)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(timeout_s)
+        self.conn.close()
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+# ---- the runner ---------------------------------------------------------------------------------
+class JobRunner:
+    """A bounded worker pool with one FIFO queue, de-duplication by store key, and cancellation."""
+
+    def __init__(self, workers: int | None = None, queue_limit: int | None = None, mode: str | None = None,
+                 memory_budget_bytes: int | None = None, store_root: str | Path | None = None,
+                 worker_threads: int | None = None) -> None:
+        cpus = os.cpu_count() or 1
+        self.workers = workers or _env_int("KD_WORKERS", max(1, cpus // 2))
+        self.queue_limit = queue_limit or _env_int("KD_QUEUE_LIMIT", 64)
+        self.mode = mode or os.environ.get("KD_RUNNER_MODE", "process")
+        if self.mode not in ("process", "thread"):
+            raise ValueError(f"KD_RUNNER_MODE must be 'process' or 'thread', got {self.mode!r}")
+        self.memory_budget = memory_budget() if memory_budget_bytes is None else memory_budget_bytes
+        self.store_root = str(store_root) if store_root is not None else None
+        self.worker_threads = worker_threads or _env_int("KD_WORKER_THREADS", max(1, cpus // self.workers))
+        self._cv = threading.Condition()
+        self._queue: deque[_Job] = deque()
+        self._active: dict[tuple[str, str], _Job] = {}
+        self._procs: list[_Worker | None] = [None] * self.workers
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+        self.stats = {"submitted": 0, "attached": 0, "cached": 0, "refused": 0, "dispatched": 0}
+
+    # ---- public --------------------------------------------------------------------------------
+    def submit(self, config: JobConfig, recompute: bool = False) -> JobHandle:
+        """Queue ``config`` (or attach to the same job, or return the stored result at once).
+
+        Raises :class:`kdcore.config.ConfigError` for a bad config,
+        :class:`kdcore.jobs.MemoryBudgetError` when it would not fit in memory, and
+        :class:`QueueFullError` when the queue is full.
+        """
+        validate(config)
+        from kdcore.train import job_key  # loads the data set once per process (memoised)
+
+        root = self.store_root or str(default_store_dir())
+        store = open_store(root)
+        key = job_key(config)
+        with self._cv:
+            self.stats["submitted"] += 1
+            if (job := self._active.get((root, key))) is not None:
+                return self._attach(job)
+        if not recompute and (hit := store.get(key, need_weights=True)) is not None:
+            job = _Job(config, key, root, recompute)
+            job.state, job.result = JobState.DONE, {**hit, "cached": True}
+            job.finished.set()
+            with self._cv:
+                self.stats["cached"] += 1
+            return JobHandle(self, job)
+        teacher_cached = config.teacher is not None and store.get(job_key(config.teacher)) is not None
+        try:
+            check_memory(config, budget_per_job(self.workers, self.memory_budget), teacher_cached=teacher_cached)
+        except Exception:
+            with self._cv:
+                self.stats["refused"] += 1
+            raise
+        with self._cv:
+            if self._closed:
+                raise RunnerError("the job runner has been shut down")
+            if (job := self._active.get((root, key))) is not None:
+                return self._attach(job)  # an identical request won the race meanwhile
+            if len(self._queue) >= self.queue_limit:
+                self.stats["refused"] += 1
+                raise QueueFullError(
+                    f"the training queue is full ({len(self._queue)} jobs wait for {self.workers} worker(s)); "
+                    "try again in a few minutes, or look at results that are already computed"
+                )
+            job = _Job(config, key, root, recompute)
+            self._active[(root, key)] = job
+            self._queue.append(job)
+            self._start_threads()
+            self._cv.notify()
+            handle = self._attach(job)
+            self.stats["attached"] -= 1  # the first request is not an attachment
+        return handle
+
+    def snapshot(self) -> list[dict]:
+        """Every queued or running job: name, key, state, position, progress (for a status page)."""
+        with self._cv:
+            jobs = list(self._active.values())
+        return [{"name": j.config.short_name(), "key": j.key, "state": j.state.value,
+                 "position": self._position(j), "progress": dict(j.progress), "waiting": j.interest}
+                for j in jobs]
+
+    def worker_pids(self) -> list[int]:
+        return [w.proc.pid for w in self._procs if w is not None and w.proc.is_alive()]
+
+    def warm(self, timeout_s: float = 60.0) -> None:
+        """Start the worker processes now (import torch there) instead of on the first job."""
+        if self.mode != "process":
+            return
+        for i in range(self.workers):
+            if self._procs[i] is None:
+                self._procs[i] = _Worker(self.worker_threads)
+
+    def shutdown(self, wait_s: float = 5.0) -> None:
+        """Cancel everything queued or running and stop the workers."""
+        with self._cv:
+            self._closed = True
+            queued = list(self._queue)
+            self._queue.clear()
+            for job in list(self._active.values()):
+                if job.state is JobState.RUNNING:
+                    self._request_cancel(job)
+            self._cv.notify_all()
+        for job in queued:
+            self._finish(job, JobState.CANCELLED, error="the job runner shut down")
+        for t in self._threads:
+            t.join(wait_s)
+        for i, w in enumerate(self._procs):
+            if w is not None:
+                w.stop()
+                self._procs[i] = None
+
+    # ---- internals -----------------------------------------------------------------------------
+    def _attach(self, job: _Job) -> JobHandle:
+        job.interest += 1
+        self.stats["attached"] += 1
+        return JobHandle(self, job)
+
+    def _start_threads(self) -> None:
+        while len(self._threads) < self.workers:
+            t = threading.Thread(target=self._slot_loop, args=(len(self._threads),), daemon=True,
+                                 name=f"kdcore-runner-{len(self._threads)}")
+            self._threads.append(t)
+            t.start()
+
+    def _position(self, job: _Job) -> int | None:
+        with self._cv:
+            if job.state is not JobState.QUEUED:
+                return None
+            for i, j in enumerate(self._queue):
+                if j is job:
+                    return i + 1
+        return None
+
+    def _subscribe(self, job: _Job, callback: Callback) -> Callable[[], None]:
+        with self._cv:
+            job.subscribers.append(callback)
+            final = job.state in FINAL
+        if final:
+            _call(callback, {"stage": "state", "state": job.state.value})
+
+        def unsubscribe() -> None:
+            with self._cv:
+                if callback in job.subscribers:
+                    job.subscribers.remove(callback)
+        return unsubscribe
+
+    def _emit(self, job: _Job, event: dict) -> None:
+        with self._cv:
+            subs = list(job.subscribers)
+        for cb in subs:
+            _call(cb, event)
+
+    def _on_progress(self, job: _Job, event: dict) -> None:
+        job.progress = event
+        self._emit(job, event)
+
+    def _cancel(self, handle: JobHandle) -> bool:
+        job = handle._job
+        with self._cv:
+            if handle._cancelled or job.state in FINAL:
+                return False
+            handle._cancelled = True
+            job.interest -= 1
+            if job.interest > 0:
+                return True  # others still wait for it
+            if job.state is JobState.QUEUED:
+                self._queue.remove(job)
+                dequeued = True
+            else:
+                self._request_cancel(job)
+                dequeued = False
+        if dequeued:
+            self._finish(job, JobState.CANCELLED, error="cancelled while queued")
+            self._announce_positions()
+        return True
+
+    def _request_cancel(self, job: _Job) -> None:  # lock held
+        job.cancel_requested = True
+        job.cancel_event.set()
+        if job.worker is not None:
+            job.worker.cancel.set()
+
+    def _finish(self, job: _Job, state: JobState, result: dict | None = None, error: str | None = None) -> None:
+        with self._cv:
+            job.state, job.result, job.error, job.worker = state, result, error, None
+            if self._active.get((job.store_root, job.key)) is job:
+                del self._active[(job.store_root, job.key)]
+            job.finished.set()
+        self._emit(job, {"stage": "state", "state": state.value, **({"error": error} if error else {})})
+
+    def _announce_positions(self) -> None:
+        with self._cv:
+            queued = list(self._queue)
+        for i, j in enumerate(queued):
+            self._emit(j, {"stage": "queue", "position": i + 1})
+
+    def _slot_loop(self, slot: int) -> None:
+        while True:
+            with self._cv:
+                while not self._queue and not self._closed:
+                    self._cv.wait()
+                if self._closed:
+                    return
+                job = self._queue.popleft()
+                job.state = JobState.RUNNING
+                self.stats["dispatched"] += 1
+            self._emit(job, {"stage": "state", "state": "running"})
+            self._announce_positions()
+            try:
+                if self.mode == "thread":
+                    outcome = self._run_in_thread(job)
+                else:
+                    outcome = self._run_in_process(slot, job)
+            except Exception as e:  # a runner bug must not kill the slot: report it on the job
+                outcome = (JobState.FAILED, None, f"{type(e).__name__}: {e}")
+            self._finish(job, *outcome)
+
+    def _run_in_thread(self, job: _Job) -> tuple[JobState, dict | None, str | None]:
+        from kdcore.train import run_job
+
+        try:
+            result = run_job(job.config, progress=lambda e: self._on_progress(job, e),
+                             store=open_store(job.store_root), cancel=job.cancel_event, recompute=job.recompute)
+            return JobState.DONE, result, None
+        except JobCancelled:
+            return JobState.CANCELLED, None, "cancelled while running"
+        except Exception as e:
+            return JobState.FAILED, None, f"{type(e).__name__}: {e}"
+
+    def _run_in_process(self, slot: int, job: _Job) -> tuple[JobState, dict | None, str | None]:
+        w = self._procs[slot]
+        if w is None or not w.proc.is_alive():
+            if w is not None:
+                w.stop()
+            w = self._procs[slot] = _Worker(self.worker_threads)
+        with self._cv:
+            w.cancel.clear()
+            job.worker = w
+            if job.cancel_requested:
+                w.cancel.set()
+        w.conn.send(("run", job.id, job.config.to_dict(), job.store_root, job.recompute))
+        while True:
+            ready = mp_wait([w.conn, w.proc.sentinel])
+            if w.conn in ready:
+                try:
+                    msg = w.conn.recv()
+                except (EOFError, OSError):
+                    msg = None
+                if msg is not None:
+                    kind = msg[0]
+                    if kind == "progress":
+                        self._on_progress(job, msg[2])
+                        continue
+                    if kind == "done":
+                        return JobState.DONE, msg[2], None
+                    if kind == "cancelled":
+                        return JobState.CANCELLED, None, "cancelled while running"
+                    return JobState.FAILED, None, msg[2]
+            # end of the pipe or the process exited (messages sent before exiting were read above,
+            # since a pipe with data is reported ready together with the sentinel)
+            w.proc.join(5)
+            code = w.proc.exitcode
+            self._procs[slot] = None
+            w.conn.close()
+            epoch = job.progress.get("epoch")
+            where = f" during epoch {epoch + 1}" if isinstance(epoch, int) and "train" in job.progress.get(
+                "stage", "") else ""
+            return JobState.FAILED, None, (
+                f"the worker process running this job died ({_exit_reason(code)}){where}; results already in "
+                "the store are intact, and submitting the job again resumes from its last finished epoch"
+            )
+
+
+def _call(cb: Callback, event: dict) -> None:
+    try:
+        cb(event)
+    except Exception:  # a broken subscriber (e.g. a closed browser tab) must not stop the job
+        pass
+
+
+_runner: JobRunner | None = None
+_runner_lock = threading.Lock()
+
+
+def get_runner() -> JobRunner:
+    """The process-wide runner (created on first use from the environment settings)."""
+    global _runner
+    with _runner_lock:
+        if _runner is None:
+            _runner = JobRunner()
+            atexit.register(_runner.shutdown)
+        return _runner
+
+
+def reset_runner() -> None:
+    """Shut the process-wide runner down (tests; or after changing its settings)."""
+    global _runner
+    with _runner_lock:
+        if _runner is not None:
+            _runner.shutdown()
+            _runner = None
