@@ -1,0 +1,163 @@
+"""``python -m kdcore precompute``: make the results the app ships in ``assets/store``.
+
+Every shipped number is an ordinary job result, trained here by ``run_job`` into the working
+store (``KD_STORE_DIR``), then exported: ``result.json`` of every job (metrics, curves, config,
+data source, seed, date, versions) and the weights of the few models the app needs to open
+instantly (the default teacher and students of each dataset, for the playground).
+
+Parts (``--only``), each idempotent (finished jobs are never recomputed):
+  mnist      MNIST (best available source; offline: the 5k subset): teacher / scratch / KD, 3 seeds,
+             the course's T sweep (T in 1,2,4,16,32,64) and an alpha x T grid.
+  fashion    full Fashion-MNIST 60k/10k: teacher / scratch / KD (T=4, alpha=0.5), 3 seeds.
+  methods    issue-5 methods on MNIST, 3 seeds (CNN student where a method needs feature maps).
+  mhist      the MHIST pair on the synthetic stand-in (or real MHIST when KD_MHIST_DIR is set).
+  export     copy results (+ selected weights) into assets/store and write assets/store/PROVENANCE.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from kdcore.config import JobConfig, course_student, course_teacher
+from kdcore.store import SHIPPED_STORE, ResultStore
+
+SEEDS = (0, 1, 2)
+COURSE_T = (1.0, 2.0, 4.0, 16.0, 32.0, 64.0)
+ALPHAS = (0.1, 0.5, 0.9)
+GRID_T = (1.0, 4.0, 16.0)
+
+
+def core_configs(dataset: str, seeds: Iterable[int] = SEEDS, **over: object) -> list[JobConfig]:
+    out = []
+    for s in seeds:
+        t = course_teacher(dataset, seed=s, **over)
+        out += [t, course_student(dataset, "scratch", seed=s, **over), course_student(dataset, "hinton", seed=s, teacher=t, **over)]
+    return out
+
+
+def mnist_configs(profile: str) -> list[JobConfig]:
+    seeds = SEEDS if profile != "quick" else (0,)
+    out = core_configs("mnist", seeds)
+    for s in seeds:
+        t = course_teacher("mnist", seed=s)
+        out += [course_student("mnist", "hinton", seed=s, temperature=T, teacher=t) for T in COURSE_T]
+        out += [course_student("mnist", "hinton", seed=s, temperature=T, alpha=a, teacher=t) for T in GRID_T for a in ALPHAS]
+        # smaller students: what KD buys grows as the student shrinks
+        for hidden in ((256,), (32,)):
+            out += [course_student("mnist", "scratch", seed=s, hidden=hidden),
+                    course_student("mnist", "hinton", seed=s, hidden=hidden, teacher=t)]
+    return out
+
+
+def method_configs(dataset: str, seeds: Iterable[int] = SEEDS) -> list[JobConfig]:
+    """Each issue-5 method with its documented defaults, on the pair it applies to."""
+    from kdcore.losses.born_again import born_again_configs
+    from kdcore.losses.early_stop import early_stopped_teacher
+    from kdcore.losses.subclass import subclass_configs
+    from kdcore.losses.takd import teacher_assistant_configs
+
+    out: list[JobConfig] = []
+    for s in seeds:
+        t = course_teacher(dataset, seed=s)
+        cnn = dict(arch="student_cnn")
+        out += [
+            course_student(dataset, "scratch", seed=s, **cnn),
+            course_student(dataset, "hinton", seed=s, teacher=t, **cnn),
+            course_student(dataset, "fitnet", seed=s, teacher=t, **cnn),
+            course_student(dataset, "attention", seed=s, teacher=t, alpha=0.0, **cnn),
+            course_student(dataset, "dkd", seed=s, teacher=t),
+            course_student(dataset, "fitnet", seed=s, teacher=t,
+                           method_params=(("hint_layer", "fc"), ("guided_layer", "fc1"))),
+            course_student(dataset, "hinton", seed=s, teacher=early_stopped_teacher(t, 3)).replace(method="early_stopped"),
+        ]
+        out += born_again_configs(t, 2)
+        small = course_student(dataset, "hinton", seed=s, teacher=t, hidden=(32,))
+        assistant, student = teacher_assistant_configs(t, student=small)
+        out += [course_student(dataset, "scratch", seed=s, hidden=(32,)), small, assistant, student]
+        sub_t, sub_s = subclass_configs(t, course_student(dataset, "hinton", seed=s, teacher=t), subclasses=2)
+        out += [sub_t, sub_s]
+    return out
+
+
+def mhist_configs() -> list[JobConfig]:
+    from kdcore.data.mhist import find_mhist_dir
+
+    dataset = "mhist" if find_mhist_dir() is not None else "mhist_synthetic"
+    t = course_teacher(dataset)
+    return [t, course_student(dataset, "scratch"), course_student(dataset, "hinton", teacher=t)]
+
+
+def _run_all(configs: list[JobConfig], label: str) -> list[dict]:
+    from tqdm import tqdm
+
+    from kdcore.cli import _run
+
+    results = []
+    for cfg in tqdm(configs, desc=label, unit="job", file=sys.stderr):
+        try:
+            results.append(_run(cfg))
+        except Exception as e:  # one method's failure must not stop the rest; it is reported
+            print(f"FAILED {cfg.short_name()}: {type(e).__name__}: {e}", file=sys.stderr)
+    return results
+
+
+# Models whose weights ship (the playground needs them instantly); everything else ships as JSON.
+def _weights_wanted(result: dict) -> bool:
+    c = result["config"]
+    default_hidden = list(c.get("hidden", [])) == [784, 784]
+    return c["seed"] == 0 and (
+        (c["method"] == "scratch" and c["teacher"] is None and c["arch"] == "teacher_cnn")
+        or (c["method"] in ("scratch", "hinton") and c["arch"] == "student_mlp" and default_hidden
+            and c["temperature"] == 4.0 and c["alpha"] == 0.5)
+    ) and not c["dataset"].startswith("mhist")
+
+
+def export(src: ResultStore, dst_root: Path = SHIPPED_STORE) -> int:
+    """Copy every result (JSON) and the selected weights into ``dst_root``, atomically per entry."""
+    dst = ResultStore(dst_root)
+    n = 0
+    for r in src.list():
+        if dst.get(r["key"]) is not None:
+            continue
+        tensors = {}
+        if _weights_wanted(r):
+            w = src.load_tensors(r["key"], "weights")
+            if w is not None:
+                tensors["weights"] = w
+        meta = {k: v for k, v in r.items() if k not in ("key", "files", "cached")}
+        meta["shipped_weights"] = bool(tensors)
+        dst.put(r["key"], meta, tensors)
+        n += 1
+    shutil.rmtree(dst_root / "tmp", ignore_errors=True)
+    shutil.rmtree(dst_root / "locks", ignore_errors=True)
+    (dst_root / "PROVENANCE.md").write_text(
+        "# Shipped results\n\n"
+        "Made by `python -m kdcore precompute` (see kdcore/precompute.py for the exact job list).\n"
+        "Each `objects/<key>/result.json` records its config, data source, seed, date and library versions;\n"
+        "`weights.safetensors` ships only for the models the app needs to open instantly.\n"
+        "Reproduce one: `python -m kdcore distill …` with the config in its result.json, or rerun precompute.\n\n"
+        f"Last export: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}, {len(dst.list())} results.\n"
+    )
+    return n
+
+
+def precompute(profile: str = "default", only: list[str] | None = None) -> None:
+    parts = only or ["mnist", "fashion", "methods", "mhist", "export"]
+    work = ResultStore(os.environ.get("KD_STORE_DIR") or Path.home() / ".cache" / "distillation-lab" / "precompute")
+    os.environ.setdefault("KD_STORE_DIR", str(work.root))
+    print(f"working store: {work.root}", file=sys.stderr)
+    if "mnist" in parts:
+        _run_all(mnist_configs(profile), "mnist")
+    if "fashion" in parts:
+        _run_all(core_configs("fashion_mnist", SEEDS if profile != "quick" else (0,)), "fashion")
+    if "methods" in parts:
+        _run_all(method_configs("mnist", SEEDS if profile != "quick" else (0,)), "methods")
+    if "mhist" in parts:
+        _run_all(mhist_configs(), "mhist")
+    if "export" in parts:
+        print(f"exported {export(work)} new results to {SHIPPED_STORE}", file=sys.stderr)
