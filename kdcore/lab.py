@@ -163,7 +163,17 @@ def comparison_frame(results: dict[str, dict]) -> pd.DataFrame:
             "latency ms": row["latency_ms"], "size MB": (row["weights_bytes"] or 0) / 1e6,
             "train/test": f"{row['n_train']}/{row['n_test']}", "data": row["data"],
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).round({"accuracy %": 2, "F1 %": 2, "AUC %": 2, "MFLOPs": 3, "latency ms": 3,
+                                     "size MB": 2})
+
+
+def pipeline_configs(dataset: str, seed: int = 0) -> list[JobConfig]:
+    """The course pipeline of one data set: teacher, scratch student and Hinton-KD student (tiny caps apply)."""
+    caps = tiny_caps()
+    teacher = _cap(course_teacher(dataset, seed=seed), caps, teacher=True)
+    scratch = _cap(course_student(dataset, "scratch", seed=seed), caps)
+    kd = _cap(course_student(dataset, "hinton", seed=seed, teacher=teacher), caps)
+    return [validate(c) for c in (teacher, scratch, kd)]
 
 
 @dataclass
@@ -188,5 +198,6 @@ def run_lab(config: JobConfig, progress: Callable[[dict], None] | None = None) -
 
 __all__ = [
     "LabOutcome", "TinyCaps", "baselines", "comparison_frame", "lab_config", "methods", "parse_hidden",
+    "pipeline_configs",
     "run_lab", "tiny_caps", "train_or_fetch",
 ]

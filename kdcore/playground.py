@@ -149,13 +149,16 @@ def entropy_bits(probs: torch.Tensor) -> torch.Tensor:
 
 
 def dark_knowledge(logits: torch.Tensor, labels: torch.Tensor, temperature: float, classes: list[str]) -> pd.DataFrame:
-    """Mean softened probability per (true class, class): long format ``true``, ``class``, ``prob`` (C×C rows)."""
+    """Mean softened probability per (true class, class): long format ``true``, ``class``, ``prob`` (C×C rows),
+    and ``prob_offdiag`` (NaN on the diagonal)."""
     p = soften(logits, temperature)
     rows = []
     for c, name in enumerate(classes):
         mask = labels == c
         mean = p[mask].mean(0) if mask.any() else torch.full((p.shape[1],), float("nan"))
-        rows += [{"true": name, "class": classes[j], "prob": float(mean[j])} for j in range(len(classes))]
+        rows += [{"true": name, "class": classes[j], "prob": float(mean[j]),
+                  # the diagonal (the right class) dwarfs the rest; NaN there lets a chart show the rest
+                  "prob_offdiag": float(mean[j]) if j != c else float("nan")} for j in range(len(classes))]
     return pd.DataFrame(rows)
 
 

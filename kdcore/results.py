@@ -13,6 +13,7 @@ import json
 import math
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -250,6 +251,42 @@ def alpha_t_grid(runs: pd.DataFrame, metric: str = "accuracy", method: str = "hi
     return g.rename(columns={"mean": metric, "count": "seeds"})
 
 
+@dataclass
+class CompareView:
+    """Everything the Compare page draws."""
+
+    runs: pd.DataFrame  # one row per stored result (every seed)
+    summary: pd.DataFrame  # seeds grouped: mean/std per metric
+    table: pd.DataFrame  # display strings "mean ± std"
+    pareto: pd.DataFrame  # per data set, the cost/quality frontier of ``summary``
+    sweep: pd.DataFrame  # Hinton KD settings with their T
+    baselines: pd.DataFrame  # scratch students and teachers (horizontal reference lines)
+    grid: pd.DataFrame  # α × T cells
+    csv: bytes
+    datasets: list[str]  # data sets present in the store (for the filter)
+    has_standin: bool
+
+
+def compare_view(datasets: list[str] | None = None, metric: str = "accuracy",
+                 store: LayeredStore | None = None) -> CompareView:
+    """The Compare page's frames for the stored results of ``datasets`` (all when None), on ``metric``
+    (``accuracy``, ``f1``, ``macro_f1`` or ``auc``)."""
+    if metric not in ("accuracy", "f1", "macro_f1", "auc"):
+        raise ValueError(f"metric must be accuracy, f1, macro_f1 or auc (got {metric!r})")
+    all_runs = load_runs(store)
+    present = sorted(all_runs["dataset"].dropna().unique().tolist())
+    runs = all_runs if not datasets else all_runs[all_runs["dataset"].isin(datasets)]
+    summary = summary_frame(runs)
+    m = f"{metric}_mean"
+    base = summary[summary["role"].isin(["teacher", "scratch student"])]
+    return CompareView(
+        runs=runs.reset_index(drop=True), summary=summary, table=display_table(summary),
+        pareto=pareto_front(summary, y=m), sweep=temperature_sweep(summary), baselines=base,
+        grid=alpha_t_grid(runs, metric), csv=to_csv(runs), datasets=present,
+        has_standin=bool(runs["is_standin"].any()) if not runs.empty else False,
+    )
+
+
 def to_csv(runs: pd.DataFrame) -> bytes:
     """The per-run frame as UTF-8 CSV (every run, every seed, with its data source)."""
     return runs.to_csv(index=False).encode("utf-8")
@@ -288,7 +325,7 @@ def roc_frame(result: dict) -> pd.DataFrame:
 
 
 __all__ = [
-    "COLUMNS", "alpha_t_grid", "clear_caches", "confusion_frame", "display_table", "history_frame", "load_runs",
-    "model_label", "pareto_front", "pm", "results_frame", "roc_frame", "role_of", "store_from_id", "store_id",
-    "store_listing", "stored_results", "summary_frame", "temperature_sweep", "to_csv",
+    "COLUMNS", "CompareView", "alpha_t_grid", "clear_caches", "compare_view", "confusion_frame", "display_table",
+    "history_frame", "load_runs", "model_label", "pareto_front", "pm", "results_frame", "roc_frame", "role_of",
+    "store_from_id", "store_id", "store_listing", "stored_results", "summary_frame", "temperature_sweep", "to_csv",
 ]

@@ -1,0 +1,21 @@
+"""Distillation Lab: the router. Each page is one thin file in pages/; every number comes from kdcore."""
+
+import streamlit as st
+
+st.set_page_config(page_title="Distillation Lab", page_icon="⚗️", layout="wide")
+
+pages = [
+    st.Page("pages/learn.py", title="Learn", icon=":material/school:", default=True),
+    st.Page("pages/temperature.py", title="Temperature playground", icon=":material/thermostat:"),
+    st.Page("pages/distill_lab.py", title="Distill lab", icon=":material/science:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/leaderboard:"),
+    st.Page("pages/mhist.py", title="MHIST", icon=":material/biotech:"),
+]
+
+with st.sidebar:
+    st.caption(
+        "Knowledge distillation, taught and measured. Results come from the kdcore engine "
+        "(shipped in assets/store, plus whatever you train here)."
+    )
+
+st.navigation(pages).run()

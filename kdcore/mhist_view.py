@@ -1,0 +1,106 @@
+"""The MHIST page's engine: is the data there, how to get it, and the stored MHIST results.
+
+MHIST (Wei et al. 2021, arXiv:2101.12355) cannot be downloaded automatically; without it the app
+shows results of the synthetic stand-in, always labelled as such. Training MHIST jobs needs
+``kdcore.train.transfer`` (the two-stage transfer-learning schedule); when this build lacks it the
+page says so instead of failing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from kdcore.results import confusion_frame, load_runs, roc_frame, stored_results
+from kdcore.store import LayeredStore
+
+MHIST_DATASETS = ("mhist", "mhist_synthetic")
+FALLBACK_HOW_TO = (
+    "MHIST is distributed on request: fill in the form at https://bmirds.github.io/MHIST (Wei et al. 2021, "
+    "arXiv:2101.12355); the download links arrive by e-mail. Put annotations.csv and images.zip in one folder "
+    "and set KD_MHIST_DIR to it, or enter the folder below."
+)
+
+
+@dataclass
+class MhistStatus:
+    found: bool
+    folder: str | None
+    message: str
+    how_to: str
+    standin_folder: str | None = None
+    training_available: bool = False
+    training_notice: str = ""
+
+
+def _module_available(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def mhist_status(path: str | None = None) -> MhistStatus:
+    """Where MHIST is (``path``, else ``$KD_MHIST_DIR``), or how to get it; and whether this build trains MHIST."""
+    try:
+        from kdcore.data import mhist
+    except Exception:  # the loader is another contributor's module: its absence must not break the page
+        mhist = None
+    how_to = getattr(mhist, "HOW_TO_GET_MHIST", FALLBACK_HOW_TO)
+    raw = (path or "").strip() or os.environ.get("KD_MHIST_DIR", "")
+    folder = mhist.find_mhist_dir(raw) if (mhist is not None and raw) else None
+    if folder is not None:
+        message = f"MHIST folder found: {folder} (checked in full when a job loads it)."
+    elif raw:
+        message = f"No MHIST data at {raw!r}: expected annotations.csv (here or one folder down) or the release zips."
+    else:
+        message = "MHIST not found: KD_MHIST_DIR is not set."
+    standin = None
+    try:
+        from kdcore.data.synthetic_mhist import default_data_dir
+
+        cand = Path(default_data_dir()) / "mhist-synthetic"
+        standin = str(cand) if cand.is_dir() else None
+    except Exception:
+        pass
+    training = _module_available("kdcore.train.transfer")
+    notice = "" if training else (
+        "Training on MHIST needs the transfer-learning schedule (kdcore.train.transfer), which this build does not "
+        "have yet; stored MHIST results are still shown below.")
+    return MhistStatus(found=folder is not None, folder=str(folder) if folder else None, message=message,
+                       how_to=how_to, standin_folder=standin, training_available=training, training_notice=notice)
+
+
+@dataclass
+class MhistView:
+    status: MhistStatus
+    table: pd.DataFrame  # one row per stored MHIST / stand-in result
+    results: dict[str, dict] = field(default_factory=dict)  # label -> result dict (for ROC / confusion)
+
+
+def mhist_view(path: str | None = None, store: LayeredStore | None = None) -> MhistView:
+    """Data status plus a table (accuracy, F1 of SSA, AUC, balanced accuracy, cost, data) of MHIST results."""
+    runs = load_runs(store)
+    runs = runs[runs["dataset"].isin(MHIST_DATASETS)]
+    by_key = {r["key"]: r for r in stored_results(store) if r.get("dataset") in MHIST_DATASETS}
+    table = pd.DataFrame({
+        "data": runs["data"], "role": runs["role"], "model": runs["model"], "seed": runs["seed"],
+        "accuracy %": 100 * runs["accuracy"], "F1 (SSA) %": 100 * runs["f1"], "AUC %": 100 * runs["auc"],
+        "MFLOPs": runs["flops"] / 1e6, "params": runs["params"], "latency ms": runs["latency_ms"],
+        "train/test": runs["n_train"].astype("Int64").astype(str) + "/" + runs["n_test"].astype("Int64").astype(str),
+    }).reset_index(drop=True)
+    labels = {f"{r['model']} · seed {r['seed']} · {r['data']}": by_key[r["key"]] for _, r in runs.iterrows()
+              if r["key"] in by_key}
+    return MhistView(status=mhist_status(path), table=table, results=labels)
+
+
+def result_curves(result: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(ROC points, long-format confusion matrix) of one stored binary result."""
+    return roc_frame(result), confusion_frame(result)
+
+
+__all__ = ["MhistStatus", "MhistView", "mhist_status", "mhist_view", "result_curves"]

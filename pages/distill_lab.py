@@ -1,0 +1,90 @@
+"""Distill lab: choose a student, a method, T and α; train it (or fetch it from the store) and compare."""
+
+import altair as alt
+import streamlit as st
+
+from kdcore import lab
+from kdcore.config import ConfigError
+from kdcore.data import DATASET_TITLES, DataError
+
+st.title("Distill lab")
+st.caption("Train a student with the method of your choice and see it beside the course teacher and a student "
+           "trained from scratch on the same data. A job already in the store returns at once.")
+caps = lab.tiny_caps()
+if caps:
+    st.info(f"Tiny mode (KD_APP_TINY): every job is capped at {caps.train_limit} training / {caps.test_limit} test "
+            f"images and {caps.epochs} epoch(s); numbers are for testing the app, not for teaching.")
+
+methods = dict(lab.methods())
+with st.form("lab_form"):
+    c1, c2, c3 = st.columns(3)
+    dataset = c1.selectbox("Data set", ["mnist", "fashion_mnist"], format_func=DATASET_TITLES.get, key="lab_dataset")
+    student = c1.radio("Student", ["student_mlp", "student_cnn"], horizontal=True, key="lab_student",
+                       format_func={"student_mlp": "MLP (course)", "student_cnn": "small CNN"}.get)
+    hidden = c1.text_input("MLP hidden sizes", "784,784", key="lab_hidden", help="comma-separated, e.g. 784,784 or 64")
+    width = c1.number_input("CNN width (channels of conv1)", 2, 64, 8, key="lab_width")
+    method = c2.selectbox("Method", list(methods), index=list(methods).index("hinton"), format_func=methods.get,
+                          key="lab_method")
+    T = c2.slider("Temperature T", 1.0, 64.0, 4.0, 0.5, key="lab_T")
+    alpha = c2.slider("α — weight of the KD term (CE gets 1−α)", 0.0, 1.0, 0.5, 0.05, key="lab_alpha")
+    epochs = c3.number_input("Epochs", 1, 50, 12, key="lab_epochs")
+    seed = c3.number_input("Seed", 0, 99, 0, key="lab_seed")
+    submitted = st.form_submit_button("Train", type="primary")
+
+if submitted:
+    try:
+        config = lab.lab_config(dataset, method, hidden, student, int(width), T, alpha, int(epochs), int(seed))
+    except ConfigError as e:
+        st.error(f"Check the form: {e}")
+        config = None
+    if config is not None:
+        with st.status(f"Running {config.short_name()} …", expanded=True) as status:
+            bar, curve, rows = st.progress(0.0, text="starting"), st.empty(), []
+
+            def progress(event: dict) -> None:
+                stage = event.get("stage", "")
+                if stage == "train" and event.get("epochs"):
+                    bar.progress(event["epoch"] / event["epochs"], text=f"epoch {event['epoch']}/{event['epochs']}")
+                    if "row" in event:
+                        rows.append({k: v for k, v in event["row"].items() if k in ("epoch", "train_loss", "test_acc")})
+                        curve.line_chart(rows, x="epoch", y=["train_loss", "test_acc"], height=180)
+                elif event.get("message"):
+                    status.update(label=f"{stage}: {event['message']}")
+
+            try:
+                st.session_state["lab_outcome"] = lab.run_lab(config, progress)
+                status.update(label="Done", state="complete", expanded=False)
+            except (ConfigError, DataError) as e:
+                status.update(label="Stopped", state="error")
+                st.error(f"{e}")
+            except Exception as e:  # noqa: BLE001 - never a traceback on the page
+                status.update(label="Failed", state="error")
+                st.error(f"Training failed: {e}. Try fewer hidden units or epochs, another method, or check the "
+                         "server log; finished jobs are kept in the store.")
+
+outcome = st.session_state.get("lab_outcome")
+if outcome is not None:
+    r = outcome.result
+    st.subheader(r["name"] + ("  (from the store)" if outcome.cached else ""))
+    t = outcome.table.set_index("model")
+    m1, m2, m3, m4, m5 = st.columns(5)
+    ref = t["accuracy %"].get("scratch student")
+    m1.metric("Test accuracy", f"{t.loc['this run', 'accuracy %']:.2f}%",
+              None if ref is None else f"{t.loc['this run', 'accuracy %'] - ref:+.2f} pts vs scratch")
+    m2.metric("F1 (macro)", f"{t.loc['this run', 'F1 %']:.2f}%")
+    m3.metric("FLOPs", f"{r['complexity']['flops']:,}", help=r["complexity"].get("flops_convention"))
+    m4.metric("Parameters", f"{r['complexity']['params']:,}")
+    m5.metric("CPU latency / image", f"{r['complexity']['latency_ms']:.3f} ms")
+    st.dataframe(outcome.table, hide_index=True)
+    standin = "  ⚠ stand-in data: not the full data set." if r.get("is_standin") else ""
+    st.caption(f"Data: {r['data_source']}{standin}")
+    left, right = st.columns(2)
+    curves = alt.Chart(outcome.history).mark_line(point=True).encode(
+        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)), y="value:Q", color=alt.Color("series:N", title=None),
+        row=alt.Row("kind:N", title=None)).properties(height=150, width=420)
+    left.altair_chart(curves)
+    cm = alt.Chart(outcome.confusion).mark_rect().encode(
+        x=alt.X("predicted:N", sort=r["classes"]), y=alt.Y("true:N", sort=r["classes"]),
+        color=alt.Color("share:Q", scale=alt.Scale(scheme="blues"), title="share of row"),
+        tooltip=["true", "predicted", "count"]).properties(height=340, title="Confusion matrix (test set)")
+    right.altair_chart(cm, width="stretch")

@@ -1,0 +1,70 @@
+"""MHIST: data status (and how to get it), the course pipeline, F1 / AUC, ROC curve and confusion matrix."""
+
+import altair as alt
+import streamlit as st
+
+from kdcore import lab
+from kdcore.data import DATASET_TITLES
+from kdcore.mhist_view import mhist_view, result_curves
+
+st.title("MHIST: colorectal polyps")
+st.caption("Minimalist histopathology (Wei et al. 2021, arXiv:2101.12355): hyperplastic polyp (HP, benign) vs "
+           "sessile serrated adenoma (SSA, precancerous); 224×224 images, imbalanced, so F1 and AUC matter.")
+
+folder = st.text_input("MHIST folder (optional; else KD_MHIST_DIR)", key="mh_folder",
+                       placeholder="/path/to/mhist with annotations.csv and images")
+try:
+    view = mhist_view(folder or None)
+except Exception as e:  # noqa: BLE001 - never a traceback on the page
+    st.error(f"The MHIST page could not read the result store: {e}. Set KD_STORE_DIR to a readable folder.")
+    st.stop()
+status = view.status
+if status.found:
+    st.success(status.message)
+else:
+    st.warning(status.message)
+    st.markdown(f"**How to get MHIST.** {status.how_to}")
+
+st.subheader("Run the course pipeline")
+if not status.training_available:
+    st.info(status.training_notice)
+else:
+    options = (["mhist"] if status.found else []) + ["mhist_synthetic"]
+    with st.form("mh_form"):
+        dataset = st.selectbox("Data", options, format_func=DATASET_TITLES.get, key="mh_dataset")
+        go = st.form_submit_button("Run teacher, scratch student and KD student")
+    if go:
+        try:
+            with st.status("Running the MHIST pipeline …", expanded=True) as run_status:
+                for cfg in lab.pipeline_configs(dataset):
+                    st.write(f"{cfg.short_name()}")
+                    lab.train_or_fetch(cfg)
+                run_status.update(label="Done", state="complete")
+            st.rerun()
+        except Exception as e:  # noqa: BLE001
+            st.error(f"The MHIST pipeline stopped: {e}")
+
+st.subheader("Results")
+if view.table.empty:
+    st.info("No MHIST or stand-in results are stored yet. Run `python -m kdcore precompute`"
+            + (" or the pipeline above." if status.training_available else "."))
+    st.stop()
+st.dataframe(view.table.round(3), hide_index=True)
+st.caption("F1 is the F1 of SSA (the positive, precancerous class). ⚠ Rows whose data says “stand-in” come from "
+           "the synthetic stand-in — procedurally drawn tiles, not MHIST.")
+label = st.selectbox("Curves for", list(view.results), key="mh_result")
+roc, cm = result_curves(view.results[label])
+left, right = st.columns(2)
+if roc.empty:
+    left.info("This result has no ROC points stored.")
+else:
+    curve = alt.Chart(roc).mark_line(interpolate="step-after").encode(
+        x=alt.X("fpr:Q", title="false-positive rate"), y=alt.Y("tpr:Q", title="true-positive rate (SSA)"))
+    chance = alt.Chart().mark_rule(strokeDash=[4, 4], color="#999").encode(
+        x=alt.datum(0), y=alt.datum(0), x2=alt.datum(1), y2=alt.datum(1))
+    left.altair_chart((curve + chance).properties(height=320, title="ROC curve"), width="stretch")
+heat = alt.Chart(cm).mark_rect().encode(
+    x="predicted:N", y="true:N", color=alt.Color("share:Q", scale=alt.Scale(scheme="blues")),
+    tooltip=["true", "predicted", "count"])
+text = alt.Chart(cm).mark_text(fontSize=16).encode(x="predicted:N", y="true:N", text="count:Q")
+right.altair_chart((heat + text).properties(height=320, title="Confusion matrix"), width="stretch")

@@ -1,0 +1,94 @@
+"""Temperature playground: a real teacher's (and student's) probabilities at T = 1 and at your T."""
+
+import altair as alt
+import streamlit as st
+
+from kdcore import playground
+from kdcore.data import DATASET_TITLES
+
+try:  # the canvas component only imports inside a real Streamlit server (not under AppTest)
+    from streamlit_drawable_canvas import st_canvas
+except Exception:  # noqa: BLE001
+    st_canvas = None
+
+st.title("Temperature playground")
+st.caption("Dividing logits by T before the softmax flattens them; the small probabilities that appear are the "
+           "teacher's *dark knowledge*. Everything below is computed live from stored models.")
+
+datasets = playground.playground_datasets()
+if not datasets:
+    st.info("No trained teacher is stored yet. Train one in the **Distill lab**, or run "
+            "`python -m kdcore precompute` to fill the shipped results.")
+    st.stop()
+
+left, right = st.columns([1, 2], gap="large")
+with left:
+    dataset = st.selectbox("Data set", datasets, format_func=lambda d: DATASET_TITLES.get(d, d), key="pg_dataset")
+    sources = ["Test image", "Draw", "Upload"] if dataset in playground.MNIST_LIKE else ["Test image"]
+    source = st.radio("Image", sources, horizontal=True, key="pg_source")
+    T = st.select_slider("Temperature T", options=[0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64], value=4,
+                         key="pg_T")
+    image = None
+    index = 0
+    if source == "Test image":
+        index = st.number_input("Test image number", 0, playground.MAX_TEST - 1, 0, key="pg_index")
+    elif source == "Draw":
+        if st_canvas is None:
+            st.info("Drawing needs the browser canvas component; upload a picture instead.")
+        else:
+            canvas = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000", height=224,
+                               width=224, drawing_mode="freedraw", key="pg_canvas", update_streamlit=True)
+            if canvas is not None and canvas.image_data is not None and canvas.image_data[..., :3].max() > 0:
+                image = canvas.image_data
+            else:
+                st.caption("Draw one digit, white on black, filling most of the box.")
+    else:
+        upload = st.file_uploader("A picture of one digit or garment", type=["png", "jpg", "jpeg", "bmp", "gif",
+                                                                             "webp"], key="pg_upload")
+        image = upload.getvalue() if upload is not None else None
+
+try:
+    view = playground.playground_view(dataset, float(T), index=int(index), image=image)
+except playground.ImageError as e:
+    st.error(f"{e}")
+    st.stop()
+except Exception as e:  # noqa: BLE001 - never a traceback on the page
+    st.error(f"The playground could not score this image: {e}. Pick another data set or test image, or retrain "
+             "the teacher in the Distill lab.")
+    st.stop()
+
+with left:
+    st.image(view.image, width=160, clamp=True,
+             caption=f"true label: {view.true_label}" if view.true_label else "your image, as the models see it")
+    st.markdown(f"**Teacher:** {view.teacher}  \n**Student:** {view.student or '— none stored'}")
+    if view.is_standin:
+        st.caption(f"Data: {view.data}")
+
+with right:
+    order = view.classes
+    for model in view.probs["model"].unique():
+        d = view.probs[view.probs["model"] == model]
+        st.markdown(f"**{model}** predicts **{view.prediction[model]}** · entropy at T = {T:g}: "
+                    f"{view.entropy_at_t[model]:.2f} bits")
+        bars = alt.Chart(d).mark_bar().encode(
+            x=alt.X("class:N", sort=order, title=None), xOffset="T:N", y=alt.Y("prob:Q", title="probability",
+                                                                               scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("T:N", title=None, scale=alt.Scale(range=["#9aa9b0", "#2f6f8f"])),
+            tooltip=["T", "class", alt.Tooltip("prob:Q", format=".4f")]).properties(height=170)
+        st.altair_chart(bars, width="stretch")
+    line = alt.Chart(view.entropy).mark_line().encode(
+        x=alt.X("T:Q", scale=alt.Scale(type="log"), title="temperature T (log scale)"),
+        y=alt.Y("entropy_bits:Q", title="entropy of soft targets (bits)"), color=alt.Color("model:N", title=None))
+    rule = alt.Chart().mark_rule(strokeDash=[4, 3], color="#c05a2b").encode(x=alt.datum(float(T)))
+    st.altair_chart((line + rule).properties(height=200), width="stretch")
+
+st.subheader(f"Dark-knowledge map at T = {T:g}")
+hide = st.toggle("Hide the diagonal (show only what the teacher thinks alike)", value=True, key="pg_hide_diag")
+heat = alt.Chart(view.dark).mark_rect().encode(
+    x=alt.X("class:N", sort=order, title="teacher's softened probability for class"),
+    y=alt.Y("true:N", sort=order, title="true class"),
+    color=alt.Color("prob_offdiag:Q" if hide else "prob:Q", title="mean p", scale=alt.Scale(scheme="blues")),
+    tooltip=["true", "class", alt.Tooltip("prob:Q", format=".4f")]).properties(height=360)
+st.altair_chart(heat, width="stretch")
+st.caption(f"Mean of the teacher's softmax(z / T) over the first {view.n_test} test images of each true class "
+           f"({view.data}).")
