@@ -6,35 +6,40 @@ classroom demo cannot wait for that. Every download in kdcore asks here first.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import threading
 
-_lock = threading.Lock()
-_answers: dict[str, bool] = {}
+
+def offline_forced() -> bool:
+    """``KD_OFFLINE=1`` (or true/yes): never touch the network."""
+    return os.environ.get("KD_OFFLINE", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def network_available(host: str, port: int = 443, timeout_s: float = 2.0) -> bool:
-    """True when a TCP connection to ``host:port`` opens within ``timeout_s``.
+@functools.cache
+def _probe(host: str, port: int = 443, timeout: float = 2.0) -> bool:
+    # In a thread with a hard join timeout: a slow DNS lookup is not bounded by the socket timeout.
+    ok: list[bool] = []
 
-    ``KD_OFFLINE=1`` forces False. The answer is cached for the life of the process, so a failed
-    check costs at most ``timeout_s`` once, never per request.
-    """
-    if os.environ.get("KD_OFFLINE", "").strip() not in ("", "0", "false", "False"):
-        return False
-    with _lock:
-        if host in _answers:
-            return _answers[host]
+    def connect() -> None:
         try:
-            with socket.create_connection((host, port), timeout=timeout_s):
-                ok = True
+            socket.create_connection((host, port), timeout=timeout).close()
+            ok.append(True)
         except OSError:
-            ok = False
-        _answers[host] = ok
-        return ok
+            ok.append(False)
+
+    t = threading.Thread(target=connect, daemon=True)
+    t.start()
+    t.join(timeout + 0.5)
+    return bool(ok and ok[0])
+
+
+def network_available(host: str) -> bool:
+    """Can ``host`` be reached? At most ~2.5 s, once per host per process; False when KD_OFFLINE=1."""
+    return False if offline_forced() else _probe(host)
 
 
 def forget_answers() -> None:
     """Drop cached answers (tests; or after the user says the network is back)."""
-    with _lock:
-        _answers.clear()
+    _probe.cache_clear()

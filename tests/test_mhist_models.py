@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from kdcore import net
 from kdcore.models import mhist as mm
 from kdcore.models.mhist import (
     IMAGENET_MEAN,
@@ -20,7 +21,7 @@ from kdcore.models.mhist import (
     seed_torch_cache_from_fdet,
 )
 
-_REAL_PROBE = mm._probe
+_REAL_PROBE = net._probe
 FDET = mm.importlib.util.find_spec(mm.FDET_PACKAGE) is not None
 
 
@@ -33,7 +34,7 @@ def offline_empty_caches(tmp_path, monkeypatch):
     old = torch.hub.get_dir()
     torch.hub.set_dir(str(tmp_path / "hub"))
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setattr(mm, "_probe", lambda *a, **k: pytest.fail("network probed although KD_OFFLINE=1"))
+    monkeypatch.setattr(net, "_probe", lambda *a, **k: pytest.fail("network probed although KD_OFFLINE=1"))
     yield
     torch.hub.set_dir(old)
 
@@ -160,9 +161,9 @@ def test_network_probe_is_cached(monkeypatch):
         calls.append(addr)
         raise OSError("unreachable")
 
-    monkeypatch.setattr(mm.socket, "create_connection", fake_connect)
+    monkeypatch.setattr(net.socket, "create_connection", fake_connect)
     # a fresh cache around the real probe (the fixture replaced it with a tripwire)
-    monkeypatch.setattr(mm, "_probe", functools.cache(_REAL_PROBE.__wrapped__))
+    monkeypatch.setattr(net, "_probe", functools.cache(_REAL_PROBE.__wrapped__))
     assert mm.network_available("kd-test.invalid") is False
     assert mm.network_available("kd-test.invalid") is False
     assert calls == [("kd-test.invalid", 443)]

@@ -25,20 +25,18 @@ initialised. ``model.pretrained_source`` always says which happened, in words fo
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib.util
 import os
 import shutil
-import socket
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from kdcore import net
 from kdcore.models.contract import ModelOutput
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -63,32 +61,10 @@ def imagenet_normalize(images: torch.Tensor) -> torch.Tensor:
     return (x - mean) / std
 
 
-# ---- network probe -----------------------------------------------------------------------------
-def _offline_forced() -> bool:
-    return os.environ.get("KD_OFFLINE", "").strip().lower() not in ("", "0", "false", "no")
-
-
-@functools.cache
-def _probe(host: str, port: int = 443, timeout: float = 2.0) -> bool:
-    # In a thread with a hard join timeout: a slow DNS lookup is not bounded by the socket timeout.
-    ok: list[bool] = []
-
-    def connect() -> None:
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-            ok.append(True)
-        except OSError:
-            ok.append(False)
-
-    t = threading.Thread(target=connect, daemon=True)
-    t.start()
-    t.join(timeout + 0.5)
-    return bool(ok and ok[0])
-
-
+# ---- network probe: one shared, cached answer per host (kdcore.net) ---------------------------
 def network_available(host: str = "download.pytorch.org") -> bool:
     """Can ``host`` be reached? At most ~2.5 s, once per host per process; False when KD_OFFLINE=1."""
-    return False if _offline_forced() else _probe(host)
+    return net.network_available(host)
 
 
 # ---- torchvision weights -------------------------------------------------------------------------
