@@ -37,9 +37,10 @@ with left:
             st.info("Drawing needs the browser canvas component; upload a picture instead.")
         else:
             canvas = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000", height=224,
-                               width=224, drawing_mode="freedraw", key="pg_canvas", update_streamlit=True)
-            if canvas is not None and canvas.image_data is not None and canvas.image_data[..., :3].max() > 0:
-                image = canvas.image_data
+                               width=224, drawing_mode="freedraw", key="pg_canvas", return_image_data=True)
+            drawn = canvas.image_data if canvas is not None else None
+            if drawn is not None and drawn[..., :3].max() > 0:
+                image = drawn
             else:
                 st.caption("Draw one digit, white on black, filling most of the box.")
     else:

@@ -1,0 +1,195 @@
+"""Every page of the Streamlit app, driven with AppTest: change widgets, check what is shown.
+
+Jobs are tiny (``KD_APP_TINY=1``: 256 train / 128 test images, 1 epoch; teachers 2 epochs) and
+live in a temporary store; the shipped store is hidden so "empty store" states are reachable.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from kdcore import lab, playground
+from kdcore import results as kd_results
+from kdcore.losses import LOSSES
+from kdcore.store import open_store
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TIMEOUT = 120  # seconds per script run: a tiny job on 2 busy cores
+
+
+@pytest.fixture(scope="module")
+def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store holding the tiny MNIST course pipeline (teacher, scratch student, Hinton student s0/s1)."""
+    root = tmp_path_factory.mktemp("app-store")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KD_STORE_DIR", str(root))
+        mp.setenv("KD_APP_TINY", "1")
+        mp.setattr("kdcore.store.SHIPPED_STORE", root / "no-shipped-results")
+        teacher, scratch, kd = lab.pipeline_configs("mnist")
+        for cfg in (teacher, scratch, kd, kd.replace(seed=1), kd.replace(temperature=1.0)):
+            lab.train_or_fetch(cfg)
+    return root
+
+
+@pytest.fixture
+def app_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """Tiny mode, no shipped results, fresh caches; yields a function that points the app at a store."""
+    monkeypatch.setenv("KD_APP_TINY", "1")
+    monkeypatch.setattr("kdcore.store.SHIPPED_STORE", tmp_path / "no-shipped-results")
+
+    def use_store(root: Path) -> None:
+        monkeypatch.setenv("KD_STORE_DIR", str(root))
+
+    use_store(tmp_path / "empty-store")
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    playground.clear_caches()
+    yield use_store
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    playground.clear_caches()
+
+
+def open_page(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(at: AppTest) -> str:
+    parts = [e.value for kind in ("markdown", "caption", "info", "warning", "error", "success", "subheader", "title")
+             for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+PAGES = ["pages/learn.py", "pages/temperature.py", "pages/distill_lab.py", "pages/compare.py", "pages/mhist.py"]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_on_an_empty_store(app_env, page: str) -> None:
+    at = open_page(page)
+    assert at.title, "every page has a title"
+    assert not at.error, [e.value for e in at.error]
+    shown = texts(at)
+    if page in ("pages/temperature.py", "pages/compare.py"):
+        assert "precompute" in shown  # the empty state says how to get results
+    if page == "pages/mhist.py":
+        assert "bmirds.github.io/MHIST" in shown and "KD_MHIST_DIR" in shown
+
+
+def test_router_title_and_default_page(app_env) -> None:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    assert at.title[0].value.startswith("Learn")
+
+
+def test_learn_shows_course_methods_registry_and_live_demo(app_env, tiny_store: Path) -> None:
+    app_env(tiny_store)
+    at = open_page("pages/learn.py")
+    shown = texts(at)
+    for cite in ("1503.02531", "Romero", "Zagoruyko", "Müller", "Furlanello", "Bagherinezhad"):
+        assert cite in shown, cite
+    assert len(at.get("latex")) >= 10
+    # every registered method is on the page: course ones under their section, the rest by registry title
+    heads = " ".join(h.value for h in at.subheader)
+    for key, spec in LOSSES.items():
+        assert key in {"hinton", "fitnet", "attention", "subclass", "born_again"} or spec.title in heads, key
+    # the real loss code beside its equation (show_code) and the live softmax-at-T chart of the stored teacher
+    assert any("class HintonKD" in c.value for c in at.code)
+    assert len(at.get("vega_lite_chart")) >= 1
+    assert "live" in shown.lower()
+
+
+def test_temperature_playground_slider_and_images(app_env, tiny_store: Path) -> None:
+    app_env(tiny_store)
+    at = open_page("pages/temperature.py")
+    assert len(at.get("vega_lite_chart")) >= 3  # teacher bars, student bars, entropy line (+ heatmap)
+    at.select_slider(key="pg_T").set_value("16").run()
+    assert not at.exception
+    line = next(m.value for m in at.markdown if m.value.startswith("**teacher**"))
+    shown_h = float(re.search(r"entropy at T = 16: ([0-9.]+) bits", line).group(1))
+    # the page's number is the engine's: entropy of the teacher's softmax(z/16) on test image 0
+    teacher, _ = playground.pick_models("mnist")
+    z, _, _ = playground.test_logits(teacher)
+    expected = float(playground.entropy_bits(playground.soften(z[0], 16.0)))
+    assert shown_h == pytest.approx(expected, abs=0.006)
+    at.select_slider(key="pg_T").set_value("1").run()
+    low = next(m.value for m in at.markdown if m.value.startswith("**teacher**"))
+    assert float(re.search(r"entropy at T = 1: ([0-9.]+) bits", low).group(1)) < shown_h  # softer at higher T
+    at.number_input(key="pg_index").set_value(7).run()
+    _, labels, _ = playground.test_logits(teacher)
+    assert not at.exception
+    assert at.get("image")[0].proto.imgs[0].caption == f"true label: {int(labels[7])}"
+    at.toggle(key="pg_hide_diag").set_value(False).run()
+    at.radio(key="pg_source").set_value("Draw").run()  # nothing drawn (no browser): a hint, the test image stays
+    assert not at.exception and not at.error
+    assert any("upload" in i.value.lower() for i in at.info) or "Draw one digit" in texts(at)
+
+
+def test_distill_lab_trains_a_tiny_job_then_fetches_it(app_env, tiny_store: Path) -> None:
+    app_env(tiny_store)
+    at = open_page("pages/distill_lab.py")
+    assert any("Tiny mode" in i.value for i in at.info)
+    at.text_input(key="lab_hidden").set_value("32")
+    at.slider(key="lab_alpha").set_value(0.7)
+    at.slider(key="lab_T").set_value(8.0)
+    at.button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    metrics = {m.label: m.value for m in at.metric}
+    stored = [r for r in open_store().list() if r["name"] == "mnist/student_mlp[32]/hinton T=8 a=0.7 s0"]
+    assert len(stored) == 1
+    assert metrics["Test accuracy"] == f"{100 * stored[0]['metrics']['accuracy']:.2f}%"
+    assert metrics["Parameters"] == f"{stored[0]['complexity']['params']:,}"
+    table = at.dataframe[0].value
+    assert list(table["model"]) == ["this run", "teacher", "scratch student"]
+    assert "(from the store)" not in at.subheader[0].value
+    at.button[0].click().run()  # the same job again: answered from the store
+    assert "(from the store)" in at.subheader[0].value
+
+
+def test_distill_lab_rejects_bad_hidden_sizes(app_env, tiny_store: Path) -> None:
+    app_env(tiny_store)
+    at = open_page("pages/distill_lab.py")
+    at.text_input(key="lab_hidden").set_value("784,abc")
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("hidden sizes" in e.value for e in at.error)
+    assert not at.metric
+
+
+def test_compare_table_charts_and_csv(app_env, tiny_store: Path) -> None:
+    app_env(tiny_store)
+    at = open_page("pages/compare.py")
+    table = at.dataframe[0].value
+    assert set(table["role"]) == {"teacher", "scratch student", "KD student"}
+    two_seeds = table[table["seeds"] == 2]
+    assert len(two_seeds) == 1 and "±" in two_seeds["accuracy %"].iloc[0]
+    runs = kd_results.load_runs()
+    kd4 = runs[(runs["method"] == "hinton") & (runs["T"] == 4.0)]["accuracy"]
+    assert two_seeds["accuracy %"].iloc[0] == kd_results.pm(kd4.mean(), kd4.std(), 2, 2, 100.0)
+    assert len(at.get("vega_lite_chart")) >= 3  # Pareto, T sweep, α×T heatmap
+    assert len(at.get("download_button")) == 1
+    if runs["is_standin"].any():
+        assert "stand-in" in texts(at)
+    at.selectbox(key="cmp_metric").set_value("auc").run()
+    assert not at.exception
+    at.multiselect(key="cmp_datasets").set_value(["mnist"]).run()
+    assert not at.exception
+
+
+def test_mhist_page_status_and_folder(app_env, tiny_store: Path, tmp_path: Path) -> None:
+    app_env(tiny_store)
+    at = open_page("pages/mhist.py")
+    assert "KD_MHIST_DIR" in texts(at)
+    at.text_input(key="mh_folder").set_value(str(tmp_path / "nowhere")).run()
+    assert not at.exception
+    assert any("No MHIST data at" in w.value for w in at.warning)
