@@ -73,16 +73,20 @@ def run_on_ray(configs: list[JobConfig], address: str | None = None,
     env["KD_STORE_DIR"] = str(store_dir)
     runtime_env: dict = {"env_vars": env}
     started_here = not ray.is_initialized()
+    if address:
+        # ship kdcore itself; the cluster's Python must already have torch & co (requirements.txt)
+        runtime_env["py_modules"] = [str(PACKAGE_DIR)]
+    else:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_DIR.parent), os.environ.get("PYTHONPATH")) if p)
     if started_here:
-        if address:
-            # ship kdcore itself; the cluster's Python must already have torch & co (requirements.txt)
-            runtime_env["py_modules"] = [str(PACKAGE_DIR)]
-            ray.init(address=address, logging_level="warning")
-        else:
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_DIR.parent), os.environ.get("PYTHONPATH")) if p)
-            ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level="warning")
+        # a job-level runtime_env: the workers Ray starts for this driver already have it (a per-task
+        # one would start a second set of workers, each importing torch again)
+        init = {"address": address} if address else {"num_cpus": num_cpus, "include_dashboard": False}
+        ray.init(runtime_env=runtime_env, logging_level="warning", **init)
     try:
-        task = ray.remote(num_cpus=1, max_retries=1)(_ray_task).options(runtime_env=runtime_env)
+        task = ray.remote(num_cpus=1, max_retries=1)(_ray_task)
+        if not started_here:  # someone else's Ray session: give our tasks the settings one by one
+            task = task.options(runtime_env=runtime_env)
         refs = [task.remote(c.to_dict()) for c in configs]
         index = {ref: i for i, ref in enumerate(refs)}
         outcomes: list[dict | None] = [None] * len(configs)

