@@ -1,0 +1,152 @@
+"""End to end in real headless Chromium: start ``streamlit run app.py``, visit every page, move the T
+slider, train a tiny job, and check that no exception box appears anywhere. Screenshots go to
+``artifacts/screenshots/`` (git-ignored).
+
+Run: ``pytest -m e2e tests/test_e2e_browser.py`` (needs Debian's /usr/bin/chromium and the
+``playwright`` Python package; no browser download).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / "artifacts" / "screenshots"
+EXCEPTION = '[data-testid="stException"]'
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - depends on the machine
+    sync_playwright = None
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} missing (apt-get install chromium)"),
+    pytest.mark.skipif(sync_playwright is None, reason="the playwright Python package is missing (pip install playwright)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited early with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer within {timeout_s:.0f} s")
+
+
+def _rss_mb(pid: int) -> float:
+    import psutil
+
+    try:
+        return psutil.Process(pid).memory_info().rss / 2**20
+    except psutil.Error:
+        return 0.0
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    port = _free_port()
+    env = {**os.environ, "KD_STORE_DIR": str(tmp_path / "store"), "KD_APP_TINY": "1", "KD_OFFLINE": "1",
+           "KD_DATA_DIR": os.environ.get("KD_DATA_DIR", str(tmp_path / "data"))}
+    log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115 - closed in the finally below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", proc)
+        yield f"http://127.0.0.1:{port}", proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        log.close()
+        print((tmp_path / "streamlit.log").read_text()[-3000:])
+
+
+def test_every_page_in_chromium(server) -> None:
+    base, proc = server
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    peak = 0.0
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 2400})
+            page.set_default_timeout(30_000)
+
+            def visit(path: str, heading: str) -> None:
+                page.goto(f"{base}/{path}", wait_until="domcontentloaded")
+                page.get_by_role("heading", name=heading).first.wait_for()
+
+            def settle(shot: str) -> None:
+                nonlocal peak
+                page.wait_for_timeout(800)  # let charts draw
+                page.screenshot(path=str(SHOTS / f"{shot}.png"), full_page=True)
+                assert page.locator(EXCEPTION).count() == 0, f"exception box on {shot}"
+                peak = max(peak, _rss_mb(proc.pid))
+
+            t0 = time.monotonic()
+            visit("", "Learn: knowledge distillation")
+            cold_start_s = time.monotonic() - t0
+            page.locator(".katex").first.wait_for()  # st.latex rendered
+            settle("1-learn")
+
+            visit("distill_lab", "Distill lab")
+            page.get_by_label("MLP hidden sizes", exact=True).fill("16")
+            page.get_by_role("button", name="Train").click()
+            page.get_by_text("Test accuracy").first.wait_for(timeout=60_000)
+            settle("3-distill-lab")
+            assert "stand-in" in page.content() or "Data: MNIST 60k" in page.content()
+
+            visit("temperature", "Temperature playground")
+            page.get_by_text("entropy at T = 4:").first.wait_for()
+            thumb = page.get_by_role("slider").first
+            thumb.focus()  # keyboard on the thumb (a click may land on the track overlay)
+            t1 = time.monotonic()
+            page.keyboard.press("ArrowRight")
+            page.keyboard.press("ArrowRight")
+            page.get_by_text("entropy at T = 8:").first.wait_for(timeout=10_000)
+            slider_s = time.monotonic() - t1
+            settle("2-temperature")
+
+            visit("compare", "Compare")
+            page.get_by_role("button", name="Download all runs (CSV)").wait_for()
+            settle("4-compare")
+
+            visit("mhist", "MHIST: colorectal polyps")
+            page.get_by_text("How to get MHIST").first.wait_for()
+            settle("5-mhist")
+        finally:
+            browser.close()
+    metrics = {"cold_start_to_learn_s": round(cold_start_s, 2), "slider_to_new_text_s": round(slider_s, 2),
+               "peak_server_rss_mb": round(peak, 1)}
+    (SHOTS.parent / "e2e-metrics.json").write_text(json.dumps(metrics, indent=1))
+    print(metrics)
+    assert peak < 1536, f"server peak RSS {peak:.0f} MB exceeds the 1.5 GB target"
