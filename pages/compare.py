@@ -41,10 +41,10 @@ points = alt.Chart(view.summary).mark_point(filled=True, size=90).encode(
     y=alt.Y(f"{m}:Q", scale=alt.Scale(zero=False), title=metric), color=alt.Color("role:N", title=None),
     shape=alt.Shape("data:N", title=None),
     tooltip=["data", "model", "seeds", alt.Tooltip(f"{m}:Q", format=".4f"), alt.Tooltip("params_mean:Q", format=",")])
-front = alt.Chart(view.pareto).mark_line(strokeDash=[5, 3], color="#888").encode(
-    x="flops_mean:Q", y=f"{m}:Q", detail="data:N")
+front = alt.Chart(view.pareto).mark_line(strokeDash=[5, 3], color="#888", point=alt.OverlayMarkDef(
+    filled=False, size=260, color="#888")).encode(x="flops_mean:Q", y=f"{m}:Q", detail="data:N")
 st.altair_chart((front + points).properties(height=320), width="stretch")
-st.caption("Dashed: the Pareto front per data set — no other setting is both cheaper and better.")
+st.caption("Ringed (and dashed): the Pareto front per data set — no other setting is both cheaper and better.")
 
 left, right = st.columns(2)
 with left:
