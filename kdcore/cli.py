@@ -146,7 +146,7 @@ def _tqdm_progress(desc: str):  # noqa: ANN202 - returns (callback, closer)
     bar = tqdm(total=None, desc=desc, unit="epoch", leave=False, file=sys.stderr)
 
     def cb(event: dict) -> None:
-        if event.get("stage", "").endswith("train") and event.get("epochs"):
+        if event.get("stage", "").endswith(("train", "stage1", "stage2")) and event.get("epochs"):
             bar.total = event["epochs"]
             bar.set_description(f"{desc} [{event['stage']}]")
             bar.n = event.get("epoch", 0)

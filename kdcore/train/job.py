@@ -60,6 +60,10 @@ def subset(data: ArrayDataset, config: JobConfig) -> tuple[torch.Tensor, ...]:
 
 def job_key(config: JobConfig, data: ArrayDataset | None = None) -> str:
     data = data or load_dataset(config.dataset, config.data_source)
+    if config.dataset.startswith("mhist"):  # the key also says which weights started the backbone
+        from kdcore.train.transfer import transfer_key
+
+        return transfer_key(config, data)
     return store_key(config, data.source_id)
 
 

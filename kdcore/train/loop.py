@@ -108,6 +108,8 @@ def fit(
     eval_every_epoch: bool = True,
     device: torch.device | None = None,
     logits_to_class: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    eval_batch_size: int = 1024,
+    micro_batch: int | None = None,
 ) -> list[dict]:
     """Train ``model`` with the summed terms of ``loss_fn``; return per-epoch history rows.
 
@@ -115,6 +117,8 @@ def fit(
     batch, for feature-based methods) feeds the loss; both None for label-only training.
     ``cancel`` is anything with ``is_set()`` (a ``threading.Event``); checked every batch.
     ``checkpoint_path``: save after every epoch and resume from it when it exists.
+    ``eval_batch_size``: batch of the per-epoch test pass (small for 224×224 backbones: memory).
+    ``micro_batch``: forward/backward in slices of this size, one optimiser step per batch.
     """
     device = device or pick_device()
     model.to(device).train()
@@ -149,29 +153,34 @@ def fit(
                 xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             if transform is not None:
                 xb = transform(xb)
-            out = model(xb)
-            if teacher is not None:
-                with torch.no_grad():
-                    t_out = teacher(xb)
-            elif teacher_logits is not None:
-                t_out = ModelOutput(teacher_logits[idx].to(device, non_blocking=True), {})
-            else:
-                t_out = None
-            terms = loss_fn(out, t_out, Batch(xb, yb, idx))
-            loss = sum(terms.values())
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            # micro_batch: accumulate the batch's gradient over slices, so a 224×224 backbone fits in
+            # memory. The same gradient as one pass for per-example-mean losses (BatchNorm frozen).
+            step = micro_batch or len(idx)
+            for j in range(0, len(idx), step):
+                xs, ys, ids = xb[j: j + step], yb[j: j + step], idx[j: j + step]
+                out = model(xs)
+                if teacher is not None:
+                    with torch.no_grad():
+                        t_out = teacher(xs)
+                elif teacher_logits is not None:
+                    t_out = ModelOutput(teacher_logits[ids].to(device, non_blocking=True), {})
+                else:
+                    t_out = None
+                terms = loss_fn(out, t_out, Batch(xs, ys, ids))
+                loss = sum(terms.values())
+                (loss if step >= len(idx) else loss * (len(ids) / len(idx))).backward()
+                with torch.no_grad():
+                    for k, v in terms.items():
+                        sums[k] = sums.get(k, 0) + v.detach() * len(ids)
+                    correct += (to_class(out.logits).argmax(1) == ys).sum().cpu()
             opt.step()
-            with torch.no_grad():
-                for k, v in terms.items():
-                    sums[k] = sums.get(k, 0) + v.detach() * len(idx)
-                correct += (to_class(out.logits).argmax(1) == yb).sum().cpu()
         row: dict = {"epoch": epoch + 1, "train_s": time.perf_counter() - t0}
         row.update({f"loss_{k}": float(v) / n for k, v in sums.items()})
         row["train_loss"] = sum(row[f"loss_{k}"] for k in sums)
         row["train_acc"] = float(correct) / n
         if eval_every_epoch or epoch == epochs - 1:
-            logits = predict_logits(model, x_test, device=device, transform=transform)
+            logits = predict_logits(model, x_test, batch_size=eval_batch_size, device=device, transform=transform)
             row["test_acc"] = float((to_class(logits).argmax(1) == y_test).float().mean())
         history.append(row)
         if checkpoint_path is not None:

@@ -1,0 +1,462 @@
+"""MHIST jobs: the course's two-stage transfer-learning schedule, on the one generic loop.
+
+``run_transfer_job(config)`` is what :func:`kdcore.train.job.run_job` calls for ``mhist*`` datasets.
+It returns (and stores) the same result dict as every other job, plus ``pretrained_source``.
+
+Schedule (the course's; settings are ``config.param`` names):
+
+1. **Stage 1** — backbone frozen, new head (global average pool → dropout 0.2 → linear),
+   ``stage1_epochs`` (10) epochs at ``config.lr``. The frozen backbone (BatchNorm in inference mode)
+   maps an image to the same pooled vector in every epoch, so it runs **once** over the data
+   (``"features"``); the head epochs then run :func:`~kdcore.train.loop.fit` on the stored
+   ``(N, C)`` tensors through :class:`PooledHead`. The features are cached in the store
+   (``<root>/cache/features/``): students that share a backbone (ImageNet MobileNetV2 for the
+   scratch and the KD student) share one pass.
+2. **Stage 2** — the whole network fine-tuned for ``stage2_epochs`` (25) epochs at ``config.lr / 10``,
+   with augmentation (:class:`Augment`: flips, 90° rotations, mild colour jitter; training batches
+   only). BatchNorm stays in inference mode, as in Keras' transfer-learning recipe
+   (``base_model(x, training=False)``): batch statistics of 32 histology tiles would otherwise
+   overwrite the ImageNet ones, and it makes a batch split into pieces give the same gradient.
+
+``config.epochs`` is **not used** by MHIST jobs (the two stage lengths above are); ``batch_size``
+(32) and ``lr`` (1e-4 teacher, 1e-3 students) are. Adam throughout (the loop's optimiser), a fresh
+one per stage. ``class_weighted=True`` weights the label cross-entropy by ``N / (2 · N_class)``
+(label-only jobs: the teacher and the scratch student).
+
+Knowledge distillation: the teacher's logits on the **un-augmented** training images are computed
+once per trained teacher and cached in its store entry (``train_logits``), then used in both
+stages. In stage 2 the student sees an augmented image but the teacher's logits of the original:
+an approximation (flips and 90° rotations barely change a histology tile's class evidence) that
+saves a ResNet-50 forward pass per student batch — about as much CPU as the student's own step.
+
+Store key: the config, the data source and which weights initialised the backbone
+(``imagenet:<file>`` or ``random-init``), plus the teacher's key for KD students, so a result
+trained from random init is never served when ImageNet weights are present, or the reverse.
+Per-stage checkpoints (``<root>/checkpoints/<key>.stage{1,2}.pt``) make a killed job resume.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from kdcore import CODE_VERSION
+from kdcore.config import ConfigError, JobConfig, validate
+from kdcore.data import ArrayDataset, load_dataset
+from kdcore.losses import LOSSES
+from kdcore.losses.scratch import CrossEntropy
+from kdcore.metrics import classification_metrics, complexity
+from kdcore.models import build_model
+from kdcore.models.contract import ModelOutput
+from kdcore.models.mhist import ARCHS as MHIST_ARCHS
+from kdcore.models.mhist import TORCHVISION_URLS, BackboneClassifier, imagenet_normalize
+from kdcore.store import open_store, store_key
+from kdcore.train.job import AnyStore, class_logits_fn, load_model, num_outputs, subset, versions
+from kdcore.train.loop import ProgressFn, fit, pick_device, predict_logits
+
+INPUT_SHAPE = (3, 224, 224)
+STAGE2_SEED_OFFSET = 7919  # stage 2 shuffles in another order than stage 1
+# Stage 2 runs each batch of 32 as slices of 8 (one optimiser step per batch): a batch of 32 at
+# 224×224 needs ≈ 3.5 GB (MobileNetV2) / 4 GB (ResNetV2-50) of activations on CPU, slices of 8 a
+# quarter. BatchNorm is frozen, so the gradient is the batch's (up to float rounding).
+MICRO_BATCH = 8
+
+
+def _noop(_: dict) -> None:
+    pass
+
+
+# ---- schedule ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Schedule:
+    stage1_epochs: int
+    stage2_epochs: int
+    stage1_lr: float
+    stage2_lr: float
+    batch_size: int
+    class_weighted: bool
+
+
+def schedule(config: JobConfig) -> Schedule:
+    """The two-stage schedule of ``config`` (see the module docstring). Raises ConfigError."""
+    out = []
+    for name, default in (("stage1_epochs", 10), ("stage2_epochs", 25)):
+        raw = config.param(name, default)
+        try:
+            v = int(raw)
+            if v != float(raw) or v < 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a whole number >= 0, got {raw!r}") from None
+        out.append(v)
+    if out[0] + out[1] == 0:
+        raise ConfigError("stage1_epochs and stage2_epochs are both 0: nothing would be trained")
+    weighted = str(config.param("class_weighted", False)).lower() in ("1", "true", "yes")
+    return Schedule(out[0], out[1], config.lr, config.lr / 10.0, config.batch_size, weighted)
+
+
+def check_transfer_config(config: JobConfig) -> None:
+    """MHIST-specific checks on top of :func:`kdcore.config.validate`."""
+    if config.arch not in MHIST_ARCHS:
+        raise ConfigError(f"MHIST jobs train a 224×224 backbone: arch must be one of {', '.join(MHIST_ARCHS)} "
+                          f"(got {config.arch!r})")
+    spec = LOSSES[config.method]
+    if spec.teacher_features:
+        raise ConfigError(f"method {config.method!r} needs the teacher's features on every batch; MHIST jobs "
+                          "distil from cached teacher logits only (hinton, dkd, born_again, …)")
+    if schedule(config).class_weighted and config.method != "scratch":
+        raise ConfigError("class_weighted applies to label-only jobs (teacher, scratch student); "
+                          f"method {config.method!r} builds its own loss")
+    schedule(config)
+    if config.teacher is not None:
+        check_transfer_config(config.teacher)
+
+
+# ---- which weights initialise the backbone -----------------------------------------------------
+@functools.cache
+def _weights(arch: str, pretrained: str) -> tuple[str, str]:
+    """(weights id for the store key, ``pretrained_source`` words): build the model once per process
+    and ask it, so the key says what a job *would* start from, exactly as it will."""
+    from kdcore.models.mhist import build_backbone_model
+
+    model = build_backbone_model(arch, num_classes=2, pretrained=pretrained)
+    source = model.pretrained_source
+    if not source.startswith("ImageNet"):
+        return "random-init", source
+    if arch in TORCHVISION_URLS:
+        return "imagenet:" + TORCHVISION_URLS[arch].rsplit("/", 1)[1], source
+    import timm
+
+    return f"imagenet:{timm.models.get_pretrained_cfg(arch).hf_hub_id}", source
+
+
+def weights_id(config: JobConfig) -> tuple[str, str]:
+    pretrained = str(dict(config.extra).get("pretrained", "auto"))
+    return _weights(config.arch, pretrained)
+
+
+def transfer_key(config: JobConfig, data: ArrayDataset) -> str:
+    """Store key of an MHIST job: config + data source + backbone weights (+ the teacher's key)."""
+    tag = f"{data.source_id}|weights={weights_id(config)[0]}"
+    if config.teacher is not None:
+        tag += f"|teacher={transfer_key(config.teacher, data)}"
+    return store_key(config, tag)
+
+
+# ---- stage 1: cached backbone features -----------------------------------------------------------
+class PooledHead(nn.Module):
+    """The head of a :class:`BackboneClassifier` as a model of its own: input = pooled ``(N, C)``
+    features, output = the model's :meth:`~BackboneClassifier.forward_pooled` (``ModelOutput``).
+
+    Only the head is a submodule (the backbone is held outside the module tree), so the optimiser
+    and the per-epoch checkpoints see the head's few thousand parameters, not the backbone.
+    """
+
+    feature_names = ("pooled",)
+
+    def __init__(self, model: BackboneClassifier) -> None:
+        super().__init__()
+        self.head = model.head  # shared: training this trains the model's head
+        self._model = (model,)
+
+    def forward(self, pooled: torch.Tensor) -> ModelOutput:
+        return self._model[0].forward_pooled(pooled)
+
+
+@torch.no_grad()
+def pooled_features(model: BackboneClassifier, x: torch.Tensor, batch_size: int = 32,
+                    device: torch.device | None = None, cancel: object | None = None) -> torch.Tensor:
+    """Backbone → global average pool for uint8 images ``x`` (normalised per batch), float32 on CPU."""
+    device = device or pick_device()
+    model.to(device).eval()
+    out = []
+    for i in range(0, len(x), batch_size):
+        if cancel is not None and cancel.is_set():
+            from kdcore.train.loop import JobCancelled
+
+            raise JobCancelled("cancelled")
+        xb = imagenet_normalize(x[i: i + batch_size].to(device))
+        out.append(torch.flatten(model.pool(model.backbone(xb)), 1).float().cpu())
+    return torch.cat(out) if out else torch.empty(0, model.num_features)
+
+
+def _feature_cache_path(store: AnyStore, config: JobConfig, data: ArrayDataset, n_train: int, n_test: int) -> Path:
+    wid = weights_id(config)[0]
+    # A random-init backbone depends on the seed; ImageNet weights do not (students share them).
+    seed = config.seed if wid == "random-init" else None
+    ident = repr((config.arch, wid, seed, data.source_id, n_train, n_test, CODE_VERSION))
+    return Path(store.root) / "cache" / "features" / (hashlib.sha256(ident.encode()).hexdigest()[:24] + ".safetensors")
+
+
+def cached_features(model: BackboneClassifier, config: JobConfig, data: ArrayDataset, xtr: torch.Tensor,
+                    xte: torch.Tensor, store: AnyStore, batch_size: int, cancel: object | None
+                    ) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """(train features, test features, read from cache?) — one backbone pass, stored atomically."""
+    from safetensors.torch import load_file, save_file
+
+    path = _feature_cache_path(store, config, data, len(xtr), len(xte))
+    if path.is_file():
+        try:
+            t = load_file(str(path))
+            if t["train"].shape[0] == len(xtr) and t["test"].shape[0] == len(xte):
+                return t["train"], t["test"], True
+        except Exception:  # torn or foreign file: recompute and overwrite
+            pass
+    ftr = pooled_features(model, xtr, batch_size, cancel=cancel)
+    fte = pooled_features(model, xte, batch_size, cancel=cancel)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        save_file({"train": ftr.contiguous(), "test": fte.contiguous()}, str(tmp))
+        os.replace(tmp, path)
+    except OSError:  # a read-only store: the features still serve this job
+        pass
+    return ftr, fte, False
+
+
+def _finished_stage(path: Path | None, epochs: int) -> dict | None:
+    """The checkpoint of a stage that ran all ``epochs`` (a job killed in the next stage), else None."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+        return state if int(state["epoch"]) + 1 >= epochs else None
+    except Exception:
+        return None
+
+
+# ---- stage 2: augmentation ------------------------------------------------------------------------
+class Augment(nn.Module):
+    """uint8 batch → ImageNet-normalised float batch; augmented only while ``model`` trains.
+
+    Per image: horizontal and vertical flip (p = 0.5 each), rotation by k·90° (k uniform in 0..3),
+    brightness, contrast and saturation factors uniform in [1 - jitter, 1 + jitter]. Batched tensor
+    ops, drawn from the global torch RNG, which the job seeds and the loop's checkpoints save — so a
+    resumed run draws the same augmentations. The loop also passes test batches through this hook
+    (``predict_logits`` puts the model in eval mode first): those are only normalised.
+    """
+
+    def __init__(self, model: nn.Module, jitter: float = 0.1) -> None:
+        super().__init__()
+        self._model = (model,)
+        self.jitter = jitter
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self._model[0].training:
+            return imagenet_normalize(x)
+        n = x.shape[0]
+        r = torch.rand(n, 6)  # CPU draws: the same numbers on CPU and CUDA runs
+        flip_h = (r[:, 0] < 0.5).view(n, 1, 1, 1).to(x.device)
+        flip_v = (r[:, 1] < 0.5).view(n, 1, 1, 1).to(x.device)
+        x = torch.where(flip_h, x.flip(-1), x)
+        x = torch.where(flip_v, x.flip(-2), x)
+        k = (r[:, 2] * 4).long().clamp_(max=3)
+        if x.shape[-1] == x.shape[-2]:
+            rotated = x.clone()
+            for q in (1, 2, 3):
+                sel = (k == q).nonzero().flatten().to(x.device)
+                if len(sel):
+                    rotated[sel] = torch.rot90(x[sel], q, dims=(-2, -1))
+            x = rotated
+        f = x.float().div_(255.0)
+        lo, hi = 1.0 - self.jitter, 1.0 + self.jitter
+        b, c, s = ((lo + (hi - lo) * r[:, j]).view(n, 1, 1, 1).to(x.device) for j in (3, 4, 5))
+        f = f * b
+        mean = f.mean(dim=(1, 2, 3), keepdim=True)
+        f = (f - mean) * c + mean
+        gray = (0.299 * f[:, 0:1] + 0.587 * f[:, 1:2] + 0.114 * f[:, 2:3])
+        f = ((f - gray) * s + gray).clamp_(0.0, 1.0)
+        return imagenet_normalize(f)
+
+
+# ---- teacher logits -------------------------------------------------------------------------------
+def teacher_logits_mhist(teacher_result: dict, x_train: torch.Tensor, store: AnyStore,
+                         batch_size: int = 32) -> torch.Tensor:
+    """The trained teacher's logits on the first ``len(x_train)`` un-augmented training images.
+
+    Computed once per trained teacher and cached in its store entry (``train_logits``, like
+    :func:`kdcore.train.job.teacher_train_logits`, but with ImageNet normalisation and small batches).
+    """
+    n = len(x_train)
+    cached = store.load_tensors(teacher_result["key"], "train_logits")
+    if cached is not None and cached["logits"].shape[0] >= n:
+        return cached["logits"][:n]
+    teacher = load_model(teacher_result, store).to(pick_device())
+    logits = predict_logits(teacher, x_train, batch_size=batch_size, transform=imagenet_normalize)
+    del teacher
+    try:
+        store.add_tensors(teacher_result["key"], "train_logits", {"logits": logits})
+    except Exception:  # a read-only or full store: the logits still serve this process
+        pass
+    return logits
+
+
+# ---- the job ------------------------------------------------------------------------------------
+def run_transfer_job(
+    config: JobConfig,
+    progress: ProgressFn | None = None,
+    store: AnyStore | None = None,
+    cancel: object | None = None,
+    recompute: bool = False,
+) -> dict:
+    """Run (or fetch) one MHIST job; the result dict of :func:`kdcore.train.job.run_job` plus
+    ``pretrained_source``, ``weights_id``, ``schedule`` and ``timings``."""
+    progress = progress or _noop
+    validate(config)
+    check_transfer_config(config)
+    store = store or open_store()
+    progress({"stage": "data", "message": f"loading {config.dataset}"})
+    data = load_dataset(config.dataset, config.data_source)
+    key = transfer_key(config, data)
+    if not recompute and (hit := store.get(key, need_weights=True)) is not None:
+        return {**hit, "cached": True}
+    with store.lock(key):
+        if not recompute and (hit := store.get(key, need_weights=True)) is not None:
+            return {**hit, "cached": True}
+        return {**_compute(config, key, data, store, progress, cancel), "cached": False}
+
+
+def _stage_progress(progress: ProgressFn, stage: str) -> ProgressFn:
+    def inner(event: dict) -> None:
+        progress({**event, "stage": stage})
+    return inner
+
+
+def _compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, progress: ProgressFn,
+             cancel: object | None) -> dict:
+    t_start = time.perf_counter()
+    sched = schedule(config)
+    device = pick_device()
+    timings: dict[str, float] = {}
+    xtr, ytr, xte, yte = subset(data, config)
+
+    teacher_result, t_logits = None, None
+    if config.teacher is not None:
+        progress({"stage": "teacher", "message": f"teacher {config.teacher.short_name()}"})
+        teacher_result = run_transfer_job(config.teacher, progress=_nested(progress, "teacher"), store=store,
+                                          cancel=cancel)
+        t0 = time.perf_counter()
+        progress({"stage": "teacher_logits", "message": "teacher logits on the training images"})
+        t_logits = teacher_logits_mhist(teacher_result, xtr, store, sched.batch_size)
+        timings["teacher_logits_s"] = time.perf_counter() - t0
+
+    n_out = num_outputs(config, data)
+    to_class = class_logits_fn(config)
+    torch.manual_seed(config.seed)
+    model = build_model(config, n_out)
+    assert isinstance(model, BackboneClassifier)
+    wid, pretrained_source = weights_id(config)
+    if model.pretrained_source != pretrained_source:
+        raise RuntimeError(f"backbone weights changed while the job started ({pretrained_source!r} → "
+                           f"{model.pretrained_source!r}); run it again")
+    loss_fn = LOSSES[config.method].build(config, model, None)
+    if sched.class_weighted:
+        counts = torch.bincount(ytr, minlength=data.num_classes).clamp(min=1).float()
+        loss_fn = CrossEntropy(class_weights=len(ytr) / (data.num_classes * counts))
+
+    ckpt_dir = Path(store.root) / "checkpoints" if hasattr(store, "root") else None
+    ck1 = ckpt_dir / f"{key}.stage1.pt" if ckpt_dir else None
+    ck2 = ckpt_dir / f"{key}.stage2.pt" if ckpt_dir else None
+    common = dict(batch_size=sched.batch_size, teacher_logits=t_logits, cancel=cancel, device=device,
+                  logits_to_class=to_class)
+
+    # Stage 1: frozen backbone, head epochs on features computed once.
+    t_train = time.perf_counter()
+    model.freeze_backbone(True)
+    head = PooledHead(model)
+    history1: list[dict] = []
+    if sched.stage1_epochs:
+        done = _finished_stage(ck1, sched.stage1_epochs) if sched.stage2_epochs else None
+        if done is not None:  # killed in stage 2: stage 1 is finished, its features are not needed
+            head.load_state_dict(done["model"])
+            torch.set_rng_state(done["rng"])
+            history1 = list(done["history"])
+        else:
+            progress({"stage": "features", "epoch": 0, "epochs": 1, "message": "backbone pass over the data"})
+            t0 = time.perf_counter()
+            ftr, fte, hit = cached_features(model, config, data, xtr, xte, store, sched.batch_size, cancel)
+            timings["features_s"] = time.perf_counter() - t0
+            timings["features_cached"] = float(hit)
+            progress({"stage": "features", "epoch": 1, "epochs": 1, "message": "features ready"})
+            t0 = time.perf_counter()
+            history1 = fit(head, loss_fn, ftr, ytr, fte, yte, epochs=sched.stage1_epochs, lr=sched.stage1_lr,
+                           seed=config.seed, progress=_stage_progress(progress, "stage1"), checkpoint_path=ck1,
+                           **common)
+            timings["stage1_s"] = time.perf_counter() - t0
+            del ftr, fte
+
+    # Stage 2: fine-tune everything (BatchNorm in inference mode) at lr / 10, augmented.
+    history2: list[dict] = []
+    if sched.stage2_epochs:
+        model.freeze_backbone(False, bn_eval=True)
+        t0 = time.perf_counter()
+        history2 = fit(model, loss_fn, xtr, ytr, xte, yte, epochs=sched.stage2_epochs, lr=sched.stage2_lr,
+                       seed=config.seed + STAGE2_SEED_OFFSET, progress=_stage_progress(progress, "stage2"),
+                       checkpoint_path=ck2, transform=Augment(model), eval_batch_size=sched.batch_size,
+                       micro_batch=int(config.param("micro_batch", MICRO_BATCH)), **common)
+        timings["stage2_s"] = time.perf_counter() - t0
+    train_s = time.perf_counter() - t_train
+
+    progress({"stage": "eval", "message": "evaluating"})
+    t0 = time.perf_counter()
+    model.eval()
+    logits = predict_logits(model, xte, batch_size=sched.batch_size, device=device, transform=imagenet_normalize)
+    if to_class is not None:
+        logits = to_class(logits)
+    metrics = classification_metrics(yte, torch.softmax(logits, 1), positive=data.classes.index("SSA"))
+    cx = complexity(model.cpu(), INPUT_SHAPE, latency_repeats=5)
+    timings["eval_s"] = time.perf_counter() - t0
+    history = [{**r, "stage": "stage1", "stage_epoch": r["epoch"]} for r in history1]
+    history += [{**r, "stage": "stage2", "stage_epoch": r["epoch"], "epoch": r["epoch"] + len(history1)}
+                for r in history2]
+    result = {
+        "name": config.short_name(),
+        "config": config.to_dict(),
+        "config_key": config.key(),
+        "dataset": config.dataset,
+        "data_source": data.source,
+        "data_source_id": data.source_id,
+        "is_standin": data.is_standin,
+        "n_train": len(xtr),
+        "n_test": len(xte),
+        "num_outputs": n_out,
+        "classes": list(data.classes),
+        "history": history,
+        "metrics": metrics,
+        "complexity": cx,
+        "teacher_key": teacher_result["key"] if teacher_result else None,
+        "train_s": train_s,
+        "wall_s": time.perf_counter() - t_start,
+        "seed": config.seed,
+        "device": str(device),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": versions(),
+        "pretrained_source": pretrained_source,
+        "weights_id": wid,
+        "schedule": asdict(sched),
+        "timings": timings,
+    }
+    stored = store.put(key, result, {"weights": model.state_dict()})
+    for ck in (ck1, ck2):
+        if ck is not None:
+            ck.unlink(missing_ok=True)
+    progress({"stage": "done", "message": "done"})
+    return stored
+
+
+def _nested(progress: ProgressFn, stage: str) -> ProgressFn:
+    def inner(event: dict) -> None:
+        progress({**event, "stage": f"{stage}:{event.get('stage', '')}"})
+    return inner
+
+
+__all__ = ["Augment", "PooledHead", "Schedule", "bench_mhist", "cached_features", "pooled_features",
+           "run_transfer_job", "schedule", "teacher_logits_mhist", "transfer_key", "weights_id"]
