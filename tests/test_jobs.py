@@ -285,3 +285,18 @@ def test_ray_sweep_gives_the_local_results(tmp_path: Path, monkeypatch: pytest.M
         assert a["metrics"]["auc"] == pytest.approx(b["metrics"]["auc"], abs=1e-9)
     # the Ray results are in the store named by KD_STORE_DIR, under the same keys
     assert sorted(r["key"] for r in ResultStore(tmp_path / "ray").list()) == sorted(r["key"] for r in local)
+
+
+def test_concurrent_first_loads_of_a_data_set_load_it_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import kdcore.data as data
+
+    calls = []
+    real = data._load_uncached
+    monkeypatch.setattr(data, "_cache", {})
+    monkeypatch.setattr(data, "_load_uncached", lambda n, s: (calls.append(n), time.sleep(0.2), real(n, s))[2])
+    threads = [threading.Thread(target=data.load_dataset, args=("mnist", "mnist-5k")) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == ["mnist"]
