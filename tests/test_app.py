@@ -31,7 +31,7 @@ def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
         mp.setenv("KD_APP_TINY", "1")
         mp.setattr("kdcore.store.SHIPPED_STORE", root / "no-shipped-results")
         teacher, scratch, kd = lab.pipeline_configs("mnist")
-        for cfg in (teacher, scratch, kd, kd.replace(seed=1), kd.replace(temperature=1.0)):
+        for cfg in (teacher, scratch, kd, kd.replace(seed=1)):
             lab.train_or_fetch(cfg)
     return root
 
