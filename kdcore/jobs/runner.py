@@ -94,6 +94,7 @@ class JobStatus:
     epochs: int | None
     stage: str  # last progress stage: "data", "train", "teacher:train", "eval", ...
     error: str | None
+    message: str | None = None  # the last progress message, e.g. "loading mnist"
 
     def describe(self) -> str:
         if self.state is JobState.QUEUED:
@@ -104,7 +105,7 @@ class JobStatus:
             who = "teacher " if self.stage.startswith("teacher") else ""
             if self.epochs and "train" in self.stage:
                 return f"running: {who}epoch {self.epoch}/{self.epochs}"
-            return f"running: {self.stage or 'starting'}"
+            return f"running: {self.message or self.stage or 'starting'}"
         if self.state is JobState.FAILED:
             return f"failed: {self.error}"
         return self.state.value
@@ -161,7 +162,7 @@ class JobHandle:
     def status(self) -> JobStatus:
         p = self._job.progress
         return JobStatus(self.state(), self.position(), p.get("epoch"), p.get("epochs"), p.get("stage", ""),
-                         self._job.error)
+                         self._job.error, p.get("message"))
 
     def done(self) -> bool:
         return self._cancelled or self._job.finished.is_set()
@@ -494,17 +495,24 @@ class JobRunner:
             return JobState.FAILED, None, f"{type(e).__name__}: {e}"
 
     def _run_in_process(self, slot: int, job: _Job) -> tuple[JobState, dict | None, str | None]:
-        w = self._procs[slot]
-        if w is None or not w.proc.is_alive():
-            if w is not None:
-                w.stop()
-            w = self._procs[slot] = _Worker(self.worker_threads)
-        with self._cv:
-            w.cancel.clear()
-            job.worker = w
-            if job.cancel_requested:
-                w.cancel.set()
-        w.conn.send(("run", job.id, job.config.to_dict(), job.store_root, job.recompute))
+        for attempt in (1, 2):  # a worker that died while idle is replaced once
+            w = self._procs[slot]
+            if w is None or not w.proc.is_alive():
+                if w is not None:
+                    w.stop()
+                w = self._procs[slot] = _Worker(self.worker_threads)
+            with self._cv:
+                w.cancel.clear()
+                job.worker = w
+                if job.cancel_requested:
+                    w.cancel.set()
+            try:
+                w.conn.send(("run", job.id, job.config.to_dict(), job.store_root, job.recompute))
+                break
+            except (BrokenPipeError, OSError):
+                w.proc.kill()
+                if attempt == 2:
+                    raise
         while True:
             ready = mp_wait([w.conn, w.proc.sentinel])
             if w.conn in ready:
