@@ -79,10 +79,11 @@ if outcome is not None:
     standin = "  ⚠ stand-in data: not the full data set." if r.get("is_standin") else ""
     st.caption(f"Data: {r['data_source']}{standin}")
     left, right = st.columns(2)
-    curves = alt.Chart(outcome.history).mark_line(point=True).encode(
-        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)), y="value:Q", color=alt.Color("series:N", title=None),
-        row=alt.Row("kind:N", title=None)).properties(height=150, width=420)
-    left.altair_chart(curves)
+    for kind in ("loss", "accuracy"):
+        curve = alt.Chart(outcome.history).transform_filter(alt.datum.kind == kind).mark_line(point=True).encode(
+            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")), y=alt.Y("value:Q", title=kind),
+            color=alt.Color("series:N", title=None), tooltip=["series", "value"])
+        left.altair_chart(curve, height=200, width="stretch")
     cm = alt.Chart(outcome.confusion).mark_rect().encode(
         x=alt.X("predicted:N", sort=r["classes"]), y=alt.Y("true:N", sort=r["classes"]),
         color=alt.Color("share:Q", scale=alt.Scale(scheme="blues"), title="share of row"),
