@@ -121,7 +121,8 @@ def test_queue_positions_cancel_and_refusals() -> None:
 def test_cancel_by_one_of_two_waiters_keeps_the_job() -> None:
     runner = JobRunner(workers=1, mode="thread")
     try:
-        runner.submit(tiny(seed=11, epochs=1000))  # keeps the single worker busy
+        blocker = runner.submit(tiny(seed=11, epochs=1000))  # keeps the single worker busy
+        wait_for(lambda: blocker.state() is JobState.RUNNING)
         first, second = runner.submit(tiny(seed=12)), runner.submit(tiny(seed=12))
         assert first.cancel() and first.state() is JobState.CANCELLED
         assert second.state() is JobState.QUEUED and second.position() == 1
