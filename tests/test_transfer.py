@@ -1,4 +1,4 @@
-"""MHIST two-stage transfer learning on a tiny synthetic stand-in (12 train / 8 test images)."""
+"""MHIST two-stage transfer learning on a tiny synthetic stand-in (6 train / 4 test images)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from kdcore.train.job import job_key, run_job
 from kdcore.train.loop import JobCancelled
 from kdcore.train.transfer import Augment, PooledHead, pooled_features, transfer_key
 
-TINY = "mhist-synthetic-12-8"
+TINY = "mhist-synthetic-6-4"
 FAST = (("stage1_epochs", 2), ("stage2_epochs", 1))
 
 
@@ -41,9 +41,9 @@ def _student(method, teacher=None, params=FAST, **kw):
 
 def test_dataset_is_labelled_standin():
     ds = load_dataset("mhist_synthetic", TINY)
-    assert ds.x_train.dtype == torch.uint8 and ds.x_train.shape == (12, 3, 224, 224)
+    assert ds.x_train.dtype == torch.uint8 and ds.x_train.shape == (6, 3, 224, 224)
     assert ds.classes == ("HP", "SSA") and ds.is_standin and ds.source == SOURCE_STANDIN
-    assert ds.source_id == "mhist-synthetic-v1-12-8-s0"
+    assert ds.source_id == "mhist-synthetic-v1-6-4-s0"
     assert set(ds.y_test.tolist()) == {0, 1}
 
 
@@ -66,7 +66,7 @@ def test_teacher_scratch_kd_end_to_end(tmp_path):
     assert {"teacher:features", "teacher:stage1", "teacher:stage2", "features", "stage1", "stage2"} <= stages
     t = store.get(r["teacher_key"])
     assert t["config"]["arch"] == "resnetv2_50" and "random init" in t["pretrained_source"]
-    assert store.load_tensors(t["key"], "train_logits")["logits"].shape == (12, 2)  # cached for students
+    assert store.load_tensors(t["key"], "train_logits")["logits"].shape == (6, 2)  # cached for students
     assert r["pretrained_source"].startswith("ImageNet") and r["weights_id"].startswith("imagenet:")
     for res in (t, r):
         m = res["metrics"]
@@ -74,7 +74,7 @@ def test_teacher_scratch_kd_end_to_end(tmp_path):
         assert {"accuracy", "balanced_accuracy", "confusion", "roc"} <= set(m)
         assert res["is_standin"] and res["data_source"] == "synthetic stand-in — not MHIST"
         assert [h["stage"] for h in res["history"]] == ["stage1", "stage1", "stage2"]
-        assert res["n_train"] == 12 and res["n_test"] == 8 and res["classes"] == ["HP", "SSA"]
+        assert res["n_train"] == 6 and res["n_test"] == 4 and res["classes"] == ["HP", "SSA"]
     assert 3.5e9 < t["complexity"]["macs"] < 4.5e9  # ResNet-50 class
     assert 2.5e8 < r["complexity"]["macs"] < 3.5e8  # MobileNetV2
     assert r["history"][0]["loss_kd"] > 0 and r["key"] == job_key(kd)
@@ -125,9 +125,12 @@ class _CancelAfter:
             self.event.set()
 
 
-@pytest.mark.parametrize("stage", ["stage1", "stage2"])
-def test_resume_after_interrupt_equals_uninterrupted(tmp_path, stage):
-    cfg = _student("scratch", params=(("stage1_epochs", 2), ("stage2_epochs", 2)))
+@pytest.mark.parametrize(("stage", "params"), [
+    ("stage1", (("stage1_epochs", 3), ("stage2_epochs", 0))),  # head epochs on cached features
+    ("stage2", (("stage1_epochs", 1), ("stage2_epochs", 2))),  # fine-tuning (stage 1 skipped on resume)
+])
+def test_resume_after_interrupt_equals_uninterrupted(tmp_path, stage, params):
+    cfg = _student("scratch", params=params)
     ref = run_job(cfg, store=ResultStore(tmp_path / "a"))
     store = ResultStore(tmp_path / "b")
     cut = _CancelAfter(stage, 1)
@@ -137,6 +140,7 @@ def test_resume_after_interrupt_equals_uninterrupted(tmp_path, stage):
     resumed = run_job(cfg, store=store)
     assert not resumed["cached"] and resumed["metrics"] == ref["metrics"]
     assert [h["train_loss"] for h in resumed["history"]] == [h["train_loss"] for h in ref["history"]]
+    assert [h["stage"] for h in resumed["history"]].count(stage) == dict(params)[f"{stage}_epochs"]
     wa, wb = ResultStore(tmp_path / "a").load_tensors(ref["key"]), store.load_tensors(resumed["key"])
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert not list((tmp_path / "b" / "checkpoints").glob("*.pt"))  # removed once stored
