@@ -67,19 +67,30 @@ def test_parse_bytes() -> None:
 
 def test_memory_guard_refuses_with_what_would_fit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KD_MEMORY_BUDGET", "2G")
-    finetune = JobConfig(dataset="mhist", arch="resnetv2_50", batch_size=32, lr=1e-4)
+    finetune = JobConfig(dataset="mhist", arch="resnetv2_50", batch_size=32, lr=1e-4, method_params=(("micro_batch", 32),))
     with pytest.raises(MemoryBudgetError) as e:
         check_memory(finetune)
     msg = str(e.value)
-    assert "batch size of" in msg and "frozen backbone" in msg and "KD_MEMORY_BUDGET" in msg
-    # the batch it proposes really fits, and one more does not
-    b = int(msg.split("batch size of ")[1].split()[0])
-    assert estimate(finetune.replace(batch_size=b)).total <= parse_bytes("2G") < estimate(
-        finetune.replace(batch_size=b + 1)).total
+    assert "micro_batch=" in msg and "frozen backbone" in msg and "KD_MEMORY_BUDGET" in msg
+    # the micro-batch it proposes really fits, and one more does not
+    b = int(msg.split("micro_batch=")[1].split(",")[0])
+    fits = lambda n: estimate(finetune.replace(method_params=(("micro_batch", n),))).total  # noqa: E731
+    assert fits(b) <= parse_bytes("2G") < fits(b + 1)
     assert check_memory(tiny()) < parse_bytes("1G")  # the course's small jobs fit easily
+    mlp = course_student("mnist", "scratch", batch_size=100_000, hidden=(4096, 4096))
+    with pytest.raises(MemoryBudgetError, match=r"a batch size of \d+ or less"):
+        check_memory(mlp)
     huge = course_student("mnist", "scratch", hidden=(40_000, 40_000))  # 1.6 G params: built on meta, instantly
     with pytest.raises(MemoryBudgetError, match="raise KD_MEMORY_BUDGET"):
         check_memory(huge)
+
+
+def test_mhist_defaults_match_the_transfer_schedule() -> None:
+    transfer = pytest.importorskip("kdcore.train.transfer")
+    from kdcore.jobs import memory
+
+    assert memory.MHIST_MICRO_BATCH == transfer.MICRO_BATCH
+    assert transfer.schedule(JobConfig(dataset="mhist", arch="mobilenet_v2")).stage2_epochs == memory.MHIST_STAGE2_EPOCHS
 
 
 def test_activation_table_matches_a_measurement() -> None:

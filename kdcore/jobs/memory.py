@@ -101,7 +101,7 @@ def memory_budget() -> int:
 
 
 def fmt_bytes(n: float) -> str:
-    return f"{n / GB:.2f} GB" if n >= GB else f"{n / MB:.0f} MB"
+    return f"{n / GB:.2f} GiB" if n >= GB else f"{n / MB:.0f} MiB"
 
 
 # ---- measuring a network ------------------------------------------------------------------------
@@ -184,15 +184,22 @@ class Estimate:
         return ", ".join(f"{k} {fmt_bytes(v)}" for k, v in self.parts.items() if v) + f" (×{SAFETY} slack)"
 
 
-def backbone_frozen(config: JobConfig) -> bool:
-    """True when an MHIST job trains only the new head (no fine-tuning of the backbone).
+# kdcore.train.transfer's defaults (not imported: it pulls in timm); a test keeps them equal.
+MHIST_MICRO_BATCH = 4
+MHIST_STAGE2_EPOCHS = 25
 
-    Read from ``method_params`` or ``extra``: ``freeze_backbone=True``, or ``finetune_epochs=0``.
-    """
-    settings = {**dict(config.extra), **dict(config.method_params)}
-    if str(settings.get("freeze_backbone", "")).lower() in ("1", "true", "yes"):
-        return True
-    return str(settings.get("finetune_epochs", "")) in ("0", "0.0")
+
+def backbone_frozen(config: JobConfig) -> bool:
+    """True when an MHIST job trains only the new head: ``stage2_epochs=0`` (no fine-tuning)."""
+    return float(config.param("stage2_epochs", MHIST_STAGE2_EPOCHS)) == 0
+
+
+def activation_batch(config: JobConfig) -> int:
+    """How many examples' activations are alive at once in training: the batch, or for MHIST
+    fine-tuning the ``micro_batch`` slices the batch is split into (one optimiser step per batch)."""
+    if config.arch in BACKBONES:
+        return max(1, min(config.batch_size, int(config.param("micro_batch", MHIST_MICRO_BATCH))))
+    return config.batch_size
 
 
 def _outputs(config: JobConfig) -> int:
@@ -231,14 +238,15 @@ def _network(config: JobConfig, batch: int, train: bool = True) -> tuple[int, in
     return params * 16, int(batch * per_example * BACKWARD_FACTOR)
 
 
-def estimate(config: JobConfig, batch_size: int | None = None, teacher_cached: bool = False) -> Estimate:
+def estimate(config: JobConfig, teacher_cached: bool = False) -> Estimate:
     """The parts of ``config``'s peak memory (see the module docstring for what each part is).
 
     ``teacher_cached``: the teacher is already in the store, so it is loaded, not trained.
     """
-    batch = batch_size or config.batch_size
+    batch = activation_batch(config)
     model, acts = _network(config, batch)
-    infer_batch = batch if config.dataset.startswith("mhist") else 1024  # predict_logits' batch
+    # the per-epoch test pass: the batch size for MHIST, the loop's default 1024 otherwise
+    infer_batch = config.batch_size if config.dataset.startswith("mhist") else 1024
     # a training batch's activations are freed before evaluation starts: the larger one counts
     acts = max(acts, _network(config, infer_batch, train=False)[1])
     parts = {"runtime": RUNTIME_BYTES, "data": _data_bytes(config), "model": model, "activations": acts}
@@ -260,11 +268,18 @@ def estimate_peak_bytes(config: JobConfig) -> int:
     return estimate(config).total
 
 
+def _with_batch(config: JobConfig, n: int) -> JobConfig:
+    if config.arch in BACKBONES:  # the micro-batch, not the batch: the gradient stays the same
+        mp = {**dict(config.method_params), "micro_batch": n}
+        return config.replace(method_params=tuple(mp.items()))
+    return config.replace(batch_size=n)
+
+
 def _largest_fitting_batch(config: JobConfig, budget: int, teacher_cached: bool) -> int:
-    lo, hi = 0, config.batch_size
+    lo, hi = 0, activation_batch(config)
     while lo < hi:  # the estimate grows with the batch: bisect for the largest that fits
         mid = (lo + hi + 1) // 2
-        if estimate(config, batch_size=mid, teacher_cached=teacher_cached).total <= budget:
+        if estimate(_with_batch(config, mid), teacher_cached=teacher_cached).total <= budget:
             lo = mid
         else:
             hi = mid - 1
@@ -279,11 +294,15 @@ def check_memory(config: JobConfig, budget: int | None = None, teacher_cached: b
         return est.total
     fixes = []
     if (b := _largest_fitting_batch(config, budget, teacher_cached)) >= 1:
-        fixes.append(f"a batch size of {b} or less (now {config.batch_size})")
+        if config.arch in BACKBONES:
+            fixes.append(f"a micro-batch of {b} or less (micro_batch={b}, now {activation_batch(config)}; "
+                         f"the batch of {config.batch_size} is split into slices, same gradient)")
+        else:
+            fixes.append(f"a batch size of {b} or less (now {config.batch_size})")
     if config.arch in BACKBONES and not backbone_frozen(config):
-        frozen = config.replace(method_params=(*config.method_params, ("freeze_backbone", True)))
+        frozen = config.replace(method_params=tuple({**dict(config.method_params), "stage2_epochs": 0}.items()))
         if estimate(frozen, teacher_cached=teacher_cached).total <= budget:
-            fixes.append("a frozen backbone (train the head only: freeze_backbone=True)")
+            fixes.append("a frozen backbone (stage2_epochs=0: only the head trains, on cached features)")
     if config.train_limit is None or config.train_limit > 1000:
         fewer = config.replace(train_limit=1000)
         if estimate(fewer, teacher_cached=teacher_cached).total <= budget:
