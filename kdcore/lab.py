@@ -74,6 +74,10 @@ def methods() -> list[tuple[str, str]]:
 def _cap(config: JobConfig, caps: TinyCaps | None, teacher: bool = False) -> JobConfig:
     if caps is None:
         return config
+    if config.dataset.startswith("mhist"):  # two-stage schedule: caps apply to stage 1, no fine-tune
+        params = {**dict(config.method_params), "stage1_epochs": caps.epochs, "stage2_epochs": 0}
+        return config.replace(train_limit=caps.train_limit, test_limit=caps.test_limit,
+                              method_params=tuple(params.items()))
     epochs = max(TINY_TEACHER_EPOCHS, caps.epochs) if teacher else min(config.epochs, caps.epochs)
     return config.replace(train_limit=caps.train_limit, test_limit=caps.test_limit, epochs=epochs)
 
@@ -170,9 +174,14 @@ def comparison_frame(results: dict[str, dict]) -> pd.DataFrame:
 def pipeline_configs(dataset: str, seed: int = 0) -> list[JobConfig]:
     """The course pipeline of one data set: teacher, scratch student and Hinton-KD student (tiny caps apply)."""
     caps = tiny_caps()
-    teacher = _cap(course_teacher(dataset, seed=seed), caps, teacher=True)
-    scratch = _cap(course_student(dataset, "scratch", seed=seed), caps)
-    kd = _cap(course_student(dataset, "hinton", seed=seed, teacher=teacher), caps)
+    over: dict = {}
+    if dataset == "mhist_synthetic":
+        from kdcore.train.transfer import STANDIN_SCHEDULE
+
+        over["method_params"] = STANDIN_SCHEDULE
+    teacher = _cap(course_teacher(dataset, seed=seed, **over), caps, teacher=True)
+    scratch = _cap(course_student(dataset, "scratch", seed=seed, **over), caps)
+    kd = _cap(course_student(dataset, "hinton", seed=seed, teacher=teacher, **over), caps)
     return [validate(c) for c in (teacher, scratch, kd)]
 
 

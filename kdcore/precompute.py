@@ -87,14 +87,9 @@ def method_configs(dataset: str, seeds: Iterable[int] = SEEDS) -> list[JobConfig
 def mhist_configs() -> list[JobConfig]:
     from kdcore.data.mhist import find_mhist_dir
 
-    dataset = "mhist" if find_mhist_dir() is not None else "mhist_synthetic"
-    # Stage 1 (head on cached features) is cheap; a stage-2 fine-tune epoch of ResNetV2-50 on this
-    # 2-core CPU costs ~1 s per image, so the shipped stand-in results use a short stage 2. The
-    # schedule is part of each config (and so of its key and its result.json).
-    short = (("stage1_epochs", 10), ("stage2_epochs", 2)) if dataset == "mhist_synthetic" else ()
-    t = course_teacher(dataset, method_params=short)
-    return [t, course_student(dataset, "scratch", method_params=short),
-            course_student(dataset, "hinton", teacher=t, method_params=short)]
+    from kdcore.lab import pipeline_configs
+
+    return pipeline_configs("mhist" if find_mhist_dir() is not None else "mhist_synthetic")
 
 
 def _run_all(configs: list[JobConfig], label: str) -> list[dict]:
