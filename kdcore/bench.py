@@ -117,7 +117,7 @@ def _optional_sections() -> dict[str, Callable[[bool], dict]]:
     except ImportError:
         pass
     try:
-        from kdcore.jobs import bench_runner
+        from kdcore.jobs.bench import bench_runner
 
         sections["runner"] = lambda quick: bench_runner()
     except ImportError:

@@ -129,15 +129,47 @@ def lab_config(dataset: str, method: str, hidden_text: str = "784,784", student:
     return validate(config)
 
 
-def train_or_fetch(config: JobConfig, progress: Callable[[dict], None] | None = None) -> dict:
-    """Run ``config`` (or return its stored result at once: ``result["cached"]`` is True).
+def train_or_fetch(config: JobConfig, progress: Callable[[dict], None] | None = None,
+                   poll_s: float = 0.2) -> dict:
+    """Run ``config`` through the job runner (or return its stored result at once: ``result["cached"]``).
 
-    The one place the app starts a job; ``progress`` receives the training loop's events
-    (``{"stage": "train", "epoch": k, "epochs": n, "row": {...}}`` and stage messages).
+    The one place the app starts a job. Every request goes through :func:`kdcore.jobs.get_runner`:
+    a bounded queue, so thirty people pressing *Train* wait their turn instead of exhausting the
+    host, and identical requests share one computation. ``progress`` is called **in the caller's
+    thread** (Streamlit elements can only be updated from the script thread) with the loop's
+    events and, while queued, ``{"stage": "queue", "message": "queued: your job is 3rd in the queue"}``.
+    If the caller stops waiting (a Streamlit rerun interrupts the script), the request is cancelled;
+    the computation stops only when no one else waits for it.
     """
-    from kdcore.train import run_job
+    import queue
 
-    return run_job(config, progress=progress)
+    from kdcore.jobs import get_runner
+
+    handle = get_runner().submit(config)
+    events: queue.Queue[dict] = queue.Queue()
+    unsubscribe = handle.subscribe(events.put)
+    finished = False
+    try:
+        if progress is not None and not handle.done():
+            progress({"stage": "queue", "message": handle.status().describe()})
+        while not handle.done():
+            try:
+                event = events.get(timeout=poll_s)
+            except queue.Empty:
+                continue
+            if progress is None:
+                continue
+            if event.get("stage") in ("queue", "state"):
+                progress({"stage": "queue", "message": handle.status().describe()})
+            else:
+                progress(event)
+        result = handle.result()
+        finished = True
+        return result
+    finally:
+        unsubscribe()
+        if not finished and not handle.done():
+            handle.cancel()
 
 
 def baselines(config: JobConfig, progress: Callable[[dict], None] | None = None) -> dict[str, dict]:

@@ -43,9 +43,10 @@ if submitted:
 
             def progress(event: dict) -> None:
                 stage = event.get("stage", "")
-                if stage == "train" and event.get("epochs"):
-                    bar.progress(event["epoch"] / event["epochs"], text=f"epoch {event['epoch']}/{event['epochs']}")
-                    if "row" in event:
+                if stage.endswith("train") and event.get("epochs"):
+                    who = "teacher " if stage.startswith("teacher") else ""
+                    bar.progress(event["epoch"] / event["epochs"], text=f"{who}epoch {event['epoch']}/{event['epochs']}")
+                    if "row" in event and not who:
                         rows.append({k: v for k, v in event["row"].items() if k in ("epoch", "train_loss", "test_acc")})
                         curve.line_chart(rows, x="epoch", y=["train_loss", "test_acc"], height=180)
                 elif event.get("message"):

@@ -11,3 +11,6 @@ os.environ["KD_OFFLINE"] = "1"
 _session_tmp = tempfile.mkdtemp(prefix="kd-tests-")
 os.environ.setdefault("KD_STORE_DIR", os.path.join(_session_tmp, "store"))
 os.environ.setdefault("KD_DATA_DIR", os.path.join(_session_tmp, "data"))
+# In-process tests run jobs in runner threads (no second torch per test); the browser test starts
+# the app with the deployed default (worker processes).
+os.environ.setdefault("KD_RUNNER_MODE", "thread")

@@ -70,6 +70,7 @@ def _rss_mb(pid: int) -> float:
 def server(tmp_path: Path):
     port = _free_port()
     env = {**os.environ, "KD_STORE_DIR": str(tmp_path / "store"), "KD_APP_TINY": "1", "KD_OFFLINE": "1",
+           "KD_RUNNER_MODE": "process",  # as deployed: jobs in a worker process
            "KD_DATA_DIR": os.environ.get("KD_DATA_DIR", str(tmp_path / "data"))}
     log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(
