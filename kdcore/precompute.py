@@ -36,7 +36,8 @@ def core_configs(dataset: str, seeds: Iterable[int] = SEEDS, **over: object) -> 
     out = []
     for s in seeds:
         t = course_teacher(dataset, seed=s, **over)
-        out += [t, course_student(dataset, "scratch", seed=s, **over), course_student(dataset, "hinton", seed=s, teacher=t, **over)]
+        out += [t, course_student(dataset, "scratch", seed=s, **over),
+                course_student(dataset, "hinton", seed=s, teacher=t, **over)]
     return out
 
 
@@ -86,7 +87,6 @@ def method_configs(dataset: str, seeds: Iterable[int] = SEEDS) -> list[JobConfig
 
 def mhist_configs() -> list[JobConfig]:
     from kdcore.data.mhist import find_mhist_dir
-
     from kdcore.lab import pipeline_configs
 
     return pipeline_configs("mhist" if find_mhist_dir() is not None else "mhist_synthetic")
