@@ -165,7 +165,21 @@ def _compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, p
         logits = to_class(logits)
     metrics = classification_metrics(yte, torch.softmax(logits, 1))
     cx = complexity(model, data.input_shape)
-    result = {
+    result = result_record(config, data, n_train=len(xtr), n_test=len(xte), num_outputs=n_out, history=history,
+                           metrics=metrics, complexity=cx, teacher_result=teacher_result, train_s=train_s,
+                           wall_s=time.perf_counter() - t_start, device=pick_device())
+    stored = store.put(key, result, {"weights": model.state_dict()})
+    if ckpt is not None:
+        ckpt.unlink(missing_ok=True)
+    progress({"stage": "done", "message": "done"})
+    return stored
+
+
+def result_record(config: JobConfig, data: ArrayDataset, *, n_train: int, n_test: int, num_outputs: int,
+                  history: list[dict], metrics: dict, complexity: dict, teacher_result: dict | None,
+                  train_s: float, wall_s: float, device: torch.device | str) -> dict:
+    """The result dict every job stores: what ran, on which data, what it scored, and provenance."""
+    return {
         "name": config.short_name(),
         "config": config.to_dict(),
         "config_key": config.key(),
@@ -173,26 +187,21 @@ def _compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, p
         "data_source": data.source,
         "data_source_id": data.source_id,
         "is_standin": data.is_standin,
-        "n_train": len(xtr),
-        "n_test": len(xte),
-        "num_outputs": n_out,
+        "n_train": n_train,
+        "n_test": n_test,
+        "num_outputs": num_outputs,
         "classes": list(data.classes),
         "history": history,
         "metrics": metrics,
-        "complexity": cx,
+        "complexity": complexity,
         "teacher_key": teacher_result["key"] if teacher_result else None,
         "train_s": train_s,
-        "wall_s": time.perf_counter() - t_start,
+        "wall_s": wall_s,
         "seed": config.seed,
-        "device": str(pick_device()),
+        "device": str(device),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": versions(),
     }
-    stored = store.put(key, result, {"weights": model.state_dict()})
-    if ckpt is not None:
-        ckpt.unlink(missing_ok=True)
-    progress({"stage": "done", "message": "done"})
-    return stored
 
 
 def _nested(progress: ProgressFn, stage: str) -> ProgressFn:

@@ -37,7 +37,6 @@ Per-stage checkpoints (``<root>/checkpoints/<key>.stage{1,2}.pt``) make a killed
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import hashlib
 import os
@@ -59,7 +58,7 @@ from kdcore.models.contract import ModelOutput
 from kdcore.models.mhist import ARCHS as MHIST_ARCHS
 from kdcore.models.mhist import TORCHVISION_URLS, BackboneClassifier, imagenet_normalize
 from kdcore.store import open_store, store_key
-from kdcore.train.job import AnyStore, class_logits_fn, load_model, num_outputs, subset, versions
+from kdcore.train.job import AnyStore, class_logits_fn, load_model, num_outputs, result_record, subset
 from kdcore.train.loop import ProgressFn, fit, pick_device, predict_logits
 
 INPUT_SHAPE = (3, 224, 224)
@@ -423,33 +422,15 @@ def _compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, p
     history = [{**r, "stage": "stage1", "stage_epoch": r["epoch"]} for r in history1]
     history += [{**r, "stage": "stage2", "stage_epoch": r["epoch"], "epoch": r["epoch"] + len(history1)}
                 for r in history2]
-    result = {
-        "name": config.short_name(),
-        "config": config.to_dict(),
-        "config_key": config.key(),
-        "dataset": config.dataset,
-        "data_source": data.source,
-        "data_source_id": data.source_id,
-        "is_standin": data.is_standin,
-        "n_train": len(xtr),
-        "n_test": len(xte),
-        "num_outputs": n_out,
-        "classes": list(data.classes),
-        "history": history,
-        "metrics": metrics,
-        "complexity": cx,
-        "teacher_key": teacher_result["key"] if teacher_result else None,
-        "train_s": train_s,
-        "wall_s": time.perf_counter() - t_start,
-        "seed": config.seed,
-        "device": str(device),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "versions": versions(),
+    result = result_record(config, data, n_train=len(xtr), n_test=len(xte), num_outputs=n_out, history=history,
+                           metrics=metrics, complexity=cx, teacher_result=teacher_result, train_s=train_s,
+                           wall_s=time.perf_counter() - t_start, device=device)
+    result.update({
         "pretrained_source": pretrained_source,
         "weights_id": wid,
         "schedule": asdict(sched),
         "timings": timings,
-    }
+    })
     stored = store.put(key, result, {"weights": model.state_dict()})
     for ck in (ck1, ck2):
         if ck is not None:
