@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from kdcore.config import JobConfig, course_student, course_teacher
-from kdcore.store import SHIPPED_STORE, ResultStore
+from kdcore.store import SHIPPED_STORE, ResultStore, read_entry
 
 SEEDS = (0, 1, 2)
 COURSE_T = (1.0, 2.0, 4.0, 16.0, 32.0, 64.0)
@@ -122,11 +122,9 @@ def export(src: ResultStore, dst_root: Path = SHIPPED_STORE) -> int:
     for r in src.list():
         if dst.get(r["key"]) is not None:
             continue
-        tensors = {}
-        if _weights_wanted(r):
-            w = src.load_tensors(r["key"], "weights")
-            if w is not None:
-                tensors["weights"] = w
+        # ship the weights the playground needs; never the teacher's cached training-set logits
+        entry = read_entry(src, r["key"]) if _weights_wanted(r) else None
+        tensors = {"weights": entry[1]["weights"]} if entry and "weights" in entry[1] else {}
         meta = {k: v for k, v in r.items() if k not in ("key", "files", "cached")}
         meta["shipped_weights"] = bool(tensors)
         dst.put(r["key"], meta, tensors)

@@ -66,6 +66,23 @@ class StoreError(RuntimeError):
     pass
 
 
+def read_entry(store: ResultStore | LayeredStore, key: str) -> tuple[dict, dict[str, dict[str, torch.Tensor]]] | None:
+    """An entry as ``put`` takes it: (result without key/files/cached, {group name: tensors}); None if absent.
+
+    Used to copy an entry between stores (shipping results, Ray workers, read-only layers).
+    """
+    result = store.get(key)
+    if result is None:
+        return None
+    groups = {}
+    for fname in result.get("files", {}):
+        name = fname.removesuffix(".safetensors")
+        tensors = store.load_tensors(key, name)
+        if tensors is not None:
+            groups[name] = tensors
+    return {k: v for k, v in result.items() if k not in ("key", "files", "cached")}, groups
+
+
 class ResultStore:
     """One store folder. ``readonly`` stores (shipped assets) are never written."""
 
@@ -249,16 +266,10 @@ class LayeredStore:
     def add_tensors(self, key: str, name: str, tensors: dict[str, torch.Tensor]) -> None:
         if self.writable.get(key) is None:
             # the entry lives in a read-only layer: copy it up before adding a file
-            src = self.get(key)
-            if src is None:
+            entry = read_entry(self, key)
+            if entry is None:
                 raise StoreError(f"no entry {key}")
-            groups = {}
-            for fname in src.get("files", {}):
-                g = fname.removesuffix(".safetensors")
-                t = self.load_tensors(key, g)
-                if t is not None:
-                    groups[g] = t
-            self.writable.put(key, {k: v for k, v in src.items() if k not in ("key", "files")}, groups)
+            self.writable.put(key, *entry)
         self.writable.add_tensors(key, name, tensors)
 
 

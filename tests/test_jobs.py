@@ -166,7 +166,7 @@ def test_eight_identical_requests_compute_once() -> None:
         assert {json.dumps(r, sort_keys=True) for r in results} == {json.dumps(results[0], sort_keys=True)}
         assert results[0]["cached"] is False
         assert len(first_epochs) <= 1  # (0 if it trained before the subscription)
-        assert [r["key"] for r in open_store().list()] == [results[0]["key"]]
+        assert [r["key"] for r in open_store().writable.list()] == [results[0]["key"]]
     finally:
         runner.shutdown()
 

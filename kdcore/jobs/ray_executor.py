@@ -35,19 +35,15 @@ def import_ray():  # noqa: ANN201 - the ray module
 
 def _entries(store: object, key: str | None) -> list[tuple[str, dict, dict]]:
     """The stored entry of ``key`` and of its teacher chain: (key, result, tensor groups)."""
+    from kdcore.store import read_entry
+
     out = []
     while key:
-        r = store.get(key)
-        if r is None:
+        entry = read_entry(store, key)
+        if entry is None:
             break
-        groups = {}
-        for fname in r.get("files", {}):
-            name = fname.removesuffix(".safetensors")
-            t = store.load_tensors(key, name)
-            if t is not None:
-                groups[name] = t
-        out.append((key, {k: v for k, v in r.items() if k not in ("key", "files", "cached")}, groups))
-        key = r.get("teacher_key")
+        out.append((key, *entry))
+        key = entry[0].get("teacher_key")
     return out
 
 
