@@ -273,7 +273,17 @@ def run_many(configs: Sequence[JobConfig], executor: str = "local", address: str
     except ImportError:
         run_configs = None
     if run_configs is not None:
-        return run_configs(list(configs), executor=executor, address=address)
+        bar = tqdm(total=len(configs), desc=f"sweep ({executor})", unit="job", file=sys.stderr)
+
+        def on_event(event: dict) -> None:
+            if event.get("stage") == "done":  # a top-level job finished (nested teachers say "teacher:done")
+                bar.update(1)
+
+        try:
+            return run_configs(list(configs), executor=executor, address=address, progress=on_event)
+        finally:
+            bar.n = len(configs)
+            bar.close()
     if executor != "local":
         raise ConfigError("the Ray executor needs kdcore.jobs; install requirements-ray.txt")
     out = []
