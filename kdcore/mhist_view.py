@@ -92,10 +92,21 @@ def mhist_view(path: str | None = None, store: LayeredStore | None = None) -> Mh
         "accuracy %": 100 * runs["accuracy"], "F1 (SSA) %": 100 * runs["f1"], "AUC %": 100 * runs["auc"],
         "MFLOPs": runs["flops"] / 1e6, "params": runs["params"], "latency ms": runs["latency_ms"],
         "train/test": runs["n_train"].astype("Int64").astype(str) + "/" + runs["n_test"].astype("Int64").astype(str),
+        # which weights the backbone started from: offline, ResNetV2-50 has no ImageNet weights and
+        # starts random, which explains a teacher stuck at the majority class
+        "backbone init": [by_key.get(k, {}).get("pretrained_source", "?") for k in runs["key"]],
+        "schedule": [_schedule_label(by_key.get(k, {})) for k in runs["key"]],
     }).reset_index(drop=True)
     labels = {f"{r['model']} · seed {r['seed']} · {r['data']}": by_key[r["key"]] for _, r in runs.iterrows()
               if r["key"] in by_key}
     return MhistView(status=mhist_status(path), table=table, results=labels)
+
+
+def _schedule_label(result: dict) -> str:
+    sched = result.get("schedule") or {}
+    if not sched:
+        return "?"
+    return f"{sched.get('stage1_epochs', '?')} head + {sched.get('stage2_epochs', '?')} fine-tune epochs"
 
 
 def result_curves(result: dict) -> tuple[pd.DataFrame, pd.DataFrame]:

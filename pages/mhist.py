@@ -51,7 +51,10 @@ if view.table.empty:
     st.stop()
 st.dataframe(view.table.round(3), hide_index=True)
 st.caption("F1 is the F1 of SSA (the positive, precancerous class). ⚠ Rows whose data says “stand-in” come from "
-           "the synthetic stand-in — procedurally drawn tiles, not MHIST.")
+           "the synthetic stand-in — procedurally drawn tiles, not MHIST. *Backbone init* says where a network "
+           "started: with no ImageNet ResNet-50 weights offline, the teacher starts from random numbers, learns "
+           "little from 96 tiles, and a student distilled from it inherits that — transfer learning is what makes "
+           "MHIST-sized data learnable.")
 label = st.selectbox("Curves for", list(view.results), key="mh_result")
 roc, cm = result_curves(view.results[label])
 left, right = st.columns(2)
