@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -62,7 +63,8 @@ def _params(items: Sequence[str]) -> tuple[tuple[str, float | int | str], ...]:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="mnist", choices=DATASETS)
-    p.add_argument("--data-source", default="auto", help="auto | mnist-60k | mnist-5k | fashion-60k")
+    p.add_argument("--data-source", default="auto", help="auto | mnist-60k | mnist-5k | fashion-60k | mhist-full | mhist-200")
+    p.add_argument("--mhist-dir", default=None, help="your MHIST folder (annotations.csv + images); default: $KD_MHIST_DIR")
     p.add_argument("--epochs", type=int, default=None, help="default: 12 (course)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
@@ -181,6 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(a: argparse.Namespace) -> int:
+    if getattr(a, "mhist_dir", None):
+        # the MHIST loader (and any worker process the runner starts) reads the folder from here
+        os.environ["KD_MHIST_DIR"] = str(a.mhist_dir)
     if a.cmd == "methods":
         from kdcore.losses import LOSSES
 

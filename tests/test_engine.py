@@ -237,3 +237,11 @@ def test_cli_distill_and_list(store: ResultStore, capsys: pytest.CaptureFixture[
     assert "MNIST-5k subset" in out and "test accuracy" in out
     assert cli_main(["list"]) == 0
     assert "1 results" in capsys.readouterr().out
+
+
+def test_cli_mhist_dir_flag_names_a_missing_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("KD_MHIST_DIR", "")  # restored after the test: the flag writes this variable
+    assert cli_main(["train-teacher", "--dataset", "mhist", "--mhist-dir", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert "MHIST not found" in err and "bmirds.github.io/MHIST" in err
