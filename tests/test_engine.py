@@ -24,7 +24,7 @@ from kdcore.metrics import classification_metrics, count_macs
 from kdcore.models import build_model, count_params
 from kdcore.models.contract import ModelOutput
 from kdcore.models.mnist import StudentMLP, TeacherCNN
-from kdcore.store import ResultStore
+from kdcore.store import ResultStore, open_store
 from kdcore.train import run_job
 
 TINY = dict(epochs=1, train_limit=256, test_limit=200, data_source="mnist-5k")
@@ -236,7 +236,9 @@ def test_cli_distill_and_list(store: ResultStore, capsys: pytest.CaptureFixture[
     out = capsys.readouterr().out
     assert "MNIST-5k subset" in out and "test accuracy" in out
     assert cli_main(["list"]) == 0
-    assert "1 results" in capsys.readouterr().out
+    listing = capsys.readouterr().out
+    assert "mnist/student_mlp[16]/scratch s0" in listing  # the new result, beside the shipped ones
+    assert f"{len(open_store().list())} results" in listing
 
 
 def test_cli_mhist_dir_flag_names_a_missing_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
