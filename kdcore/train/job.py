@@ -80,14 +80,17 @@ def load_model(result: dict, store: AnyStore | None = None) -> nn.Module:
     return model.eval()
 
 
-def teacher_train_logits(teacher_result: dict, data: ArrayDataset, store: AnyStore) -> torch.Tensor:
-    """The teacher's logits over the whole training set: computed once per trained teacher, then
-    read from its store entry by every student job that distils from it."""
+def teacher_train_logits(teacher_result: dict, x_train: torch.Tensor, store: AnyStore, batch_size: int = 1024,
+                         transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """The teacher's logits over the training inputs: computed once per trained teacher, then read
+    from its store entry (``train_logits``) by every student job that distils from it."""
+    n = len(x_train)
     cached = store.load_tensors(teacher_result["key"], "train_logits")
-    if cached is not None and cached["logits"].shape[0] == len(data.x_train):
-        return cached["logits"]
+    if cached is not None and cached["logits"].shape[0] >= n:
+        return cached["logits"][:n]
     teacher = load_model(teacher_result, store).to(pick_device())
-    logits = predict_logits(teacher, data.x_train)
+    logits = predict_logits(teacher, x_train, batch_size=batch_size, transform=transform)
+    del teacher
     try:
         store.add_tensors(teacher_result["key"], "train_logits", {"logits": logits})
     except Exception:  # a read-only or full store: the logits still serve this process
@@ -134,7 +137,7 @@ def _compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, p
         if spec.teacher_features:
             teacher_model = load_model(teacher_result, store)
         else:
-            teacher_logits = teacher_train_logits(teacher_result, data, store)
+            teacher_logits = teacher_train_logits(teacher_result, data.x_train, store)
     n_out = num_outputs(config, data)
     torch.manual_seed(config.seed)
     model = build_model(config, n_out)

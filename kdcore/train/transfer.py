@@ -58,7 +58,14 @@ from kdcore.models.contract import ModelOutput
 from kdcore.models.mhist import ARCHS as MHIST_ARCHS
 from kdcore.models.mhist import TORCHVISION_URLS, BackboneClassifier, imagenet_normalize
 from kdcore.store import open_store, store_key
-from kdcore.train.job import AnyStore, class_logits_fn, load_model, num_outputs, result_record, subset
+from kdcore.train.job import (
+    AnyStore,
+    class_logits_fn,
+    num_outputs,
+    result_record,
+    subset,
+    teacher_train_logits,
+)
 from kdcore.train.loop import ProgressFn, fit, pick_device, predict_logits
 
 INPUT_SHAPE = (3, 224, 224)
@@ -282,28 +289,6 @@ class Augment(nn.Module):
         return imagenet_normalize(f)
 
 
-# ---- teacher logits -------------------------------------------------------------------------------
-def teacher_logits_mhist(teacher_result: dict, x_train: torch.Tensor, store: AnyStore,
-                         batch_size: int = 32) -> torch.Tensor:
-    """The trained teacher's logits on the first ``len(x_train)`` un-augmented training images.
-
-    Computed once per trained teacher and cached in its store entry (``train_logits``, like
-    :func:`kdcore.train.job.teacher_train_logits`, but with ImageNet normalisation and small batches).
-    """
-    n = len(x_train)
-    cached = store.load_tensors(teacher_result["key"], "train_logits")
-    if cached is not None and cached["logits"].shape[0] >= n:
-        return cached["logits"][:n]
-    teacher = load_model(teacher_result, store).to(pick_device())
-    logits = predict_logits(teacher, x_train, batch_size=batch_size, transform=imagenet_normalize)
-    del teacher
-    try:
-        store.add_tensors(teacher_result["key"], "train_logits", {"logits": logits})
-    except Exception:  # a read-only or full store: the logits still serve this process
-        pass
-    return logits
-
-
 # ---- the job ------------------------------------------------------------------------------------
 def run_transfer_job(
     config: JobConfig,
@@ -350,7 +335,8 @@ def _compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, p
                                           cancel=cancel)
         t0 = time.perf_counter()
         progress({"stage": "teacher_logits", "message": "teacher logits on the training images"})
-        t_logits = teacher_logits_mhist(teacher_result, xtr, store, sched.batch_size)
+        # un-augmented images, ImageNet-normalised, small batches (224×224)
+        t_logits = teacher_train_logits(teacher_result, xtr, store, sched.batch_size, transform=imagenet_normalize)
         timings["teacher_logits_s"] = time.perf_counter() - t0
 
     n_out = num_outputs(config, data)
@@ -557,4 +543,4 @@ def bench_mhist(quick: bool) -> dict:
 
 
 __all__ = ["Augment", "PooledHead", "Schedule", "bench_mhist", "cached_features", "pooled_features",
-           "run_transfer_job", "schedule", "teacher_logits_mhist", "transfer_key", "weights_id"]
+           "run_transfer_job", "schedule", "transfer_key", "weights_id"]
