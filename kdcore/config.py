@@ -87,10 +87,6 @@ class JobConfig:
         """A method-specific setting from ``method_params`` (or ``default``)."""
         return dict(self.method_params).get(name, default)
 
-    @property
-    def is_teacher_job(self) -> bool:
-        return self.teacher is None and self.method == "scratch"
-
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["teacher"] = self.teacher.to_dict() if self.teacher is not None else None

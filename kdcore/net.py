@@ -38,8 +38,3 @@ def _probe(host: str, port: int = 443, timeout: float = 2.0) -> bool:
 def network_available(host: str) -> bool:
     """Can ``host`` be reached? At most ~2.5 s, once per host per process; False when KD_OFFLINE=1."""
     return False if offline_forced() else _probe(host)
-
-
-def forget_answers() -> None:
-    """Drop cached answers (tests; or after the user says the network is back)."""
-    _probe.cache_clear()
