@@ -187,7 +187,13 @@ class ResultStore:
                 return self.get(key) or result
             if target.exists():  # corrupt leftover: get() quarantined it, or it vanished
                 shutil.rmtree(target, ignore_errors=True)
-            os.rename(staging, target)
+            try:
+                os.rename(staging, target)
+            except OSError:  # another writer renamed its (equal) entry into place first
+                existing = self.get(key)
+                if existing is None:
+                    raise
+                return existing
             return result
         finally:
             if staging.exists():

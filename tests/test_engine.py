@@ -247,3 +247,24 @@ def test_cli_mhist_dir_flag_names_a_missing_folder(tmp_path: Path, monkeypatch: 
     assert cli_main(["train-teacher", "--dataset", "mhist", "--mhist-dir", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert "MHIST not found" in err and "bmirds.github.io/MHIST" in err
+
+
+def test_racing_puts_of_one_key_keep_one_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import kdcore.store as store_mod
+
+    a, b = ResultStore(tmp_path), ResultStore(tmp_path)
+    first = a.put("k1", {"metrics": {"accuracy": 0.5}}, {"weights": {"w": torch.ones(2)}})
+    os.rename(tmp_path / "objects" / "k1", tmp_path / "hold")  # as if the winner had not renamed yet
+    real_rename = os.rename
+
+    def winner_renames_first(src: str, dst: str) -> None:
+        real_rename(tmp_path / "hold", dst)  # the other writer's rename lands just before ours
+        real_rename(src, dst)
+
+    monkeypatch.setattr(store_mod.os, "rename", winner_renames_first)
+    second = b.put("k1", {"metrics": {"accuracy": 0.5}}, {"weights": {"w": torch.ones(2)}})
+    monkeypatch.undo()
+    assert second["files"] == first["files"] and b.get("k1") is not None
+    assert not any((tmp_path / "tmp").iterdir())  # the loser's staging folder is gone
