@@ -61,6 +61,8 @@ def model_label(config: dict) -> str:
         width = dict(tuple(p) for p in config.get("method_params", [])).get("width", 8)
         arch += f" w{width}"
     method = config.get("method", "?")
+    if config.get("epochs", 12) != 12 and not str(config.get("dataset", "")).startswith("mhist"):
+        method += f" {config['epochs']} ep"  # e.g. the early-stopped teacher: not the 12-epoch one
     if config.get("teacher") is not None:
         return f"{arch} · {method} T={config.get('temperature', 0):g} α={config.get('alpha', 0):g}"
     return f"{arch} · {method}"
