@@ -108,20 +108,22 @@ def run_job(
     """Run (or fetch) one job and return its result dict (``result["cached"]`` says which)."""
     progress = progress or _noop
     validate(config)
-    if config.dataset.startswith("mhist"):
-        from kdcore.train.transfer import run_transfer_job
+    mhist = config.dataset.startswith("mhist")
+    if mhist:
+        from kdcore.train import transfer
 
-        return run_transfer_job(config, progress=progress, store=store, cancel=cancel, recompute=recompute)
+        transfer.check_transfer_config(config)
     store = store or open_store()
     progress({"stage": "data", "message": f"loading {config.dataset}"})
     data = load_dataset(config.dataset, config.data_source)
-    key = store_key(config, data.source_id)
+    key = job_key(config, data)
     if not recompute and (hit := store.get(key, need_weights=True)) is not None:
         return {**hit, "cached": True}
     with store.lock(key):
         if not recompute and (hit := store.get(key, need_weights=True)) is not None:
             return {**hit, "cached": True}  # another process finished it while we waited
-        return {**_compute(config, key, data, store, progress, cancel), "cached": False}
+        compute = transfer.compute if mhist else _compute  # the two-stage MHIST schedule, or the one loop
+        return {**compute(config, key, data, store, progress, cancel), "cached": False}
 
 
 def _compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, progress: ProgressFn,

@@ -1,7 +1,7 @@
 """MHIST jobs: the course's two-stage transfer-learning schedule, on the one generic loop.
 
-``run_transfer_job(config)`` is what :func:`kdcore.train.job.run_job` calls for ``mhist*`` datasets.
-It returns (and stores) the same result dict as every other job, plus ``pretrained_source``.
+For ``mhist*`` datasets :func:`kdcore.train.job.run_job` does the store lookup and lock, then calls
+:func:`compute` here. It returns (and stores) the same result dict as every other job, plus ``pretrained_source``.
 
 Schedule (the course's; settings are ``config.param`` names):
 
@@ -48,7 +48,7 @@ import torch
 from torch import nn
 
 from kdcore import CODE_VERSION
-from kdcore.config import ConfigError, JobConfig, validate
+from kdcore.config import ConfigError, JobConfig
 from kdcore.data import ArrayDataset, load_dataset
 from kdcore.losses import LOSSES
 from kdcore.losses.scratch import CrossEntropy
@@ -57,7 +57,7 @@ from kdcore.models import build_model
 from kdcore.models.contract import ModelOutput
 from kdcore.models.mhist import ARCHS as MHIST_ARCHS
 from kdcore.models.mhist import TORCHVISION_URLS, BackboneClassifier, imagenet_normalize
-from kdcore.store import open_store, store_key
+from kdcore.store import store_key
 from kdcore.train.job import (
     AnyStore,
     class_logits_fn,
@@ -80,10 +80,6 @@ STAGE2_SEED_OFFSET = 7919  # stage 2 shuffles in another order than stage 1
 # gave a 2.45 GB peak for a full-size run. BatchNorm is frozen, so the gradient is the batch's (up
 # to float rounding; dropout masks are drawn per slice).
 MICRO_BATCH = 4
-
-
-def _noop(_: dict) -> None:
-    pass
 
 
 # ---- schedule ----------------------------------------------------------------------------------
@@ -297,21 +293,14 @@ def run_transfer_job(
     cancel: object | None = None,
     recompute: bool = False,
 ) -> dict:
-    """Run (or fetch) one MHIST job; the result dict of :func:`kdcore.train.job.run_job` plus
-    ``pretrained_source``, ``weights_id``, ``schedule`` and ``timings``."""
-    progress = progress or _noop
-    validate(config)
-    check_transfer_config(config)
-    store = store or open_store()
-    progress({"stage": "data", "message": f"loading {config.dataset}"})
-    data = load_dataset(config.dataset, config.data_source)
-    key = transfer_key(config, data)
-    if not recompute and (hit := store.get(key, need_weights=True)) is not None:
-        return {**hit, "cached": True}
-    with store.lock(key):
-        if not recompute and (hit := store.get(key, need_weights=True)) is not None:
-            return {**hit, "cached": True}
-        return {**_compute(config, key, data, store, progress, cancel), "cached": False}
+    """Run (or fetch) one MHIST job through :func:`kdcore.train.job.run_job` (one store lookup and
+    lock for every job); the result dict adds ``pretrained_source``, ``weights_id``, ``schedule``
+    and ``timings``."""
+    from kdcore.train.job import run_job
+
+    if not config.dataset.startswith("mhist"):
+        raise ConfigError(f"run_transfer_job runs MHIST jobs; {config.dataset!r} goes through run_job")
+    return run_job(config, progress=progress, store=store, cancel=cancel, recompute=recompute)
 
 
 def _stage_progress(progress: ProgressFn, stage: str) -> ProgressFn:
@@ -320,8 +309,9 @@ def _stage_progress(progress: ProgressFn, stage: str) -> ProgressFn:
     return inner
 
 
-def _compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, progress: ProgressFn,
-             cancel: object | None) -> dict:
+def compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, progress: ProgressFn,
+            cancel: object | None) -> dict:
+    """Train one MHIST job (teacher first, recursively) and store it; run_job did the lookup and lock."""
     t_start = time.perf_counter()
     sched = schedule(config)
     device = pick_device()
