@@ -10,7 +10,8 @@ Parts (``--only``), each idempotent (finished jobs are never recomputed):
              the course's T sweep (T in 1,2,4,16,32,64) and an alpha x T grid.
   fashion    full Fashion-MNIST 60k/10k: teacher / scratch / KD (T=4, alpha=0.5), 3 seeds.
   methods    issue-5 methods on MNIST, 3 seeds (CNN student where a method needs feature maps).
-  fashion-methods  the cheap issue-5 methods (DKD, teacher-assistant KD) on full Fashion-MNIST, 3 seeds.
+  fashion-methods  the issue-5 methods on full Fashion-MNIST, 3 seeds, cheapest first (hours of CPU;
+             KD_MAX_COST_RANK=N stops after cost class N, see method_cost_rank).
   mhist      the MHIST pair on the synthetic stand-in (or real MHIST when KD_MHIST_DIR is set).
   export     copy results (+ selected weights) into assets/store and write assets/store/PROVENANCE.md.
 """
@@ -86,15 +87,25 @@ def method_configs(dataset: str, seeds: Iterable[int] = SEEDS) -> list[JobConfig
     return out
 
 
-def cheap_method_configs(dataset: str, seeds: Iterable[int] = SEEDS) -> list[JobConfig]:
-    """The issue-5 methods that fit a CPU budget on full Fashion-MNIST: those that read the teacher's
-    cached logits and need no new teacher-sized network (DKD; teacher-assistant KD with its 32-unit
-    baselines). FitNets/AT run the teacher on every batch and BAN/subclass/early-stopped train new
-    teacher-sized networks: ~15-40 min each here, left to `--only methods` on a bigger machine."""
-    def cheap(c: JobConfig) -> bool:
-        return c.method in ("dkd", "takd") or (c.arch == "student_mlp" and c.hidden in ((32,), (392,)))
+def method_cost_rank(c: JobConfig) -> int:
+    """Rough CPU cost class of a method job on full Fashion-MNIST (this CPU, 1 thread):
+    0 reads the teacher's cached logits (~1 min); 1 runs the teacher on every batch (FitNets/AT,
+    ~8 min); 2 trains a short teacher (early-stopped, ~5 min); 3 trains a teacher-sized network
+    with subclass logits (~15 min); 4 a born-again generation (~15 min each, generation 2 waits for 1)."""
+    if c.method in ("fitnet", "attention") and c.arch == "student_cnn":
+        return 1
+    return {"early_stopped": 2, "subclass_teacher": 3, "subclass": 3, "born_again": 4}.get(c.method, 0)
 
-    return [c for c in method_configs(dataset, seeds) if cheap(c)]
+
+def fashion_method_configs(seeds: Iterable[int] = SEEDS, max_rank: int = 4) -> list[JobConfig]:
+    """The issue-5 methods on full Fashion-MNIST, cheapest first, so an interrupted run has
+    finished the most results; ``max_rank`` stops before the expensive classes (see
+    :func:`method_cost_rank`)."""
+    configs = [c for c in method_configs("fashion_mnist", seeds) if method_cost_rank(c) <= max_rank]
+    def generation(c: JobConfig) -> int:  # born-again generation k after every seed's k-1
+        return 0 if c.teacher is None or c.method != "born_again" else 1 + generation(c.teacher)
+
+    return sorted(configs, key=lambda c: (method_cost_rank(c), generation(c)))  # stable: seeds keep order
 
 
 def mhist_configs() -> list[JobConfig]:
@@ -166,7 +177,8 @@ def precompute(profile: str = "default", only: list[str] | None = None) -> None:
     if "methods" in parts:
         _run_all(method_configs("mnist", SEEDS if profile != "quick" else (0,)), "methods")
     if "fashion-methods" in parts:
-        _run_all(cheap_method_configs("fashion_mnist", SEEDS if profile != "quick" else (0,)), "fashion-methods")
+        max_rank = int(os.environ.get("KD_MAX_COST_RANK", "4"))
+        _run_all(fashion_method_configs(SEEDS if profile != "quick" else (0,), max_rank), "fashion-methods")
     if "mhist" in parts:
         _run_all(mhist_configs(), "mhist")
     if "export" in parts:
