@@ -8,10 +8,16 @@ Layout (one folder per finished job)::
     <root>/locks/<key>.lock                 inter-process lock: one computation per key
 
 ``key`` = sha256(config + data source + CODE_VERSION) (see :func:`store_key`). Writes are atomic:
-an entry is built in ``<root>/tmp/`` and renamed into place, an extra file is written to a temp
-name and ``os.replace``d. A reader verifies each file's sha256 recorded in ``result.json``; a
+an entry is built in ``<root>/tmp/`` and renamed into place, an extra file is staged there too and
+``os.replace``d into the entry. A reader verifies each file's sha256 recorded in ``result.json``; a
 corrupt or truncated entry is moved to ``<root>/corrupt/`` and reported as missing, so the job is
 recomputed instead of crashing. Weights use safetensors: loading them runs no pickle.
+
+A write killed half-way (kill -9, the out-of-memory killer) never gets to remove its staging folder,
+so each staging name records its writer (``<key>.<host>.<boot id>.<pid>.<random>``) and every write
+first sweeps ``<root>/tmp/``: a folder whose writer is gone (same host, and an earlier boot or a pid
+that no longer exists) is removed; one a live writer may still own never is, and one whose writer
+cannot be checked (another host, an old name) only after :data:`STALE_STAGING_S`.
 
 Stores can be layered: a writable user store in front of read-only shipped results
 (``assets/store``), so the app opens on precomputed numbers and new jobs go to the user store.
@@ -22,7 +28,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 import time
 import uuid
@@ -31,6 +39,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psutil
 import torch
 from filelock import FileLock
 from safetensors.torch import load_file, save_file
@@ -40,6 +49,29 @@ from kdcore.config import JobConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_STORE = REPO_ROOT / "assets" / "store"
+# A write takes seconds; a staging folder whose writer cannot be checked is garbage after a day.
+STALE_STAGING_S = 24 * 3600
+
+
+def _boot_id() -> str:
+    """This boot of this machine (Linux), so a pid recorded before a reboot is not taken for a live one."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip().replace("-", "")[:12] or "0"
+    except OSError:
+        return "0"
+
+
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+_BOOT = _boot_id()
+
+
+def _staging_owner_gone(name: str, mtime: float) -> bool:
+    """True when the writer of staging entry ``name`` is certainly gone, or it is older than
+    :data:`STALE_STAGING_S` and its writer cannot be checked (another host, a name from older code)."""
+    parts = name.rsplit(".", 4)  # <key>.<host>.<boot>.<pid>.<random>
+    if len(parts) == 5 and parts[1] == _HOST and parts[3].isdigit():
+        return parts[2] != _BOOT or not psutil.pid_exists(int(parts[3]))
+    return time.time() - mtime > STALE_STAGING_S
 
 
 def default_store_dir() -> Path:
@@ -105,6 +137,28 @@ class ResultStore:
                 f"cannot write the result store at {self.root} ({e.strerror or e}); "
                 "set KD_STORE_DIR to a writable folder"
             ) from e
+
+    def _staging(self, key: str) -> Path:
+        """A new staging folder in ``<root>/tmp/``, named after its writer (see the module docstring)."""
+        prefix = f"{key}.{_HOST}.{_BOOT}.{os.getpid()}."
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=self.root / "tmp"))
+
+    def _sweep_staging(self) -> None:
+        """Remove the staging folders of writers that are gone (a killed write cannot clean up after itself)."""
+        try:
+            entries = list(os.scandir(self.root / "tmp"))
+        except OSError:
+            return
+        for e in entries:
+            try:
+                if not _staging_owner_gone(e.name, e.stat(follow_symlinks=False).st_mtime):
+                    continue
+                if e.is_dir(follow_symlinks=False):
+                    shutil.rmtree(e.path, ignore_errors=True)
+                else:
+                    os.unlink(e.path)
+            except OSError:
+                pass  # another sweeper removed it first; a sweep never fails a write
 
     @contextmanager
     def lock(self, key: str, timeout_s: float = -1) -> Iterator[None]:
@@ -173,7 +227,8 @@ class ResultStore:
         If another process stored the key first, its (equal) entry is kept and returned.
         """
         self._ensure_writable()
-        staging = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=self.root / "tmp"))
+        self._sweep_staging()
+        staging = self._staging(key)
         try:
             files = {}
             for name, group in (tensors or {}).items():
@@ -202,18 +257,23 @@ class ResultStore:
     def add_tensors(self, key: str, name: str, tensors: dict[str, torch.Tensor]) -> None:
         """Add a tensor file to an existing entry (atomic file replace + result.json rewrite)."""
         self._ensure_writable()
+        self._sweep_staging()
         d = self._obj(key)
         result = self.get(key)
         if result is None:
             raise StoreError(f"no entry {key} to add {name} to")
-        tmp = d / f".{name}.{uuid.uuid4().hex}.tmp"
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
-        digest = _sha256(tmp)
-        os.replace(tmp, d / f"{name}.safetensors")
-        result["files"][f"{name}.safetensors"] = digest
-        meta_tmp = d / f".result.{uuid.uuid4().hex}.tmp"
-        meta_tmp.write_text(json.dumps(result, indent=1, default=_json_default))
-        os.replace(meta_tmp, d / "result.json")
+        staging = self._staging(key)  # not in the entry's folder: a killed write leaves nothing there
+        try:
+            tmp = staging / f"{name}.safetensors"
+            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+            digest = _sha256(tmp)
+            os.replace(tmp, d / f"{name}.safetensors")
+            result["files"][f"{name}.safetensors"] = digest
+            meta_tmp = staging / "result.json"
+            meta_tmp.write_text(json.dumps(result, indent=1, default=_json_default))
+            os.replace(meta_tmp, d / "result.json")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     def _quarantine(self, key: str, why: str) -> None:
         if self.readonly:

@@ -271,6 +271,10 @@ def test_kills_during_store_writes_never_expose_a_torn_entry(env: Path) -> None:
         assert w.returncode == 0, err
     final = sum(_check_entry(store, d.name) for d in (env / "objects").iterdir())
     assert final > 20 and read > 0
+    # the killed writers' staging folders go with the next write; nothing temporary is left in an entry
+    store.put("kfinal", {"i": 0})
+    assert not list((env / "tmp").iterdir())
+    assert not [f for f in (env / "objects").rglob("*") if f.name.startswith(".") or f.suffix == ".tmp"]
     # a torn entry would have failed its checksums and been moved aside: none was
     assert not (env / "corrupt").exists() or not any((env / "corrupt").iterdir())
 
