@@ -11,9 +11,13 @@ Parts (``--only``), each idempotent (finished jobs are never recomputed):
   fashion    full Fashion-MNIST 60k/10k: teacher / scratch / KD (T=4, alpha=0.5), 3 seeds.
   methods    issue-5 methods on MNIST, 3 seeds (CNN student where a method needs feature maps).
   fashion-methods  the issue-5 methods on full Fashion-MNIST, 3 seeds, cheapest first (hours of CPU;
-             KD_MAX_COST_RANK=N stops after cost class N, see method_cost_rank).
+             KD_COST_CLASSES=1,2 runs only those classes of method_cost_rank).
   mhist      the MHIST pair on the synthetic stand-in (or real MHIST when KD_MHIST_DIR is set).
-  export     copy results (+ selected weights) into assets/store and write assets/store/PROVENANCE.md.
+  subclass-examples  example test images per (class, subclass) of the first stored subclass teacher of
+             each MNIST-style data set (made by ``methods``), an artefact of ~100 KB for the Learn page
+             (see kdcore/subclass_examples.py); its result.json says which teacher, data and rule.
+  export     copy results (+ selected weights) and artefacts into assets/store and write
+             assets/store/PROVENANCE.md.
 """
 
 from __future__ import annotations
@@ -88,20 +92,24 @@ def method_configs(dataset: str, seeds: Iterable[int] = SEEDS) -> list[JobConfig
 
 
 def method_cost_rank(c: JobConfig) -> int:
-    """Rough CPU cost class of a method job on full Fashion-MNIST (this CPU, 1 thread):
-    0 reads the teacher's cached logits (~1 min); 1 runs the teacher on every batch (FitNets/AT,
-    ~8 min); 2 trains a short teacher (early-stopped, ~5 min); 3 trains a teacher-sized network
-    with subclass logits (~15 min); 4 a born-again generation (~15 min each, generation 2 waits for 1)."""
-    if c.method in ("fitnet", "attention") and c.arch == "student_cnn":
-        return 1
+    """Cost/priority class of a method job on full Fashion-MNIST (this CPU, 1 thread per job):
+    0 reads the teacher's cached logits (~1-2 min); 1 FitNets/AT with the CNN student, teacher run on
+    every batch (~8 min); 2 early-stopped teacher (a 3-epoch teacher, ~5 min); 3 subclass teacher +
+    student (~17 min); 4 a born-again generation (a teacher-sized net, ~15 min; generation 2 waits for
+    1); 5 the fully connected FitNets variant (teacher every batch, ~8 min; FitNets is measured on the
+    CNN student in class 1 already)."""
+    if c.method in ("fitnet", "attention"):
+        return 1 if c.arch == "student_cnn" else 5
     return {"early_stopped": 2, "subclass_teacher": 3, "subclass": 3, "born_again": 4}.get(c.method, 0)
 
 
-def fashion_method_configs(seeds: Iterable[int] = SEEDS, max_rank: int = 4) -> list[JobConfig]:
-    """The issue-5 methods on full Fashion-MNIST, cheapest first, so an interrupted run has
-    finished the most results; ``max_rank`` stops before the expensive classes (see
-    :func:`method_cost_rank`)."""
-    configs = [c for c in method_configs("fashion_mnist", seeds) if method_cost_rank(c) <= max_rank]
+def fashion_method_configs(seeds: Iterable[int] = SEEDS, classes: Iterable[int] = range(6)) -> list[JobConfig]:
+    """The issue-5 methods on full Fashion-MNIST, in :func:`method_cost_rank` order (cheapest and
+    most wanted first), so an interrupted run has finished the most results; ``classes`` picks
+    which cost classes to run (two processes can take disjoint classes)."""
+    wanted = set(classes)
+    configs = [c for c in method_configs("fashion_mnist", seeds) if method_cost_rank(c) in wanted]
+
     def generation(c: JobConfig) -> int:  # born-again generation k after every seed's k-1
         return 0 if c.teacher is None or c.method != "born_again" else 1 + generation(c.teacher)
 
@@ -152,6 +160,9 @@ def export(src: ResultStore, dst_root: Path = SHIPPED_STORE) -> int:
         meta["shipped_weights"] = bool(tensors)
         dst.put(r["key"], meta, tensors)
         n += 1
+    from kdcore.subclass_examples import export_artefacts
+
+    n += export_artefacts(src, dst_root)
     shutil.rmtree(dst_root / "tmp", ignore_errors=True)
     shutil.rmtree(dst_root / "locks", ignore_errors=True)
     (dst_root / "PROVENANCE.md").write_text(
@@ -159,14 +170,16 @@ def export(src: ResultStore, dst_root: Path = SHIPPED_STORE) -> int:
         "Made by `python -m kdcore precompute` (see kdcore/precompute.py for the exact job list).\n"
         "Each `objects/<key>/result.json` records its config, data source, seed, date and library versions;\n"
         "`weights.safetensors` ships only for the models the app needs to open instantly.\n"
-        "Reproduce one: `python -m kdcore distill …` with the config in its result.json, or rerun precompute.\n\n"
+        "Reproduce one: `python -m kdcore distill …` with the config in its result.json, or rerun precompute.\n"
+        "`artefacts/objects/<key>/` holds derived pictures (subclass examples: `precompute --only subclass-examples`);\n"
+        "each result.json names the stored result it was computed from and how.\n\n"
         f"Last export: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}, {len(dst.list())} results.\n"
     )
     return n
 
 
 def precompute(profile: str = "default", only: list[str] | None = None) -> None:
-    parts = only or ["mnist", "fashion", "methods", "fashion-methods", "mhist", "export"]
+    parts = only or ["mnist", "fashion", "methods", "fashion-methods", "mhist", "subclass-examples", "export"]
     work = ResultStore(os.environ.get("KD_STORE_DIR") or Path.home() / ".cache" / "distillation-lab" / "precompute")
     os.environ.setdefault("KD_STORE_DIR", str(work.root))
     print(f"working store: {work.root}", file=sys.stderr)
@@ -177,9 +190,13 @@ def precompute(profile: str = "default", only: list[str] | None = None) -> None:
     if "methods" in parts:
         _run_all(method_configs("mnist", SEEDS if profile != "quick" else (0,)), "methods")
     if "fashion-methods" in parts:
-        max_rank = int(os.environ.get("KD_MAX_COST_RANK", "4"))
-        _run_all(fashion_method_configs(SEEDS if profile != "quick" else (0,), max_rank), "fashion-methods")
+        classes = [int(v) for v in os.environ.get("KD_COST_CLASSES", "0,1,2,3,4,5").split(",")]
+        _run_all(fashion_method_configs(SEEDS if profile != "quick" else (0,), classes), "fashion-methods")
     if "mhist" in parts:
         _run_all(mhist_configs(), "mhist")
+    if "subclass-examples" in parts:
+        from kdcore.subclass_examples import make_subclass_examples
+
+        print(f"subclass examples: {make_subclass_examples(work) or 'no subclass teacher stored'}", file=sys.stderr)
     if "export" in parts:
         print(f"exported {export(work)} new results to {SHIPPED_STORE}", file=sys.stderr)
