@@ -92,7 +92,7 @@ def test_standin_loads_with_mhist_format_and_label(template):
     # votes agree with the majority label: SSA iff >= 4 of 7 annotators chose SSA
     assert ((data.annotator_votes_train >= 4).long() == data.y_train).all()
     assert len(data.names_train) == 8 and data.names_train[0].endswith(".png")
-    assert data.x_train.float().std() > 10  # real pictures, not blank tensors
+    assert data.x_train.materialize().float().std() > 10  # real pictures, not blank tensors
     with open(template / "annotations.csv") as f:
         assert next(csv.reader(f)) == list(COLUMNS)
     im = Image.open(template / "images" / data.names_test[0])
@@ -406,8 +406,29 @@ def test_standin_classes_are_learnable(tmp_path, monkeypatch):
     assert model.pretrained_source.startswith("ImageNet")
     data = load_mhist(make_synthetic_mhist(tmp_path / "s", n_train=36, n_test=24, seed=5))
     with torch.no_grad():
-        f_tr = model(imagenet_normalize(data.x_train)).features["pooled"].numpy()
-        f_te = model(imagenet_normalize(data.x_test)).features["pooled"].numpy()
+        f_tr = model(imagenet_normalize(data.x_train.materialize())).features["pooled"].numpy()
+        f_te = model(imagenet_normalize(data.x_test.materialize())).features["pooled"].numpy()
     clf = LogisticRegression(C=1.0, max_iter=2000).fit(f_tr, data.y_train.numpy())
     acc = clf.score(f_te, data.y_test.numpy())
     assert acc >= 0.85, f"stand-in accuracy {acc:.2f}; majority class gives 0.67"
+
+
+def test_images_stay_on_disk_until_a_batch_is_indexed(tmp_path):
+    """MHIST-sized data must not sit in memory (474 MB): the loader keeps paths and decodes batches."""
+    from kdcore.data import DataError
+    from kdcore.data.images import ImageFiles
+
+    ds = make_synthetic_mhist(tmp_path / "m", n_train=6, n_test=3, seed=1)
+    data = load_mhist(ds)
+    assert isinstance(data.x_train, ImageFiles) and len(data.x_train) == 6
+    whole = data.x_train.materialize()
+    assert whole.shape == (6, 3, 224, 224) and whole.dtype == torch.uint8
+    idx = torch.tensor([4, 0, 4])
+    assert torch.equal(data.x_train[idx], whole[idx])  # an index tensor decodes exactly those images
+    assert torch.equal(data.x_train[2], whole[2])
+    view = data.x_train[1:3]
+    assert isinstance(view, ImageFiles) and torch.equal(view.to("cpu"), whole[1:3])
+    # a file replaced after the check is named when its batch is decoded, never trained on silently
+    Image.new("L", (224, 224)).save(data.x_train.paths[0])
+    with pytest.raises(DataError, match="changed or vanished"):
+        data.x_train[torch.tensor([0])]

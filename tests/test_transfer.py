@@ -91,7 +91,7 @@ def test_head_on_cached_features_equals_full_model():
     ds = load_dataset("mhist_synthetic", TINY)
     torch.manual_seed(0)
     model = build_backbone_model("mobilenet_v2", 2).freeze_backbone(True).eval()
-    x = ds.x_train[:6]
+    x = ds.x_train[:6].materialize()
     with torch.no_grad():
         full = model(imagenet_normalize(x)).logits
         head = PooledHead(model).eval()(pooled_features(model, x, batch_size=4)).logits

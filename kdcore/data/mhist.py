@@ -25,9 +25,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-import numpy as np
 import torch
 from PIL import Image
+
+from kdcore.data.images import ImageFiles
 
 HOW_TO_GET_MHIST = (
     "MHIST cannot be downloaded automatically: request it through the form on the dataset site "
@@ -70,9 +71,9 @@ class MhistError(ValueError):
 class MhistData:
     """MHIST (or its synthetic stand-in) in memory. Labels: 0 = HP, 1 = SSA (the positive class)."""
 
-    x_train: torch.Tensor  # uint8 (N, 3, 224, 224)
+    x_train: ImageFiles  # uint8 (N, 3, 224, 224), decoded from the files batch by batch
     y_train: torch.Tensor  # int64 (N,)
-    x_test: torch.Tensor
+    x_test: ImageFiles
     y_test: torch.Tensor
     names_train: tuple[str, ...]
     names_test: tuple[str, ...]
@@ -356,8 +357,9 @@ def _stratified_first(rows: list[_Row], limit: int | None) -> list[_Row]:
 
 # ---- images ------------------------------------------------------------------------------------
 def _load_images(image_dir: Path, rows: list[_Row], problems: dict[str, list[str]],
-                 progress: Callable[[int, int], None] | None, done0: int, total: int) -> torch.Tensor:
-    x = torch.empty((len(rows), 3, IMAGE_SIZE, IMAGE_SIZE), dtype=torch.uint8)
+                 progress: Callable[[int, int], None] | None, done0: int, total: int) -> ImageFiles:
+    """Check every image (header, size, mode, and a full decode for corrupt data); return them as
+    :class:`ImageFiles`, decoded again batch by batch when used (the pixels are not kept)."""
     for i, r in enumerate(rows):
         p = image_dir / r.name
         if progress is not None and (i % 64 == 0 or i == len(rows) - 1):
@@ -374,7 +376,7 @@ def _load_images(image_dir: Path, rows: list[_Row], problems: dict[str, list[str
                 if im.mode != "RGB":
                     problems["mode"].append(f"{r.name} ({im.mode})")
                     continue
-                arr = np.asarray(im)  # decodes; truncated/corrupt data raises here
+                im.load()  # decodes; truncated/corrupt data raises here
         except Image.DecompressionBombError as e:
             problems["bomb"].append(f"{r.name} ({e})")
             continue
@@ -384,8 +386,7 @@ def _load_images(image_dir: Path, rows: list[_Row], problems: dict[str, list[str
         except (OSError, SyntaxError, ValueError) as e:  # PIL.UnidentifiedImageError is an OSError
             problems["corrupt"].append(f"{r.name} ({type(e).__name__})")
             continue
-        x[i] = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
-    return x
+    return ImageFiles([image_dir / r.name for r in rows], IMAGE_SIZE)
 
 
 _PROBLEM_TEXT = {

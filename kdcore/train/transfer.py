@@ -427,21 +427,26 @@ MHIST_TRAIN, MHIST_TEST = 2175, 977
 
 def _bench_pipeline(n: int, stage2_epochs: int, chain: tuple[str, ...]) -> dict:
     """Child process of :func:`bench_mhist`: teacher → students on the stand-in **repeated to MHIST's
-    size in memory** (2,175 + 977 uint8 images, as a real run holds them), training on the first ``n``.
+    size** (2,175 + 977 image files, held as a real run holds them), training on the first ``n``.
     Returns its peak RSS and each job's timings. Peak memory is per batch, so ``n`` does not change it."""
     import resource
     import tempfile
 
     import kdcore.data as kdata
     from kdcore.config import course_student, course_teacher
+    from kdcore.data.images import ImageFiles
     from kdcore.store import ResultStore
 
     small = load_dataset("mhist_synthetic")
+
+    def repeated(x: ImageFiles, n_images: int) -> ImageFiles:
+        return ImageFiles([x.paths[i % len(x)] for i in range(n_images)], x.size)
+
     big = ArrayDataset(
         name="mhist_synthetic", source=small.source + " (repeated to MHIST size: memory benchmark)",
-        source_id="bench-mhist-size", x_train=small.x_train[torch.arange(MHIST_TRAIN) % len(small.x_train)],
+        source_id="bench-mhist-size", x_train=repeated(small.x_train, MHIST_TRAIN),
         y_train=small.y_train[torch.arange(MHIST_TRAIN) % len(small.y_train)],
-        x_test=small.x_test[torch.arange(MHIST_TEST) % len(small.x_test)],
+        x_test=repeated(small.x_test, MHIST_TEST),
         y_test=small.y_test[torch.arange(MHIST_TEST) % len(small.y_test)], classes=small.classes, is_standin=True)
     kdata._cache[("mhist_synthetic", "bench-mhist-size")] = big
     common = dict(data_source="bench-mhist-size", train_limit=n, test_limit=n,
@@ -470,7 +475,7 @@ def bench_mhist(quick: bool) -> dict:
     - ``finetune_epoch_s_<arch>``: one stage-2 epoch on MHIST, **extrapolated** from a measured stage-2
       epoch on ``n`` stand-in images (per image × 2,175, + the test pass: 977 / throughput).
     - ``peak_rss_mb_full_size_run``: peak RSS of a child process running teacher → KD student (quick) or
-      teacher → scratch → KD (full) with the data held at MHIST size (474 MB uint8). Goal ≤ 2,048.
+      teacher → scratch → KD (full) with the data held at MHIST size (3,152 files, decoded per batch). Goal ≤ 2,048.
     - ``standin_pipeline_est_s``: the default stand-in (96/48) with the course schedule (10 + 25 epochs),
       per model and stage, from the figures above.
     """
