@@ -6,12 +6,19 @@ Layout (one folder per finished job)::
     <root>/objects/<key>/weights.safetensors
     <root>/objects/<key>/<name>.safetensors extra tensors (e.g. the teacher's training-set logits)
     <root>/locks/<key>.lock                 inter-process lock: one computation per key
+    <root>/locks/<key>.entry.lock           held for seconds: while add_tensors changes an entry
 
 ``key`` = sha256(config + data source + CODE_VERSION) (see :func:`store_key`). Writes are atomic:
 an entry is built in ``<root>/tmp/`` and renamed into place, an extra file is staged there too and
 ``os.replace``d into the entry. A reader verifies each file's sha256 recorded in ``result.json``; a
 corrupt or truncated entry is moved to ``<root>/corrupt/`` and reported as missing, so the job is
 recomputed instead of crashing. Weights use safetensors: loading them runs no pickle.
+
+Re-adding a tensor file replaces it, then ``result.json``: a reader in between would see the new file
+with the old hash. So add_tensors makes both replacements under the entry lock, and a reader that
+finds an entry inconsistent looks again under that lock before it quarantines anything. add_tensors
+first puts the next manifest beside the old one (``.result.next.json``); a writer killed between
+the two replacements leaves it, and the reader rolls the entry forward instead of discarding it.
 
 A write killed half-way (kill -9, the out-of-memory killer) never gets to remove its staging folder,
 so each staging name records its writer (``<key>.<host>.<boot id>.<pid>.<random>``) and every write
@@ -34,14 +41,14 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psutil
 import torch
-from filelock import FileLock
+from filelock import FileLock, Timeout
 from safetensors.torch import load_file, save_file
 
 from kdcore import CODE_VERSION
@@ -51,6 +58,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_STORE = REPO_ROOT / "assets" / "store"
 # A write takes seconds; a staging folder whose writer cannot be checked is garbage after a day.
 STALE_STAGING_S = 24 * 3600
+ENTRY_LOCK_TIMEOUT_S = 60.0  # the entry lock is held for a few file replacements
+NEXT_MANIFEST = ".result.next.json"  # add_tensors' next result.json, until it is in place
+T = TypeVar("T")
 
 
 def _boot_id() -> str:
@@ -160,6 +170,12 @@ class ResultStore:
             except OSError:
                 pass  # another sweeper removed it first; a sweep never fails a write
 
+    def _entry_lock(self, key: str) -> FileLock:
+        """Held while add_tensors changes an entry's files, and by a reader re-checking an entry that
+        looked inconsistent. Not :meth:`lock`: that one is held for a whole computation."""
+        self._ensure_writable()
+        return FileLock(str(self.root / "locks" / f"{key}.entry.lock"), timeout=ENTRY_LOCK_TIMEOUT_S)
+
     @contextmanager
     def lock(self, key: str, timeout_s: float = -1) -> Iterator[None]:
         """Hold the inter-process lock for ``key`` (so two processes never compute one job)."""
@@ -174,20 +190,11 @@ class ResultStore:
         ``verify=False`` checks only that the files exist (listing hundreds of results must not
         re-hash every weights file); :meth:`load_tensors` always verifies what it reads.
         """
-        d = self._obj(key)
-        meta = d / "result.json"
-        if not meta.exists():
-            return None
         try:
-            result = json.loads(meta.read_text())
-            if result.get("key") != key:
-                raise StoreError("key mismatch")
-            for name, digest in result.get("files", {}).items():
-                f = d / name
-                if not f.exists() or (verify and _sha256(f) != digest):
-                    raise StoreError(f"{name} missing or changed")
-        except (OSError, ValueError, StoreError) as e:
-            self._quarantine(key, str(e))
+            result = self._read(key, verify)
+        except (OSError, ValueError, StoreError):
+            result = self._recheck(key, lambda: self._read(key, verify))
+        if result is None:
             return None
         if need_weights and "weights.safetensors" not in result.get("files", {}):
             return None
@@ -198,14 +205,68 @@ class ResultStore:
 
     def load_tensors(self, key: str, name: str = "weights") -> dict[str, torch.Tensor] | None:
         """Tensors saved under ``name`` (safetensors; no pickle), or None if absent/corrupt."""
-        result = self.get(key)
-        if result is None or f"{name}.safetensors" not in result.get("files", {}):
+        fname = f"{name}.safetensors"
+
+        def load() -> dict[str, torch.Tensor] | None:
+            result = self._read(key)
+            if result is None or fname not in result.get("files", {}):
+                return None
+            return load_file(str(self._obj(key) / fname))
+
+        try:
+            return load()
+        except Exception:  # changed under us (see _recheck), truncated, or not safetensors
+            return self._recheck(key, load)
+
+    def _read(self, key: str, verify: bool = True) -> dict | None:
+        """The result of ``key`` with its files checked; None when absent, an exception when inconsistent."""
+        d = self._obj(key)
+        meta = d / "result.json"
+        if not meta.exists():
+            return None
+        result = json.loads(meta.read_text())
+        if result.get("key") != key:
+            raise StoreError("key mismatch")
+        for name, digest in result.get("files", {}).items():
+            f = d / name
+            if not f.exists() or (verify and _sha256(f) != digest):
+                raise StoreError(f"{name} missing or changed")
+        return result
+
+    def _recheck(self, key: str, attempt: Callable[[], T]) -> T | None:
+        """Run a read that failed once more under the entry lock; quarantine only if it fails there too.
+
+        The first failure may be a reader caught between add_tensors' two replacements; with the lock
+        held no writer is half-way, so what still fails is corrupt, unless a killed writer left its next
+        manifest, which is rolled forward first.
+        """
+        if self.readonly:
             return None
         try:
-            return load_file(str(self._obj(key) / f"{name}.safetensors"))
-        except Exception as e:  # truncated between the check and the read, or not safetensors
-            self._quarantine(key, f"{name}: {e}")
-            return None
+            with self._entry_lock(key):
+                for last in (False, True):
+                    try:
+                        return attempt()
+                    except Exception as e:
+                        if last or not self._roll_forward(key):
+                            self._quarantine(key, str(e))
+                            return None
+        except (OSError, StoreError, Timeout):
+            pass  # cannot take the lock (no write access, a stuck writer): missing this time, not quarantined
+        return None
+
+    def _roll_forward(self, key: str) -> bool:
+        """Install the next manifest a killed add_tensors left, if every file it names has its hash.
+        Entry lock held."""
+        d = self._obj(key)
+        try:
+            result = json.loads((d / NEXT_MANIFEST).read_text())
+            if result.get("key") != key or any(_sha256(d / n) != h for n, h in result.get("files", {}).items()):
+                return False
+            os.replace(d / NEXT_MANIFEST, d / "result.json")
+        except (OSError, ValueError):
+            return False
+        return True
 
     def list(self) -> list[dict]:
         """Every readable result in this store, newest first."""
@@ -255,23 +316,34 @@ class ResultStore:
                 shutil.rmtree(staging, ignore_errors=True)
 
     def add_tensors(self, key: str, name: str, tensors: dict[str, torch.Tensor]) -> None:
-        """Add a tensor file to an existing entry (atomic file replace + result.json rewrite)."""
+        """Add (or replace) a tensor file of an existing entry.
+
+        The file is written and hashed in a staging folder; then, under the entry lock, the next
+        manifest goes beside the entry, the file replaces the old one and the manifest replaces
+        ``result.json``. Readers never quarantine the entry for the moment between (see :meth:`_recheck`).
+        """
         self._ensure_writable()
         self._sweep_staging()
         d = self._obj(key)
-        result = self.get(key)
-        if result is None:
+        if self.get(key) is None:
             raise StoreError(f"no entry {key} to add {name} to")
+        fname = f"{name}.safetensors"
         staging = self._staging(key)  # not in the entry's folder: a killed write leaves nothing there
         try:
-            tmp = staging / f"{name}.safetensors"
-            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
-            digest = _sha256(tmp)
-            os.replace(tmp, d / f"{name}.safetensors")
-            result["files"][f"{name}.safetensors"] = digest
-            meta_tmp = staging / "result.json"
-            meta_tmp.write_text(json.dumps(result, indent=1, default=_json_default))
-            os.replace(meta_tmp, d / "result.json")
+            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(staging / fname))
+            digest = _sha256(staging / fname)
+            with self._entry_lock(key):
+                try:  # the manifest as it is now: another add_tensors may have added a file meanwhile
+                    result = self._read(key, verify=False)
+                except (OSError, ValueError, StoreError):
+                    result = None
+                if result is None:
+                    raise StoreError(f"entry {key} vanished or broke while adding {name} to it")
+                result["files"][fname] = digest
+                (staging / "result.json").write_text(json.dumps(result, indent=1, default=_json_default))
+                os.replace(staging / "result.json", d / NEXT_MANIFEST)
+                os.replace(staging / fname, d / fname)
+                os.replace(d / NEXT_MANIFEST, d / "result.json")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
