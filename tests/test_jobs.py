@@ -281,6 +281,69 @@ def test_kills_during_store_writes_never_expose_a_torn_entry(env: Path) -> None:
 
 
 # ---- Ray ----------------------------------------------------------------------------------------
+class FakeRay:
+    """Just enough of the ``ray`` module for run_on_ray: records each task's options, runs nothing."""
+
+    class Ref:
+        def __init__(self, output: dict) -> None:
+            self.output = output
+
+    class Remote:
+        def __init__(self, ray: FakeRay, options: dict) -> None:
+            self.ray, self.opts = ray, options
+
+        def options(self, **kw: object) -> FakeRay.Remote:
+            return FakeRay.Remote(self.ray, {**self.opts, **kw})
+
+        def remote(self, config: dict) -> FakeRay.Ref:
+            self.ray.submitted.append((self.opts, config))
+            key = f"k{len(self.ray.submitted)}"
+            return FakeRay.Ref({"result": {"key": key, "name": key, "cached": False}, "entries": []})
+
+    def __init__(self, node_memory: int) -> None:
+        self.node_memory = node_memory
+        self.submitted: list[tuple[dict, dict]] = []
+
+    def is_initialized(self) -> bool:
+        return True  # "someone else's Ray session": no init, no shutdown
+
+    def nodes(self) -> list[dict]:
+        return [{"Alive": True, "Resources": {"CPU": 2.0, "memory": float(self.node_memory)}},
+                {"Alive": False, "Resources": {"CPU": 64.0, "memory": 1e12}}]
+
+    def remote(self, **options: object):  # noqa: ANN201 - a decorator
+        return lambda fn: FakeRay.Remote(self, options)
+
+    def wait(self, pending: list, num_returns: int = 1) -> tuple[list, list]:
+        return pending[:num_returns], pending[num_returns:]
+
+    def get(self, ref: FakeRay.Ref) -> dict:
+        return ref.output
+
+
+def test_ray_tasks_request_their_memory_and_what_fits_nowhere_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kdcore.jobs import ray_executor
+
+    monkeypatch.setenv("KD_MEMORY_BUDGET", "2G")
+    fits, big = tiny(seed=51), course_student("mnist", "scratch", hidden=(40_000, 40_000))  # big: over any budget
+    need = check_memory(fits)
+    fake = FakeRay(node_memory=8 * 1024**3)
+    monkeypatch.setattr(ray_executor, "import_ray", lambda: fake)
+    seen: list[dict] = []
+    out = ray_executor.run_on_ray([fits, big, fits.replace(seed=52)], progress=seen.append)
+    assert [o["memory"] for o, _ in fake.submitted] == [need, need]  # the scheduler packs by these
+    assert all(o["num_cpus"] == 1 for o, _ in fake.submitted)
+    assert [c["seed"] for _, c in fake.submitted] == [51, 52]  # the refused job was never sent
+    assert "error" not in out[0] and "error" not in out[2]
+    assert out[1]["error"].startswith("MemoryBudgetError") and "KD_MEMORY_BUDGET" in out[1]["error"]
+    assert sorted(e["stage"] for e in seen) == ["done", "done", "failed"]
+    # within the budget, but more than any live node offers: Ray would leave it pending for ever
+    small = FakeRay(node_memory=need // 2)
+    monkeypatch.setattr(ray_executor, "import_ray", lambda: small)
+    [refused] = ray_executor.run_on_ray([fits])
+    assert small.submitted == [] and "largest Ray node" in refused["error"]
+
+
 def test_ray_sweep_gives_the_local_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("ray")
     configs = [tiny(seed=s) for s in (41, 42)] + [tiny(seed=41, lr=3e-3), tiny(seed=43, hidden=(16,))]

@@ -7,6 +7,13 @@ through ``runtime_env``), so on one machine or on a cluster with a shared file s
 written where the app reads it. The task also sends the finished entries back (the job's and its
 teacher's: result JSON + safetensors tensors), and the driver adds any its own store lacks, so on a
 cluster without a shared disk the results still land in the local store, under the same keys.
+
+Memory: each task asks Ray for ``memory=`` the job's estimated peak (:mod:`kdcore.jobs.memory`),
+so Ray's scheduler never starts more jobs on a node than its memory holds (it reserves, it does not
+enforce). Before anything is sent, each job gets the local runner's check against
+``KD_MEMORY_BUDGET`` (the budget of one job here: Ray does the sharing), and a job bigger than
+the largest live node is refused too, since Ray would leave it pending for ever; a refused job fails
+with the reason, the others run.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kdcore.config import JobConfig
+from kdcore.jobs.memory import MemoryBudgetError, check_memory, fmt_bytes, memory_budget
 
 # Settings a worker needs to compute exactly what a local run computes.
 PASS_ENV = ("KD_DATA_DIR", "KD_MHIST_DIR", "KD_OFFLINE", "KD_DEVICE", "KD_MEMORY_BUDGET")
@@ -45,6 +53,40 @@ def _entries(store: object, key: str | None) -> list[tuple[str, dict, dict]]:
         out.append((key, *entry))
         key = entry[0].get("teacher_key")
     return out
+
+
+def _largest_node_memory(ray: object) -> int | None:
+    """The ``memory`` resource of the biggest live Ray node (bytes), or None when Ray does not say."""
+    try:
+        sizes = [n["Resources"].get("memory", 0) for n in ray.nodes() if n.get("Alive")]
+    except Exception:  # an old Ray or a client connection without the call: Ray's own check remains
+        return None
+    return int(max(sizes)) if sizes else None
+
+
+def _memory_request(config: JobConfig, store: object, shared_store: bool, node_memory: int | None) -> int:
+    """The bytes ``config``'s task asks Ray for: the runner's estimate, after the runner's check.
+
+    The teacher counts as stored (loaded, not trained) only when the workers write to this store
+    (a local Ray); on a cluster a worker's own store may lack it and train it inside the task.
+    Raises :class:`MemoryBudgetError` when the job fits neither the budget nor the largest node.
+    """
+    teacher_cached = False
+    if shared_store and config.teacher is not None:
+        from kdcore.train import job_key
+
+        try:
+            teacher_cached = store.get(job_key(config.teacher)) is not None
+        except Exception:  # its data is not on this machine: assume the task trains the teacher
+            teacher_cached = False
+    need = check_memory(config, memory_budget(), teacher_cached=teacher_cached)
+    if node_memory is not None and need > node_memory:
+        raise MemoryBudgetError(
+            f"{config.short_name()} needs about {fmt_bytes(need)} of memory at its peak, more than the largest "
+            f"Ray node offers ({fmt_bytes(node_memory)}); Ray would never start it. Add a bigger node, or make "
+            "the job smaller (a smaller batch, fewer training images)."
+        )
+    return need
 
 
 def _ray_task(config: dict) -> dict:
@@ -83,11 +125,20 @@ def run_on_ray(configs: list[JobConfig], address: str | None = None,
         task = ray.remote(num_cpus=1, max_retries=1)(_ray_task)
         if not started_here:  # someone else's Ray session: give our tasks the settings one by one
             task = task.options(runtime_env=runtime_env)
-        refs = [task.remote(c.to_dict()) for c in configs]
-        index = {ref: i for i, ref in enumerate(refs)}
         outcomes: list[dict | None] = [None] * len(configs)
         store = open_store()
-        pending = list(refs)
+        node_memory = _largest_node_memory(ray)
+        index: dict[object, int] = {}  # Ray object ref -> place in configs
+        for i, c in enumerate(configs):
+            try:
+                need = _memory_request(c, store, shared_store=not address, node_memory=node_memory)
+            except MemoryBudgetError as e:  # as the local runner: this job is refused, the rest run
+                outcomes[i] = {"name": c.short_name(), "config": c.to_dict(), "error": f"{type(e).__name__}: {e}"}
+                if progress is not None:
+                    progress({"index": i, "name": c.short_name(), "stage": "failed", "error": outcomes[i]["error"]})
+                continue
+            index[task.options(memory=need).remote(c.to_dict())] = i
+        pending = list(index)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             i = index[done[0]]
