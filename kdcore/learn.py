@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+if typing.TYPE_CHECKING:
+    from kdcore.subclass_examples import SubclassExamples
+
 # ---- the tutorial ----------------------------------------------------------------------------
 INTRO: list[tuple[str, str]] = [
     ("Why compress a model?", """
@@ -76,7 +79,7 @@ class CourseMethod:
     link: str
     idea: str
     equations: tuple[str, ...]
-    demo: str = ""  # "temperature" | "attention" | ""
+    demo: str = ""  # "temperature" | "attention" | "subclass" | ""
 
 
 COURSE_METHODS: tuple[CourseMethod, ...] = (
@@ -126,6 +129,7 @@ COURSE_METHODS: tuple[CourseMethod, ...] = (
         (r"p_c = \sum_{s=1}^{S} p_{c,s}, \qquad p_{c,s} = \mathrm{softmax}(z)_{c,s}",
          r"\mathcal{L} = \alpha\, T^2\, \mathrm{KL}\big(p^{T}_{\text{sub}}(z_T) \,\|\, p^{T}_{\text{sub}}(z_S)\big)"
          r" + (1-\alpha)\, \mathrm{CE}\big(y, p_{\text{class}}(z_S)\big)"),
+        demo="subclass",
     ),
     CourseMethod(
         "born_again", "Born-again networks (student over teacher)",
@@ -272,4 +276,26 @@ def attention_demo(dataset: str = "mnist", index: int = 0) -> dict[str, np.ndarr
     return out
 
 
-__all__ = ["COURSE_METHODS", "INTRO", "CourseMethod", "MethodInfo", "attention_demo", "method_catalog", "method_info"]
+SUBCLASS_INTRO = """
+**What the teacher invented.** The subclass teacher below was only ever told the class ("this is a 7"); it
+had to spread each class over its s outputs, and how it split them is its own invention. Each test image of
+a class is put into the subclass that scores highest within that class; shown are the images the teacher
+puts there most confidently, and each subclass's share of the class's test images. Whether the columns
+differ in a way you can name is for you to judge: nobody told the teacher what they should mean.
+"""
+SUBCLASS_MISSING = (
+    "No subclass examples are stored yet. They are made from a trained MNIST subclass teacher (weights are not "
+    "shipped): `python -m kdcore precompute --only methods,subclass-examples` trains it into `KD_STORE_DIR` and "
+    "saves the pictures there (add `,export` to ship them in assets/store).")
+
+
+def subclass_demo(dataset: str = "mnist") -> SubclassExamples | None:
+    """Example test images per (class, subclass) of a stored subclass teacher (:mod:`kdcore.subclass_examples`),
+    read from the user store or the shipped artefacts; None when none were made."""
+    from kdcore.subclass_examples import load_subclass_examples
+
+    return load_subclass_examples(dataset)
+
+
+__all__ = ["COURSE_METHODS", "INTRO", "SUBCLASS_INTRO", "SUBCLASS_MISSING", "CourseMethod", "MethodInfo", "attention_demo",
+           "method_catalog", "method_info", "subclass_demo"]

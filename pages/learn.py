@@ -63,6 +63,27 @@ for method in learn.COURSE_METHODS:
             cols = st.columns(len(maps))
             for col, (name, img) in zip(cols, maps.items(), strict=True):
                 col.image(img, caption=name, width=140, clamp=True)
+    if method.demo == "subclass":
+        try:
+            examples = learn.subclass_demo("mnist")
+        except Exception as e:  # noqa: BLE001 - a demo failing must not take the page down
+            examples = None
+            st.info(f"The subclass examples could not be read ({e}).")
+        if examples is None:
+            st.info(learn.SUBCLASS_MISSING)
+        else:
+            st.markdown(learn.SUBCLASS_INTRO)
+            st.caption(examples.caption())
+            n_classes = len(examples.classes)
+            name = st.selectbox("Class", examples.classes, index=min(7, n_classes - 1), key="learn_subclass_class")
+            c = examples.classes.index(name)
+            for k, col in enumerate(st.columns(examples.subclasses)):
+                col.image(examples.tile(c, k), caption=examples.label(c, k), width=200)
+            st.caption(examples.summary())
+            with st.expander("Every class"):
+                for ci in range(n_classes):
+                    for k, col in enumerate(st.columns(examples.subclasses)):
+                        col.image(examples.tile(ci, k, columns=6), caption=examples.label(ci, k), width="stretch")
     if method.key:
         show_code(method.key)
 

@@ -1,0 +1,293 @@
+r"""What a subclass teacher invents: example test images per (class, subclass).
+
+Subclass distillation (Müller, Kornblith & Hinton, arXiv:2002.03936, 2020) trains the teacher with
+``s`` outputs per class (see :mod:`kdcore.losses.subclass`); it is only ever told the class, so how it
+splits each class over its ``s`` outputs is its own invention. To show that split, every test image of
+class ``c`` is assigned to its most likely subclass *within* class ``c``,
+
+.. math::
+    k(x) = \arg\max_{j < s} z_{c s + j}(x),
+
+and for each (class, subclass) we keep the ``n`` test images the teacher puts there most confidently
+(largest probability :math:`\mathrm{softmax}(z)_{c s + k}` over all ``C·s`` outputs), plus the
+subclass's *share* of the class's test images. A subclass that wins on fewer than ``n`` test images
+(a teacher may let one subclass win on every image of a class and keep the split graded) is topped
+up with the other images of class ``c`` that it scores highest, flagged ``assigned = False``: the
+images the teacher rates closest to that subclass.
+
+The subclass teachers' weights are not shipped, so ``python -m kdcore precompute --only
+subclass-examples,export`` computes the examples once and ships them as a small artefact. Artefacts
+live in a result store of their own under ``<store>/artefacts`` (``objects/<key>/result.json`` +
+``images.safetensors``, written and verified like any result) so that job listings — the Compare
+page, ``python -m kdcore list`` — never mistake them for trained models.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kdcore.store import LayeredStore, ResultStore, open_store, read_entry
+
+KIND = "subclass_examples"
+VERSION = 1  # bump when the selection rule changes: it is part of the artefact key
+PER_SUBCLASS = 6  # example images kept per (class, subclass): 10 x 2 x 6 MNIST images = 94 KB
+DATASETS = ("mnist", "fashion_mnist")
+MAKE_COMMAND = "python -m kdcore precompute --only subclass-examples,export"
+SELECTION = ("each test image of class c goes to its argmax subclass within class c; the examples of (c, k) "
+             "are the images assigned to k with the largest softmax probability of output c*s+k over all C*s "
+             "outputs; when fewer than n are assigned, the other images of class c with the largest such "
+             "probability follow (assigned = false)")
+
+
+@dataclass
+class SubclassExamples:
+    """Example test images of each (class, subclass) of one subclass teacher.
+
+    Arrays are indexed ``[class, subclass, rank]``. ``assigned[c, k, i]`` says whether example ``i``
+    is one of the images of class c the teacher assigns to subclass k (argmax), or, when fewer than
+    ``n`` are, one of the other images of class c it scores highest for k. A class with fewer than
+    ``n`` test images has index -1, a black image and NaN confidence in its unused slots.
+    """
+
+    classes: tuple[str, ...]
+    images: np.ndarray  # uint8 (C, s, n, H, W)
+    indices: np.ndarray  # int64 (C, s, n): test-set index of each example, -1 = empty slot
+    confidence: np.ndarray  # float32 (C, s, n): softmax probability of output (c, k)
+    assigned: np.ndarray  # bool (C, s, n): in subclass k by argmax (False: topped up, see above)
+    counts: np.ndarray  # int64 (C, s): test images of class c assigned to subclass k
+    meta: dict = field(default_factory=dict)  # teacher, data, how it was made
+
+    @property
+    def subclasses(self) -> int:
+        return int(self.counts.shape[1])
+
+    @property
+    def shares(self) -> np.ndarray:
+        """(C, s) fraction of class c's test images in subclass k (rows sum to 1; 0 for a class with no test image)."""
+        total = self.counts.sum(axis=1, keepdims=True)
+        return np.divide(self.counts, total, out=np.zeros(self.counts.shape), where=total > 0)
+
+    def label(self, c: int, k: int) -> str:
+        """E.g. ``"subclass 1 — 62 % of class 7 (62 test images)"`` (subclasses counted from 1), plus what
+        the examples are when the subclass wins on fewer images than are shown."""
+        n, shown = int(self.counts[c, k]), int((self.indices[c, k] >= 0).sum())
+        text = f"subclass {k + 1} — {100 * self.shares[c, k]:.0f} % of class {self.classes[c]} ({n} test images)"
+        if n == 0:
+            text += f"; none lands here: shown, the {shown} it scores closest"
+        elif n < shown:
+            text += f"; shown: those {n}, then the {shown - n} it scores closest"
+        return text
+
+    def caption(self) -> str:
+        """Where the pictures come from: the teacher, its accuracy, the data (stand-ins say so) and the command."""
+        from kdcore.data import DATASET_TITLES
+
+        m = self.meta
+        data = DATASET_TITLES.get(m.get("dataset", ""), m.get("dataset", "?"))
+        if m.get("is_standin"):
+            data += f" (stand-in data: {m.get('data_source_id', '?')})"
+        acc = m.get("teacher_accuracy")
+        acc_text = f", test accuracy {100 * acc:.1f} %" if isinstance(acc, (int, float)) else ""
+        n_test = f"{m['n_test']:,}" if isinstance(m.get("n_test"), int) else "?"
+        return (f"Teacher: `{m.get('teacher_name', '?')}` (s = {self.subclasses} subclasses per class{acc_text}), "
+                f"on the {n_test} test images of {data}. Made by `{m.get('made_by', MAKE_COMMAND)}` "
+                f"on {str(m.get('created', '?'))[:10]}.")
+
+    def summary(self) -> str:
+        """One sentence on how evenly the teacher uses its subclasses (argmax shares over the test set)."""
+        present = self.counts.sum(axis=1) > 0
+        one_sided = int(((self.shares.max(axis=1) >= 0.99) & present).sum())
+        total = int(present.sum())
+        if one_sided == total:
+            return (f"For every class ({total} of {total}) one subclass wins on (nearly) all test images: this "
+                    "teacher keeps its split graded rather than hard. The other subclass's column shows the images "
+                    "it scores closest to that subclass; a student distilled at T > 1 sees those graded scores too.")
+        if one_sided:
+            return (f"For {one_sided} of {total} classes one subclass wins on (nearly) all test images (the other "
+                    "column then shows the images it scores closest); the other classes are split between subclasses.")
+        return f"Each of the {total} classes is split between its subclasses."
+
+    def tile(self, c: int, k: int, columns: int = 3, gap: int = 2) -> np.ndarray:
+        """The examples of (c, k) as one uint8 picture: ``columns`` per row, mid-grey ``gap`` between them."""
+        imgs = self.images[c, k][self.indices[c, k] >= 0]
+        h, w = self.images.shape[-2:]
+        if len(imgs) == 0:
+            return np.full((h, w), 128, np.uint8)
+        columns = max(1, min(columns, len(imgs)))
+        rows = -(-len(imgs) // columns)
+        out = np.full((rows * h + (rows - 1) * gap, columns * w + (columns - 1) * gap), 128, np.uint8)
+        for i, img in enumerate(imgs):
+            r, q = divmod(i, columns)
+            out[r * (h + gap): r * (h + gap) + h, q * (w + gap): q * (w + gap) + w] = img
+        return out
+
+
+# ---- computing ---------------------------------------------------------------------------------
+def subclass_teachers(store: ResultStore | LayeredStore, dataset: str | None = None) -> list[dict]:
+    """Stored subclass teachers (with weights) of ``dataset``: most training data first, then lowest seed."""
+    found = [r for r in store.list()
+             if r.get("config", {}).get("method") == "subclass_teacher" and "weights.safetensors" in r.get("files", {})
+             and (dataset is None or r.get("dataset") == dataset)]
+    return sorted(found, key=lambda r: (-int(r.get("n_train", 0)), int(r["config"].get("seed", 0)), r["key"]))
+
+
+def compute_subclass_examples(result: dict, store: ResultStore | LayeredStore | None = None,
+                              per_subclass: int = PER_SUBCLASS) -> SubclassExamples:
+    """Run the subclass teacher of ``result`` on its test set and pick each (class, subclass)'s examples."""
+    from kdcore.config import JobConfig
+    from kdcore.data import load_dataset
+    from kdcore.losses.subclass import logits_per_class
+    from kdcore.train.job import load_model, subset, versions
+    from kdcore.train.loop import predict_logits
+
+    config = JobConfig.from_dict(result["config"])
+    if config.method != "subclass_teacher":
+        raise ValueError(f"{result.get('name', result['key'])} is a {config.method!r} job, not a subclass teacher")
+    if config.dataset.startswith("mhist"):
+        raise ValueError("subclass examples are made for the MNIST-style data sets only")
+    store = store or open_store()
+    data = load_dataset(config.dataset, result.get("data_source_id") or config.data_source)
+    _, _, x, y = subset(data, config)
+    s, n_classes = logits_per_class(config), data.num_classes
+    model = load_model(result, store)
+    z = predict_logits(model, x, batch_size=512, device=torch.device("cpu"))
+    if z.shape[1] != n_classes * s:
+        raise ValueError(f"the network has {z.shape[1]} outputs, expected {n_classes} classes x {s} subclasses")
+    prob = torch.softmax(z.double(), dim=1).view(len(z), n_classes, s)
+    rows = torch.arange(len(z))
+    own = prob[rows, y]  # (N, s): the probabilities of the true class's subclasses
+    sub = own.argmax(dim=1)
+
+    h, w = x.shape[-2:]
+    images = np.zeros((n_classes, s, per_subclass, h, w), np.uint8)
+    indices = np.full((n_classes, s, per_subclass), -1, np.int64)
+    confidence = np.full((n_classes, s, per_subclass), np.nan, np.float32)
+    counts = np.zeros((n_classes, s), np.int64)
+    assigned = np.zeros((n_classes, s, per_subclass), bool)
+    pixels = (x[:, 0] * 255.0).round().clamp(0, 255).to(torch.uint8).numpy()
+    for c in range(n_classes):
+        for k in range(s):
+            score = own[:, k]
+            members = torch.nonzero((y == c) & (sub == k)).flatten()
+            others = torch.nonzero((y == c) & (sub != k)).flatten()
+            counts[c, k] = len(members)
+            ranked = [ids[torch.argsort(score[ids], descending=True, stable=True)] for ids in (members, others)]
+            best = torch.cat(ranked)[:per_subclass].numpy()
+            indices[c, k, : len(best)] = best
+            images[c, k, : len(best)] = pixels[best]
+            confidence[c, k, : len(best)] = score[best].numpy()
+            assigned[c, k, : len(best)] = np.arange(len(best)) < len(members)
+    meta = {
+        "kind": KIND,
+        "version": VERSION,
+        "dataset": config.dataset,
+        "classes": list(data.classes),
+        "subclasses": s,
+        "per_subclass": per_subclass,
+        "teacher_key": result["key"],
+        "teacher_name": result.get("name", ""),
+        "teacher_config": result["config"],
+        "teacher_accuracy": result.get("metrics", {}).get("accuracy"),
+        "data_source": data.source,
+        "data_source_id": data.source_id,
+        "is_standin": bool(data.is_standin),
+        "n_train": result.get("n_train"),
+        "n_test": len(y),
+        "selection": SELECTION,
+        "made_by": MAKE_COMMAND,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": versions(),
+    }
+    return SubclassExamples(tuple(data.classes), images, indices, confidence, assigned, counts, meta)
+
+
+# ---- storing -----------------------------------------------------------------------------------
+def artefact_store(layer: ResultStore) -> ResultStore:
+    """The store of artefacts that belongs to one result-store folder (``<root>/artefacts``)."""
+    return ResultStore(Path(layer.root) / "artefacts", readonly=layer.readonly)
+
+
+def artefact_key(teacher_key: str, per_subclass: int = PER_SUBCLASS) -> str:
+    payload = json.dumps({"kind": KIND, "version": VERSION, "teacher": teacher_key, "n": per_subclass}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def save_subclass_examples(ex: SubclassExamples, store: ResultStore) -> str:
+    """Write ``ex`` into ``store``'s artefacts (atomic, sha256-verified like any result); returns its key."""
+    key = artefact_key(ex.meta["teacher_key"], int(ex.images.shape[2]))
+    result = {**ex.meta, "name": f"{KIND}: {ex.meta.get('teacher_name', '')}", "counts": ex.counts.tolist(),
+              "shares": ex.shares.round(6).tolist(), "indices": ex.indices.tolist(),
+              "assigned": ex.assigned.tolist(),
+              "confidence": [[[None if np.isnan(v) else float(f"{v:.4g}") for v in row] for row in per_class]
+                             for per_class in ex.confidence]}
+    artefact_store(store).put(key, result, {"images": {"images": torch.from_numpy(ex.images)}})
+    return key
+
+
+def _from_entry(result: dict, images: torch.Tensor) -> SubclassExamples:
+    conf = np.array([[[np.nan if v is None else v for v in row] for row in per_class]
+                     for per_class in result["confidence"]], np.float32)
+    arrays = ("key", "files", "counts", "shares", "indices", "confidence", "assigned")
+    meta = {k: v for k, v in result.items() if k not in arrays}
+    return SubclassExamples(tuple(result["classes"]), images.numpy(), np.array(result["indices"], np.int64), conf,
+                            np.array(result["assigned"], bool), np.array(result["counts"], np.int64), meta)
+
+
+def load_subclass_examples(dataset: str = "mnist", store: LayeredStore | ResultStore | None = None) -> SubclassExamples | None:
+    """The stored examples of ``dataset`` (the user store first, then the shipped one); None when there are none.
+
+    Within a layer: the teacher with most training data, then the lowest seed (as precompute picks it).
+    """
+    store = store or open_store()
+    for layer in getattr(store, "layers", (store,)):
+        arts = artefact_store(layer)
+        found = [r for r in arts.list() if r.get("kind") == KIND and r.get("dataset") == dataset]
+        found.sort(key=lambda r: (-int(r.get("n_train") or 0), int(r.get("teacher_config", {}).get("seed", 0)),
+                                  r.get("created", "")))
+        for r in found:
+            tensors = arts.load_tensors(r["key"], "images")
+            if tensors is not None and "images" in tensors:
+                return _from_entry(r, tensors["images"])
+    return None
+
+
+def make_subclass_examples(work: ResultStore, datasets: tuple[str, ...] = DATASETS,
+                           per_subclass: int = PER_SUBCLASS) -> list[str]:
+    """Precompute part: examples of the first stored subclass teacher (most data, lowest seed) of each
+    data set in ``work``; idempotent (an artefact already made for that teacher is kept)."""
+    made = []
+    for ds in datasets:
+        teachers = subclass_teachers(work, ds)
+        if not teachers:
+            continue
+        teacher = teachers[0]
+        key = artefact_key(teacher["key"], per_subclass)
+        if artefact_store(work).get(key) is None:
+            save_subclass_examples(compute_subclass_examples(teacher, work, per_subclass), work)
+        made.append(key)
+    return made
+
+
+def export_artefacts(src: ResultStore, dst_root: Path) -> int:
+    """Copy the artefacts of ``src`` missing from ``dst_root``'s (precompute's export step); returns how many."""
+    src_arts, dst_arts = artefact_store(src), ResultStore(Path(dst_root) / "artefacts")
+    n = 0
+    for r in src_arts.list():
+        if dst_arts.get(r["key"]) is None and (entry := read_entry(src_arts, r["key"])) is not None:
+            dst_arts.put(r["key"], *entry)
+            n += 1
+    shutil.rmtree(dst_arts.root / "tmp", ignore_errors=True)
+    shutil.rmtree(dst_arts.root / "locks", ignore_errors=True)
+    return n
+
+
+__all__ = ["MAKE_COMMAND", "SubclassExamples", "compute_subclass_examples", "export_artefacts", "load_subclass_examples",
+           "make_subclass_examples", "save_subclass_examples", "subclass_teachers"]
