@@ -203,6 +203,7 @@ def _fit_epochs(
                         sums[k] = sums.get(k, 0) + v.detach() * len(ids)
                     correct += (to_class(out.logits).argmax(1) == ys).sum().cpu()
             opt.step()
+        opt.zero_grad(set_to_none=True)  # free the gradients before the test pass (memory peak)
         row: dict = {"epoch": epoch + 1, "train_s": time.perf_counter() - t0}
         row.update({f"loss_{k}": float(v) / n for k, v in sums.items()})
         row["train_loss"] = sum(row[f"loss_{k}"] for k in sums)

@@ -378,11 +378,14 @@ def compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, pr
     history2: list[dict] = []
     if sched.stage2_epochs:
         model.freeze_backbone(False, bn_eval=True)
+        # The per-epoch test pass runs beside the optimiser's state (3 copies of the weights for
+        # Adam): in small batches, or its activations set the job's peak memory.
+        micro = int(config.param("micro_batch", MICRO_BATCH))
         t0 = time.perf_counter()
         history2 = fit(model, loss_fn, xtr, ytr, xte, yte, epochs=sched.stage2_epochs, lr=sched.stage2_lr,
                        seed=config.seed + STAGE2_SEED_OFFSET, progress=_stage_progress(progress, "stage2"),
-                       checkpoint_path=ck2, transform=Augment(model), eval_batch_size=sched.batch_size,
-                       micro_batch=int(config.param("micro_batch", MICRO_BATCH)), **common)
+                       checkpoint_path=ck2, transform=Augment(model), eval_batch_size=2 * micro,
+                       micro_batch=micro, **common)
         timings["stage2_s"] = time.perf_counter() - t0
     train_s = time.perf_counter() - t_train
 
