@@ -56,7 +56,7 @@ def test_output_contract(arch, channels):
     with torch.no_grad():
         out = m(_x())
     assert out.logits.shape == (2, 2)
-    assert tuple(out.features) == m.feature_names == ("pooled", "last_map")
+    assert tuple(out.features) == m.feature_names == ("pooled", "last_map", "map28", "map14", "map7")
     assert out.features["last_map"].shape == (2, channels, 7, 7)
     assert out.features["pooled"].shape == (2, channels)
     assert torch.allclose(out.features["pooled"], out.features["last_map"].mean((2, 3)), atol=1e-5)

@@ -15,7 +15,9 @@ The estimate is a sum of the parts a job really holds at its peak (the backward 
                  pass's temporaries, measured: ×1.18 for ResNetV2-50, ×1.35 for MobileNetV2),
                  or an evaluation batch's (1024 MNIST images), whichever is larger
     teacher      the teacher's weights + its cached training-set logits (KD methods); a teacher
-                 that runs on every batch (feature methods) adds its no-grad activations
+                 that runs on every batch (feature methods: FitNets, attention transfer; on MHIST
+                 in stage 2, on each micro-batch) adds its no-grad forward pass at that batch —
+                 for the backbones the measured live peak (:func:`live_peak_bytes_per_example`)
 
 A KD job trains its teacher first in the same process when the teacher is not in the store, so
 its peak is the larger of the teacher job's and the student's own.
@@ -32,6 +34,7 @@ import functools
 import os
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -68,15 +71,20 @@ class Backbone:
     feature_dim: int  # width of the pooled features the new head reads
     saved_per_example: int  # bytes autograd saves per training example
     inference_per_example: int  # peak no-grad activation bytes per example (two largest maps)
+    # bytes alive at the peak of a no-grad forward, per example, input and returned features included
+    # (live_peak_bytes_per_example): the teacher that runs beside a feature method's student
+    forward_peak_per_example: int = 0
 
 
 BACKBONES: dict[str, Backbone] = {
-    # 23,504,450 params with a 2-way head; 171.8 MB saved at batch 1, 249.3 MB at batch 2.
+    # 23,504,450 params with a 2-way head; 171.8 MB saved at batch 1, 249.3 MB at batch 2. Its
+    # pre-activation blocks keep x, BN-ReLU(x), the shortcut and the sum alive together: the live
+    # peak is 2.2× the two largest maps.
     "resnetv2_50": Backbone(params=23_500_352, feature_dim=2048, saved_per_example=77_500_000,
-                            inference_per_example=2 * 256 * 56 * 56 * 4),
+                            inference_per_example=2 * 256 * 56 * 56 * 4, forward_peak_per_example=14_249_984),
     # 2,226,434 params with a 2-way head; 87.3 MB saved at batch 1, 165.5 MB at batch 2.
     "mobilenet_v2": Backbone(params=2_223_872, feature_dim=1280, saved_per_example=78_200_000,
-                             inference_per_example=2 * 96 * 112 * 112 * 4),
+                             inference_per_example=2 * 96 * 112 * 112 * 4, forward_peak_per_example=11_038_720),
 }
 
 
@@ -153,6 +161,54 @@ def inference_bytes_per_example(model: torch.nn.Module, input_shape: tuple[int, 
             h.remove()
     top = sorted(sizes, reverse=True)[:2]
     return sum(top) + int(torch.Size(input_shape).numel()) * 4
+
+
+def live_peak_bytes_per_example(model: torch.nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Bytes alive at the peak of one no-grad eval forward pass, per example, the input included.
+
+    Every tensor an op returns is counted from its creation until it is garbage (a weakref
+    finalizer), once per storage; the returned output (features included) is alive at the end. Exact
+    where "the two largest layer outputs" is not: a pre-activation block holds more than two maps.
+    Real tensors only (the storages must exist); per example = batch 2 minus batch 1.
+    """
+    import weakref
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten
+
+    class _Live(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.live = self.peak = 0
+            self.seen: set[int] = set()
+
+        def _free(self, key: int, nbytes: int) -> None:
+            self.live -= nbytes
+            self.seen.discard(key)
+
+        def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+            out = func(*args, **(kwargs or {}))
+            for t in tree_flatten(out)[0]:
+                if isinstance(t, torch.Tensor):
+                    key = t.untyped_storage().data_ptr()
+                    if key and key not in self.seen:
+                        nbytes = t.untyped_storage().nbytes()
+                        self.seen.add(key)
+                        self.live += nbytes
+                        self.peak = max(self.peak, self.live)
+                        weakref.finalize(t, self._free, key, nbytes)
+            return out
+
+    def peak(n: int) -> int:
+        x = torch.zeros((n, *input_shape))
+        mode = _Live()
+        with torch.no_grad(), mode:
+            out = model(x)
+        del out
+        return mode.peak + x.numel() * x.element_size()
+
+    model.eval()
+    return peak(2) - peak(1)
 
 
 @functools.lru_cache(maxsize=256)
@@ -256,6 +312,9 @@ def estimate(config: JobConfig, teacher_cached: bool = False) -> Estimate:
         from kdcore.losses import LOSSES
 
         runs_every_batch = LOSSES[config.method].teacher_features
+        if runs_every_batch and config.teacher.arch in BACKBONES:
+            # MHIST stage 2: the teacher's forward on each micro-batch, beside the student's saved activations
+            t_acts = batch * BACKBONES[config.teacher.arch].forward_peak_per_example
         parts["teacher"] = t_model + logits + (t_acts if runs_every_batch else 0)
         teacher_job = estimate(config.teacher)
         if not teacher_cached and teacher_job.total > Estimate(parts).total:
@@ -299,7 +358,10 @@ def check_memory(config: JobConfig, budget: int | None = None, teacher_cached: b
                          f"the batch of {config.batch_size} is split into slices, same gradient)")
         else:
             fixes.append(f"a batch size of {b} or less (now {config.batch_size})")
-    if config.arch in BACKBONES and not backbone_frozen(config):
+    from kdcore.losses import LOSSES
+
+    # a feature method needs the fine-tuning stage (kdcore.train.transfer refuses stage2_epochs=0 for it)
+    if config.arch in BACKBONES and not backbone_frozen(config) and not LOSSES[config.method].teacher_features:
         frozen = config.replace(method_params=tuple({**dict(config.method_params), "stage2_epochs": 0}.items()))
         if estimate(frozen, teacher_cached=teacher_cached).total <= budget:
             fixes.append("a frozen backbone (stage2_epochs=0: only the head trains, on cached features)")
@@ -325,5 +387,6 @@ def budget_per_job(workers: int, budget: int | None = None) -> int:
 
 __all__ = [
     "BACKBONES", "Estimate", "MemoryBudgetError", "budget_per_job", "check_memory", "estimate",
-    "estimate_peak_bytes", "fmt_bytes", "memory_budget", "parse_bytes", "saved_bytes_per_example",
+    "estimate_peak_bytes", "fmt_bytes", "live_peak_bytes_per_example", "memory_budget", "parse_bytes",
+    "saved_bytes_per_example",
 ]

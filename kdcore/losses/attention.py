@@ -9,11 +9,20 @@ from torch import nn
 
 from kdcore.config import JobConfig
 from kdcore.losses.base import Batch, teacher_logits
-from kdcore.losses.features import parse_layer_pairs
+from kdcore.losses.features import backbone_pair, parse_layer_pairs
 from kdcore.losses.hinton import soft_target_kl
 from kdcore.models.contract import ModelOutput
 
 DEFAULT_AT_LAYERS = "conv1,conv2"
+# The MHIST pair: one pair per resolution both backbones pass through (the paper matches the output
+# of every residual group, i.e. every resolution, of its teacher/student WRNs).
+DEFAULT_AT_LAYERS_MHIST = "map28,map14,map7"
+
+
+def at_layers(config: JobConfig) -> str:
+    """The job's ``at_layers`` setting, else the default of its pair (MNIST: conv1,conv2; MHIST: the three maps)."""
+    default = DEFAULT_AT_LAYERS_MHIST if backbone_pair(config.dataset) else DEFAULT_AT_LAYERS
+    return str(config.param("at_layers", default))
 
 
 def attention_map(features: torch.Tensor, p: float = 2) -> torch.Tensor:
@@ -102,11 +111,27 @@ class AttentionTransfer(nn.Module):
             terms["kd"] = self.alpha * soft_target_kl(student_out.logits, z_t, self.temperature)
         return terms
 
+    def logit_terms(
+        self, student_out: ModelOutput, teacher_out: ModelOutput | None, batch: Batch
+    ) -> dict[str, torch.Tensor]:
+        """The CE (and KD) terms alone, ``at`` reported as 0 so the logged columns stay the same.
+
+        For a step in which no trainable parameter feeds the compared maps — the head-only stage of
+        MHIST transfer learning (:mod:`kdcore.train.transfer`), whose frozen backbone is run once and
+        cached: the attention term would be a constant there, and the teacher's maps are not computed.
+        """
+        terms = {"ce": (1.0 - self.alpha) * F.cross_entropy(student_out.logits, batch.y),
+                 "at": student_out.logits.new_zeros(())}
+        if self.alpha > 0:
+            terms["kd"] = self.alpha * soft_target_kl(student_out.logits, teacher_logits(teacher_out), self.temperature)
+        return terms
+
 
 def build_attention(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> AttentionTransfer:
-    """Registry builder. Method params: ``at_layers`` ("conv1,conv2" or "t1:s1,t2:s2"), ``beta``, ``at_p``."""
+    """Registry builder. Method params: ``at_layers`` ("conv1,conv2" or "t1:s1,t2:s2"; default per pair,
+    see :func:`at_layers`), ``beta``, ``at_p``."""
     return AttentionTransfer(
-        layer_pairs=parse_layer_pairs(str(config.param("at_layers", DEFAULT_AT_LAYERS))),
+        layer_pairs=parse_layer_pairs(at_layers(config)),
         beta=float(config.param("beta", 1.0)),
         p=float(config.param("at_p", 2.0)),
         temperature=config.temperature,

@@ -9,14 +9,21 @@ spatial feature maps" or "the teacher has no feature 'conv3'" with the fix, inst
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from torch import nn
 
 from kdcore.config import ConfigError, JobConfig
-from kdcore.losses.attention import DEFAULT_AT_LAYERS
-from kdcore.losses.features import input_shape, parse_layer_pairs, probe
+from kdcore.losses.attention import at_layers
+from kdcore.losses.features import backbone_pair, input_shape, parse_layer_pairs, probe
+from kdcore.losses.fitnet import hint_layers
 from kdcore.losses.subclass import DEFAULT_SUBCLASSES
 from kdcore.models.contract import feature_names
+
+# kdcore.train.transfer's default fine-tuning length (not imported: it pulls in timm and the data
+# loaders); tests/test_mhist_features.py keeps them equal.
+MHIST_STAGE2_EPOCHS = 25
+MHIST_MAPS_NOTE = " (the MHIST pair's spatial maps are named by their side at 224×224 input: map28, map14, map7)"
 
 
 def _number(config: JobConfig, name: str, default: float, *, minimum: float = 0.0, integer: bool = False) -> float:
@@ -39,55 +46,124 @@ def _features(model: nn.Module, config: JobConfig) -> dict[str, tuple[int, ...]]
     return {name: tuple(t.shape[1:]) for name, t in out.features.items()}
 
 
-def _require_feature(side: str, model: nn.Module, feats: dict[str, tuple[int, ...]], name: str, setting: str) -> None:
-    available = feature_names(model) or tuple(feats)
-    if name not in available or name not in feats:
+@dataclass(frozen=True)
+class FeatureSide:
+    """One network as the feature-method checks see it.
+
+    label: how messages name it; names: the features it declares; shapes: one example's shape per
+    feature. From a probe run (:meth:`probed`) or, where building and running the network before the
+    job starts would cost seconds, from shapes the model module declares (the MHIST backbones:
+    ``kdcore.models.mhist.FEATURE_SHAPES``).
+    """
+
+    label: str
+    names: tuple[str, ...]
+    shapes: dict[str, tuple[int, ...]]
+
+    @classmethod
+    def probed(cls, model: nn.Module, config: JobConfig) -> FeatureSide:
+        shapes = _features(model, config)
+        label = str(getattr(model, "arch", "") or type(model).__name__)
+        return cls(label, feature_names(model) or tuple(shapes), shapes)
+
+    @classmethod
+    def declared(cls, label: str, shapes: dict[str, tuple[int, ...]]) -> FeatureSide:
+        return cls(label, tuple(shapes), dict(shapes))
+
+
+def _require_feature(config: JobConfig, side: str, net: FeatureSide, name: str, setting: str) -> None:
+    if name not in net.names or name not in net.shapes:
+        note = MHIST_MAPS_NOTE if backbone_pair(config.dataset) else ""
         raise ConfigError(
-            f"the {side} ({type(model).__name__}) has no feature {name!r} (setting {setting!r}); "
-            f"it provides {', '.join(available) or 'no features'}"
+            f"the {side} ({net.label}) has no feature {name!r} (setting {setting!r}); "
+            f"it provides {', '.join(net.names) or 'no features'}{note}"
         )
 
 
-def _check_fitnet(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> None:
+def _hint_epochs(config: JobConfig) -> tuple[int, str]:
+    """(epochs FitNets' hint-only epochs count in, the setting that sets them). On the MHIST pair that is
+    the fine-tuning stage (``stage2_epochs``): the head-only stage has no trainable input to the guided
+    layer, so the hint does not run there (:meth:`~kdcore.losses.fitnet.FitNetLoss.logit_terms`)."""
+    if backbone_pair(config.dataset):
+        return int(_number(config, "stage2_epochs", MHIST_STAGE2_EPOCHS, integer=True)), "stage2_epochs"
+    return config.epochs, "epochs"
+
+
+def _fitnet_settings(config: JobConfig, student: FeatureSide, teacher: FeatureSide) -> None:
     _number(config, "beta", 100.0)
     k = _number(config, "fitnet_stage1_epochs", 0, integer=True)
-    if k >= config.epochs:
+    n, setting = _hint_epochs(config)
+    if k >= n:
+        where = ": on MHIST they are the first fine-tuning epochs" if setting != "epochs" else ""
         raise ConfigError(
             f"fitnet: fitnet_stage1_epochs={k:g} hint-only epochs leave no epoch for the KD stage "
-            f"(epochs={config.epochs}); use fewer than {config.epochs}"
+            f"({setting}={n}{where}); use fewer than {n}"
         )
-    hint, guided = str(config.param("hint_layer", "conv2")), str(config.param("guided_layer", "conv2"))
-    f_s, f_t = _features(student, config), _features(teacher, config)  # type: ignore[arg-type]
-    hint_fix = " For the fully connected student use a vector hint: hint_layer='fc', guided_layer='fc1'."
+    hint, guided = hint_layers(config)
+    if backbone_pair(config.dataset):
+        hint_fix = " On the MHIST pair match two maps, e.g. hint_layer='map14', guided_layer='map14'."
+    else:
+        hint_fix = " For the fully connected student use a vector hint: hint_layer='fc', guided_layer='fc1'."
     try:
-        _require_feature("student", student, f_s, guided, "guided_layer")
+        _require_feature(config, "student", student, guided, "guided_layer")
     except ConfigError as e:
         raise ConfigError(f"fitnet: {e}.{hint_fix if config.arch == 'student_mlp' else ''}") from None
-    _require_feature("teacher", teacher, f_t, hint, "hint_layer")  # type: ignore[arg-type]
-    if len(f_s[guided]) != len(f_t[hint]) or len(f_s[guided]) not in (1, 3):
+    try:
+        _require_feature(config, "teacher", teacher, hint, "hint_layer")
+    except ConfigError as e:
+        raise ConfigError(f"fitnet: {e}") from None
+    f_s, f_t = student.shapes[guided], teacher.shapes[hint]
+    if len(f_s) != len(f_t) or len(f_s) not in (1, 3):
         raise ConfigError(
-            f"fitnet: the guided layer {guided!r} {f_s[guided]} and the hint {hint!r} {f_t[hint]} must both be "
+            f"fitnet: the guided layer {guided!r} {f_s} and the hint {hint!r} {f_t} must both be "
             "conv maps or both vectors (a 1×1 conv or a linear regressor joins them)." + hint_fix
         )
 
 
-def _check_attention(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> None:
+def _attention_settings(config: JobConfig, student: FeatureSide, teacher: FeatureSide) -> None:
     _number(config, "beta", 1.0)
     if _number(config, "at_p", 2.0) <= 0:
         raise ConfigError("attention: at_p must be > 0 (the paper uses 2)")
-    pairs = parse_layer_pairs(str(config.param("at_layers", DEFAULT_AT_LAYERS)))
+    pairs = parse_layer_pairs(at_layers(config))
     if not pairs:
-        raise ConfigError("attention: at_layers names no layers; e.g. 'conv1,conv2' or 'conv2:conv2'")
-    f_s, f_t = _features(student, config), _features(teacher, config)  # type: ignore[arg-type]
+        example = "'map28,map14,map7' or 'map14:map14'" if backbone_pair(config.dataset) else "'conv1,conv2' or 'conv2:conv2'"
+        raise ConfigError(f"attention: at_layers names no layers; e.g. {example}")
     for t_name, s_name in pairs:
-        _require_feature("teacher", teacher, f_t, t_name, "at_layers")  # type: ignore[arg-type]
-        _require_feature("student", student, f_s, s_name, "at_layers")
-        for side, name, shape in (("teacher", t_name, f_t[t_name]), ("student", s_name, f_s[s_name])):
+        try:
+            _require_feature(config, "teacher", teacher, t_name, "at_layers")
+            _require_feature(config, "student", student, s_name, "at_layers")
+        except ConfigError as e:
+            raise ConfigError(f"attention: {e}") from None
+        for side, name, shape in (("teacher", t_name, teacher.shapes[t_name]), ("student", s_name, student.shapes[s_name])):
             if len(shape) != 3:
                 raise ConfigError(
                     f"attention: the {side}'s feature {name!r} has shape {shape}, not a spatial map (C, H, W); "
                     "attention transfer needs conv features on both sides"
                 )
+
+
+FEATURE_SETTINGS: dict[str, Callable[[JobConfig, FeatureSide, FeatureSide], None]] = {
+    "fitnet": _fitnet_settings,
+    "attention": _attention_settings,
+}
+
+
+def check_feature_settings(config: JobConfig, student: FeatureSide, teacher: FeatureSide) -> None:
+    """The settings of a feature method (fitnet, attention: layer names, their shapes, weights) against
+    what each network provides; a no-op for other methods. :func:`check_method_fits` calls it with
+    probed shapes; the MHIST schedule (``kdcore.train.transfer.check_transfer_config``) with the
+    backbones' declared shapes, so a bad layer name fails before the teacher trains."""
+    check = FEATURE_SETTINGS.get(config.method)
+    if check is not None:
+        check(config, student, teacher)
+
+
+def _check_fitnet(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> None:
+    _fitnet_settings(config, FeatureSide.probed(student, config), FeatureSide.probed(teacher, config))  # type: ignore[arg-type]
+
+
+def _check_attention(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> None:
+    _attention_settings(config, FeatureSide.probed(student, config), FeatureSide.probed(teacher, config))  # type: ignore[arg-type]
 
 
 def _check_dkd(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> None:

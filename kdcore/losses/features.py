@@ -28,6 +28,14 @@ def input_shape(dataset: str) -> tuple[int, int, int]:
     return INPUT_SHAPES.get(dataset, (1, 28, 28))
 
 
+def backbone_pair(dataset: str) -> bool:
+    """True for the MHIST pair (ResNetV2-50 → MobileNetV2 at 224×224): its features have other names
+    (``map28``, ``map14``, ``map7``, see :mod:`kdcore.models.mhist`) than the MNIST pair's, so the
+    feature methods have other default layers there. Defaults live in code, not in the config, so
+    the keys of stored MNIST results do not change."""
+    return dataset.startswith("mhist")
+
+
 @torch.no_grad()
 def probe(model: nn.Module, shape: tuple[int, ...]) -> ModelOutput:
     """Run ``model`` once on two zero examples of ``shape`` and return its output.

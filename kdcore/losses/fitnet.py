@@ -9,9 +9,21 @@ from torch import nn
 
 from kdcore.config import ConfigError, JobConfig
 from kdcore.losses.base import Batch, teacher_logits
-from kdcore.losses.features import input_shape, probe
+from kdcore.losses.features import backbone_pair, input_shape, probe
 from kdcore.losses.hinton import soft_target_kl
 from kdcore.models.contract import ModelOutput
+
+# (hint_layer, guided_layer) defaults per pair. MNIST: the second conv block of both CNNs. MHIST: the
+# paper's choice of the middle of each network, the 14×14 maps (1024 teacher / 96 student channels);
+# the spatial sizes match, so the regressor is the paper's conv regressor with a 1×1 kernel.
+DEFAULT_HINT = ("conv2", "conv2")
+DEFAULT_HINT_MHIST = ("map14", "map14")
+
+
+def hint_layers(config: JobConfig) -> tuple[str, str]:
+    """(hint_layer, guided_layer) of the job: its settings, else the default of its pair."""
+    hint, guided = DEFAULT_HINT_MHIST if backbone_pair(config.dataset) else DEFAULT_HINT
+    return str(config.param("hint_layer", hint)), str(config.param("guided_layer", guided))
 
 
 def hint_loss(regressed: torch.Tensor, hint: torch.Tensor) -> torch.Tensor:
@@ -49,7 +61,8 @@ class FitNetLoss(nn.Module):
       sum), so one β means the same for a 64×11×11 map and a 128-vector; it is the paper's loss
       scaled by :math:`1/D`, absorbed into β.
     - The paper picks the regressor's kernel so its output has the hint's spatial size; we use a
-      1×1 convolution and resize bilinearly when the sizes differ (they don't for the MNIST pair).
+      1×1 convolution and resize bilinearly when the sizes differ (they don't for the MNIST pair's
+      defaults, nor for the MHIST pair's ``map14`` → ``map14``).
     - The course slide writes the objective as :math:`\sum \|\beta f_T(x) - f_S(x)\|^2`: there β
       rescales the teacher's features and the two layers must have equal shapes. Here the learned
       :math:`r` absorbs any scale and shape change, and β only weighs the hint against KD/CE.
@@ -57,8 +70,8 @@ class FitNetLoss(nn.Module):
     Args:
         student_shape: shape of one example's guided feature, ``(C, H, W)`` or ``(D,)``.
         teacher_shape: shape of one example's hint feature; same rank as ``student_shape``.
-        hint_layer: teacher feature name used as the hint (e.g. ``"conv2"``, or ``"fc"``).
-        guided_layer: student feature name that is guided (e.g. ``"conv2"``, or ``"fc1"``).
+        hint_layer: teacher feature name used as the hint (e.g. ``"conv2"``, or ``"fc"``; ``"map14"`` on MHIST).
+        guided_layer: student feature name that is guided (e.g. ``"conv2"``, or ``"fc1"``; ``"map14"`` on MHIST).
         beta: weight of the hint term in stage 2 (>= 0).
         temperature: T of the stage-2 KD term.
         alpha: weight of the stage-2 KD term; CE gets ``1 - alpha``.
@@ -117,13 +130,28 @@ class FitNetLoss(nn.Module):
         w_hint, w_kd, w_ce = (1.0, 0.0, 0.0) if self.in_stage1 else (self.beta, self.alpha, 1.0 - self.alpha)
         return {"hint": w_hint * hint, "kd": w_kd * kd, "ce": w_ce * ce}
 
+    def logit_terms(
+        self, student_out: ModelOutput, teacher_out: ModelOutput | None, batch: Batch
+    ) -> dict[str, torch.Tensor]:
+        """The KD stage's KD and CE terms without the hint (``hint`` reported as 0: stable columns).
+
+        For a step in which no trainable parameter feeds the guided layer — the head-only stage of
+        MHIST transfer learning (:mod:`kdcore.train.transfer`), whose frozen backbone is run once and
+        cached: the hint would be a constant there (the regressor alone could chase it), and the
+        teacher's maps are not computed. FitNets' own hint-only epochs (``fitnet_stage1_epochs``) are
+        the first fine-tuning epochs there, so this ignores them.
+        """
+        ce = F.cross_entropy(student_out.logits, batch.y)
+        kd = soft_target_kl(student_out.logits, teacher_logits(teacher_out), self.temperature)
+        return {"hint": student_out.logits.new_zeros(()), "kd": self.alpha * kd, "ce": (1.0 - self.alpha) * ce}
+
 
 def build_fitnet(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> FitNetLoss:
-    """Registry builder: probes both models once to size the regressor."""
+    """Registry builder: probes both models once to size the regressor. Layers default per pair
+    (:func:`hint_layers`)."""
     if teacher is None:
         raise ConfigError("FitNets needs the teacher model (its hint layer) to build the regressor")
-    hint_layer = str(config.param("hint_layer", "conv2"))
-    guided_layer = str(config.param("guided_layer", "conv2"))
+    hint_layer, guided_layer = hint_layers(config)
     shape = input_shape(config.dataset)
     f_s = probe(student, shape).features
     f_t = probe(teacher, shape).features

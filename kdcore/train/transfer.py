@@ -29,6 +29,17 @@ stages. In stage 2 the student sees an augmented image but the teacher's logits 
 an approximation (flips and 90° rotations barely change a histology tile's class evidence) that
 saves a ResNet-50 forward pass per student batch — about as much CPU as the student's own step.
 
+Feature methods (FitNets, attention transfer: ``LossSpec.teacher_features``) compare intermediate
+maps (``map28``, ``map14``, ``map7``; :mod:`kdcore.models.mhist`). Stage 1 trains the head with their
+label/KD terms only (:class:`HeadOnlyTerms`): the frozen, cached backbone feeds nothing trainable to
+the compared maps, so the feature term would be a constant there. Stage 2 loads the trained teacher
+from its store entry and runs it (eval mode, no gradients) on every micro-batch of the **same augmented
+images** the student sees, so both maps come from identical inputs; the KD term still reads the cached
+logits (:class:`CachedTeacherLogits`), as a Hinton student's does, so such a result differs from the
+Hinton one by the feature term alone. The teacher network is freed when stage 2 ends. This costs a
+ResNetV2-50 forward per micro-batch (roughly doubling a stage-2 epoch on CPU), and feature methods
+need ``stage2_epochs >= 1``.
+
 Store key: the config, the data source and which weights initialised the backbone
 (``imagenet:<file>`` or ``random-init``), plus the teacher's key for KD students, so a result
 trained from random init is never served when ImageNet weights are present, or the reverse.
@@ -51,16 +62,19 @@ from kdcore import CODE_VERSION
 from kdcore.config import ConfigError, JobConfig
 from kdcore.data import ArrayDataset, load_dataset
 from kdcore.losses import LOSSES
+from kdcore.losses.base import Batch
+from kdcore.losses.checks import FeatureSide, check_feature_settings, check_method_fits
 from kdcore.losses.scratch import CrossEntropy
 from kdcore.metrics import classification_metrics, complexity
 from kdcore.models import build_model
 from kdcore.models.contract import ModelOutput
 from kdcore.models.mhist import ARCHS as MHIST_ARCHS
-from kdcore.models.mhist import TORCHVISION_URLS, BackboneClassifier, imagenet_normalize
+from kdcore.models.mhist import FEATURE_SHAPES, TORCHVISION_URLS, BackboneClassifier, imagenet_normalize
 from kdcore.store import store_key
 from kdcore.train.job import (
     AnyStore,
     class_logits_fn,
+    load_model,
     num_outputs,
     result_record,
     subset,
@@ -112,20 +126,30 @@ def schedule(config: JobConfig) -> Schedule:
 
 
 def check_transfer_config(config: JobConfig) -> None:
-    """MHIST-specific checks on top of :func:`kdcore.config.validate`."""
+    """MHIST-specific checks on top of :func:`kdcore.config.validate`, before anything is built or trained.
+
+    Feature methods have their layer settings checked against the backbones' declared feature shapes
+    (:data:`kdcore.models.mhist.FEATURE_SHAPES`), not a forward pass: a misspelt layer fails here, not
+    after the teacher's training. They need a fine-tuning stage: with ``stage2_epochs=0`` nothing
+    trainable feeds the compared maps, and the job would be a Hinton student under another name.
+    """
     if config.arch not in MHIST_ARCHS:
         raise ConfigError(f"MHIST jobs train a 224×224 backbone: arch must be one of {', '.join(MHIST_ARCHS)} "
                           f"(got {config.arch!r})")
     spec = LOSSES[config.method]
-    if spec.teacher_features:
-        raise ConfigError(f"method {config.method!r} needs the teacher's features on every batch; MHIST jobs "
-                          "distil from cached teacher logits only (hinton, dkd, born_again, …)")
-    if schedule(config).class_weighted and config.method != "scratch":
+    sched = schedule(config)
+    if sched.class_weighted and config.method != "scratch":
         raise ConfigError("class_weighted applies to label-only jobs (teacher, scratch student); "
                           f"method {config.method!r} builds its own loss")
-    schedule(config)
     if config.teacher is not None:
         check_transfer_config(config.teacher)
+    if spec.teacher_features and config.teacher is not None:
+        if sched.stage2_epochs == 0:
+            raise ConfigError(f"method {config.method!r} matches intermediate feature maps, which only the fine-tuning "
+                              "stage trains (stage 1 trains the head on cached pooled features): set stage2_epochs "
+                              ">= 1, or use method 'hinton' for a head-only KD student")
+        check_feature_settings(config, FeatureSide.declared(config.arch, FEATURE_SHAPES[config.arch]),
+                               FeatureSide.declared(config.teacher.arch, FEATURE_SHAPES[config.teacher.arch]))
 
 
 # ---- which weights initialise the backbone -----------------------------------------------------
@@ -241,6 +265,46 @@ def _finished_stage(path: Path | None, epochs: int) -> dict | None:
         return None
 
 
+# ---- feature methods: what each stage's loss sees ---------------------------------------------------
+class HeadOnlyTerms(nn.Module):
+    """Stage 1 of a feature method: the loss's ``logit_terms`` (label and KD terms; the feature term
+    reported as 0). The head trains on cached pooled features: no trainable parameter feeds the maps
+    the feature term compares, and the teacher network does not run. The wrapped loss is held, not
+    registered, so its trainable parts (FitNets' regressor) stay out of stage 1's optimiser."""
+
+    def __init__(self, loss: nn.Module) -> None:
+        super().__init__()
+        if not hasattr(loss, "logit_terms"):
+            raise TypeError(f"{type(loss).__name__} has no logit_terms(): it cannot train a head-only stage")
+        self._loss = (loss,)
+
+    def forward(self, student_out: ModelOutput, teacher_out: ModelOutput | None, batch: Batch) -> dict[str, torch.Tensor]:
+        return self._loss[0].logit_terms(student_out, teacher_out, batch)
+
+
+class CachedTeacherLogits(nn.Module):
+    """Stage 2 of a feature method: the teacher network's output on the augmented micro-batch, with its
+    logits replaced by the cached ones of the un-augmented images (``logits[batch.index]``): the
+    feature term compares maps of identical inputs, the KD term is a Hinton student's. The wrapped loss
+    is registered, so the loop optimises and checkpoints its parameters, and its epoch hook is passed on."""
+
+    def __init__(self, loss: nn.Module, logits: torch.Tensor) -> None:
+        super().__init__()
+        self.loss = loss
+        self._logits = logits  # not a buffer: no copy in every checkpoint, stays on the CPU
+
+    def on_epoch_start(self, epoch: int) -> None:
+        hook = getattr(self.loss, "on_epoch_start", None)
+        if hook is not None:
+            hook(epoch)
+
+    def forward(self, student_out: ModelOutput, teacher_out: ModelOutput | None, batch: Batch) -> dict[str, torch.Tensor]:
+        if teacher_out is None:
+            raise ValueError("CachedTeacherLogits needs the teacher network's output (fit(..., teacher=…))")
+        z_t = self._logits[batch.index.cpu()].to(student_out.logits.device)
+        return self.loss(student_out, ModelOutput(z_t, teacher_out.features), batch)
+
+
 # ---- stage 2: augmentation ------------------------------------------------------------------------
 class Augment(nn.Module):
     """uint8 batch → ImageNet-normalised float batch; augmented only while ``model`` trains.
@@ -329,6 +393,14 @@ def compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, pr
         t_logits = teacher_train_logits(teacher_result, xtr, store, sched.batch_size, transform=imagenet_normalize)
         timings["teacher_logits_s"] = time.perf_counter() - t0
 
+    spec = LOSSES[config.method]
+    teacher_model: BackboneClassifier | None = None
+    if spec.teacher_features and teacher_result is not None:
+        # Loaded before the student is seeded (load_model seeds the RNG itself); run in stage 2 only.
+        progress({"stage": "teacher_model", "message": "teacher network for the feature term"})
+        teacher_model = load_model(teacher_result, store)  # type: ignore[assignment]
+        teacher_model.requires_grad_(False)
+
     n_out = num_outputs(config, data)
     to_class = class_logits_fn(config)
     torch.manual_seed(config.seed)
@@ -338,7 +410,9 @@ def compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, pr
     if model.pretrained_source != pretrained_source:
         raise RuntimeError(f"backbone weights changed while the job started ({pretrained_source!r} → "
                            f"{model.pretrained_source!r}); run it again")
-    loss_fn = LOSSES[config.method].build(config, model, None)
+    if teacher_model is not None:
+        check_method_fits(config, model, teacher_model)  # the real networks' shapes, before training
+    loss_fn = spec.build(config, model, teacher_model)
     if sched.class_weighted:
         counts = torch.bincount(ytr, minlength=data.num_classes).clamp(min=1).float()
         loss_fn = CrossEntropy(class_weights=len(ytr) / (data.num_classes * counts))
@@ -368,7 +442,8 @@ def compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, pr
             timings["features_cached"] = float(hit)
             progress({"stage": "features", "epoch": 1, "epochs": 1, "message": "features ready"})
             t0 = time.perf_counter()
-            history1 = fit(head, loss_fn, ftr, ytr, fte, yte, epochs=sched.stage1_epochs, lr=sched.stage1_lr,
+            loss1 = HeadOnlyTerms(loss_fn) if teacher_model is not None else loss_fn
+            history1 = fit(head, loss1, ftr, ytr, fte, yte, epochs=sched.stage1_epochs, lr=sched.stage1_lr,
                            seed=config.seed, progress=_stage_progress(progress, "stage1"), checkpoint_path=ck1,
                            **common)
             timings["stage1_s"] = time.perf_counter() - t0
@@ -381,12 +456,16 @@ def compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, pr
         # The per-epoch test pass runs beside the optimiser's state (3 copies of the weights for
         # Adam): in small batches, or its activations set the job's peak memory.
         micro = int(config.param("micro_batch", MICRO_BATCH))
+        # Feature methods: the teacher runs on each augmented micro-batch (fit's teacher=), the KD
+        # term reads the cached logits.
+        loss2 = CachedTeacherLogits(loss_fn, t_logits) if teacher_model is not None else loss_fn
         t0 = time.perf_counter()
-        history2 = fit(model, loss_fn, xtr, ytr, xte, yte, epochs=sched.stage2_epochs, lr=sched.stage2_lr,
+        history2 = fit(model, loss2, xtr, ytr, xte, yte, epochs=sched.stage2_epochs, lr=sched.stage2_lr,
                        seed=config.seed + STAGE2_SEED_OFFSET, progress=_stage_progress(progress, "stage2"),
                        checkpoint_path=ck2, transform=Augment(model), eval_batch_size=2 * micro,
-                       micro_batch=micro, **common)
+                       micro_batch=micro, teacher=teacher_model, **common)
         timings["stage2_s"] = time.perf_counter() - t0
+    del teacher_model  # ~100 MB of ResNetV2-50 weights: not needed for the evaluation
     train_s = time.perf_counter() - t_train
 
     progress({"stage": "eval", "message": "evaluating"})
@@ -540,5 +619,5 @@ def bench_mhist(quick: bool) -> dict:
     return out
 
 
-__all__ = ["Augment", "PooledHead", "Schedule", "bench_mhist", "cached_features", "pooled_features",
-           "run_transfer_job", "schedule", "transfer_key", "weights_id"]
+__all__ = ["Augment", "CachedTeacherLogits", "HeadOnlyTerms", "PooledHead", "Schedule", "bench_mhist",
+           "cached_features", "pooled_features", "run_transfer_job", "schedule", "transfer_key", "weights_id"]
