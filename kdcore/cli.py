@@ -171,6 +171,9 @@ def _run(config: JobConfig, recompute: bool = False) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from kdcore.jobs.heap import return_freed_memory_to_os
+
+    return_freed_memory_to_os()  # jobs may run in this process (see kdcore/jobs/heap.py)
     args = build_parser().parse_args(argv)
     try:
         return _dispatch(args)

@@ -91,9 +91,11 @@ def _memory_request(config: JobConfig, store: object, shared_store: bool, node_m
 
 def _ray_task(config: dict) -> dict:
     """Runs on a Ray worker: one job, into the store named by the worker's KD_STORE_DIR."""
+    from kdcore.jobs.heap import return_freed_memory_to_os
     from kdcore.store import open_store
     from kdcore.train import run_job
 
+    return_freed_memory_to_os()
     store = open_store()
     result = run_job(JobConfig.from_dict(config), store=store)
     return {"result": result, "entries": _entries(store, result["key"])}

@@ -203,6 +203,9 @@ class JobHandle:
 def _worker_main(conn: object, cancel: object, threads: int) -> None:
     """A worker process: run the jobs it is sent, one at a time, reporting over ``conn``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    from kdcore.jobs.heap import return_freed_memory_to_os
+
+    return_freed_memory_to_os()
     import torch
 
     if threads > 0:

@@ -517,8 +517,10 @@ def _bench_pipeline(n: int, stage2_epochs: int, chain: tuple[str, ...]) -> dict:
     import kdcore.data as kdata
     from kdcore.config import course_student, course_teacher
     from kdcore.data.images import ImageFiles
+    from kdcore.jobs.heap import return_freed_memory_to_os
     from kdcore.store import ResultStore
 
+    return_freed_memory_to_os()  # as the job runner's workers and the CLI do
     small = load_dataset("mhist_synthetic")
 
     def repeated(x: ImageFiles, n_images: int) -> ImageFiles:
