@@ -2,6 +2,9 @@
 
 import streamlit as st
 
+from kdcore.jobs.heap import return_freed_memory_to_os
+
+return_freed_memory_to_os()  # freed tensors go back to the OS (a hosted app has ~2.7 GB)
 st.set_page_config(page_title="Distillation Lab", page_icon="⚗️", layout="wide")
 
 pages = [
