@@ -75,7 +75,9 @@ def _cap(config: JobConfig, caps: TinyCaps | None, teacher: bool = False) -> Job
     if caps is None:
         return config
     if config.dataset.startswith("mhist"):  # two-stage schedule: caps apply to stage 1, no fine-tune
-        params = {**dict(config.method_params), "stage1_epochs": caps.epochs, "stage2_epochs": 0}
+        # ... except for feature methods (FitNets, AT): their maps are trained only by fine-tuning
+        stage2 = 1 if LOSSES[config.method].teacher_features else 0
+        params = {**dict(config.method_params), "stage1_epochs": caps.epochs, "stage2_epochs": stage2}
         return config.replace(train_limit=caps.train_limit, test_limit=caps.test_limit,
                               method_params=tuple(params.items()))
     epochs = max(TINY_TEACHER_EPOCHS, caps.epochs) if teacher else min(config.epochs, caps.epochs)
@@ -98,7 +100,7 @@ def lab_config(dataset: str, method: str, hidden_text: str = "784,784", student:
         overrides["hidden"] = parse_hidden(hidden_text)
     elif student == "student_cnn":
         params["width"] = int(width)
-    if method == "fitnet" and student == "student_mlp":
+    if method == "fitnet" and student == "student_mlp" and not dataset.startswith("mhist"):
         params.update(hint_layer="fc", guided_layer="fc1")  # no feature maps in an MLP: a vector hint
     base = course_student(dataset, "scratch", seed=seed, **overrides)
     if not dataset.startswith("mhist"):
@@ -125,7 +127,7 @@ def lab_config(dataset: str, method: str, hidden_text: str = "784,784", student:
 
         config = base.replace(method=method, teacher=early_stopped_teacher(teacher, max(1, teacher.epochs // 2)))
     else:
-        config = base.replace(method=method, teacher=teacher)
+        config = _cap(base.replace(method=method, teacher=teacher), caps)  # again: the caps depend on the method
     return validate(config)
 
 

@@ -139,6 +139,20 @@ def test_probe_check_on_the_built_networks(nets):
         check_method_fits(_student(method), nets["mobilenet_v2"], nets["resnetv2_50"])  # the defaults fit
 
 
+def test_app_builds_valid_mhist_feature_jobs(monkeypatch):
+    from kdcore import lab
+    from kdcore.train.transfer import check_transfer_config
+
+    assert {"fitnet", "attention"} <= dict(lab.methods()).keys()  # the pickers read the registry
+    for tiny in ("", "1"):
+        monkeypatch.setenv("KD_APP_TINY", tiny)
+        for method in ("fitnet", "attention", "hinton"):
+            cfg = lab.lab_config("mhist_synthetic", method)
+            check_transfer_config(cfg)  # no MNIST vector hint, and tiny mode keeps a fine-tuning epoch
+            if tiny:
+                assert cfg.param("stage2_epochs", None) == (0 if method == "hinton" else 1)
+
+
 # ---- the schedule ------------------------------------------------------------------------------------
 def test_stage2_teacher_sees_the_same_augmented_images_and_kd_reads_the_cache():
     """A teacher identical to the student, run by the loop on each augmented micro-batch: their maps are equal
