@@ -57,8 +57,9 @@ DATA_BYTES = {
     ("mnist", "mnist-5k"): 5_000 * 784 * 4,
     ("mnist", None): 70_000 * 784 * 4,
     ("fashion_mnist", None): 70_000 * 784 * 4,
-    ("mhist", None): 3_152 * 3 * 224 * 224,  # uint8, the full release (2,175 + 977 images)
-    ("mhist_synthetic", None): (96 + 48) * 3 * 224 * 224,
+    # MHIST stays in its PNG files (kdcore/data/images.py): paths and labels, plus one decoded uint8 batch
+    ("mhist", None): 3_152 * 512 + 32 * 3 * 224 * 224,
+    ("mhist_synthetic", None): (96 + 48) * 512 + 32 * 3 * 224 * 224,
 }
 NUM_CLASSES = {"mnist": 10, "fashion_mnist": 10, "mhist": 2, "mhist_synthetic": 2}
 
@@ -269,7 +270,7 @@ def _data_bytes(config: JobConfig) -> int:
 
 def _n_train(config: JobConfig) -> int:
     full = DATA_BYTES.get((config.dataset, None), 0)
-    per = 3 * 224 * 224 if config.dataset.startswith("mhist") else 784 * 4
+    per = 784 * 4
     n = {"mnist": 60_000 if config.data_source != "mnist-5k" else 4_000, "fashion_mnist": 60_000,
          "mhist": 2_175, "mhist_synthetic": 96}.get(config.dataset, full // per)
     return min(n, config.train_limit) if config.train_limit else n
