@@ -16,6 +16,7 @@ import typing
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 if typing.TYPE_CHECKING:
     from kdcore.subclass_examples import SubclassExamples
@@ -79,7 +80,7 @@ class CourseMethod:
     link: str
     idea: str
     equations: tuple[str, ...]
-    demo: str = ""  # "temperature" | "attention" | "subclass" | ""
+    demo: str = ""  # "temperature" | "hint" | "attention" | "subclass" | ""
 
 
 COURSE_METHODS: tuple[CourseMethod, ...] = (
@@ -106,6 +107,7 @@ COURSE_METHODS: tuple[CourseMethod, ...] = (
         (r"\min \sum_{x_i \in \mathcal{X}} \big\| \beta\, f_T(x_i) - f_S(x_i) \big\|_2^2",
          r"\mathcal{L}_{\text{hint}} = \tfrac12 \big\| u_h(x) - r\big(v_g(x)\big) \big\|_2^2"
          r"\quad\text{(paper: teacher hint } u_h\text{, student guided layer } v_g\text{, regressor } r)"),
+        demo="hint",
     ),
     CourseMethod(
         "attention", "Attention transfer",
@@ -276,6 +278,214 @@ def attention_demo(dataset: str = "mnist", index: int = 0) -> dict[str, np.ndarr
     return out
 
 
+# ---- attention transfer, side by side ----------------------------------------------------------
+ATTENTION_MISSING = (
+    "The side-by-side attention maps need the weights of two MNIST CNN students — one trained with attention "
+    "transfer, one from scratch — besides the teacher's. Train them into `KD_STORE_DIR` (and ship their weights "
+    "in assets/store) with `python -m kdcore precompute --only methods,export`.")
+AT_ROWS = ("teacher", "AT student", "scratch student")  # the comparison's rows, top to bottom
+
+
+@dataclass
+class AttentionComparison:
+    """What the Learn page draws to show attention transfer at work, ready to draw.
+
+    ``maps[row][layer]`` is the attention map Σ_c|A_c|² of that model on the one test image, scaled to
+    [0, 1]; a student's map has the teacher's spatial size for the same layer (resized if it had not),
+    so the rows line up picture by picture. ``distance`` measures what the eye compares: the paper's
+    ‖Q_S − Q_T‖₂ of the normalised maps, per student and layer, on this image and averaged over
+    ``n_mean`` test images (one image can mislead).
+    """
+
+    available: bool
+    notice: str = ""
+    image: np.ndarray | None = None  # the test image, H×W in [0, 1]
+    label: str = ""  # its true class
+    index: int = 0
+    layers: list[str] = field(default_factory=list)  # the teacher's layer names, in AT's pair order
+    maps: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # row (AT_ROWS) -> layer -> map
+    models: dict[str, str] = field(default_factory=dict)  # row -> "model label · test acc"
+    distance: pd.DataFrame = field(default_factory=pd.DataFrame)  # model, layer, distance_image, distance_mean
+    n_mean: int = 0
+    data: str = ""  # the data set, with "stand-in" when it is one
+    summary: str = ""  # one sentence: is the AT student closer to the teacher than the scratch one, per layer
+
+
+def _with_weights(results: list[dict]) -> list[dict]:
+    return [r for r in results if "weights.safetensors" in r.get("files", {})]
+
+
+def _at_students(dataset: str, store: typing.Any) -> tuple[dict | None, dict | None, dict | None]:
+    """(teacher, AT student, scratch student) results with weights; the AT student decides the teacher.
+
+    Starting from the AT student (not the playground's teacher) keeps the comparison fair when the user
+    store holds a better teacher: the maps are compared with the teacher the student was trained on.
+    Preferred: seed 0, the documented defaults (no method params, α = 0), most training data.
+    """
+    from kdcore.results import stored_results
+
+    results = _with_weights([r for r in stored_results(store) if r.get("dataset") == dataset
+                             and r.get("config", {}).get("arch") == "student_cnn"])
+    by_key = {r["key"]: r for r in _with_weights(stored_results(store))}
+    ats = [r for r in results if r["config"].get("method") == "attention" and r.get("teacher_key") in by_key]
+    if not ats:
+        return None, None, None
+    at = min(ats, key=lambda r: (r["config"].get("seed") != 0, bool(r["config"].get("method_params")),
+                                 r["config"].get("alpha") != 0, -r.get("n_train", 0), r["key"]))
+    scratch = [r for r in results if r["config"].get("method") == "scratch"
+               and r.get("data_source_id") == at.get("data_source_id")]
+    best = min(scratch, key=lambda r: (r["config"].get("seed") != at["config"].get("seed"),
+                                       r["config"].get("epochs") != at["config"].get("epochs"),
+                                       bool(r["config"].get("method_params")), -r.get("n_train", 0), r["key"]),
+               default=None)
+    return by_key[at["teacher_key"]], at, best
+
+
+def _model_line(result: dict) -> str:
+    from kdcore.results import model_label
+
+    return f"{model_label(result['config'])} · test acc {result['metrics']['accuracy']:.1%}"
+
+
+def attention_comparison(dataset: str = "mnist", index: int = 0, n_mean: int = 200,
+                         store: typing.Any = None) -> AttentionComparison:
+    """Attention maps of the teacher, the CNN student trained with attention transfer and the same student
+    trained from scratch, on test image ``index``, with each student's distance to the teacher's maps.
+
+    The teacher and students come from the store (weights needed); ``available=False`` with a notice saying
+    how to make them when they are missing. ``store`` is a :class:`kdcore.store.LayeredStore` (default: the
+    app's). Layers are the AT student's own pairs (:func:`kdcore.losses.attention.at_layers`).
+    """
+    import torch
+
+    from kdcore import playground
+    from kdcore.config import JobConfig
+    from kdcore.data import DATASET_TITLES
+    from kdcore.losses.attention import at_layers, attention_map, attention_vector
+    from kdcore.losses.features import parse_layer_pairs
+    from kdcore.results import STANDIN_NOTE
+
+    teacher, at, scratch = _at_students(dataset, store)
+    if teacher is None or at is None:
+        return AttentionComparison(available=False, notice=ATTENTION_MISSING)
+    pairs = parse_layer_pairs(at_layers(JobConfig.from_dict(at["config"])))
+    _, labels, x = playground.test_logits(teacher, store)
+    i = int(np.clip(index, 0, len(x) - 1))
+    n = int(min(max(n_mean, 1), len(x)))
+    batch = x[:n].float()
+    picked = [("teacher", teacher), ("AT student", at)] + ([("scratch student", scratch)] if scratch else [])
+    maps: dict[str, dict[str, np.ndarray]] = {}
+    rows = []
+    with torch.no_grad():
+        feats = {row: playground.stored_model(r, store)(batch).features for row, r in picked}
+        if i >= n:  # the shown image lies beyond the averaged ones: run it too
+            one = {row: playground.stored_model(r, store)(x[i: i + 1].float()).features for row, r in picked}
+        for row, _ in picked:
+            maps[row] = {}
+            for t_name, s_name in pairs:
+                ref = feats["teacher"][t_name]
+                size = tuple(ref.shape[-2:])
+                name = t_name if row == "teacher" else s_name
+                f_all = feats[row][name]
+                f_one = f_all[i: i + 1] if i < n else one[row][name]
+                amap = attention_map(f_one)
+                if tuple(amap.shape[-2:]) != size:  # line the pictures up with the teacher's
+                    amap = torch.nn.functional.interpolate(amap.unsqueeze(1), size=size, mode="bilinear",
+                                                           align_corners=False).squeeze(1)
+                a = amap[0].numpy()
+                maps[row][t_name] = a / max(float(a.max()), 1e-12)
+                if row == "teacher":
+                    continue
+                d_all = (attention_vector(f_all, size=size) - attention_vector(ref)).norm(dim=1)
+                d_one = (attention_vector(f_one, size=size)
+                         - attention_vector(ref[i: i + 1] if i < n else one["teacher"][t_name])).norm(dim=1)
+                rows.append({"model": row, "layer": t_name if t_name == s_name else f"{t_name} ↔ {s_name}",
+                             "distance_image": float(d_one[0]), "distance_mean": float(d_all.mean())})
+    data = DATASET_TITLES.get(dataset, dataset)
+    if teacher.get("is_standin"):
+        data += f" ({STANDIN_NOTE}: {teacher.get('data_source_id') or teacher.get('data_source', '')})"
+    classes = list(teacher.get("classes") or [])
+    y = int(labels[i])
+    return AttentionComparison(
+        available=True, notice="" if scratch else "No scratch CNN student with weights is stored, so the third row "
+        "is missing: `python -m kdcore precompute --only methods,export` trains it.",
+        image=playground._display_image(x[i]), label=classes[y] if y < len(classes) else str(y), index=i,
+        layers=[t for t, _ in pairs], maps=maps, models={row: _model_line(r) for row, r in picked},
+        distance=pd.DataFrame(rows, columns=["model", "layer", "distance_image", "distance_mean"]), n_mean=n,
+        data=data, summary=_at_summary(rows, n))
+
+
+def _at_summary(rows: list[dict], n: int) -> str:
+    """One sentence comparing the students' mean distances per layer, saying "not" where AT is not closer:
+    the page states what the numbers show, not what the method promises."""
+    mean = {(r["model"], r["layer"]): r["distance_mean"] for r in rows}
+    layers = list(dict.fromkeys(r["layer"] for r in rows))
+    if not all(("scratch student", layer) in mean for layer in layers):
+        return ""
+    parts = [f"{'' if mean['AT student', layer] < mean['scratch student', layer] else 'not '}at {layer} "
+             f"({mean['AT student', layer]:.3f} vs {mean['scratch student', layer]:.3f})" for layer in layers]
+    return (f"Averaged over the first {n} test images, the AT student's maps are closer to the teacher's than the "
+            f"scratch student's {'; '.join(parts)}.")
+
+
+# ---- FitNets: the hint regression over training ----------------------------------------------------
+HINT_MISSING = (
+    "No FitNets CNN student is stored yet, so there is no hint curve to show. Train it with "
+    "`python -m kdcore precompute --only methods,export` (MNIST).")
+HINT_CAPTION = (
+    "The hint loss ½‖r(v_g) − u_h‖²/D per training epoch: the student's guided layer, passed through the "
+    "learned regressor r, learning to predict the teacher's hint layer — it falls as the student's "
+    "features come to carry what the teacher's carry.")
+
+
+def fitnet_hint_history(datasets: tuple[str, ...] = ("mnist", "fashion_mnist"), seed: int = 0,
+                        store: typing.Any = None) -> pd.DataFrame:
+    """The hint term of each data set's stored FitNets CNN student (seed ``seed``, else the lowest), per epoch.
+
+    Columns ``data``, ``dataset``, ``epoch``, ``hint`` (½‖r(v_g) − u_h‖²/D: the logged term divided by its
+    weight, β in the KD stage and 1 in hint-only epochs, so the curve is the regression error itself),
+    ``logged`` (the term as trained), ``layers`` (hint ← guided). Empty when none is stored. The term is read
+    from the history's ``loss_*`` columns whose name contains "hint", so only what the run logged is shown.
+    """
+    import inspect as _inspect
+
+    from kdcore.config import JobConfig
+    from kdcore.data import DATASET_TITLES
+    from kdcore.losses.fitnet import FitNetLoss, hint_layers
+    from kdcore.results import STANDIN_NOTE, stored_results
+
+    default_beta = float(_inspect.signature(FitNetLoss).parameters["beta"].default)
+    columns = ["data", "dataset", "epoch", "hint", "logged", "layers"]
+    rows = []
+    for ds in datasets:
+        runs = [r for r in stored_results(store) if r.get("dataset") == ds and r.get("history")
+                and r.get("config", {}).get("method") == "fitnet" and r["config"].get("arch") == "student_cnn"]
+        if not runs:
+            continue
+        r = min(runs, key=lambda r: (r["config"].get("seed") != seed, bool(r["config"].get("method_params")),
+                                     r["config"].get("seed", 0), -r.get("n_train", 0), r["key"]))
+        term = next((k for k in r["history"][0] if k.startswith("loss_") and "hint" in k), None)
+        if term is None:
+            continue
+        try:
+            cfg = JobConfig.from_dict(r["config"])
+            beta, stage1 = float(cfg.param("beta", default_beta)), int(cfg.param("fitnet_stage1_epochs", 0))
+            hint, guided = hint_layers(cfg)
+        except Exception:  # a config from another engine version: show the logged term as is
+            beta, stage1, (hint, guided) = 1.0, 0, ("hint", "guided")
+        data = DATASET_TITLES.get(ds, ds) + f" ({r.get('data_source_id', '')}, seed {r['config'].get('seed')})"
+        if r.get("is_standin"):
+            data += f", {STANDIN_NOTE}"
+        for h in r["history"]:
+            if term not in h:
+                continue
+            weight = 1.0 if int(h["epoch"]) <= stage1 else beta
+            rows.append({"data": data, "dataset": ds, "epoch": int(h["epoch"]),
+                         "hint": float(h[term]) / weight if weight else float("nan"), "logged": float(h[term]),
+                         "layers": f"teacher {hint} ← student {guided}"})
+    return pd.DataFrame(rows, columns=columns)
+
+
 SUBCLASS_INTRO = """
 **What the teacher invented.** The subclass teacher below was only ever told the class ("this is a 7"); it
 had to spread each class over its s outputs, and how it split them is its own invention. Each test image of
@@ -297,5 +507,6 @@ def subclass_demo(dataset: str = "mnist") -> SubclassExamples | None:
     return load_subclass_examples(dataset)
 
 
-__all__ = ["COURSE_METHODS", "INTRO", "SUBCLASS_INTRO", "SUBCLASS_MISSING", "CourseMethod", "MethodInfo", "attention_demo",
-           "method_catalog", "method_info", "subclass_demo"]
+__all__ = ["ATTENTION_MISSING", "AT_ROWS", "COURSE_METHODS", "HINT_CAPTION", "HINT_MISSING", "INTRO", "SUBCLASS_INTRO",
+           "SUBCLASS_MISSING", "AttentionComparison", "CourseMethod", "MethodInfo", "attention_comparison",
+           "attention_demo", "fitnet_hint_history", "method_catalog", "method_info", "subclass_demo"]

@@ -23,6 +23,8 @@ Parts (``--only``), each idempotent (finished jobs are never recomputed):
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
 import os
 import shutil
 import sys
@@ -138,20 +140,55 @@ def _run_all(configs: list[JobConfig], label: str) -> list[dict]:
 
 
 # Models whose weights ship: the playground's teacher and KD student per data set (seed 0), so it
-# opens instantly; everything else ships as JSON (about 9 MB of weights per data set).
-def _weights_wanted(result: dict) -> bool:
+# opens instantly, and the Learn page's attention-transfer comparison (the seed-0 MNIST CNN students
+# trained with AT and from scratch, ~80 KB each); everything else ships as JSON (about 9 MB of
+# weights per data set).
+@functools.lru_cache(maxsize=1)
+def _wanted_config_keys() -> frozenset[str]:
+    """Config keys whose weights ship; built once (method_configs builds a few dozen configs)."""
     wanted = set()
     for ds in ("mnist", "fashion_mnist"):
         wanted |= {course_teacher(ds).key(), course_student(ds, "hinton").key()}
-    return result.get("config_key") in wanted
+    wanted |= {c.key() for c in method_configs("mnist", (0,))
+               if c.arch == "student_cnn" and c.method in ("attention", "scratch")}
+    return frozenset(wanted)
+
+
+def _weights_wanted(result: dict) -> bool:
+    return result.get("config_key") in _wanted_config_keys()
+
+
+def _add_shipped_weights(src: ResultStore, dst: ResultStore, key: str) -> bool:
+    """Give an entry already shipped as JSON only the weights it is now wanted with; True if added.
+
+    The rule of :func:`_weights_wanted` grows over time, and an entry once exported is never re-put
+    (its key is taken). ``add_tensors`` adds the file and its hash atomically; then ``result.json``
+    is replaced (write beside, ``os.replace``) so it says ``shipped_weights: true`` — the entry is
+    valid at every moment, since result.json's own bytes are not hashed.
+    """
+    weights = src.load_tensors(key, "weights")
+    if not weights:
+        return False
+    dst.add_tensors(key, "weights", weights)
+    manifest = dst.root / "objects" / key / "result.json"
+    result = json.loads(manifest.read_text())
+    result["shipped_weights"] = True
+    staged = manifest.with_name(".result.shipped.json")
+    staged.write_text(json.dumps(result, indent=1))
+    os.replace(staged, manifest)
+    return True
 
 
 def export(src: ResultStore, dst_root: Path = SHIPPED_STORE) -> int:
-    """Copy every result (JSON) and the selected weights into ``dst_root``, atomically per entry."""
+    """Copy every result (JSON) and the selected weights into ``dst_root``, atomically per entry; an entry
+    shipped earlier without weights that the rule now wants gets them added. Returns what changed."""
     dst = ResultStore(dst_root)
     n = 0
     for r in src.list():
-        if dst.get(r["key"]) is not None:
+        shipped = dst.get(r["key"])
+        if shipped is not None:
+            if _weights_wanted(r) and "weights.safetensors" not in shipped.get("files", {}):
+                n += _add_shipped_weights(src, dst, r["key"])
             continue
         # ship the weights the playground needs; never the teacher's cached training-set logits
         entry = read_entry(src, r["key"]) if _weights_wanted(r) else None
@@ -169,7 +206,8 @@ def export(src: ResultStore, dst_root: Path = SHIPPED_STORE) -> int:
         "# Shipped results\n\n"
         "Made by `python -m kdcore precompute` (see kdcore/precompute.py for the exact job list).\n"
         "Each `objects/<key>/result.json` records its config, data source, seed, date and library versions;\n"
-        "`weights.safetensors` ships only for the models the app needs to open instantly.\n"
+        "`weights.safetensors` ships only for the models the app needs to open instantly (playground teacher and\n"
+        "KD student; the Learn page's attention-transfer and scratch CNN students).\n"
         "Reproduce one: `python -m kdcore distill …` with the config in its result.json, or rerun precompute.\n"
         "`artefacts/objects/<key>/` holds derived pictures (subclass examples: `precompute --only subclass-examples`);\n"
         "each result.json names the stored result it was computed from and how.\n\n"

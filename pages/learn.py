@@ -51,18 +51,55 @@ for method in learn.COURSE_METHODS:
         elif probs is not None:
             st.info("Live demo: no trained MNIST teacher is stored yet (train one in the Distill lab, or run "
                     "`python -m kdcore precompute`).")
+    if method.demo == "hint":
+        try:
+            hint = learn.fitnet_hint_history()
+        except Exception as e:  # noqa: BLE001 - a demo failing must not take the page down
+            hint = None
+            st.info(f"The hint curve could not be read ({e}).")
+        if hint is not None and hint.empty:
+            st.info(learn.HINT_MISSING)
+        elif hint is not None:
+            st.markdown("**From the stored results:** the hint regression of the FitNets CNN student, epoch by "
+                        f"epoch ({', '.join(sorted(set(hint['layers'])))}).")
+            chart = alt.Chart(hint).mark_line(point=True).encode(
+                x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),
+                y=alt.Y("hint:Q", title="hint loss ½‖r(v_g) − u_h‖² / D"), color=alt.Color("data:N", title=None),
+                tooltip=["data", "epoch", alt.Tooltip("hint:Q", format=".4f"), alt.Tooltip("logged:Q", format=".3f")],
+            ).properties(height=220)
+            st.altair_chart(chart)
+            st.caption(learn.HINT_CAPTION)
     if method.demo == "attention":
         try:
-            maps = learn.attention_demo("mnist", index=0)
-        except Exception as e:  # noqa: BLE001
-            maps = {}
+            cmp = learn.attention_comparison("mnist", index=int(st.session_state.get("learn_at_index", 0)))
+        except Exception as e:  # noqa: BLE001 - a demo failing must not take the page down
+            cmp = None
             st.info(f"The live demo could not run ({e}).")
-        if maps:
-            st.markdown("**Live:** the stored teacher's attention maps Σ_c|A_c|² on a test digit — where each "
-                        "layer looks. Attention transfer makes the student's maps match these.")
-            cols = st.columns(len(maps))
-            for col, (name, img) in zip(cols, maps.items(), strict=True):
-                col.image(img, caption=name, width=140, clamp=True)
+        if cmp is not None and not cmp.available:
+            st.info(cmp.notice)
+        elif cmp is not None:
+            st.markdown("**Live:** where each network looks — the attention maps Σ_c|A_c|² (brighter = more) of the "
+                        "stored teacher, of the small CNN student trained with attention transfer, and of the same "
+                        "student trained on labels only, on the same test digit. AT pulls the student's maps "
+                        "towards the teacher's.")
+            st.number_input("Test image", min_value=0, max_value=1999, step=1, key="learn_at_index")
+            st.caption(f"{cmp.data} · test image {cmp.index} (a **{cmp.label}**). Distance: ‖Q_S − Q_T‖₂ of the "
+                       "normalised maps (0 = the same map, √2 = nothing in common); the mean is over the first "
+                       f"{cmp.n_mean} test images.")
+            if cmp.notice:
+                st.info(cmp.notice)
+            widths = [1.4, 1] + [1] * len(cmp.layers)
+            for row, layer_maps in cmp.maps.items():
+                cols = st.columns(widths)
+                dist = cmp.distance[cmp.distance["model"] == row]
+                cols[0].markdown(f"**{row}**  \n{cmp.models[row]}" + "".join(
+                    f"  \n{d.layer}: {d.distance_image:.3f} here, {d.distance_mean:.3f} mean" for d in dist.itertuples()))
+                if row == learn.AT_ROWS[0]:
+                    cols[1].image(cmp.image, caption="the test image", width=110, clamp=True)
+                for col, (layer, img) in zip(cols[2:], layer_maps.items(), strict=True):
+                    col.image(img, caption=f"{row} · {layer}", width=140, clamp=True)
+            if cmp.summary:
+                st.markdown(cmp.summary)
     if method.demo == "subclass":
         try:
             examples = learn.subclass_demo("mnist")
