@@ -254,30 +254,6 @@ def method_catalog() -> list[MethodInfo]:
     return out
 
 
-def attention_demo(dataset: str = "mnist", index: int = 0) -> dict[str, np.ndarray]:
-    """The stored teacher's attention maps Σ_c|A_c|² (each scaled to [0, 1]) on test image ``index``,
-    plus the image itself under ``"input"``; empty when no teacher is stored or it has no conv features."""
-    import torch
-
-    from kdcore import playground
-    from kdcore.losses.attention import attention_map
-
-    teacher, _ = playground.pick_models(dataset)
-    if teacher is None:
-        return {}
-    _, _, x = playground.test_logits(teacher)
-    model = playground.stored_model(teacher)
-    i = int(np.clip(index, 0, len(x) - 1))
-    with torch.no_grad():
-        feats = model(x[i: i + 1].float()).features
-    out = {"input": x[i, 0].numpy()}
-    for name, f in feats.items():
-        if f.dim() == 4:
-            a = attention_map(f)[0].numpy()
-            out[name] = a / max(float(a.max()), 1e-12)
-    return out
-
-
 # ---- attention transfer, side by side ----------------------------------------------------------
 ATTENTION_MISSING = (
     "The side-by-side attention maps need the weights of two MNIST CNN students — one trained with attention "
@@ -509,4 +485,4 @@ def subclass_demo(dataset: str = "mnist") -> SubclassExamples | None:
 
 __all__ = ["ATTENTION_MISSING", "AT_ROWS", "COURSE_METHODS", "HINT_CAPTION", "HINT_MISSING", "INTRO", "SUBCLASS_INTRO",
            "SUBCLASS_MISSING", "AttentionComparison", "CourseMethod", "MethodInfo", "attention_comparison",
-           "attention_demo", "fitnet_hint_history", "method_catalog", "method_info", "subclass_demo"]
+           "fitnet_hint_history", "method_catalog", "method_info", "subclass_demo"]
