@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
+
+import pytest
 
 # Set before any kdcore import decides "online?" (the answer is cached per process). The suite
 # must pass on a machine with no internet, and must never download anything when it has one.
@@ -14,3 +17,43 @@ os.environ.setdefault("KD_DATA_DIR", os.path.join(_session_tmp, "data"))
 # In-process tests run jobs in runner threads (no second torch per test); the browser test starts
 # the app with the deployed default (worker processes).
 os.environ.setdefault("KD_RUNNER_MODE", "thread")
+
+
+# ---- shared fixtures -------------------------------------------------------------------------------
+def _clear_app_caches() -> None:
+    import streamlit as st
+
+    from kdcore import playground
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    playground.clear_caches()
+
+
+@pytest.fixture
+def fresh_app_caches():
+    """Streamlit's and the playground's memoised store listings and models, cleared around a test."""
+    _clear_app_caches()
+    yield
+    _clear_app_caches()
+
+
+@pytest.fixture
+def shipped_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_app_caches: None) -> pytest.MonkeyPatch:
+    """An empty user store over the shipped results (assets/store); fresh caches."""
+    monkeypatch.setenv("KD_STORE_DIR", str(tmp_path / "user-store"))
+    return monkeypatch
+
+
+@pytest.fixture
+def mhist_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """MHIST tests: offline, CPU, no real MHIST; the synthetic stand-in is drawn once per session."""
+    from kdcore.data import clear_cache
+
+    monkeypatch.setenv("KD_DATA_DIR", str(tmp_path_factory.getbasetemp() / "data"))
+    monkeypatch.setenv("KD_OFFLINE", "1")
+    monkeypatch.setenv("KD_DEVICE", "cpu")
+    monkeypatch.delenv("KD_MHIST_DIR", raising=False)
+    clear_cache()
+    yield
+    clear_cache()

@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from kdcore import lab, playground
@@ -37,7 +36,7 @@ def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def app_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+def app_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_app_caches: None):
     """Tiny mode, no shipped results, fresh caches; yields a function that points the app at a store."""
     monkeypatch.setenv("KD_APP_TINY", "1")
     monkeypatch.setattr("kdcore.store.SHIPPED_STORE", tmp_path / "no-shipped-results")
@@ -46,13 +45,7 @@ def app_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
         monkeypatch.setenv("KD_STORE_DIR", str(root))
 
     use_store(tmp_path / "empty-store")
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    playground.clear_caches()
-    yield use_store
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    playground.clear_caches()
+    return use_store
 
 
 def open_page(page: str) -> AppTest:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
@@ -26,19 +25,6 @@ from kdcore.store import ResultStore
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 MAKE = "precompute --only methods,export"
-
-
-@pytest.fixture
-def shipped_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    """An empty user store over the shipped results; fresh caches (store listings and models are memoised)."""
-    monkeypatch.setenv("KD_STORE_DIR", str(tmp_path / "user-store"))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    playground.clear_caches()
-    yield monkeypatch
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    playground.clear_caches()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from kdcore.config import ConfigError, JobConfig, course_student, course_teacher
-from kdcore.data import clear_cache
 from kdcore.jobs.memory import BACKBONES, check_memory, estimate, live_peak_bytes_per_example
 from kdcore.losses import LOSSES
 from kdcore.losses.attention import AttentionTransfer, at_layers
@@ -28,16 +27,7 @@ ONE_EACH = (("stage1_epochs", 1), ("stage2_epochs", 1))
 NONE = (("pretrained", "none"),)  # random init: no weight files read, the same offline and online
 
 
-@pytest.fixture(autouse=True)
-def _env(tmp_path_factory, monkeypatch):
-    root = tmp_path_factory.getbasetemp()
-    monkeypatch.setenv("KD_DATA_DIR", str(root / "data"))  # the stand-in is drawn once per session
-    monkeypatch.setenv("KD_OFFLINE", "1")
-    monkeypatch.setenv("KD_DEVICE", "cpu")
-    monkeypatch.delenv("KD_MHIST_DIR", raising=False)
-    clear_cache()
-    yield
-    clear_cache()
+pytestmark = pytest.mark.usefixtures("mhist_env")
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -10,11 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
-from kdcore import playground
 from kdcore.config import course_student, course_teacher
 from kdcore.data import load_dataset
 from kdcore.losses.subclass import subclass_configs
@@ -104,19 +102,6 @@ def test_precompute_part_saves_loads_and_exports_the_artefact(tiny_teacher: tupl
 
 
 # ---- the Learn page ------------------------------------------------------------------------------
-@pytest.fixture
-def page_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    """An empty user store over the shipped results; fresh caches."""
-    monkeypatch.setenv("KD_STORE_DIR", str(tmp_path / "user-store"))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    playground.clear_caches()
-    yield monkeypatch
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    playground.clear_caches()
-
-
 def _learn_page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=180)
     at.run()
@@ -130,7 +115,7 @@ def _captions(at: AppTest) -> list[str]:
     return [img.caption for el in at.get("image") for img in el.proto.imgs]
 
 
-def test_learn_page_shows_the_shipped_subclass_examples(page_env: pytest.MonkeyPatch) -> None:
+def test_learn_page_shows_the_shipped_subclass_examples(shipped_env: pytest.MonkeyPatch) -> None:
     shipped = load_subclass_examples("mnist", LayeredStore(ResultStore(SHIPPED_STORE, readonly=True)))
     assert shipped is not None, f"no subclass examples in {SHIPPED_STORE}: run `{MAKE_COMMAND}`"
     at = _learn_page()
@@ -146,8 +131,8 @@ def test_learn_page_shows_the_shipped_subclass_examples(page_env: pytest.MonkeyP
     assert first == shipped.label(3, 0)
 
 
-def test_learn_page_says_how_to_make_missing_subclass_examples(page_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    page_env.setattr("kdcore.store.SHIPPED_STORE", tmp_path / "no-shipped-results")
+def test_learn_page_says_how_to_make_missing_subclass_examples(shipped_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    shipped_env.setattr("kdcore.store.SHIPPED_STORE", tmp_path / "no-shipped-results")
     at = _learn_page()
     assert not at.error
     assert any("precompute --only methods,subclass-examples" in i.value for i in at.info)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from kdcore.config import ConfigError, course_student, course_teacher
-from kdcore.data import clear_cache, load_dataset
+from kdcore.data import load_dataset
 from kdcore.data.mhist import SOURCE_STANDIN
 from kdcore.store import ResultStore
 from kdcore.train.job import job_key, run_job
@@ -19,16 +19,7 @@ TINY = "mhist-synthetic-6-4"
 FAST = (("stage1_epochs", 2), ("stage2_epochs", 1))
 
 
-@pytest.fixture(autouse=True)
-def _env(tmp_path_factory, monkeypatch):
-    root = tmp_path_factory.getbasetemp()
-    monkeypatch.setenv("KD_DATA_DIR", str(root / "data"))  # shared by the tests: the stand-in is made once
-    monkeypatch.setenv("KD_OFFLINE", "1")
-    monkeypatch.setenv("KD_DEVICE", "cpu")
-    monkeypatch.delenv("KD_MHIST_DIR", raising=False)
-    clear_cache()
-    yield
-    clear_cache()
+pytestmark = pytest.mark.usefixtures("mhist_env")
 
 
 def _teacher(**kw):
