@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import apphelpers
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -49,12 +50,7 @@ def app_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_app_caches: N
 
 
 def open_page(page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    at.switch_page(page)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return apphelpers.open_page(page, TIMEOUT)
 
 
 def texts(at: AppTest) -> str:

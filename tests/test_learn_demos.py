@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from apphelpers import open_page
 from streamlit.testing.v1 import AppTest
 
 from kdcore import learn, playground
@@ -115,12 +116,7 @@ def test_export_adds_weights_to_an_entry_shipped_without_them(tmp_path: Path) ->
 
 # ---- the Learn page ------------------------------------------------------------------------------------
 def _learn_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.run()
-    at.switch_page("pages/learn.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page("pages/learn.py")
 
 
 def _map_captions(at: AppTest) -> list[str]:

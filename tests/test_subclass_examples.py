@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from apphelpers import open_page
 from streamlit.testing.v1 import AppTest
 
 from kdcore.config import course_student, course_teacher
@@ -103,12 +104,7 @@ def test_precompute_part_saves_loads_and_exports_the_artefact(tiny_teacher: tupl
 
 # ---- the Learn page ------------------------------------------------------------------------------
 def _learn_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.run()
-    at.switch_page("pages/learn.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page("pages/learn.py")
 
 
 def _captions(at: AppTest) -> list[str]:
