@@ -24,7 +24,6 @@ from kdcore.losses.features import parse_layer_pairs
 from kdcore.precompute import export, method_configs
 from kdcore.store import ResultStore
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 MAKE = "precompute --only methods,export"
 
 

@@ -29,7 +29,6 @@ from kdcore.subclass_examples import (
 from kdcore.train import load_model, predict_logits, run_job
 
 TINY = dict(epochs=1, train_limit=256, test_limit=200, data_source="mnist-5k")
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 @pytest.fixture(scope="module")
