@@ -205,17 +205,38 @@ def comparison_frame(results: dict[str, dict]) -> pd.DataFrame:
                                      "size MB": 2})
 
 
-def pipeline_configs(dataset: str, seed: int = 0) -> list[JobConfig]:
-    """The course pipeline of one data set: teacher, scratch student and Hinton-KD student (tiny caps apply)."""
+# KD methods the MHIST page offers for ResNetV2-50 → MobileNetV2. Left out: born-again (the student
+# would be a second ResNetV2-50), teacher-assistant (no mid-size backbone is wired) and early-stopped
+# (the MHIST teacher's length is its two-stage schedule, not ``epochs``).
+MHIST_METHODS: tuple[str, ...] = ("hinton", "dkd", "attention", "fitnet", "subclass")
+
+
+def mhist_methods() -> list[tuple[str, str]]:
+    """(name, title) of the KD methods the MHIST pipeline can run, for its method picker."""
+    return [(k, LOSSES[k].title) for k in MHIST_METHODS]
+
+
+def pipeline_configs(dataset: str, seed: int = 0, method: str = "hinton") -> list[JobConfig]:
+    """The course pipeline of one data set: teacher, scratch student and a KD student trained with
+    ``method`` (tiny caps apply). For ``subclass`` the teacher is a subclass teacher (2 subclasses
+    per class: the binary task the method was made for) and the student distils its subclass logits."""
     caps = tiny_caps()
     over: dict = {}
     if dataset == "mhist_synthetic":
         from kdcore.train.transfer import STANDIN_SCHEDULE
 
         over["method_params"] = STANDIN_SCHEDULE
-    teacher = _cap(course_teacher(dataset, seed=seed, **over), caps, teacher=True)
+    teacher = course_teacher(dataset, seed=seed, **over)
     scratch = _cap(course_student(dataset, "scratch", seed=seed, **over), caps)
-    kd = _cap(course_student(dataset, "hinton", seed=seed, teacher=teacher, **over), caps)
+    if method == "subclass":
+        from kdcore.losses.subclass import subclass_configs
+
+        teacher, kd = subclass_configs(teacher, course_student(dataset, "hinton", seed=seed, teacher=teacher, **over))
+        teacher = _cap(teacher, caps, teacher=True)
+        kd = _cap(kd.replace(teacher=teacher), caps)
+    else:
+        teacher = _cap(teacher, caps, teacher=True)
+        kd = _cap(course_student(dataset, method, seed=seed, teacher=teacher, **over), caps)
     return [validate(c) for c in (teacher, scratch, kd)]
 
 
@@ -241,6 +262,7 @@ def run_lab(config: JobConfig, progress: Callable[[dict], None] | None = None) -
 
 __all__ = [
     "LabOutcome", "TinyCaps", "baselines", "comparison_frame", "lab_config", "methods", "parse_hidden",
+    "mhist_methods",
     "pipeline_configs",
     "run_lab", "tiny_caps", "train_or_fetch",
 ]

@@ -32,11 +32,15 @@ else:
     options = (["mhist"] if status.found else []) + ["mhist_synthetic"]
     with st.form("mh_form"):
         dataset = st.selectbox("Data", options, format_func=DATASET_TITLES.get, key="mh_dataset")
+        titles = dict(lab.mhist_methods())
+        method = st.selectbox("KD method for the student", list(titles), format_func=titles.get, key="mh_method",
+                              help="FitNets and attention transfer run the teacher on every fine-tuning batch "
+                                   "(about twice the time); subclass trains its own subclass teacher first.")
         go = st.form_submit_button("Run teacher, scratch student and KD student")
     if go:
         try:
             with st.status("Running the MHIST pipeline …", expanded=True) as run_status:
-                for cfg in lab.pipeline_configs(dataset):
+                for cfg in lab.pipeline_configs(dataset, method=method):
                     st.write(f"{cfg.short_name()}")
                     lab.train_or_fetch(cfg)
                 run_status.update(label="Done", state="complete")

@@ -179,6 +179,8 @@ def test_mhist_page_status_and_folder(app_env, tiny_store: Path, tmp_path: Path)
     app_env(tiny_store)
     at = open_page("pages/mhist.py")
     assert "KD_MHIST_DIR" in texts(at)
+    # the pipeline's KD method is chosen from the methods that fit ResNetV2-50 → MobileNetV2
+    assert at.selectbox(key="mh_method").options == [title for _, title in lab.mhist_methods()]
     at.text_input(key="mh_folder").set_value(str(tmp_path / "nowhere")).run()
     assert not at.exception
     assert any("No MHIST data at" in w.value for w in at.warning)
