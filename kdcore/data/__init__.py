@@ -1,4 +1,6 @@
-"""Data sets as whole in-memory tensors (batches are index slices, never per-item ``Dataset`` calls).
+"""Data sets as whole tensors (batches are index slices, never per-item ``Dataset`` calls). MNIST-style
+sets are held in memory; MHIST as :class:`kdcore.data.images.ImageFiles`, which index like a tensor
+but decode a batch from its PNG files when it is used.
 
 ``load_dataset(name)`` returns an :class:`ArrayDataset` that records where its data came from
 (``source``), whether it is a stand-in, and any notice the user should see (e.g. "download
@@ -24,7 +26,8 @@ class ArrayDataset:
     name: str  # "mnist", "fashion_mnist", ...
     source: str  # human label shown next to every number, e.g. "MNIST 60k/10k"
     source_id: str  # short stable id, part of the store key, e.g. "mnist-60k"
-    x_train: torch.Tensor  # float32 (N, C, H, W) in [0, 1]  (MHIST: uint8, see kdcore.data.mhist)
+    # float32 (N, C, H, W) in [0, 1]; MHIST: uint8 ImageFiles decoded per batch (kdcore.data.images)
+    x_train: torch.Tensor
     y_train: torch.Tensor  # int64 (N,)
     x_test: torch.Tensor
     y_test: torch.Tensor

@@ -12,7 +12,8 @@ Names and sources (``JobConfig.dataset`` / ``JobConfig.data_source``):
   a stand-in of that size (tests use a tiny one). Always labelled "synthetic stand-in — not MHIST"
   and ``is_standin=True``.
 
-Images stay ``uint8`` ``(N, 3, 224, 224)``; models normalise per batch
+Images are ``uint8`` ``(N, 3, 224, 224)`` :class:`~kdcore.data.images.ImageFiles` (decoded per batch, not
+held in memory); models normalise per batch
 (:func:`kdcore.models.mhist.imagenet_normalize`). Labels: 0 = HP, 1 = SSA (the positive class).
 """
 
@@ -108,7 +109,8 @@ def _load_synthetic(source: str) -> ArrayDataset:
 
 def load_mhist_dataset(name: str, source: str = "auto") -> ArrayDataset:
     """``mhist`` (the real release, from ``$KD_MHIST_DIR``) or ``mhist_synthetic`` (the labelled
-    stand-in) as uint8 tensors. Raises :class:`MhistDataError` saying what is wrong and what to do."""
+    stand-in) with uint8 :class:`~kdcore.data.images.ImageFiles` images. Raises :class:`MhistDataError`
+    saying what is wrong and what to do."""
     if name == "mhist":
         return _load_real(source)
     if name == "mhist_synthetic":
