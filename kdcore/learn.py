@@ -348,33 +348,27 @@ def attention_comparison(dataset: str = "mnist", index: int = 0, n_mean: int = 2
     _, labels, x = playground.test_logits(teacher, store)
     i = int(np.clip(index, 0, len(x) - 1))
     n = int(min(max(n_mean, 1), len(x)))
-    batch = x[:n].float()
+    # the averaged images, plus the shown one when it lies beyond them: one forward pass per model
+    shown = i if i < n else n
+    batch = (x[:n] if i < n else torch.cat([x[:n], x[i: i + 1]])).float()
     picked = [("teacher", teacher), ("AT student", at)] + ([("scratch student", scratch)] if scratch else [])
     maps: dict[str, dict[str, np.ndarray]] = {}
     rows = []
     with torch.no_grad():
         feats = {row: playground.stored_model(r, store)(batch).features for row, r in picked}
-        if i >= n:  # the shown image lies beyond the averaged ones: run it too
-            one = {row: playground.stored_model(r, store)(x[i: i + 1].float()).features for row, r in picked}
         for row, _ in picked:
             maps[row] = {}
             for t_name, s_name in pairs:
                 ref = feats["teacher"][t_name]
                 size = tuple(ref.shape[-2:])
                 name = t_name if row == "teacher" else s_name
-                f_all = feats[row][name]
-                f_one = f_all[i: i + 1] if i < n else one[row][name]
-                amap = attention_map(f_one)
-                if tuple(amap.shape[-2:]) != size:  # line the pictures up with the teacher's
-                    amap = torch.nn.functional.interpolate(amap.unsqueeze(1), size=size, mode="bilinear",
-                                                           align_corners=False).squeeze(1)
-                a = amap[0].numpy()
+                f_all, f_one = feats[row][name][:n], feats[row][name][shown: shown + 1]
+                a = attention_map(f_one, size=size)[0].numpy()  # lined up with the teacher's picture
                 maps[row][t_name] = a / max(float(a.max()), 1e-12)
                 if row == "teacher":
                     continue
-                d_all = (attention_vector(f_all, size=size) - attention_vector(ref)).norm(dim=1)
-                d_one = (attention_vector(f_one, size=size)
-                         - attention_vector(ref[i: i + 1] if i < n else one["teacher"][t_name])).norm(dim=1)
+                d_all = (attention_vector(f_all, size=size) - attention_vector(ref[:n])).norm(dim=1)
+                d_one = (attention_vector(f_one, size=size) - attention_vector(ref[shown: shown + 1])).norm(dim=1)
                 rows.append({"model": row, "layer": t_name if t_name == s_name else f"{t_name} ↔ {s_name}",
                              "distance_image": float(d_one[0]), "distance_mean": float(d_all.mean())})
     data = DATASET_TITLES.get(dataset, dataset)
@@ -423,14 +417,11 @@ def fitnet_hint_history(datasets: tuple[str, ...] = ("mnist", "fashion_mnist"), 
     ``logged`` (the term as trained), ``layers`` (hint ← guided). Empty when none is stored. The term is read
     from the history's ``loss_*`` columns whose name contains "hint", so only what the run logged is shown.
     """
-    import inspect as _inspect
-
     from kdcore.config import JobConfig
     from kdcore.data import DATASET_TITLES
-    from kdcore.losses.fitnet import FitNetLoss, hint_layers
+    from kdcore.losses.fitnet import DEFAULT_BETA, hint_layers
     from kdcore.results import STANDIN_NOTE, stored_results
 
-    default_beta = float(_inspect.signature(FitNetLoss).parameters["beta"].default)
     columns = ["data", "dataset", "epoch", "hint", "logged", "layers"]
     rows = []
     for ds in datasets:
@@ -445,7 +436,7 @@ def fitnet_hint_history(datasets: tuple[str, ...] = ("mnist", "fashion_mnist"), 
             continue
         try:
             cfg = JobConfig.from_dict(r["config"])
-            beta, stage1 = float(cfg.param("beta", default_beta)), int(cfg.param("fitnet_stage1_epochs", 0))
+            beta, stage1 = float(cfg.param("beta", DEFAULT_BETA)), int(cfg.param("fitnet_stage1_epochs", 0))
             hint, guided = hint_layers(cfg)
         except Exception:  # a config from another engine version: show the logged term as is
             beta, stage1, (hint, guided) = 1.0, 0, ("hint", "guided")

@@ -25,14 +25,18 @@ def at_layers(config: JobConfig) -> str:
     return str(config.param("at_layers", default))
 
 
-def attention_map(features: torch.Tensor, p: float = 2) -> torch.Tensor:
+def attention_map(features: torch.Tensor, p: float = 2, size: tuple[int, int] | None = None) -> torch.Tensor:
     r"""Activation-based spatial attention :math:`F^p_{sum}(A) = \sum_c |A_c|^p`, shape ``(N, H, W)``.
 
     Unnormalised, so the app can draw it as an image; the loss normalises it (see :class:`AttentionTransfer`).
+    ``size`` resizes the map (bilinear), so maps of different resolutions can be compared.
     """
     if features.dim() != 4:
         raise ValueError(f"attention maps need conv features (N, C, H, W), got shape {tuple(features.shape)}")
-    return features.abs().pow(p).sum(dim=1)
+    amap = features.abs().pow(p).sum(dim=1)
+    if size is not None and tuple(amap.shape[-2:]) != tuple(size):
+        amap = F.interpolate(amap.unsqueeze(1), size=size, mode="bilinear", align_corners=False).squeeze(1)
+    return amap
 
 
 def attention_vector(features: torch.Tensor, p: float = 2, size: tuple[int, int] | None = None) -> torch.Tensor:
@@ -40,10 +44,7 @@ def attention_vector(features: torch.Tensor, p: float = 2, size: tuple[int, int]
 
     ``size`` resizes the map (bilinear) first, so maps of different resolutions can be compared.
     """
-    amap = attention_map(features, p)
-    if size is not None and tuple(amap.shape[-2:]) != tuple(size):
-        amap = F.interpolate(amap.unsqueeze(1), size=size, mode="bilinear", align_corners=False).squeeze(1)
-    return F.normalize(amap.flatten(1), p=2, dim=1)
+    return F.normalize(attention_map(features, p, size).flatten(1), p=2, dim=1)
 
 
 class AttentionTransfer(nn.Module):

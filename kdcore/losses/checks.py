@@ -16,7 +16,7 @@ from torch import nn
 from kdcore.config import ConfigError, JobConfig
 from kdcore.losses.attention import at_layers
 from kdcore.losses.features import backbone_pair, input_shape, parse_layer_pairs, probe
-from kdcore.losses.fitnet import hint_layers
+from kdcore.losses.fitnet import DEFAULT_BETA, hint_layers
 from kdcore.losses.subclass import DEFAULT_SUBCLASSES
 from kdcore.models.contract import feature_names
 
@@ -90,7 +90,7 @@ def _hint_epochs(config: JobConfig) -> tuple[int, str]:
 
 
 def _fitnet_settings(config: JobConfig, student: FeatureSide, teacher: FeatureSide) -> None:
-    _number(config, "beta", 100.0)
+    _number(config, "beta", DEFAULT_BETA)
     k = _number(config, "fitnet_stage1_epochs", 0, integer=True)
     n, setting = _hint_epochs(config)
     if k >= n:

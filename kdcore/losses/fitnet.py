@@ -16,6 +16,7 @@ from kdcore.models.contract import ModelOutput
 # (hint_layer, guided_layer) defaults per pair. MNIST: the second conv block of both CNNs. MHIST: the
 # paper's choice of the middle of each network, the 14×14 maps (1024 teacher / 96 student channels);
 # the spatial sizes match, so the regressor is the paper's conv regressor with a 1×1 kernel.
+DEFAULT_BETA = 100.0  # weight of the hint term in the KD stage (set for the MNIST pair)
 DEFAULT_HINT = ("conv2", "conv2")
 DEFAULT_HINT_MHIST = ("map14", "map14")
 
@@ -85,7 +86,7 @@ class FitNetLoss(nn.Module):
         teacher_shape: tuple[int, ...],
         hint_layer: str = "conv2",
         guided_layer: str = "conv2",
-        beta: float = 100.0,
+        beta: float = DEFAULT_BETA,
         temperature: float = 4.0,
         alpha: float = 0.5,
         stage1_epochs: int = 0,
@@ -166,7 +167,7 @@ def build_fitnet(config: JobConfig, student: nn.Module, teacher: nn.Module | Non
         teacher_shape=tuple(f_t[hint_layer].shape[1:]),
         hint_layer=hint_layer,
         guided_layer=guided_layer,
-        beta=float(config.param("beta", 100.0)),
+        beta=float(config.param("beta", DEFAULT_BETA)),
         temperature=config.temperature,
         alpha=config.alpha,
         stage1_epochs=int(config.param("fitnet_stage1_epochs", 0)),
