@@ -135,6 +135,11 @@ class JobConfig:
         """A human label such as ``mnist/student_mlp[784x784]/hinton T=4 a=0.5 s0``."""
         arch = self.arch + (f"[{'x'.join(map(str, self.hidden))}]" if self.arch == "student_mlp" else "")
         m = self.method
+        if m in ("born_again", "ban_ensemble"):  # generations share everything but their teacher chain
+            k, t = 0, self.teacher if m == "ban_ensemble" else self
+            while t is not None and t.method == "born_again":
+                k, t = k + 1, t.teacher
+            m += f" gen{k}" if m == "born_again" else f" gens1-{k}"
         if self.teacher is not None:
             m += f" T={self.temperature:g} a={self.alpha:g}"
         return f"{self.dataset}/{arch}/{m} s{self.seed}"

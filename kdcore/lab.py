@@ -66,6 +66,9 @@ def parse_hidden(text: str) -> tuple[int, ...]:
     return sizes
 
 
+BAN_GENERATIONS = 2  # the lab's BAN ensemble: generations 1 and 2 (each a teacher-sized training)
+
+
 def methods() -> list[tuple[str, str]]:
     """(name, title) of every registered method that trains a student, for the method picker."""
     return [(k, s.title) for k, s in LOSSES.items() if k != "subclass_teacher"]
@@ -114,6 +117,11 @@ def lab_config(dataset: str, method: str, hidden_text: str = "784,784", student:
         from kdcore.losses.born_again import born_again_configs
 
         config = born_again_configs(teacher, 1, alpha=float(alpha), temperature=float(temperature))[0]
+    elif method == "ban_ensemble":
+        from kdcore.losses.born_again import ban_ensemble_config, born_again_configs
+
+        generations = born_again_configs(teacher, BAN_GENERATIONS, alpha=float(alpha), temperature=float(temperature))
+        config = ban_ensemble_config(generations[-1])
     elif method == "subclass":
         from kdcore.losses.subclass import subclass_configs
 

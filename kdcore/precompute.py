@@ -11,7 +11,8 @@ Parts (``--only``), each idempotent (finished jobs are never recomputed):
   fashion    full Fashion-MNIST 60k/10k: teacher / scratch / KD (T=4, alpha=0.5), 3 seeds.
   methods    issue-5 methods on MNIST, 3 seeds (CNN student where a method needs feature maps).
   fashion-methods  the issue-5 methods on full Fashion-MNIST, 3 seeds, cheapest first (hours of CPU;
-             KD_COST_CLASSES=1,2 runs only those classes of method_cost_rank).
+             KD_COST_CLASSES=1,2 runs only those classes of method_cost_rank; KD_SEEDS=0,1 only those
+             seeds, so two processes can split the work over two cores).
   mhist      the MHIST pair on the synthetic stand-in (or real MHIST when KD_MHIST_DIR is set).
   subclass-examples  example test images per (class, subclass) of the first stored subclass teacher of
              each MNIST-style data set (made by ``methods``), an artefact of ~100 KB for the Learn page
@@ -65,7 +66,7 @@ def mnist_configs(profile: str) -> list[JobConfig]:
 
 def method_configs(dataset: str, seeds: Iterable[int] = SEEDS) -> list[JobConfig]:
     """Each issue-5 method with its documented defaults, on the pair it applies to."""
-    from kdcore.losses.born_again import born_again_configs
+    from kdcore.losses.born_again import ban_ensemble_config, born_again_configs
     from kdcore.losses.early_stop import early_stopped_teacher
     from kdcore.losses.subclass import subclass_configs
     from kdcore.losses.takd import teacher_assistant_configs
@@ -84,7 +85,8 @@ def method_configs(dataset: str, seeds: Iterable[int] = SEEDS) -> list[JobConfig
                            method_params=(("hint_layer", "fc"), ("guided_layer", "fc1"))),
             course_student(dataset, "hinton", seed=s, teacher=early_stopped_teacher(t, 3)).replace(method="early_stopped"),
         ]
-        out += born_again_configs(t, 2)
+        generations = born_again_configs(t, 2)
+        out += [*generations, ban_ensemble_config(generations[-1])]
         small = course_student(dataset, "hinton", seed=s, teacher=t, hidden=(32,))
         assistant, student = teacher_assistant_configs(t, student=small)
         out += [course_student(dataset, "scratch", seed=s, hidden=(32,)), small, assistant, student]
@@ -98,11 +100,11 @@ def method_cost_rank(c: JobConfig) -> int:
     0 reads the teacher's cached logits (~1-2 min); 1 FitNets/AT with the CNN student, teacher run on
     every batch (~8 min); 2 early-stopped teacher (a 3-epoch teacher, ~5 min); 3 subclass teacher +
     student (~17 min); 4 a born-again generation (a teacher-sized net, ~15 min; generation 2 waits for
-    1); 5 the fully connected FitNets variant (teacher every batch, ~8 min; FitNets is measured on the
-    CNN student in class 1 already)."""
+    1; the BAN ensemble of generations 1-2 after them, ~1 min); 5 the fully connected FitNets variant
+    (teacher every batch, ~8 min; FitNets is measured on the CNN student in class 1 already)."""
     if c.method in ("fitnet", "attention"):
         return 1 if c.arch == "student_cnn" else 5
-    return {"early_stopped": 2, "subclass_teacher": 3, "subclass": 3, "born_again": 4}.get(c.method, 0)
+    return {"early_stopped": 2, "subclass_teacher": 3, "subclass": 3, "born_again": 4, "ban_ensemble": 4}.get(c.method, 0)
 
 
 def fashion_method_configs(seeds: Iterable[int] = SEEDS, classes: Iterable[int] = range(6)) -> list[JobConfig]:
@@ -112,8 +114,8 @@ def fashion_method_configs(seeds: Iterable[int] = SEEDS, classes: Iterable[int] 
     wanted = set(classes)
     configs = [c for c in method_configs("fashion_mnist", seeds) if method_cost_rank(c) in wanted]
 
-    def generation(c: JobConfig) -> int:  # born-again generation k after every seed's k-1
-        return 0 if c.teacher is None or c.method != "born_again" else 1 + generation(c.teacher)
+    def generation(c: JobConfig) -> int:  # born-again generation k after every seed's k-1, the ensemble last
+        return 0 if c.teacher is None or c.method not in ("born_again", "ban_ensemble") else 1 + generation(c.teacher)
 
     return sorted(configs, key=lambda c: (method_cost_rank(c), generation(c)))  # stable: seeds keep order
 
@@ -229,7 +231,8 @@ def precompute(profile: str = "default", only: list[str] | None = None) -> None:
         _run_all(method_configs("mnist", SEEDS if profile != "quick" else (0,)), "methods")
     if "fashion-methods" in parts:
         classes = [int(v) for v in os.environ.get("KD_COST_CLASSES", "0,1,2,3,4,5").split(",")]
-        _run_all(fashion_method_configs(SEEDS if profile != "quick" else (0,), classes), "fashion-methods")
+        seeds = [int(v) for v in os.environ["KD_SEEDS"].split(",")] if os.environ.get("KD_SEEDS") else SEEDS
+        _run_all(fashion_method_configs(seeds if profile != "quick" else (0,), classes), "fashion-methods")
     if "mhist" in parts:
         _run_all(mhist_configs(), "mhist")
     if "subclass-examples" in parts:

@@ -61,11 +61,21 @@ def model_label(config: dict) -> str:
         width = dict(tuple(p) for p in config.get("method_params", [])).get("width", 8)
         arch += f" w{width}"
     method = config.get("method", "?")
+    if method in ("born_again", "ban_ensemble"):
+        k = _generation(config.get("teacher") if method == "ban_ensemble" else config)
+        method = f"born_again gen {k}" if method == "born_again" else f"BAN ensemble of gens 1-{k}"
     if config.get("epochs", 12) != 12 and not str(config.get("dataset", "")).startswith("mhist"):
         method += f" {config['epochs']} ep"  # e.g. the early-stopped teacher: not the 12-epoch one
     if config.get("teacher") is not None:
         return f"{arch} · {method} T={config.get('temperature', 0):g} α={config.get('alpha', 0):g}"
     return f"{arch} · {method}"
+
+
+def _generation(config: dict | None) -> int:
+    """k of a born-again generation-k config dict (0 for its label-trained teacher)."""
+    if not config or config.get("method") != "born_again":
+        return 0
+    return 1 + _generation(config.get("teacher"))
 
 
 def data_label(result: dict) -> str:

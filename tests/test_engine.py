@@ -198,6 +198,32 @@ def test_run_job_trains_stores_and_never_recomputes(store: ResultStore) -> None:
     assert logits is not None and logits["logits"].shape == (4000, 10)
 
 
+def test_ban_ensemble_job_scores_the_average_of_its_generations(store: ResultStore) -> None:
+    from kdcore.losses.born_again import ban_ensemble_config, born_again_configs
+    from kdcore.train.job import load_model
+
+    teacher = course_teacher("mnist", **TINY)
+    gen1, gen2 = born_again_configs(teacher, 2)
+    ens = ban_ensemble_config(gen2)
+    r = run_job(ens, store=store)
+    members = [run_job(g, store=store) for g in (gen1, gen2)]
+    assert all(m["cached"] for m in members)  # the ensemble job trained its generations into the store
+    assert r["members"] == [m["key"] for m in members]  # generations 1..2; generation 0 (the teacher) is not one
+    assert r["complexity"]["params"] == 2 * members[0]["complexity"]["params"]  # both networks run at test time
+    assert r["history"] == [] and "weights.safetensors" not in r["files"]
+
+    data = load_dataset("mnist", "mnist-5k")
+    x, y = data.x_test[:200], data.y_test[:200]
+    with torch.no_grad():
+        probs = sum(torch.softmax(load_model(m, store)(x).logits, 1) for m in members) / 2
+    expected = classification_metrics(y, probs)
+    assert r["metrics"]["accuracy"] == pytest.approx(expected["accuracy"])
+    assert r["metrics"]["confusion"] == expected["confusion"]
+    assert "gens1-2" in r["name"] and "gen2" in members[1]["name"]
+    again = run_job(ens, store=store)
+    assert again["cached"] and again["metrics"] == r["metrics"]  # found again although it stores no weights
+
+
 def test_corrupt_store_entry_is_detected_and_recomputed(store: ResultStore) -> None:
     cfg = course_student("mnist", "scratch", hidden=(16,), **TINY)
     r = run_job(cfg, store=store)

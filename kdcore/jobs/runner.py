@@ -43,6 +43,7 @@ from pathlib import Path
 
 from kdcore.config import JobConfig, validate
 from kdcore.jobs.memory import budget_per_job, check_memory, memory_budget
+from kdcore.losses import LOSSES
 from kdcore.store import default_store_dir, open_store
 from kdcore.train.loop import JobCancelled
 
@@ -307,7 +308,7 @@ class JobRunner:
             self.stats["submitted"] += 1
             if (job := self._active.get((root, key))) is not None:
                 return self._attach(job)
-        if not recompute and (hit := store.get(key, need_weights=True)) is not None:
+        if not recompute and (hit := store.get(key, need_weights=LOSSES[config.method].trains)) is not None:
             job = _Job(config, key, root, recompute)
             job.state, job.result = JobState.DONE, {**hit, "cached": True}
             job.finished.set()

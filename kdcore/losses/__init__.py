@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from kdcore.losses.attention import attention_map, build_attention
 from kdcore.losses.base import Batch, LossSpec
-from kdcore.losses.born_again import BornAgainKD
+from kdcore.losses.born_again import BornAgainKD, no_training_loss
 from kdcore.losses.dkd import build_dkd
 from kdcore.losses.early_stop import EarlyStoppedKD
 from kdcore.losses.fitnet import build_fitnet
@@ -77,6 +77,14 @@ LOSSES: dict[str, LossSpec] = {
         title="Born-again networks",
         summary="Student = teacher's architecture, trained on the previous generation's outputs (paper: "
         "alpha = 1, T = 1); generations 1..k and their ensemble.",
+    ),
+    "ban_ensemble": LossSpec(
+        build=no_training_loss,
+        needs_teacher=True,
+        title="Born-again ensemble (BAN-E)",
+        summary="No training of its own: the average of born-again generations 1..k's class probabilities "
+        "(here k = 2), scored like any model; it costs k networks at test time.",
+        trains=False,
     ),
     "takd": LossSpec(
         build=lambda config, student, teacher: TeacherAssistantKD(config.temperature, config.alpha),

@@ -38,6 +38,8 @@ class LossSpec:
         the loop feeds the teacher's cached training-set logits and never runs the teacher.
     title / summary: shown in the CLI and the app.
     fc_student_ok: works with the fully connected MNIST student (no spatial feature maps needed).
+    trains: the job trains a network (and stores its weights); False for an evaluation-only
+        procedure such as the born-again ensemble, whose result is computed from stored networks.
     """
 
     build: LossBuilder
@@ -46,6 +48,7 @@ class LossSpec:
     summary: str
     teacher_features: bool = False
     fc_student_ok: bool = True
+    trains: bool = True
 
 
 def teacher_logits(teacher_out: ModelOutput | None) -> torch.Tensor:

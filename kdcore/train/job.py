@@ -117,12 +117,18 @@ def run_job(
     progress({"stage": "data", "message": f"loading {config.dataset}"})
     data = load_dataset(config.dataset, config.data_source)
     key = job_key(config, data)
-    if not recompute and (hit := store.get(key, need_weights=True)) is not None:
+    weights = LOSSES[config.method].trains  # an evaluation-only job (BAN ensemble) stores no weights
+    if not recompute and (hit := store.get(key, need_weights=weights)) is not None:
         return {**hit, "cached": True}
     with store.lock(key):
-        if not recompute and (hit := store.get(key, need_weights=True)) is not None:
+        if not recompute and (hit := store.get(key, need_weights=weights)) is not None:
             return {**hit, "cached": True}  # another process finished it while we waited
-        compute = transfer.compute if mhist else _compute  # the two-stage MHIST schedule, or the one loop
+        if not weights:
+            from kdcore.train.ensemble import compute_ban_ensemble
+
+            compute = compute_ban_ensemble
+        else:  # the two-stage MHIST schedule, or the one loop
+            compute = transfer.compute if mhist else _compute
         return {**compute(config, key, data, store, progress, cancel), "cached": False}
 
 
