@@ -21,6 +21,7 @@ import pandas as pd
 from kdcore.config import ConfigError, JobConfig, course_student, course_teacher, validate
 from kdcore.losses import LOSSES
 from kdcore.results import confusion_frame, history_frame, result_row
+from kdcore.store import open_store
 
 TINY_DEFAULT = (256, 128, 1)
 # Teachers in tiny mode get one more epoch than students, so an early-stopped teacher (fewer epochs
@@ -263,7 +264,11 @@ def run_lab(config: JobConfig, progress: Callable[[dict], None] | None = None) -
     """Train or fetch ``config`` and its baselines; return the frames the page draws."""
     result = train_or_fetch(config, progress)
     base = baselines(config, progress)
-    table = comparison_frame({"this run": result, **base})
+    # a BAN ensemble trains nothing itself: its generations' rows say what the averaging added
+    store = open_store()
+    members = {f"generation {k}": m for k, key in enumerate(result.get("members", []), start=1)
+               if (m := store.get(key)) is not None}
+    table = comparison_frame({"this run": result, **members, **base})
     return LabOutcome(result=result, table=table, confusion=confusion_frame(result),
                       history=history_frame(result.get("history", [])), cached=bool(result.get("cached")))
 

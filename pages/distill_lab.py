@@ -44,7 +44,8 @@ if submitted:
             def progress(event: dict) -> None:
                 stage = event.get("stage", "")
                 if stage.endswith("train") and event.get("epochs"):
-                    who = "teacher " if stage.startswith("teacher") else ""
+                    # nested jobs say whose epoch it is ("teacher:train", "generation 2:train")
+                    who = stage.rsplit(":", 1)[0] + " " if ":" in stage else ""
                     bar.progress(event["epoch"] / event["epochs"], text=f"{who}epoch {event['epoch']}/{event['epochs']}")
                     if "row" in event and not who:
                         rows.append({k: v for k, v in event["row"].items() if k in ("epoch", "train_loss", "test_acc")})
@@ -79,8 +80,12 @@ if outcome is not None:
     st.dataframe(outcome.table, hide_index=True)
     standin = "  ⚠ stand-in data: not the full data set." if r.get("is_standin") else ""
     st.caption(f"Data: {r['data_source']}{standin}")
+    if r.get("members"):
+        st.info(f"The BAN ensemble trains nothing itself: it averages the class probabilities of born-again "
+                f"generations 1–{len(r['members'])} (rows above), so it costs all of them at test time. "
+                "Their training curves are their own jobs: pick “Born-again networks” to see generation 1's.")
     left, right = st.columns(2)
-    for kind in ("loss", "accuracy"):
+    for kind in ("loss", "accuracy") if not outcome.history.empty else ():
         curve = alt.Chart(outcome.history).transform_filter(alt.datum.kind == kind).mark_line(point=True).encode(
             x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")), y=alt.Y("value:Q", title=kind),
             color=alt.Color("series:N", title=None), tooltip=["series", "value"])

@@ -145,6 +145,20 @@ def test_distill_lab_trains_a_tiny_job_then_fetches_it(app_env, tiny_store: Path
     assert "(from the store)" in at.subheader[0].value
 
 
+def test_distill_lab_ban_ensemble_shows_its_generations(app_env, tiny_store: Path) -> None:
+    app_env(tiny_store)
+    at = open_page("pages/distill_lab.py")
+    at.selectbox(key="lab_method").set_value("ban_ensemble")
+    at.button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    table = at.dataframe[0].value.set_index("model")
+    assert list(table.index) == ["this run", "generation 1", "generation 2", "teacher"]
+    (ens,) = [r for r in open_store().list() if r["config"]["method"] == "ban_ensemble"]
+    assert table.loc["this run", "accuracy %"] == pytest.approx(round(100 * ens["metrics"]["accuracy"], 2))
+    assert table.loc["this run", "params"] == 2 * table.loc["generation 1", "params"]
+    assert any("averages the class probabilities" in i.value for i in at.info)
+
+
 def test_distill_lab_rejects_bad_hidden_sizes(app_env, tiny_store: Path) -> None:
     app_env(tiny_store)
     at = open_page("pages/distill_lab.py")
