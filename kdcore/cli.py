@@ -110,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--alphas", type=_floats, default=(DEFAULT_ALPHA,))
     s.add_argument("--seeds", type=_ints, default=(0, 1, 2))
     s.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    s.add_argument("--suite", default=None, choices=("methods",),
+                   help="instead of a T x alpha grid: every issue-5 method with its documented defaults and teacher "
+                        "arrangement (the jobs behind the shipped method results; see kdcore/precompute.py)")
+    s.add_argument("--dry-run", action="store_true", help="list the jobs (name and store key) without running them")
     s.add_argument("--executor", default="local", choices=("local", "ray"))
     s.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
 
@@ -265,7 +269,22 @@ def _sweep(a: argparse.Namespace, o: dict) -> int:
         extra["hidden"] = a.hidden
     if a.param:
         extra["method_params"] = _params(a.param)
-    configs = sweep_configs(a.dataset, a.method, a.temperatures, a.alphas, a.seeds, **extra)
+    if a.suite == "methods":
+        from kdcore.precompute import method_configs
+
+        changed = [f"--{k.replace('_', '-')}" for k, v in extra.items() if v is not None and (k, v) != ("data_source", "auto")]
+        if changed:
+            raise ConfigError(f"--suite methods runs each method's documented defaults; drop {', '.join(changed)} "
+                              "(or sweep one method with --method)")
+        configs = method_configs(a.dataset, a.seeds)
+    else:
+        configs = sweep_configs(a.dataset, a.method, a.temperatures, a.alphas, a.seeds, **extra)
+    if a.dry_run:
+        from kdcore.train import job_key
+
+        for cfg in configs:
+            print(f"{cfg.short_name()}\t{job_key(cfg)}")
+        return 0
     results = run_many(configs, executor=a.executor, address=a.address)
     for r in results:
         _print_result(r, False)

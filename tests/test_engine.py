@@ -24,7 +24,7 @@ from kdcore.metrics import classification_metrics, count_macs
 from kdcore.models import build_model, count_params
 from kdcore.models.contract import ModelOutput
 from kdcore.models.mnist import StudentMLP, TeacherCNN
-from kdcore.store import ResultStore, open_store
+from kdcore.store import SHIPPED_STORE, ResultStore, open_store
 from kdcore.train import run_job
 
 TINY = dict(epochs=1, train_limit=256, test_limit=200, data_source="mnist-5k")
@@ -222,6 +222,17 @@ def test_ban_ensemble_job_scores_the_average_of_its_generations(store: ResultSto
     assert "gens1-2" in r["name"] and "gen2" in members[1]["name"]
     again = run_job(ens, store=store)
     assert again["cached"] and again["metrics"] == r["metrics"]  # found again although it stores no weights
+
+
+def test_sweep_suite_methods_lists_the_jobs_behind_the_shipped_method_results(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["sweep", "--suite", "methods", "--dataset", "mnist", "--seeds", "0,1,2", "--dry-run"]) == 0
+    jobs = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert len(jobs) == 3 * 16 and any("ban_ensemble gens1-2" in name for name, _ in jobs)
+    shipped = ResultStore(SHIPPED_STORE, readonly=True)
+    missing = [name for name, key in jobs if shipped.get(key, verify=False) is None]
+    assert not missing, f"not shipped (run python -m kdcore precompute --only methods,export): {missing}"
+    assert cli_main(["sweep", "--suite", "methods", "--train-limit", "9", "--dry-run"]) == 2  # suite = documented defaults
 
 
 def test_corrupt_store_entry_is_detected_and_recomputed(store: ResultStore) -> None:
