@@ -23,7 +23,8 @@ DATASETS: tuple[str, ...] = ("mnist", "fashion_mnist", "mhist", "mhist_synthetic
 #   student_cnn    a small CNN student (for feature-based methods: FitNets, attention transfer)
 #   resnetv2_50    MHIST teacher (pre-activation ResNet-50)
 #   mobilenet_v2   MHIST student
-ARCHS: tuple[str, ...] = ("teacher_cnn", "student_mlp", "student_cnn", "resnetv2_50", "mobilenet_v2")
+#   resnet18       MHIST teacher assistant (torchvision ResNet-18: between the two in size, for TAKD)
+ARCHS: tuple[str, ...] = ("teacher_cnn", "student_mlp", "student_cnn", "resnetv2_50", "mobilenet_v2", "resnet18")
 
 # Default course settings (handout + issue #2).
 DEFAULT_HIDDEN: tuple[int, ...] = (784, 784)

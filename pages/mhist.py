@@ -34,12 +34,13 @@ else:
         dataset = st.selectbox("Data", options, format_func=DATASET_TITLES.get, key="mh_dataset")
         titles = dict(lab.mhist_methods())
         method = st.selectbox("KD method for the student", list(titles), format_func=titles.get, key="mh_method",
-                              help="FitNets and attention transfer run the teacher on every fine-tuning batch "
-                                   "(about twice the time); subclass trains its own subclass teacher first.")
-        go = st.form_submit_button("Run teacher, scratch student and KD student")
+                              help=" ".join(lab.MHIST_METHOD_NOTES.values()))
+        go = st.form_submit_button("Run teacher, baselines and KD student")
     if go:
         try:
             with st.status("Running the MHIST pipeline …", expanded=True) as run_status:
+                if method in lab.MHIST_METHOD_NOTES:  # what this method trains beyond teacher → student
+                    st.caption(lab.MHIST_METHOD_NOTES[method])
                 for cfg in lab.pipeline_configs(dataset, method=method):
                     st.write(f"{cfg.short_name()}")
                     lab.train_or_fetch(cfg)

@@ -187,10 +187,17 @@ def test_every_mhist_page_method_builds_a_valid_pipeline(monkeypatch):
 
     monkeypatch.setenv("KD_APP_TINY", "1")
     for method, _title in lab.mhist_methods():
-        teacher, scratch, kd = lab.pipeline_configs("mhist_synthetic", method=method)
-        for cfg in (teacher, scratch, kd):
+        jobs = lab.pipeline_configs("mhist_synthetic", method=method)
+        for cfg in jobs:
             check_transfer_config(cfg)
-        assert kd.method == method and kd.teacher == teacher and scratch.method == "scratch"
+        teacher, kd = jobs[0], jobs[-1]
+        assert kd.method == method and teacher.teacher is None and len(set(jobs)) == len(jobs)
+        if method in ("early_stopped", "takd"):  # teacher, scratch, early-stopped teacher / assistant, student
+            assert kd.teacher == jobs[2] and jobs[2] != teacher and jobs[1].method == "scratch"
+        elif method == "born_again":  # the label-trained teacher is the scratch baseline
+            assert len(jobs) == 2 and kd.teacher == teacher and kd.arch == teacher.arch
+        else:
+            assert len(jobs) == 3 and kd.teacher == teacher and jobs[1].method == "scratch"
     teacher, _, kd = lab.pipeline_configs("mhist_synthetic", method="subclass")
     assert teacher.method == "subclass_teacher" and teacher.param("subclasses", 1) == kd.param("subclasses", 1) == 2
     # the default pipeline is the one the shipped stand-in results were made with (same keys)

@@ -49,7 +49,7 @@ def _x(n: int = 2, side: int = 224) -> torch.Tensor:
     return imagenet_normalize(torch.randint(0, 256, (n, 3, side, side), dtype=torch.uint8, generator=g))
 
 
-@pytest.mark.parametrize("arch,channels", [("resnetv2_50", 2048), ("mobilenet_v2", 1280)])
+@pytest.mark.parametrize("arch,channels", [("resnetv2_50", 2048), ("mobilenet_v2", 1280), ("resnet18", 512)])
 def test_output_contract(arch, channels):
     torch.manual_seed(0)
     m = build_backbone_model(arch, num_classes=2, pretrained="none").eval()
@@ -105,7 +105,7 @@ def test_freeze_backbone_keeps_bn_and_weights_fixed():
     assert not bn.training and all(p.requires_grad for p in m.backbone.parameters())
 
 
-@pytest.mark.parametrize("arch", ["resnetv2_50", "mobilenet_v2"])
+@pytest.mark.parametrize("arch", ["resnetv2_50", "mobilenet_v2", "resnet18"])
 def test_offline_auto_is_fast_and_says_so(arch, no_fdet):
     t0 = time.perf_counter()
     m = build_backbone_model(arch, pretrained="auto")
@@ -135,6 +135,28 @@ def test_fdet_seeds_real_imagenet_mobilenet():
     assert m.pretrained_source.startswith("ImageNet")
     sd = torch.load(p, weights_only=True)
     assert torch.equal(m.backbone[0][0].weight, sd["features.0.0.weight"])
+
+
+def test_resnet18_assistant_loads_the_torchvision_file(monkeypatch):
+    """The TAKD assistant: torchvision's resnet18 file in the hub cache (1000-class fc included) fills the backbone,
+    whose parameter names are torchvision's; the sha256 prefix in the file name is checked first."""
+    import torchvision
+
+    torch.manual_seed(1)
+    src = torchvision.models.resnet18(weights=None)
+    ckpt = mm._hub_checkpoints() / mm.TORCHVISION_URLS["resnet18"].rsplit("/", 1)[1]
+    ckpt.parent.mkdir(parents=True)
+    torch.save(src.state_dict(), ckpt)
+    assert build_backbone_model("resnet18").pretrained_source.startswith("random init")  # our file fails the check
+    real_sha = mm._sha256
+    monkeypatch.setattr(mm, "_sha256", lambda p: "f37072fd" + real_sha(p) if p == ckpt else real_sha(p))
+    m = build_backbone_model("resnet18")
+    assert m.pretrained_source == "ImageNet (torchvision cache)"
+    assert torch.equal(m.backbone.conv1.weight, src.conv1.weight)
+    assert torch.equal(m.backbone.layer4[1].bn2.running_var, src.layer4[1].bn2.running_var)
+    assert m.head[1].in_features == 512 and m.head[1].out_features == 2
+    n_params = sum(p.numel() for p in m.parameters())
+    assert 2_226_434 < n_params < 23_504_450  # between MobileNetV2 and ResNetV2-50 (2-way heads)
 
 
 def test_hf_cache_weights_are_loaded(tmp_path, monkeypatch):

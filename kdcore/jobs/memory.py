@@ -25,7 +25,8 @@ its peak is the larger of the teacher job's and the student's own.
 Per-example activation bytes are measured for the MNIST models (a forward pass on the ``meta``
 device: no memory allocated, exact shapes). The ImageNet backbones are too slow to build on every
 request, so their figures at 224×224 come from :data:`BACKBONES`, measured once with
-:func:`saved_bytes_per_example` (timm 1.0.31 ``resnetv2_50``, torchvision 0.29.1 ``mobilenet_v2``).
+:func:`saved_bytes_per_example` (timm 1.0.31 ``resnetv2_50``, torchvision 0.29.1 ``mobilenet_v2`` and
+``resnet18``).
 """
 
 from __future__ import annotations
@@ -86,6 +87,11 @@ BACKBONES: dict[str, Backbone] = {
     # 2,226,434 params with a 2-way head; 87.3 MB saved at batch 1, 165.5 MB at batch 2.
     "mobilenet_v2": Backbone(params=2_223_872, feature_dim=1280, saved_per_example=78_200_000,
                              inference_per_example=2 * 96 * 112 * 112 * 4, forward_peak_per_example=11_038_720),
+    # the teacher assistant (TAKD): 11,177,538 params with a 2-way head; 22.2 MB saved per example
+    # (post-activation blocks: far fewer saved maps than the two others'), live peak = the stem's
+    # two 64×112×112 maps and the input.
+    "resnet18": Backbone(params=11_176_512, feature_dim=512, saved_per_example=22_200_000,
+                         inference_per_example=2 * 64 * 112 * 112 * 4, forward_peak_per_example=7_024_640),
 }
 
 

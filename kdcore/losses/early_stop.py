@@ -19,13 +19,35 @@ class EarlyStoppedKD(HintonKD):
             + (1-\alpha)\,\mathrm{CE}(y, \sigma(z_S))
 
     where :math:`z_{T,e}` are the logits of the teacher after e < E epochs
-    (:func:`early_stopped_teacher`). The paper also proposes ESKD, switching the KD term off
-    part-way through the *student's* training; that variant is not implemented here.
+    (:func:`early_stopped_teacher`; on the MHIST pair E counts the two-stage transfer-learning
+    schedule, head epochs then fine-tuning epochs). The paper also proposes ESKD, switching the KD
+    term off part-way through the *student's* training; that variant is not implemented here.
 
     Args:
         temperature: T > 0.
         alpha: weight of the KD term; CE gets ``1 - alpha``.
     """
+
+
+# kdcore.train.transfer.schedule's defaults (not imported: it pulls in timm and the data loaders);
+# tests/test_mhist_methods.py keeps them equal.
+MHIST_STAGE1_EPOCHS = 10
+MHIST_STAGE2_EPOCHS = 25
+
+
+def transfer_stages(teacher: JobConfig) -> tuple[int, int]:
+    """(head epochs, fine-tuning epochs) of an MHIST job: its ``stage1_epochs`` / ``stage2_epochs``."""
+    out = []
+    for name, default in (("stage1_epochs", MHIST_STAGE1_EPOCHS), ("stage2_epochs", MHIST_STAGE2_EPOCHS)):
+        raw = teacher.param(name, default)
+        try:
+            value = int(raw)
+            if value != float(raw) or value < 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a whole number >= 0, got {raw!r}") from None
+        out.append(value)
+    return out[0], out[1]
 
 
 def early_stopped_teacher(teacher: JobConfig, epochs: int) -> JobConfig:
@@ -34,9 +56,47 @@ def early_stopped_teacher(teacher: JobConfig, epochs: int) -> JobConfig:
     With a constant learning rate and the same seed this is the full run's checkpoint after
     ``epochs`` epochs; with a schedule that depends on the total number of epochs it is a short
     run of its own (still the less-trained teacher the method asks for).
+
+    MHIST teachers (``dataset`` ``mhist*``) do not use ``epochs``: their length is the two-stage
+    schedule of :mod:`kdcore.train.transfer` (``stage1_epochs`` head epochs on the frozen backbone,
+    then ``stage2_epochs`` fine-tuning epochs). For them ``epochs`` counts that schedule in order, and
+    the teacher stops after that many: within stage 1 (fewer head epochs, no fine-tuning), or after
+    the whole of stage 1 with a shorter stage 2. Both stages use a constant learning rate and a
+    per-epoch shuffle, so this too is the full run's checkpoint at that point.
     """
+    if teacher.dataset.startswith("mhist"):
+        return _early_stopped_transfer(teacher, int(epochs))
     if not 1 <= epochs < teacher.epochs:
         raise ConfigError(
             f"an early-stopped teacher needs 1 <= epochs < {teacher.epochs} (the full teacher's epochs); got {epochs}"
         )
     return teacher.replace(epochs=int(epochs))
+
+
+def _early_stopped_transfer(teacher: JobConfig, epochs: int) -> JobConfig:
+    head, tune = transfer_stages(teacher)
+    total = head + tune
+    if total < 2:
+        raise ConfigError(
+            f"this MHIST teacher trains for {total} epoch ({head} head + {tune} fine-tuning): there is no earlier "
+            "point to stop at; give the full teacher at least 2 epochs (stage1_epochs + stage2_epochs >= 2)"
+        )
+    if not 1 <= epochs < total:
+        raise ConfigError(
+            f"an early-stopped MHIST teacher stops after 1 <= epochs < {total} epochs of its schedule ({head} head "
+            f"+ {tune} fine-tuning epochs, counted in that order); got {epochs}. E.g. epochs={default_stop_epochs(teacher)}"
+        )
+    stages = (epochs, 0) if epochs <= head else (head, epochs - head)
+    params = {**dict(teacher.method_params), "stage1_epochs": stages[0], "stage2_epochs": stages[1]}
+    return teacher.replace(method_params=tuple(params.items()))
+
+
+def default_stop_epochs(teacher: JobConfig) -> int:
+    """Where the app stops a teacher early: half its epochs (MNIST-style), or on the MHIST pair half its
+    fine-tuning stage (the whole head stage first: fine-tuning is where the network fits the training
+    tiles ever more closely, the regime the paper stops early), or half its head epochs when it has no
+    fine-tuning. Pass the result to :func:`early_stopped_teacher`."""
+    if not teacher.dataset.startswith("mhist"):
+        return max(1, teacher.epochs // 2)
+    head, tune = transfer_stages(teacher)
+    return head + tune // 2 if tune >= 1 else max(1, head // 2)

@@ -30,6 +30,7 @@ MODELS: dict[str, Callable[[JobConfig, int], nn.Module]] = {
     "student_cnn": lambda c, n: StudentCNN(width=int(c.param("width", 8)), num_classes=n),
     "resnetv2_50": _mhist("resnetv2_50"),
     "mobilenet_v2": _mhist("mobilenet_v2"),
+    "resnet18": _mhist("resnet18"),
 }
 
 

