@@ -80,7 +80,7 @@ class CourseMethod:
     link: str
     idea: str
     equations: tuple[str, ...]
-    demo: str = ""  # "temperature" | "hint" | "attention" | "subclass" | ""
+    demo: str = ""  # "temperature" | "hint" | "attention" | "subclass" | "born_again" | ""
 
 
 COURSE_METHODS: tuple[CourseMethod, ...] = (
@@ -142,6 +142,7 @@ COURSE_METHODS: tuple[CourseMethod, ...] = (
         "ensemble.",
         (r"f_k = \arg\min_f\; \mathcal{L}\big(f_{k-1}(x),\, f(x)\big), \qquad f_0 \text{ trained on labels}",
          r"\hat{f}^{\,\text{BAN}}(x) = \frac{1}{K} \sum_{k=1}^{K} f_k(x)"),
+        demo="born_again",
     ),
     CourseMethod(
         "", "Label refinery (student over teacher)",
@@ -453,6 +454,87 @@ def fitnet_hint_history(datasets: tuple[str, ...] = ("mnist", "fashion_mnist"), 
     return pd.DataFrame(rows, columns=columns)
 
 
+# ---- born-again networks: does generation k pass its teacher? --------------------------------------
+BAN_MISSING = (
+    "No born-again generations are stored yet. Train them with `python -m kdcore sweep --suite methods "
+    "--dataset mnist` (or pick “Born-again ensemble” in the Distill lab).")
+BAN_ORDER = ("teacher (gen 0)", "gen 1", "gen 2", "gen 3", "BAN ensemble")
+
+
+def born_again_generations(results: list[dict] | None = None) -> pd.DataFrame:
+    """Accuracy of every stored born-again chain, generation by generation, one row per (chain, step).
+
+    A chain is a label-trained teacher (generation 0), its born-again generations 1..k and their BAN
+    ensemble, all with the paper's settings (T = 1, α = 1) and on full data (no ``train_limit``).
+    Columns ``data``, ``seed``, ``step`` (see :data:`BAN_ORDER`), ``accuracy`` (in %), ``vs_teacher``
+    (points above generation 0). Empty when none is stored.
+    """
+    from kdcore.data import DATASET_TITLES
+    from kdcore.results import STANDIN_NOTE, stored_results
+
+    columns = ["data", "seed", "step", "accuracy", "vs_teacher"]
+    results = stored_results() if results is None else results
+    by_key = {r["key"]: r for r in results}
+
+    def paper_settings(cfg: dict) -> bool:
+        return cfg.get("temperature") == 1.0 and cfg.get("alpha") == 1.0 and cfg.get("train_limit") is None
+
+    rows = []
+    for r in results:
+        cfg = r.get("config", {})
+        if cfg.get("method") != "born_again" or not paper_settings(cfg):
+            continue
+        chain, cur = [r], r  # walk down to generation 0
+        while (cur := by_key.get(cur.get("teacher_key") or "")) is not None:
+            chain.append(cur)
+            if cur["config"].get("method") != "born_again":
+                break
+        if chain[-1]["config"].get("method") == "born_again" or len(chain) != 2:
+            continue  # teacher missing, or not generation 1: each chain is listed once, from its gen 1
+        chain = chain[::-1]  # gen 0, gen 1
+        while (nxt := next((g for g in results if g.get("teacher_key") == chain[-1]["key"]
+                            and g["config"].get("method") == "born_again" and paper_settings(g["config"])), None)):
+            chain.append(nxt)
+        steps = [(BAN_ORDER[0] if k == 0 else f"gen {k}", g) for k, g in enumerate(chain)]
+        ens = next((g for g in results if g.get("config", {}).get("method") == "ban_ensemble"
+                    and g.get("teacher_key") == chain[-1]["key"]), None)
+        if ens is not None:
+            steps.append((BAN_ORDER[-1], ens))
+        data = DATASET_TITLES.get(r.get("dataset", ""), r.get("dataset", ""))
+        if r.get("is_standin"):
+            data += f" ({STANDIN_NOTE}: {r.get('data_source_id', '')})"
+        base = 100 * chain[0]["metrics"]["accuracy"]
+        for step, g in steps:
+            acc = 100 * g["metrics"]["accuracy"]
+            rows.append({"data": data, "seed": int(cfg.get("seed", 0)), "step": step, "accuracy": acc,
+                         "vs_teacher": acc - base})
+    return pd.DataFrame(rows, columns=columns).sort_values(["data", "seed"], kind="stable").reset_index(drop=True)
+
+
+BAN_CAPTION = (
+    "Each line is one seed: the label-trained teacher (generation 0), the born-again generations trained on the "
+    "previous generation's outputs alone (T = 1, α = 1, as in the paper) and the ensemble of generations 1..k. "
+    "Furlanello et al. see generation 1 pass its teacher on CIFAR with networks trained to convergence. Here the "
+    "course teacher trains for 12 epochs and is still improving at the last one (see its curve on the Compare "
+    "page), and a student that sees only its outputs imitates it, mistakes included: no generation passes its "
+    "teacher — the method's gain is not automatic.")
+
+
+def born_again_summary(frame: pd.DataFrame) -> str:
+    """One sentence per data set: how often each step passed its teacher, and by how much on average."""
+    lines = []
+    for data, d in frame.groupby("data", sort=True):
+        parts = []
+        for step in BAN_ORDER[1:]:
+            s = d[d["step"] == step]
+            if s.empty:
+                continue
+            parts.append(f"{step} beats its teacher on {int((s['vs_teacher'] > 0).sum())} of {len(s)} seeds "
+                         f"({s['vs_teacher'].mean():+.2f} points on average)")
+        lines.append(f"**{data}:** " + "; ".join(parts) + ".")
+    return "  \n".join(lines)
+
+
 SUBCLASS_INTRO = """
 **What the teacher invented.** The subclass teacher below was only ever told the class ("this is a 7"); it
 had to spread each class over its s outputs, and how it split them is its own invention. Each test image of
@@ -474,6 +556,7 @@ def subclass_demo(dataset: str = "mnist") -> SubclassExamples | None:
     return load_subclass_examples(dataset)
 
 
-__all__ = ["ATTENTION_MISSING", "AT_ROWS", "COURSE_METHODS", "HINT_CAPTION", "HINT_MISSING", "INTRO", "SUBCLASS_INTRO",
+__all__ = ["ATTENTION_MISSING", "AT_ROWS", "BAN_CAPTION", "BAN_MISSING", "BAN_ORDER", "born_again_generations",
+           "born_again_summary", "COURSE_METHODS", "HINT_CAPTION", "HINT_MISSING", "INTRO", "SUBCLASS_INTRO",
            "SUBCLASS_MISSING", "AttentionComparison", "CourseMethod", "MethodInfo", "attention_comparison",
            "fitnet_hint_history", "method_catalog", "method_info", "subclass_demo"]

@@ -121,6 +121,26 @@ for method in learn.COURSE_METHODS:
                 for ci in range(n_classes):
                     for k, col in enumerate(st.columns(examples.subclasses)):
                         col.image(examples.tile(ci, k, columns=6), caption=examples.label(ci, k), width="stretch")
+    if method.demo == "born_again":
+        try:
+            ban = learn.born_again_generations()
+        except Exception as e:  # noqa: BLE001 - a demo failing must not take the page down
+            ban = None
+            st.info(f"The born-again results could not be read ({e}).")
+        if ban is not None and ban.empty:
+            st.info(learn.BAN_MISSING)
+        elif ban is not None:
+            st.markdown("**From the stored results:** does a generation pass its teacher?")
+            chart = alt.Chart(ban).mark_line(point=True).encode(
+                x=alt.X("step:N", sort=list(learn.BAN_ORDER), title=None, axis=alt.Axis(labelAngle=0)),
+                y=alt.Y("accuracy:Q", title="test accuracy %", scale=alt.Scale(zero=False)),
+                color=alt.Color("seed:N"), column=alt.Column("data:N", title=None),
+                tooltip=["data", "seed", "step", alt.Tooltip("accuracy:Q", format=".2f"),
+                         alt.Tooltip("vs_teacher:Q", format="+.2f", title="vs teacher (points)")],
+            ).properties(width=300, height=220)
+            st.altair_chart(chart)
+            st.markdown(learn.born_again_summary(ban))
+            st.caption(learn.BAN_CAPTION)
     if method.key:
         show_code(method.key)
 

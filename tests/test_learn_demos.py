@@ -87,10 +87,41 @@ def test_fitnet_hint_history_from_the_stored_result(shipped_env: pytest.MonkeyPa
     assert set(hint["dataset"]) <= {"mnist", "fashion_mnist"}
 
 
+def _entry(key: str, acc: float, method: str, teacher_key: str | None, seed: int = 0, **cfg: object) -> dict:
+    config = {"method": method, "seed": seed, "temperature": 1.0, "alpha": 1.0, "train_limit": None, **cfg}
+    return {"key": key, "dataset": "mnist", "config": config, "teacher_key": teacher_key, "metrics": {"accuracy": acc}}
+
+
+def test_born_again_generations_follow_each_chain_from_its_teacher() -> None:
+    results = [
+        _entry("ens", 0.93, "ban_ensemble", "g2"), _entry("g2", 0.92, "born_again", "g1"),
+        _entry("t", 0.90, "scratch", None, temperature=4.0, alpha=0.5), _entry("g1", 0.91, "born_again", "t"),
+        _entry("lab-g1", 0.95, "born_again", "t", temperature=4.0, alpha=0.5),  # not the paper's settings
+        _entry("t1", 0.80, "scratch", None, seed=1), _entry("g1s1", 0.79, "born_again", "t1", seed=1),
+        _entry("orphan", 0.70, "born_again", "gone", seed=2),  # its teacher is not stored
+    ]
+    ban = learn.born_again_generations(results)
+    s0 = ban[ban["seed"] == 0]
+    assert list(s0["step"]) == ["teacher (gen 0)", "gen 1", "gen 2", "BAN ensemble"]
+    np.testing.assert_allclose(s0["accuracy"], [90.0, 91.0, 92.0, 93.0])
+    np.testing.assert_allclose(s0["vs_teacher"], [0.0, 1.0, 2.0, 3.0])
+    assert list(ban[ban["seed"] == 1]["step"]) == ["teacher (gen 0)", "gen 1"] and 2 not in set(ban["seed"])
+    summary = learn.born_again_summary(ban)
+    assert "gen 1 beats its teacher on 1 of 2 seeds" in summary and "BAN ensemble beats its teacher on 1 of 1" in summary
+
+
+def test_born_again_generations_of_the_shipped_mnist_chains(shipped_env: pytest.MonkeyPatch) -> None:
+    ban = learn.born_again_generations()
+    mnist = ban[ban["data"].str.startswith("MNIST")]
+    assert sorted(set(mnist["seed"])) == [0, 1, 2]
+    assert all(list(g["step"]) == list(learn.BAN_ORDER[:3]) + ["BAN ensemble"] for _, g in mnist.groupby("seed"))
+
+
 def test_demos_say_how_to_make_missing_results(empty_env: pytest.MonkeyPatch) -> None:
     cmp = learn.attention_comparison("mnist")
     assert not cmp.available and MAKE in cmp.notice
     assert learn.fitnet_hint_history().empty and MAKE in learn.HINT_MISSING
+    assert learn.born_again_generations().empty
 
 
 # ---- export: weights for an entry shipped before it was wanted -------------------------------------------
@@ -131,6 +162,8 @@ def test_learn_page_shows_three_rows_of_maps_and_the_hint_chart(shipped_env: pyt
     assert any("here," in m.value and "mean" in m.value for m in at.markdown)  # the distances beside the rows
     assert any('"hint"' in c.proto.spec for c in at.get("vega_lite_chart"))
     assert any(learn.HINT_CAPTION == c.value for c in at.caption)
+    assert any('"vs_teacher"' in c.proto.spec for c in at.get("vega_lite_chart"))  # the born-again generations
+    assert any("beats its teacher on" in m.value for m in at.markdown)
     at.number_input(key="learn_at_index").set_value(5).run()
     assert not at.exception and not at.error
     assert any("test image 5 " in c.value for c in at.caption)
@@ -141,5 +174,5 @@ def test_learn_page_says_how_to_make_the_missing_students(empty_env: pytest.Monk
     at = _learn_page()
     assert not at.error
     infos = [i.value for i in at.info]
-    assert learn.ATTENTION_MISSING in infos and learn.HINT_MISSING in infos
+    assert learn.ATTENTION_MISSING in infos and learn.HINT_MISSING in infos and learn.BAN_MISSING in infos
     assert not _map_captions(at)
