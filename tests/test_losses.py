@@ -262,8 +262,11 @@ def test_teacher_assistant_configs() -> None:
     cnn = JobConfig(arch="student_cnn", method="takd", teacher=teacher, method_params=(("width", 4),))
     a_cnn, _ = teacher_assistant_configs(teacher, student=cnn, assistant_width=16)
     assert a_cnn.param("width", 0) == 16
-    with pytest.raises(ConfigError):
-        teacher_assistant_configs(teacher, student=JobConfig(dataset="mhist", arch="mobilenet_v2"))
+    mhist_teacher = course_teacher("mhist")
+    a_mhist, _ = teacher_assistant_configs(mhist_teacher, student=JobConfig(dataset="mhist", arch="mobilenet_v2"))
+    assert (a_mhist.arch, a_mhist.teacher) == ("resnet18", mhist_teacher)  # the MHIST pair's mid-size network
+    with pytest.raises(ConfigError, match="no intermediate architecture for student 'resnetv2_50'"):
+        teacher_assistant_configs(mhist_teacher, student=JobConfig(dataset="mhist", arch="resnetv2_50"))
 
 
 def test_early_stopped_teacher() -> None:
