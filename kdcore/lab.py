@@ -70,6 +70,27 @@ def parse_hidden(text: str) -> tuple[int, ...]:
 BAN_GENERATIONS = 2  # the lab's BAN ensemble: generations 1 and 2 (each a teacher-sized training)
 
 
+DEFAULT_CNN_WIDTH = 8  # StudentCNN's default width
+
+# The form's settings, and what picking a method changes in them: the documented defaults each method's
+# shipped results were measured with (``python -m kdcore sweep --suite methods``), so the first run of a
+# method with its own settings is answered from the store at once.
+FORM_DEFAULTS: dict[str, object] = {"student": "student_mlp", "hidden": "784,784", "width": DEFAULT_CNN_WIDTH,
+                                    "T": 4.0, "alpha": 0.5, "epochs": 12}
+METHOD_FORM_DEFAULTS: dict[str, dict[str, object]] = {
+    "fitnet": {"student": "student_cnn"},  # conv-feature hints; the MLP gets a vector hint
+    "attention": {"student": "student_cnn", "alpha": 0.0},  # AT alone, as measured
+    "born_again": {"T": 1.0, "alpha": 1.0},  # the paper: teacher outputs only
+    "ban_ensemble": {"T": 1.0, "alpha": 1.0},
+    "takd": {"hidden": "32"},  # an assistant (392 units) only helps a student smaller than itself
+}
+
+
+def form_defaults(method: str) -> dict[str, object]:
+    """The Distill lab form's settings for ``method`` (keys: student, hidden, width, T, alpha, epochs)."""
+    return {**FORM_DEFAULTS, **METHOD_FORM_DEFAULTS.get(method, {})}
+
+
 def methods() -> list[tuple[str, str]]:
     """(name, title) of every registered method that trains a student, for the method picker."""
     return [(k, s.title) for k, s in LOSSES.items() if k != "subclass_teacher"]
@@ -103,7 +124,7 @@ def lab_config(dataset: str, method: str, hidden_text: str = "784,784", student:
     overrides: dict = {"epochs": int(epochs)}
     if student == "student_mlp":
         overrides["hidden"] = parse_hidden(hidden_text)
-    elif student == "student_cnn":
+    elif student == "student_cnn" and int(width) != DEFAULT_CNN_WIDTH:  # the default stays implicit: one key
         params["width"] = int(width)
     if method == "fitnet" and student == "student_mlp" and not dataset.startswith("mhist"):
         params.update(hint_layer="fc", guided_layer="fc1")  # no feature maps in an MLP: a vector hint

@@ -67,7 +67,7 @@ def mnist_configs(profile: str) -> list[JobConfig]:
 def method_configs(dataset: str, seeds: Iterable[int] = SEEDS) -> list[JobConfig]:
     """Each issue-5 method with its documented defaults, on the pair it applies to."""
     from kdcore.losses.born_again import ban_ensemble_config, born_again_configs
-    from kdcore.losses.early_stop import early_stopped_teacher
+    from kdcore.losses.early_stop import default_stop_epochs, early_stopped_teacher
     from kdcore.losses.subclass import subclass_configs
     from kdcore.losses.takd import teacher_assistant_configs
 
@@ -83,7 +83,7 @@ def method_configs(dataset: str, seeds: Iterable[int] = SEEDS) -> list[JobConfig
             course_student(dataset, "dkd", seed=s, teacher=t),
             course_student(dataset, "fitnet", seed=s, teacher=t,
                            method_params=(("hint_layer", "fc"), ("guided_layer", "fc1"))),
-            course_student(dataset, "hinton", seed=s, teacher=early_stopped_teacher(t, 3)).replace(method="early_stopped"),
+            course_student(dataset, "hinton", seed=s, teacher=early_stopped_teacher(t, default_stop_epochs(t))).replace(method="early_stopped"),
         ]
         generations = born_again_configs(t, 2)
         out += [*generations, ban_ensemble_config(generations[-1])]

@@ -159,6 +159,37 @@ def test_distill_lab_ban_ensemble_shows_its_generations(app_env, tiny_store: Pat
     assert any("averages the class probabilities" in i.value for i in at.info)
 
 
+def _lab_form_config(dataset: str, method: str):
+    f = lab.form_defaults(method)
+    return lab.lab_config(dataset, method, str(f["hidden"]), str(f["student"]), int(f["width"]), float(f["T"]),
+                          float(f["alpha"]), int(f["epochs"]))
+
+
+@pytest.mark.parametrize("method", [m for m, _ in lab.methods()])
+def test_each_lab_method_with_its_form_defaults_is_a_shipped_result(shipped_env: pytest.MonkeyPatch, method: str) -> None:
+    from kdcore.train import job_key
+
+    config = _lab_form_config("mnist", method)
+    assert open_store().get(job_key(config), need_weights=False) is not None, (
+        f"{config.short_name()}: the lab's settings for {method!r} are not shipped; "
+        "see lab.METHOD_FORM_DEFAULTS and python -m kdcore sweep --suite methods")
+
+
+def test_distill_lab_picking_a_method_sets_its_settings_and_answers_from_the_store(
+        shipped_env: pytest.MonkeyPatch) -> None:
+    at = open_page("pages/distill_lab.py")
+    at.slider(key="lab_T").set_value(16.0).run()
+    at.selectbox(key="lab_method").set_value("born_again").run()
+    assert (at.slider(key="lab_T").value, at.slider(key="lab_alpha").value) == (1.0, 1.0)  # the paper's settings
+    at.selectbox(key="lab_method").set_value("attention").run()
+    assert at.radio(key="lab_student").value == "student_cnn" and at.slider(key="lab_alpha").value == 0.0
+    assert at.slider(key="lab_T").value == 4.0
+    at.button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.subheader[0].value == "mnist/student_cnn/attention T=4 a=0 s0  (from the store)"
+    assert list(at.dataframe[0].value["model"]) == ["this run", "teacher", "scratch student"]
+
+
 def test_distill_lab_rejects_bad_hidden_sizes(app_env, tiny_store: Path) -> None:
     app_env(tiny_store)
     at = open_page("pages/distill_lab.py")

@@ -91,12 +91,18 @@ def _early_stopped_transfer(teacher: JobConfig, epochs: int) -> JobConfig:
     return teacher.replace(method_params=tuple(params.items()))
 
 
+# The MNIST-style early stop of the shipped results: 3 of the course teacher's 12 epochs (Fashion-MNIST
+# test accuracy 88.2 % there vs 91.2 % at 12), early enough to differ clearly from the full teacher.
+COURSE_STOP_EPOCHS = 3
+
+
 def default_stop_epochs(teacher: JobConfig) -> int:
-    """Where the app stops a teacher early: half its epochs (MNIST-style), or on the MHIST pair half its
+    """Where the app stops a teacher early: after :data:`COURSE_STOP_EPOCHS` of the course teacher's 12
+    epochs (at most half its epochs; MNIST-style), or on the MHIST pair half its
     fine-tuning stage (the whole head stage first: fine-tuning is where the network fits the training
     tiles ever more closely, the regime the paper stops early), or half its head epochs when it has no
     fine-tuning. Pass the result to :func:`early_stopped_teacher`."""
     if not teacher.dataset.startswith("mhist"):
-        return max(1, teacher.epochs // 2)
+        return max(1, min(COURSE_STOP_EPOCHS, teacher.epochs // 2))
     head, tune = transfer_stages(teacher)
     return head + tune // 2 if tune >= 1 else max(1, head // 2)
