@@ -13,7 +13,8 @@ Parts (``--only``), each idempotent (finished jobs are never recomputed):
   fashion-methods  the issue-5 methods on full Fashion-MNIST, 3 seeds, cheapest first (hours of CPU;
              KD_COST_CLASSES=1,2 runs only those classes of method_cost_rank; KD_SEEDS=0,1 only those
              seeds, so two processes can split the work over two cores).
-  mhist      the MHIST pair on the synthetic stand-in (or real MHIST when KD_MHIST_DIR is set).
+  mhist      the MHIST page's pipeline of every method it offers, on the synthetic stand-in (or real
+             MHIST when KD_MHIST_DIR is set).
   subclass-examples  example test images per (class, subclass) of the first stored subclass teacher of
              each MNIST-style data set (made by ``methods``), an artefact of ~100 KB for the Learn page
              (see kdcore/subclass_examples.py); its result.json says which teacher, data and rule.
@@ -83,7 +84,7 @@ def method_configs(dataset: str, seeds: Iterable[int] = SEEDS) -> list[JobConfig
             course_student(dataset, "dkd", seed=s, teacher=t),
             course_student(dataset, "fitnet", seed=s, teacher=t,
                            method_params=(("hint_layer", "fc"), ("guided_layer", "fc1"))),
-            course_student(dataset, "hinton", seed=s, teacher=early_stopped_teacher(t, default_stop_epochs(t))).replace(method="early_stopped"),
+            course_student(dataset, "early_stopped", seed=s, teacher=early_stopped_teacher(t, default_stop_epochs(t))),
         ]
         generations = born_again_configs(t, 2)
         out += [*generations, ban_ensemble_config(generations[-1])]
@@ -121,10 +122,15 @@ def fashion_method_configs(seeds: Iterable[int] = SEEDS, classes: Iterable[int] 
 
 
 def mhist_configs() -> list[JobConfig]:
+    """The MHIST page's pipeline for each method it offers (Hinton first: the page's default), each job once."""
     from kdcore.data.mhist import find_mhist_dir
-    from kdcore.lab import pipeline_configs
+    from kdcore.lab import MHIST_METHODS, pipeline_configs
 
-    return pipeline_configs("mhist" if find_mhist_dir() is not None else "mhist_synthetic")
+    dataset = "mhist" if find_mhist_dir() is not None else "mhist_synthetic"
+    out: list[JobConfig] = []
+    for method in MHIST_METHODS:
+        out += [c for c in pipeline_configs(dataset, method=method) if c not in out]
+    return out
 
 
 def _run_all(configs: list[JobConfig], label: str) -> list[dict]:
