@@ -104,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sweep", help="grid over T x alpha x seeds (plus teacher and scratch baselines)")
     _common(s)
-    s.add_argument("--method", default="hinton")
+    s.add_argument("--method", default="hinton", help="a registered method; its own teacher arrangement applies")
+    s.add_argument("--arch", default=None, help="student architecture (student_mlp, student_cnn …)")
     s.add_argument("--hidden", type=_hidden, default=None)
     s.add_argument("--temperatures", type=_floats, default=COURSE_TEMPERATURES, help="default: the course's 1,2,4,16,32,64")
     s.add_argument("--alphas", type=_floats, default=(DEFAULT_ALPHA,))
@@ -250,16 +251,19 @@ def _dispatch(a: argparse.Namespace) -> int:
 
 def sweep_configs(dataset: str, method: str, temperatures: Sequence[float], alphas: Sequence[float],
                   seeds: Sequence[int], **overrides: object) -> list[JobConfig]:
-    """Teacher + scratch student per seed, then one KD student per (T, alpha, seed)."""
+    """Teacher + scratch student per seed, then one ``method`` job per (T, alpha, seed), with the method's
+    teacher arrangement (:func:`kdcore.lab.method_job`: born-again, subclass, TAKD, early-stopped)."""
     student_over = dict(overrides)
     teacher_over = {k: v for k, v in overrides.items() if k in ("data_source",)}
     configs: list[JobConfig] = []
     for seed in seeds:
         configs.append(course_teacher(dataset, seed=seed, **teacher_over))
         configs.append(course_student(dataset, "scratch", seed=seed, **student_over))
+    from kdcore.lab import method_job  # the method's own teacher arrangement, as in the Distill lab
+
     for seed, t, al in itertools.product(seeds, temperatures, alphas):
-        configs.append(course_student(dataset, method, seed=seed, temperature=t, alpha=al,
-                                      teacher=course_teacher(dataset, seed=seed, **teacher_over), **student_over))
+        student = course_student(dataset, "scratch", seed=seed, temperature=t, alpha=al, **student_over)
+        configs.append(method_job(method, course_teacher(dataset, seed=seed, **teacher_over), student))
     return configs
 
 
@@ -267,6 +271,8 @@ def _sweep(a: argparse.Namespace, o: dict) -> int:
     extra = dict(o)
     if a.hidden is not None:
         extra["hidden"] = a.hidden
+    if a.arch is not None:
+        extra["arch"] = a.arch
     if a.param:
         extra["method_params"] = _params(a.param)
     if a.suite == "methods":

@@ -110,6 +110,38 @@ def _cap(config: JobConfig, caps: TinyCaps | None, teacher: bool = False) -> Job
     return config.replace(train_limit=caps.train_limit, test_limit=caps.test_limit, epochs=epochs)
 
 
+def method_job(method: str, teacher: JobConfig, student: JobConfig) -> JobConfig:
+    """``student`` (a config carrying the student's data, architecture, size, T, α and settings) as a
+    ``method`` job, with the method's own teacher arrangement: born-again and its ensemble take the
+    teacher's architecture, subclass distillation a subclass teacher, TAKD an assistant, the
+    early-stopped method a shorter teacher (:func:`default_stop_epochs`); every other KD method
+    distils ``teacher`` directly. Used by the Distill lab and ``python -m kdcore sweep``."""
+    if method not in LOSSES:
+        raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(sorted(LOSSES))}")
+    temperature, alpha = student.temperature, student.alpha
+    if not LOSSES[method].needs_teacher:
+        return student.replace(method=method, teacher=None)
+    if method in ("born_again", "ban_ensemble"):
+        from kdcore.losses.born_again import ban_ensemble_config, born_again_configs
+
+        generations = born_again_configs(teacher, 1 if method == "born_again" else BAN_GENERATIONS,
+                                         alpha=alpha, temperature=temperature)
+        return generations[0] if method == "born_again" else ban_ensemble_config(generations[-1])
+    if method == "subclass":
+        from kdcore.losses.subclass import subclass_configs
+
+        return subclass_configs(teacher, student)[1]
+    if method == "takd":
+        from kdcore.losses.takd import teacher_assistant_configs
+
+        return teacher_assistant_configs(teacher, student=student)[1]
+    if method == "early_stopped":
+        from kdcore.losses.early_stop import default_stop_epochs, early_stopped_teacher
+
+        return student.replace(method=method, teacher=early_stopped_teacher(teacher, default_stop_epochs(teacher)))
+    return student.replace(method=method, teacher=teacher)
+
+
 def lab_config(dataset: str, method: str, hidden_text: str = "784,784", student: str = "student_mlp",
                width: int = 8, temperature: float = 4.0, alpha: float = 0.5, epochs: int = 12,
                seed: int = 0) -> JobConfig:
@@ -133,32 +165,9 @@ def lab_config(dataset: str, method: str, hidden_text: str = "784,784", student:
         base = base.replace(arch=student)
     base = _cap(base.replace(temperature=float(temperature), alpha=float(alpha), method_params=tuple(params.items())),
                 caps)
-    spec = LOSSES[method]
-    if not spec.needs_teacher:
-        config = base.replace(method=method, teacher=None)
-    elif method == "born_again":
-        from kdcore.losses.born_again import born_again_configs
-
-        config = born_again_configs(teacher, 1, alpha=float(alpha), temperature=float(temperature))[0]
-    elif method == "ban_ensemble":
-        from kdcore.losses.born_again import ban_ensemble_config, born_again_configs
-
-        generations = born_again_configs(teacher, BAN_GENERATIONS, alpha=float(alpha), temperature=float(temperature))
-        config = ban_ensemble_config(generations[-1])
-    elif method == "subclass":
-        from kdcore.losses.subclass import subclass_configs
-
-        config = subclass_configs(teacher, base)[1]
-    elif method == "takd":
-        from kdcore.losses.takd import teacher_assistant_configs
-
-        config = teacher_assistant_configs(teacher, student=base)[1]
-    elif method == "early_stopped":
-        from kdcore.losses.early_stop import default_stop_epochs, early_stopped_teacher
-
-        config = base.replace(method=method, teacher=early_stopped_teacher(teacher, default_stop_epochs(teacher)))
-    else:
-        config = _cap(base.replace(method=method, teacher=teacher), caps)  # again: the caps depend on the method
+    config = method_job(method, teacher, base)
+    if LOSSES[method].teacher_features:
+        config = _cap(config, caps)  # again: on the MHIST pair the caps depend on the method
     return validate(config)
 
 

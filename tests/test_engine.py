@@ -233,6 +233,14 @@ def test_sweep_suite_methods_lists_the_jobs_behind_the_shipped_method_results(
     missing = [name for name, key in jobs if shipped.get(key, verify=False) is None]
     assert not missing, f"not shipped (run python -m kdcore precompute --only methods,export): {missing}"
     assert cli_main(["sweep", "--suite", "methods", "--train-limit", "9", "--dry-run"]) == 2  # suite = documented defaults
+    # one method swept on its own gets the same arrangement (born-again: the teacher's architecture …)
+    for argv in (["--method", "ban_ensemble", "--temperatures", "1", "--alphas", "1"],
+                 ["--method", "takd", "--hidden", "32", "--temperatures", "4"],
+                 ["--method", "attention", "--arch", "student_cnn", "--temperatures", "4", "--alphas", "0"],
+                 ["--method", "early_stopped", "--temperatures", "4"]):
+        assert cli_main(["sweep", "--dataset", "mnist", "--seeds", "0", "--dry-run", *argv]) == 0
+        name, key = capsys.readouterr().out.splitlines()[-1].split("\t")
+        assert [name, key] in jobs, argv
 
 
 def test_corrupt_store_entry_is_detected_and_recomputed(store: ResultStore) -> None:
