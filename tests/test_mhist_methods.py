@@ -76,7 +76,8 @@ def test_early_stop_counts_the_two_stage_schedule():
     assert transfer_stages(early_stopped_teacher(head_only, default_stop_epochs(head_only))) == (5, 0)
     # MNIST unchanged: epochs shortened, nothing else (the shipped early-stopped results keep their keys)
     mnist = course_teacher("mnist")
-    assert early_stopped_teacher(mnist, 3) == mnist.replace(epochs=3) and default_stop_epochs(mnist) == 6
+    assert early_stopped_teacher(mnist, 3) == mnist.replace(epochs=3) and default_stop_epochs(mnist) == 3
+    assert default_stop_epochs(mnist.replace(epochs=2)) == 1  # tiny mode: never the full teacher
 
 
 @pytest.mark.parametrize(("params", "epochs", "message"), [
@@ -121,6 +122,17 @@ def test_born_again_student_is_a_second_resnetv2_50(store):
     assert all(h["loss_ce"] == 0 and h["loss_kd"] > 0 for h in r["history"])
     assert [h["stage"] for h in r["history"]] == ["stage1", "stage2"]
     assert 0.0 <= r["metrics"]["auc"] <= 1.0
+
+
+def test_ban_ensemble_on_the_mhist_pair(store):
+    from kdcore.losses.born_again import ban_ensemble_config
+
+    gen1, gen2 = born_again_configs(_teacher(), 2)
+    r = run_job(ban_ensemble_config(gen2), store=store)
+    members = [store.get(job_key(g)) for g in (gen1, gen2)]
+    assert r["members"] == [m["key"] for m in members]  # both generations trained (or found) by the ensemble job
+    assert r["complexity"]["params"] == 2 * members[0]["complexity"]["params"]
+    assert set(r["metrics"]) >= {"f1", "auc", "accuracy"} and 0.0 <= r["metrics"]["auc"] <= 1.0  # SSA = positive
 
 
 # ---- teacher-assistant KD ----------------------------------------------------------------------------
