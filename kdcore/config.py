@@ -190,6 +190,29 @@ def validate(config: JobConfig) -> JobConfig:
     return c
 
 
+# The MHIST two-stage transfer schedule's defaults (kdcore.train.transfer): head epochs on the frozen
+# backbone, then fine-tuning epochs. Here, not in transfer.py, so light modules (memory estimate,
+# checks, early stopping) read them without importing timm.
+MHIST_STAGE1_EPOCHS = 10
+MHIST_STAGE2_EPOCHS = 25
+
+
+def transfer_stages(config: JobConfig) -> tuple[int, int]:
+    """(head epochs, fine-tuning epochs) of an MHIST job: its ``stage1_epochs`` / ``stage2_epochs``
+    settings, whole numbers >= 0 (else :class:`ConfigError`)."""
+    out = []
+    for name, default in (("stage1_epochs", MHIST_STAGE1_EPOCHS), ("stage2_epochs", MHIST_STAGE2_EPOCHS)):
+        raw = config.param(name, default)
+        try:
+            value = int(raw)
+            if value != float(raw) or value < 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a whole number >= 0, got {raw!r}") from None
+        out.append(value)
+    return out[0], out[1]
+
+
 def course_teacher(dataset: str = "mnist", seed: int = 0, **overrides: Any) -> JobConfig:
     """The course's teacher job for ``dataset`` (MNIST-style CNN, or ResNetV2-50 for MHIST)."""
     if dataset.startswith("mhist"):

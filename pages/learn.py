@@ -1,5 +1,7 @@
 """Learn: the tutorial in our words, each course method with its citation, equation, real code and a live demo."""
 
+import typing
+
 import altair as alt
 import streamlit as st
 
@@ -28,6 +30,15 @@ def show_code(key: str) -> None:
         st.code(info.code or "(source not available)", language="python")
 
 
+def stored_demo(read: typing.Callable[[], typing.Any], what: str) -> typing.Any:
+    """A demo's data from the store, or None with a note: a demo failing must not take the page down."""
+    try:
+        return read()
+    except Exception as e:  # noqa: BLE001
+        st.info(f"{what} could not be read ({e}).")
+        return None
+
+
 for method in learn.COURSE_METHODS:
     st.subheader(method.title)
     st.caption(f"{method.citation} [{method.link}]({method.link})")
@@ -52,11 +63,7 @@ for method in learn.COURSE_METHODS:
             st.info("Live demo: no trained MNIST teacher is stored yet (train one in the Distill lab, or run "
                     "`python -m kdcore precompute`).")
     if method.demo == "hint":
-        try:
-            hint = learn.fitnet_hint_history()
-        except Exception as e:  # noqa: BLE001 - a demo failing must not take the page down
-            hint = None
-            st.info(f"The hint curve could not be read ({e}).")
+        hint = stored_demo(learn.fitnet_hint_history, "The hint curve")
         if hint is not None and hint.empty:
             st.info(learn.HINT_MISSING)
         elif hint is not None:
@@ -101,11 +108,7 @@ for method in learn.COURSE_METHODS:
             if cmp.summary:
                 st.markdown(cmp.summary)
     if method.demo == "subclass":
-        try:
-            examples = learn.subclass_demo("mnist")
-        except Exception as e:  # noqa: BLE001 - a demo failing must not take the page down
-            examples = None
-            st.info(f"The subclass examples could not be read ({e}).")
+        examples = stored_demo(lambda: learn.subclass_demo("mnist"), "The subclass examples")
         if examples is None:
             st.info(learn.SUBCLASS_MISSING)
         else:
@@ -122,11 +125,7 @@ for method in learn.COURSE_METHODS:
                     for k, col in enumerate(st.columns(examples.subclasses)):
                         col.image(examples.tile(ci, k, columns=6), caption=examples.label(ci, k), width="stretch")
     if method.demo == "born_again":
-        try:
-            ban = learn.born_again_generations()
-        except Exception as e:  # noqa: BLE001 - a demo failing must not take the page down
-            ban = None
-            st.info(f"The born-again results could not be read ({e}).")
+        ban = stored_demo(learn.born_again_generations, "The born-again results")
         if ban is not None and ban.empty:
             st.info(learn.BAN_MISSING)
         elif ban is not None:

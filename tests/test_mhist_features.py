@@ -27,17 +27,7 @@ ONE_EACH = (("stage1_epochs", 1), ("stage2_epochs", 1))
 NONE = (("pretrained", "none"),)  # random init: no weight files read, the same offline and online
 
 
-pytestmark = pytest.mark.usefixtures("mhist_env")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One intra-op thread: on a machine whose cores are busy, two spinning OpenMP threads made these
-    224×224 passes ~60× slower (2.3 s instead of 0.04 s per MobileNetV2 batch of 2)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("mhist_env", "one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -9,16 +9,18 @@ import re
 import pytest
 import torch
 
-from kdcore.config import ConfigError, JobConfig, course_student, course_teacher
-from kdcore.jobs.memory import BACKBONES, check_memory, estimate, saved_bytes_per_example
-from kdcore.losses.born_again import born_again_configs
-from kdcore.losses.early_stop import (
+from kdcore.config import (
     MHIST_STAGE1_EPOCHS,
     MHIST_STAGE2_EPOCHS,
-    default_stop_epochs,
-    early_stopped_teacher,
+    ConfigError,
+    JobConfig,
+    course_student,
+    course_teacher,
     transfer_stages,
 )
+from kdcore.jobs.memory import BACKBONES, check_memory, estimate, saved_bytes_per_example
+from kdcore.losses.born_again import born_again_configs
+from kdcore.losses.early_stop import default_stop_epochs, early_stopped_teacher
 from kdcore.losses.takd import teacher_assistant_configs
 from kdcore.store import ResultStore
 from kdcore.train.job import job_key, run_job
@@ -28,16 +30,7 @@ TINY = "mhist-synthetic-6-4"
 ONE_EACH = (("stage1_epochs", 1), ("stage2_epochs", 1))
 NONE = (("pretrained", "none"),)  # random init: no weight files read, the same offline and online
 
-pytestmark = pytest.mark.usefixtures("mhist_env")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One intra-op thread (as tests/test_mhist_features.py): spinning OpenMP threads on busy cores are slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("mhist_env", "one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,7 @@ from typing import Any
 
 import torch
 
-from kdcore.config import ConfigError, JobConfig
+from kdcore.config import MHIST_STAGE2_EPOCHS, ConfigError, JobConfig
 
 GB = 1024**3
 MB = 1024**2
@@ -247,9 +247,8 @@ class Estimate:
         return ", ".join(f"{k} {fmt_bytes(v)}" for k, v in self.parts.items() if v) + f" (×{SAFETY} slack)"
 
 
-# kdcore.train.transfer's defaults (not imported: it pulls in timm); a test keeps them equal.
+# kdcore.train.transfer's micro-batch (not imported: it pulls in timm); a test keeps them equal.
 MHIST_MICRO_BATCH = 4
-MHIST_STAGE2_EPOCHS = 25
 
 
 def backbone_frozen(config: JobConfig) -> bool:

@@ -13,16 +13,13 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from kdcore.config import ConfigError, JobConfig
+from kdcore.config import MHIST_STAGE2_EPOCHS, ConfigError, JobConfig
 from kdcore.losses.attention import at_layers
 from kdcore.losses.features import backbone_pair, input_shape, parse_layer_pairs, probe
 from kdcore.losses.fitnet import DEFAULT_BETA, hint_layers
 from kdcore.losses.subclass import DEFAULT_SUBCLASSES
 from kdcore.models.contract import feature_names
 
-# kdcore.train.transfer's default fine-tuning length (not imported: it pulls in timm and the data
-# loaders); tests/test_mhist_features.py keeps them equal.
-MHIST_STAGE2_EPOCHS = 25
 MHIST_MAPS_NOTE = " (the MHIST pair's spatial maps are named by their side at 224×224 input: map28, map14, map7)"
 
 

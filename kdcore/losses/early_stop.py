@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kdcore.config import ConfigError, JobConfig
+from kdcore.config import ConfigError, JobConfig, transfer_stages
 from kdcore.losses.hinton import HintonKD
 
 
@@ -27,27 +27,6 @@ class EarlyStoppedKD(HintonKD):
         temperature: T > 0.
         alpha: weight of the KD term; CE gets ``1 - alpha``.
     """
-
-
-# kdcore.train.transfer.schedule's defaults (not imported: it pulls in timm and the data loaders);
-# tests/test_mhist_methods.py keeps them equal.
-MHIST_STAGE1_EPOCHS = 10
-MHIST_STAGE2_EPOCHS = 25
-
-
-def transfer_stages(teacher: JobConfig) -> tuple[int, int]:
-    """(head epochs, fine-tuning epochs) of an MHIST job: its ``stage1_epochs`` / ``stage2_epochs``."""
-    out = []
-    for name, default in (("stage1_epochs", MHIST_STAGE1_EPOCHS), ("stage2_epochs", MHIST_STAGE2_EPOCHS)):
-        raw = teacher.param(name, default)
-        try:
-            value = int(raw)
-            if value != float(raw) or value < 0:
-                raise ValueError
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name} must be a whole number >= 0, got {raw!r}") from None
-        out.append(value)
-    return out[0], out[1]
 
 
 def early_stopped_teacher(teacher: JobConfig, epochs: int) -> JobConfig:

@@ -59,7 +59,7 @@ import torch
 from torch import nn
 
 from kdcore import CODE_VERSION
-from kdcore.config import ConfigError, JobConfig
+from kdcore.config import ConfigError, JobConfig, transfer_stages
 from kdcore.data import ArrayDataset, load_dataset
 from kdcore.losses import LOSSES
 from kdcore.losses.base import Batch
@@ -109,16 +109,7 @@ class Schedule:
 
 def schedule(config: JobConfig) -> Schedule:
     """The two-stage schedule of ``config`` (see the module docstring). Raises ConfigError."""
-    out = []
-    for name, default in (("stage1_epochs", 10), ("stage2_epochs", 25)):
-        raw = config.param(name, default)
-        try:
-            v = int(raw)
-            if v != float(raw) or v < 0:
-                raise ValueError
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name} must be a whole number >= 0, got {raw!r}") from None
-        out.append(v)
+    out = transfer_stages(config)
     if out[0] + out[1] == 0:
         raise ConfigError("stage1_epochs and stage2_epochs are both 0: nothing would be trained")
     weighted = str(config.param("class_weighted", False)).lower() in ("1", "true", "yes")
