@@ -12,11 +12,15 @@ import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from kdcore.results import confusion_frame, load_runs, roc_frame, stored_results
 from kdcore.store import LayeredStore
+
+if TYPE_CHECKING:
+    from kdcore.subclass_examples import SubclassExamples
 
 MHIST_DATASETS = ("mhist", "mhist_synthetic")
 FALLBACK_HOW_TO = (
@@ -109,9 +113,43 @@ def _schedule_label(result: dict) -> str:
     return f"{sched.get('stage1_epochs', '?')} head + {sched.get('stage2_epochs', '?')} fine-tune epochs"
 
 
+def subclass_teacher(dataset: str, store: LayeredStore | None = None) -> dict | None:
+    """The stored subclass teacher (with weights) of this page's subclass pipeline on ``dataset``
+    (``lab.pipeline_configs(dataset, method="subclass")[0]``; the newest if several), or None."""
+    from kdcore.config import JobConfig
+    from kdcore.lab import pipeline_configs
+
+    want = pipeline_configs(dataset, method="subclass")[0]
+    found = [r for r in stored_results(store) if r.get("dataset") == dataset
+             and r.get("config", {}).get("method") == "subclass_teacher" and "weights.safetensors" in r.get("files", {})
+             and JobConfig.from_dict(r["config"]) == want]
+    return max(found, key=lambda r: r.get("created", ""), default=None)
+
+
+def subclass_examples(teacher: dict, store: LayeredStore | None = None) -> SubclassExamples:
+    """Example test tiles per (class, subclass) of a stored MHIST subclass teacher and each subclass's
+    share (:func:`kdcore.subclass_examples.teacher_examples`: run once, then read from the user store)."""
+    from kdcore.subclass_examples import teacher_examples
+
+    return teacher_examples(teacher, store)
+
+
+def subclass_note(ex: SubclassExamples) -> str:
+    """What the split means for this teacher: nothing on stand-in data or from a random-init backbone."""
+    if ex.meta.get("is_standin"):
+        return ("⚠ Stand-in data: the tiles are procedurally drawn, not MHIST, so the split means nothing here; on "
+                "your MHIST folder it is the teacher's own invention — it was only ever told HP or SSA.")
+    if ex.meta.get("weights_id") == "random-init":
+        return ("⚠ This teacher's backbone started from random numbers (no ImageNet weights offline), so its split "
+                "says little; with ImageNet weights it is the teacher's own invention — it was only told HP or SSA.")
+    return ("The teacher was only ever told HP or SSA: how it splits each class into two subclasses is its own "
+            "invention (Müller et al. 2020 motivate subclass distillation with such binary tasks).")
+
+
 def result_curves(result: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(ROC points, long-format confusion matrix) of one stored binary result."""
     return roc_frame(result), confusion_frame(result)
 
 
-__all__ = ["MhistStatus", "MhistView", "mhist_status", "mhist_view", "result_curves"]
+__all__ = ["MhistStatus", "MhistView", "mhist_status", "mhist_view", "result_curves", "subclass_examples",
+           "subclass_note", "subclass_teacher"]

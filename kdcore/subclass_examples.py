@@ -16,7 +16,13 @@ up with the other images of class ``c`` that it scores highest, flagged ``assign
 images the teacher rates closest to that subclass.
 
 The subclass teachers' weights are not shipped, so ``python -m kdcore precompute --only
-subclass-examples,export`` computes the examples once and ships them as a small artefact. Artefacts
+subclass-examples,export`` computes the MNIST-style examples once and ships them as a small artefact.
+MHIST (the binary task the paper motivates the method with) is computed where its teacher was trained:
+after a subclass pipeline run the MHIST page calls :func:`teacher_examples` (through
+``kdcore.mhist_view.subclass_examples``), which runs the
+ResNetV2-50 subclass teacher on the job's test images (ImageNet-normalised, as in training), keeps
+``MHIST_PER_SUBCLASS`` RGB tiles per subclass downscaled to ``MHIST_TILE`` pixels, and saves them as
+an artefact of the user's store, so they are computed once per teacher. Artefacts
 live in a result store of their own under ``<store>/artefacts`` (``objects/<key>/result.json`` +
 ``images.safetensors``, written and verified like any result) so that job listings — the Compare
 page, ``python -m kdcore list`` — never mistake them for trained models.
@@ -30,17 +36,24 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from kdcore.store import LayeredStore, ResultStore, open_store, read_entry
 
+if TYPE_CHECKING:
+    from kdcore.config import JobConfig
+
 KIND = "subclass_examples"
 VERSION = 1  # bump when the selection rule changes: it is part of the artefact key
 PER_SUBCLASS = 6  # example images kept per (class, subclass): 10 x 2 x 6 MNIST images = 94 KB
-DATASETS = ("mnist", "fashion_mnist")
+DATASETS = ("mnist", "fashion_mnist")  # precomputed and shipped; MHIST's are made on the MHIST page
 MAKE_COMMAND = "python -m kdcore precompute --only subclass-examples,export"
+MHIST_PER_SUBCLASS = 4  # 2 classes x 2 subclasses x 4 RGB tiles of 112 px = 602 KB
+MHIST_TILE = 112  # MHIST tiles (224 px) are shown at half size
+MHIST_MADE_BY = "the MHIST page (after a subclass pipeline run)"
 SELECTION = ("each test image of class c goes to its argmax subclass within class c; the examples of (c, k) "
              "are the images assigned to k with the largest softmax probability of output c*s+k over all C*s "
              "outputs; when fewer than n are assigned, the other images of class c with the largest such "
@@ -58,7 +71,7 @@ class SubclassExamples:
     """
 
     classes: tuple[str, ...]
-    images: np.ndarray  # uint8 (C, s, n, H, W)
+    images: np.ndarray  # uint8 (C, s, n, H, W) grayscale or (C, s, n, H, W, 3) RGB (MHIST)
     indices: np.ndarray  # int64 (C, s, n): test-set index of each example, -1 = empty slot
     confidence: np.ndarray  # float32 (C, s, n): softmax probability of output (c, k)
     assigned: np.ndarray  # bool (C, s, n): in subclass k by argmax (False: topped up, see above)
@@ -94,11 +107,15 @@ class SubclassExamples:
         data = DATASET_TITLES.get(m.get("dataset", ""), m.get("dataset", "?"))
         if m.get("is_standin"):
             data += f" (stand-in data: {m.get('data_source_id', '?')})"
+        init = f", backbone: {m['pretrained_source']}" if m.get("pretrained_source") else ""
         acc = m.get("teacher_accuracy")
         acc_text = f", test accuracy {100 * acc:.1f} %" if isinstance(acc, (int, float)) else ""
         n_test = f"{m['n_test']:,}" if isinstance(m.get("n_test"), int) else "?"
-        return (f"Teacher: `{m.get('teacher_name', '?')}` (s = {self.subclasses} subclasses per class{acc_text}), "
-                f"on the {n_test} test images of {data}. Made by `{m.get('made_by', MAKE_COMMAND)}` "
+        made_by = m.get("made_by", MAKE_COMMAND)
+        made_by = f"`{made_by}`" if made_by.startswith("python ") else made_by  # a command, or e.g. "the MHIST page"
+        return (f"Teacher: `{m.get('teacher_name', '?')}` (s = {self.subclasses} subclasses per class{acc_text}"
+                f"{init}), "
+                f"on the {n_test} test images of {data}. Made by {made_by} "
                 f"on {str(m.get('created', '?'))[:10]}.")
 
     def summary(self) -> str:
@@ -116,14 +133,15 @@ class SubclassExamples:
         return f"Each of the {total} classes is split between its subclasses."
 
     def tile(self, c: int, k: int, columns: int = 3, gap: int = 2) -> np.ndarray:
-        """The examples of (c, k) as one uint8 picture: ``columns`` per row, mid-grey ``gap`` between them."""
+        """The examples of (c, k) as one uint8 picture: ``columns`` per row, mid-grey ``gap`` between them
+        (``(H, W)`` for grayscale examples, ``(H, W, 3)`` for RGB ones)."""
         imgs = self.images[c, k][self.indices[c, k] >= 0]
-        h, w = self.images.shape[-2:]
+        (h, w), channels = self.images.shape[3:5], self.images.shape[5:]
         if len(imgs) == 0:
-            return np.full((h, w), 128, np.uint8)
+            return np.full((h, w, *channels), 128, np.uint8)
         columns = max(1, min(columns, len(imgs)))
         rows = -(-len(imgs) // columns)
-        out = np.full((rows * h + (rows - 1) * gap, columns * w + (columns - 1) * gap), 128, np.uint8)
+        out = np.full((rows * h + (rows - 1) * gap, columns * w + (columns - 1) * gap, *channels), 128, np.uint8)
         for i, img in enumerate(imgs):
             r, q = divmod(i, columns)
             out[r * (h + gap): r * (h + gap) + h, q * (w + gap): q * (w + gap) + w] = img
@@ -140,25 +158,33 @@ def subclass_teachers(store: ResultStore | LayeredStore, dataset: str | None = N
 
 
 def compute_subclass_examples(result: dict, store: ResultStore | LayeredStore | None = None,
-                              per_subclass: int = PER_SUBCLASS) -> SubclassExamples:
-    """Run the subclass teacher of ``result`` on its test set and pick each (class, subclass)'s examples."""
+                              per_subclass: int | None = None, made_by: str | None = None) -> SubclassExamples:
+    """Run the subclass teacher of ``result`` on its job's test images and pick each (class, subclass)'s examples.
+
+    MNIST-style data: ``per_subclass`` (default :data:`PER_SUBCLASS`) 28×28 grayscale images. MHIST:
+    ``per_subclass`` (default :data:`MHIST_PER_SUBCLASS`) RGB tiles downscaled to :data:`MHIST_TILE` px.
+    """
     from kdcore.config import JobConfig
     from kdcore.data import load_dataset
     from kdcore.losses.subclass import logits_per_class
     from kdcore.train.job import load_model, subset, versions
-    from kdcore.train.loop import predict_logits
 
     config = JobConfig.from_dict(result["config"])
     if config.method != "subclass_teacher":
         raise ValueError(f"{result.get('name', result['key'])} is a {config.method!r} job, not a subclass teacher")
-    if config.dataset.startswith("mhist"):
-        raise ValueError("subclass examples are made for the MNIST-style data sets only")
+    mhist = config.dataset.startswith("mhist")
+    per_subclass = per_subclass or (MHIST_PER_SUBCLASS if mhist else PER_SUBCLASS)
     store = store or open_store()
-    data = load_dataset(config.dataset, result.get("data_source_id") or config.data_source)
-    _, _, x, y = subset(data, config)
+    if mhist:  # MHIST sources are folders / sizes: load as the job did, then check it is the same data
+        data = load_dataset(config.dataset, config.data_source)
+        if result.get("data_source_id") not in (None, data.source_id):
+            raise ValueError(f"the teacher was trained on {result['data_source_id']}, but {config.dataset} now "
+                             f"loads {data.source_id}: its test images are not the teacher's")
+    else:
+        data = load_dataset(config.dataset, result.get("data_source_id") or config.data_source)
+    _, _, x, y = subset(data, config)  # the job's own test images (its test_limit)
     s, n_classes = logits_per_class(config), data.num_classes
-    model = load_model(result, store)
-    z = predict_logits(model, x, batch_size=512, device=torch.device("cpu"))
+    z = _subclass_logits(load_model(result, store), x, config)
     if z.shape[1] != n_classes * s:
         raise ValueError(f"the network has {z.shape[1]} outputs, expected {n_classes} classes x {s} subclasses")
     prob = torch.softmax(z.double(), dim=1).view(len(z), n_classes, s)
@@ -166,13 +192,10 @@ def compute_subclass_examples(result: dict, store: ResultStore | LayeredStore | 
     own = prob[rows, y]  # (N, s): the probabilities of the true class's subclasses
     sub = own.argmax(dim=1)
 
-    h, w = x.shape[-2:]
-    images = np.zeros((n_classes, s, per_subclass, h, w), np.uint8)
     indices = np.full((n_classes, s, per_subclass), -1, np.int64)
     confidence = np.full((n_classes, s, per_subclass), np.nan, np.float32)
     counts = np.zeros((n_classes, s), np.int64)
     assigned = np.zeros((n_classes, s, per_subclass), bool)
-    pixels = (x[:, 0] * 255.0).round().clamp(0, 255).to(torch.uint8).numpy()
     for c in range(n_classes):
         for k in range(s):
             score = own[:, k]
@@ -182,9 +205,9 @@ def compute_subclass_examples(result: dict, store: ResultStore | LayeredStore | 
             ranked = [ids[torch.argsort(score[ids], descending=True, stable=True)] for ids in (members, others)]
             best = torch.cat(ranked)[:per_subclass].numpy()
             indices[c, k, : len(best)] = best
-            images[c, k, : len(best)] = pixels[best]
             confidence[c, k, : len(best)] = score[best].numpy()
             assigned[c, k, : len(best)] = np.arange(len(best)) < len(members)
+    images = _example_pixels(x, indices, mhist)
     meta = {
         "kind": KIND,
         "version": VERSION,
@@ -199,14 +222,49 @@ def compute_subclass_examples(result: dict, store: ResultStore | LayeredStore | 
         "data_source": data.source,
         "data_source_id": data.source_id,
         "is_standin": bool(data.is_standin),
+        **({"pretrained_source": result.get("pretrained_source"), "weights_id": result.get("weights_id"),
+            "tile_px": MHIST_TILE} if mhist else {}),
         "n_train": result.get("n_train"),
         "n_test": len(y),
         "selection": SELECTION,
-        "made_by": MAKE_COMMAND,
+        "made_by": made_by or (MHIST_MADE_BY if mhist else MAKE_COMMAND),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": versions(),
     }
     return SubclassExamples(tuple(data.classes), images, indices, confidence, assigned, counts, meta)
+
+
+def _subclass_logits(model: torch.nn.Module, x: torch.Tensor, config: JobConfig) -> torch.Tensor:
+    """All ``C·s`` outputs of a subclass teacher over ``x``, computed as its job evaluates it (MHIST:
+    ImageNet-normalised per batch, the schedule's batch size; see ``kdcore.train.ensemble._test_logits``)."""
+    from kdcore.train.loop import pick_device, predict_logits
+
+    if not config.dataset.startswith("mhist"):
+        return predict_logits(model, x, batch_size=512, device=torch.device("cpu"))
+    from kdcore.models.mhist import imagenet_normalize
+    from kdcore.train.transfer import schedule
+
+    device = pick_device()
+    return predict_logits(model.to(device), x, batch_size=schedule(config).batch_size, device=device,
+                          transform=imagenet_normalize)
+
+
+def _example_pixels(x: torch.Tensor, indices: np.ndarray, rgb: bool) -> np.ndarray:
+    """uint8 pixels of the chosen test images (index -1: black): ``(C, s, n, 28, 28)`` from MNIST-style
+    floats in [0, 1]; ``(C, s, n, T, T, 3)`` from MHIST's uint8 RGB files (only these are decoded),
+    area-averaged down to ``T = MHIST_TILE``."""
+    chosen = indices[indices >= 0]
+    if not rgb:
+        h, w = x.shape[-2:]
+        out = np.zeros((*indices.shape, h, w), np.uint8)
+        out[indices >= 0] = (x[torch.from_numpy(chosen), 0] * 255.0).round().clamp(0, 255).to(torch.uint8).numpy()
+        return out
+    out = np.zeros((*indices.shape, MHIST_TILE, MHIST_TILE, 3), np.uint8)
+    if len(chosen):
+        imgs = x[torch.from_numpy(chosen)].float()  # ImageFiles: decodes just these files
+        small = torch.nn.functional.interpolate(imgs, size=(MHIST_TILE, MHIST_TILE), mode="area")
+        out[indices >= 0] = small.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return out
 
 
 # ---- storing -----------------------------------------------------------------------------------
@@ -259,6 +317,30 @@ def load_subclass_examples(dataset: str = "mnist", store: LayeredStore | ResultS
     return None
 
 
+def teacher_examples(teacher: dict, store: LayeredStore | ResultStore | None = None,
+                     per_subclass: int | None = None) -> SubclassExamples:
+    """The examples of one stored subclass teacher: its artefact when one exists (user store first,
+    then the shipped one), else computed now and saved in the user store's artefacts (best effort: a
+    read-only store just does not keep them), so each teacher is run over its test set once."""
+    store = store or open_store()
+    if per_subclass is None:
+        per_subclass = MHIST_PER_SUBCLASS if str(teacher.get("dataset", "")).startswith("mhist") else PER_SUBCLASS
+    key = artefact_key(teacher["key"], per_subclass)
+    layers = getattr(store, "layers", (store,))
+    for layer in layers:
+        arts = artefact_store(layer)
+        entry, tensors = arts.get(key), arts.load_tensors(key, "images")
+        if entry is not None and tensors is not None and "images" in tensors:
+            return _from_entry(entry, tensors["images"])
+    ex = compute_subclass_examples(teacher, store, per_subclass)
+    if not layers[0].readonly:
+        try:
+            save_subclass_examples(ex, layers[0])
+        except OSError:  # a full or unwritable disk costs only the cache
+            pass
+    return ex
+
+
 def make_subclass_examples(work: ResultStore, datasets: tuple[str, ...] = DATASETS,
                            per_subclass: int = PER_SUBCLASS) -> list[str]:
     """Precompute part: examples of the first stored subclass teacher (most data, lowest seed) of each
@@ -289,5 +371,6 @@ def export_artefacts(src: ResultStore, dst_root: Path) -> int:
     return n
 
 
-__all__ = ["MAKE_COMMAND", "SubclassExamples", "compute_subclass_examples", "export_artefacts", "load_subclass_examples",
-           "make_subclass_examples", "save_subclass_examples", "subclass_teachers"]
+__all__ = ["MAKE_COMMAND", "MHIST_PER_SUBCLASS", "MHIST_TILE", "SubclassExamples", "compute_subclass_examples",
+           "export_artefacts", "load_subclass_examples", "make_subclass_examples", "save_subclass_examples",
+           "subclass_teachers", "teacher_examples"]

@@ -5,7 +5,13 @@ import streamlit as st
 
 from kdcore import lab
 from kdcore.data import DATASET_TITLES
-from kdcore.mhist_view import mhist_view, result_curves
+from kdcore.mhist_view import mhist_view, result_curves, subclass_examples, subclass_note, subclass_teacher
+
+
+@st.cache_data(show_spinner="Running the subclass teacher over its test tiles …", max_entries=8)
+def _subclass_examples(teacher_key: str, _teacher: dict):  # noqa: ANN202 - memoised per stored teacher
+    return subclass_examples(_teacher)
+
 
 st.title("MHIST: colorectal polyps")
 st.caption("Minimalist histopathology (Wei et al. 2021, arXiv:2101.12355): hyperplastic polyp (HP, benign) vs "
@@ -76,3 +82,22 @@ heat = alt.Chart(cm).mark_rect().encode(
     tooltip=["true", "predicted", "count"])
 text = alt.Chart(cm).mark_text(fontSize=16).encode(x="predicted:N", y="true:N", text="count:Q")
 right.altair_chart((heat + text).properties(height=320, title="Confusion matrix"), width="stretch")
+
+sub_data = st.session_state.get("mh_dataset") or ("mhist" if status.found else "mhist_synthetic")
+try:
+    teacher = subclass_teacher(sub_data)
+    examples = _subclass_examples(teacher["key"], teacher) if teacher is not None else None
+except Exception as e:  # noqa: BLE001
+    st.error(f"The subclass examples could not be made: {e}")
+    examples = None
+if examples is not None:
+    st.subheader("Subclasses the teacher invented")
+    st.markdown("The subclass teacher has two outputs per class. Each test tile goes to the subclass with the larger "
+                "output within its true class; shown: the tiles it puts there most confidently, and each share.")
+    st.caption(examples.caption())
+    st.caption(subclass_note(examples))
+    for c, name in enumerate(examples.classes):
+        st.markdown(f"**{name}**")
+        for k, col in enumerate(st.columns(examples.subclasses)):
+            col.image(examples.tile(c, k, columns=2), caption=examples.label(c, k), width="stretch")
+    st.caption(examples.summary())
