@@ -24,13 +24,12 @@ def _test_logits(result: dict, xte: torch.Tensor, store: object) -> torch.Tensor
     from kdcore.train.job import class_logits_fn, load_model
 
     config = JobConfig.from_dict(result["config"])
-    model = load_model(result, store)  # type: ignore[arg-type]
+    model = load_model(result, store).to(pick_device())  # type: ignore[arg-type]  # predict_logits uses its device
     if config.dataset.startswith("mhist"):
         from kdcore.models.mhist import imagenet_normalize
         from kdcore.train.transfer import schedule
 
-        logits = predict_logits(model, xte, batch_size=schedule(config).batch_size, device=pick_device(),
-                                transform=imagenet_normalize)
+        logits = predict_logits(model, xte, batch_size=schedule(config).batch_size, transform=imagenet_normalize)
     else:
         logits = predict_logits(model, xte)
     to_class = class_logits_fn(config)
