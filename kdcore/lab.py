@@ -182,11 +182,18 @@ def train_or_fetch(config: JobConfig, progress: Callable[[dict], None] | None = 
     events and, while queued, ``{"stage": "queue", "message": "queued: your job is 3rd in the queue"}``.
     If the caller stops waiting (a Streamlit rerun interrupts the script), the request is cancelled;
     the computation stops only when no one else waits for it.
+
+    A stored result answers even without its weights (most shipped results carry none): the pages
+    only show it. A job that later *distils from* it trains the weights it needs (``run_job``).
     """
     import queue
 
     from kdcore.jobs import get_runner
+    from kdcore.train import job_key
 
+    validate(config)
+    if (stored := open_store().get(job_key(config))) is not None:
+        return {**stored, "cached": True}
     handle = get_runner().submit(config)
     events: queue.Queue[dict] = queue.Queue()
     unsubscribe = handle.subscribe(events.put)

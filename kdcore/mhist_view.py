@@ -114,15 +114,17 @@ def _schedule_label(result: dict) -> str:
 
 
 def subclass_teacher(dataset: str, store: LayeredStore | None = None) -> dict | None:
-    """The stored subclass teacher (with weights) of this page's subclass pipeline on ``dataset``
-    (``lab.pipeline_configs(dataset, method="subclass")[0]``; the newest if several), or None."""
+    """The stored subclass teacher of this page's subclass pipeline on ``dataset``
+    (``lab.pipeline_configs(dataset, method="subclass")[0]``; the newest if several) whose examples can be
+    shown — it has weights, or its examples were saved (the shipped stand-in teacher) — or None."""
     from kdcore.config import JobConfig
     from kdcore.lab import pipeline_configs
+    from kdcore.subclass_examples import stored_examples
 
     want = pipeline_configs(dataset, method="subclass")[0]
     found = [r for r in stored_results(store) if r.get("dataset") == dataset
-             and r.get("config", {}).get("method") == "subclass_teacher" and "weights.safetensors" in r.get("files", {})
-             and JobConfig.from_dict(r["config"]) == want]
+             and r.get("config", {}).get("method") == "subclass_teacher" and JobConfig.from_dict(r["config"]) == want
+             and ("weights.safetensors" in r.get("files", {}) or stored_examples(r, store) is not None)]
     return max(found, key=lambda r: r.get("created", ""), default=None)
 
 

@@ -16,8 +16,9 @@ Parts (``--only``), each idempotent (finished jobs are never recomputed):
   mhist      the MHIST page's pipeline of every method it offers, on the synthetic stand-in (or real
              MHIST when KD_MHIST_DIR is set).
   subclass-examples  example test images per (class, subclass) of the first stored subclass teacher of
-             each MNIST-style data set (made by ``methods``), an artefact of ~100 KB for the Learn page
-             (see kdcore/subclass_examples.py); its result.json says which teacher, data and rule.
+             each MNIST-style data set (made by ``methods``), an artefact of ~100 KB for the Learn page,
+             and of the MHIST page's subclass teacher (made by ``mhist``, ~600 KB; see
+             kdcore/subclass_examples.py); each result.json says which teacher, data and rule.
   export     copy results (+ selected weights) and artefacts into assets/store and write
              assets/store/PROVENANCE.md.
 """
@@ -242,8 +243,11 @@ def precompute(profile: str = "default", only: list[str] | None = None) -> None:
     if "mhist" in parts:
         _run_all(mhist_configs(), "mhist")
     if "subclass-examples" in parts:
-        from kdcore.subclass_examples import make_subclass_examples
+        from kdcore.subclass_examples import MHIST_PER_SUBCLASS, make_subclass_examples
 
-        print(f"subclass examples: {make_subclass_examples(work) or 'no subclass teacher stored'}", file=sys.stderr)
+        made = make_subclass_examples(work)  # MNIST-style: the Learn page's pictures
+        # the MHIST page's subclass pipeline teacher (stand-in offline), so its pictures show without training
+        made += make_subclass_examples(work, (mhist_configs()[0].dataset,), MHIST_PER_SUBCLASS)
+        print(f"subclass examples: {made or 'no subclass teacher stored'}", file=sys.stderr)
     if "export" in parts:
         print(f"exported {export(work)} new results to {SHIPPED_STORE}", file=sys.stderr)

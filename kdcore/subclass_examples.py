@@ -317,6 +317,23 @@ def load_subclass_examples(dataset: str = "mnist", store: LayeredStore | ResultS
     return None
 
 
+def _default_per_subclass(teacher: dict) -> int:
+    return MHIST_PER_SUBCLASS if str(teacher.get("dataset", "")).startswith("mhist") else PER_SUBCLASS
+
+
+def stored_examples(teacher: dict, store: LayeredStore | ResultStore | None = None,
+                    per_subclass: int | None = None) -> SubclassExamples | None:
+    """The saved examples of one subclass teacher (user store first, then the shipped ones), or None."""
+    store = store or open_store()
+    key = artefact_key(teacher["key"], per_subclass or _default_per_subclass(teacher))
+    for layer in getattr(store, "layers", (store,)):
+        arts = artefact_store(layer)
+        entry, tensors = arts.get(key), arts.load_tensors(key, "images")
+        if entry is not None and tensors is not None and "images" in tensors:
+            return _from_entry(entry, tensors["images"])
+    return None
+
+
 def teacher_examples(teacher: dict, store: LayeredStore | ResultStore | None = None,
                      per_subclass: int | None = None) -> SubclassExamples:
     """The examples of one stored subclass teacher: its artefact when one exists (user store first,
@@ -324,14 +341,10 @@ def teacher_examples(teacher: dict, store: LayeredStore | ResultStore | None = N
     read-only store just does not keep them), so each teacher is run over its test set once."""
     store = store or open_store()
     if per_subclass is None:
-        per_subclass = MHIST_PER_SUBCLASS if str(teacher.get("dataset", "")).startswith("mhist") else PER_SUBCLASS
-    key = artefact_key(teacher["key"], per_subclass)
+        per_subclass = _default_per_subclass(teacher)
+    if (ex := stored_examples(teacher, store, per_subclass)) is not None:
+        return ex
     layers = getattr(store, "layers", (store,))
-    for layer in layers:
-        arts = artefact_store(layer)
-        entry, tensors = arts.get(key), arts.load_tensors(key, "images")
-        if entry is not None and tensors is not None and "images" in tensors:
-            return _from_entry(entry, tensors["images"])
     ex = compute_subclass_examples(teacher, store, per_subclass)
     if not layers[0].readonly:
         try:

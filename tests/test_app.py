@@ -188,6 +188,9 @@ def test_distill_lab_picking_a_method_sets_its_settings_and_answers_from_the_sto
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.subheader[0].value == "mnist/student_cnn/attention T=4 a=0 s0  (from the store)"
     assert list(at.dataframe[0].value["model"]) == ["this run", "teacher", "scratch student"]
+    at.selectbox(key="lab_method").set_value("dkd").run()  # shipped as JSON only: shown, not retrained
+    at.button[0].click().run()
+    assert at.subheader[0].value == "mnist/student_mlp[784x784]/dkd T=4 a=0.5 s0  (from the store)"
 
 
 def test_distill_lab_rejects_bad_hidden_sizes(app_env, tiny_store: Path) -> None:

@@ -116,3 +116,24 @@ def test_mhist_page_shows_the_subclass_tiles(store: ResultStore, teacher: dict, 
     assert any("Subclasses the teacher invented" in h.value for h in at.subheader)
     notes = " ".join(c.value for c in at.caption)
     assert "means nothing" in notes and ex.summary() in notes
+
+
+def test_mhist_page_answers_the_shipped_subclass_pipeline_without_training(shipped_env: pytest.MonkeyPatch) -> None:
+    """Offline first run: the stand-in subclass pipeline and its teacher's tiles come from assets/store
+    (results without weights + the precomputed artefact), so nothing trains and the pictures show."""
+    from apphelpers import open_page
+
+    from kdcore.jobs import runner
+
+    def no_training(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the shipped pipeline must not be trained again")
+
+    shipped_env.setattr(runner.JobRunner, "submit", no_training)
+    at = open_page("pages/mhist.py", 180)
+    at.selectbox(key="mh_dataset").set_value("mhist_synthetic")
+    at.selectbox(key="mh_method").set_value("subclass")
+    at.button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    captions = [img.caption for el in at.get("image") for img in el.proto.imgs]
+    assert len(captions) == 4 and all(c.startswith("subclass ") for c in captions)
+    assert any("Subclasses the teacher invented" in h.value for h in at.subheader)
