@@ -119,12 +119,12 @@ def subclass_teacher(dataset: str, store: LayeredStore | None = None) -> dict | 
     shown — it has weights, or its examples were saved (the shipped stand-in teacher) — or None."""
     from kdcore.config import JobConfig
     from kdcore.lab import pipeline_configs
-    from kdcore.subclass_examples import stored_examples
+    from kdcore.subclass_examples import examples_saved
 
     want = pipeline_configs(dataset, method="subclass")[0]
     found = [r for r in stored_results(store) if r.get("dataset") == dataset
              and r.get("config", {}).get("method") == "subclass_teacher" and JobConfig.from_dict(r["config"]) == want
-             and ("weights.safetensors" in r.get("files", {}) or stored_examples(r, store) is not None)]
+             and ("weights.safetensors" in r.get("files", {}) or examples_saved(r, store))]
     return max(found, key=lambda r: r.get("created", ""), default=None)
 
 

@@ -36,15 +36,11 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from kdcore.store import LayeredStore, ResultStore, open_store, read_entry
-
-if TYPE_CHECKING:
-    from kdcore.config import JobConfig
 
 KIND = "subclass_examples"
 VERSION = 1  # bump when the selection rule changes: it is part of the artefact key
@@ -167,7 +163,7 @@ def compute_subclass_examples(result: dict, store: ResultStore | LayeredStore | 
     from kdcore.config import JobConfig
     from kdcore.data import load_dataset
     from kdcore.losses.subclass import logits_per_class
-    from kdcore.train.job import load_model, subset, versions
+    from kdcore.train.job import eval_logits, load_model, subset, versions
 
     config = JobConfig.from_dict(result["config"])
     if config.method != "subclass_teacher":
@@ -184,7 +180,7 @@ def compute_subclass_examples(result: dict, store: ResultStore | LayeredStore | 
         data = load_dataset(config.dataset, result.get("data_source_id") or config.data_source)
     _, _, x, y = subset(data, config)  # the job's own test images (its test_limit)
     s, n_classes = logits_per_class(config), data.num_classes
-    z = _subclass_logits(load_model(result, store), x, config)
+    z = eval_logits(load_model(result, store), x, config)  # all C·s outputs
     if z.shape[1] != n_classes * s:
         raise ValueError(f"the network has {z.shape[1]} outputs, expected {n_classes} classes x {s} subclasses")
     prob = torch.softmax(z.double(), dim=1).view(len(z), n_classes, s)
@@ -232,21 +228,6 @@ def compute_subclass_examples(result: dict, store: ResultStore | LayeredStore | 
         "versions": versions(),
     }
     return SubclassExamples(tuple(data.classes), images, indices, confidence, assigned, counts, meta)
-
-
-def _subclass_logits(model: torch.nn.Module, x: torch.Tensor, config: JobConfig) -> torch.Tensor:
-    """All ``C·s`` outputs of a subclass teacher over ``x``, computed as its job evaluates it (MHIST:
-    ImageNet-normalised per batch, the schedule's batch size; see ``kdcore.train.ensemble._test_logits``)."""
-    from kdcore.train.loop import pick_device, predict_logits
-
-    if not config.dataset.startswith("mhist"):
-        return predict_logits(model, x, batch_size=512, device=torch.device("cpu"))
-    from kdcore.models.mhist import imagenet_normalize
-    from kdcore.train.transfer import schedule
-
-    device = pick_device()
-    return predict_logits(model.to(device), x, batch_size=schedule(config).batch_size, device=device,
-                          transform=imagenet_normalize)
 
 
 def _example_pixels(x: torch.Tensor, indices: np.ndarray, rgb: bool) -> np.ndarray:
@@ -319,6 +300,13 @@ def load_subclass_examples(dataset: str = "mnist", store: LayeredStore | ResultS
 
 def _default_per_subclass(teacher: dict) -> int:
     return MHIST_PER_SUBCLASS if str(teacher.get("dataset", "")).startswith("mhist") else PER_SUBCLASS
+
+
+def examples_saved(teacher: dict, store: LayeredStore | ResultStore | None = None) -> bool:
+    """Whether a teacher's examples were saved (any layer); reads no images — the MHIST page asks on every rerun."""
+    store = store or open_store()
+    key = artefact_key(teacher["key"], _default_per_subclass(teacher))
+    return any(artefact_store(layer).get(key, verify=False) is not None for layer in getattr(store, "layers", (store,)))
 
 
 def stored_examples(teacher: dict, store: LayeredStore | ResultStore | None = None,

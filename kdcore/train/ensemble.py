@@ -17,21 +17,14 @@ from kdcore.config import JobConfig
 from kdcore.data import ArrayDataset
 from kdcore.losses.born_again import ban_ensemble_logits, ensemble_members
 from kdcore.metrics import classification_metrics
-from kdcore.train.loop import ProgressFn, pick_device, predict_logits
+from kdcore.train.loop import ProgressFn, pick_device
 
 
 def _test_logits(result: dict, xte: torch.Tensor, store: object) -> torch.Tensor:
-    from kdcore.train.job import class_logits_fn, load_model
+    from kdcore.train.job import class_logits_fn, eval_logits, load_model
 
     config = JobConfig.from_dict(result["config"])
-    model = load_model(result, store).to(pick_device())  # type: ignore[arg-type]  # predict_logits uses its device
-    if config.dataset.startswith("mhist"):
-        from kdcore.models.mhist import imagenet_normalize
-        from kdcore.train.transfer import schedule
-
-        logits = predict_logits(model, xte, batch_size=schedule(config).batch_size, transform=imagenet_normalize)
-    else:
-        logits = predict_logits(model, xte)
+    logits = eval_logits(load_model(result, store), xte, config)  # type: ignore[arg-type]
     to_class = class_logits_fn(config)
     return to_class(logits) if to_class is not None else logits
 

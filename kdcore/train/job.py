@@ -80,6 +80,19 @@ def load_model(result: dict, store: AnyStore | None = None) -> nn.Module:
     return model.eval()
 
 
+def eval_logits(model: nn.Module, x: torch.Tensor, config: JobConfig) -> torch.Tensor:
+    """All outputs of ``model`` over ``x`` as its job evaluates them: MHIST images ImageNet-normalised per
+    batch at the schedule's batch size on the job's device; MNIST-style tensors as they are."""
+    if not config.dataset.startswith("mhist"):
+        return predict_logits(model, x)
+    from kdcore.models.mhist import imagenet_normalize
+    from kdcore.train.transfer import schedule
+
+    device = pick_device()
+    return predict_logits(model.to(device), x, batch_size=schedule(config).batch_size, device=device,
+                          transform=imagenet_normalize)
+
+
 def teacher_train_logits(teacher_result: dict, x_train: torch.Tensor, store: AnyStore, batch_size: int = 1024,
                          transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """The teacher's logits over the training inputs: computed once per trained teacher, then read
