@@ -148,7 +148,7 @@ def _optional_sections() -> dict[str, Callable[[bool], dict]]:
         sections["runner"] = lambda quick: bench_runner()
     except ImportError:
         pass
-    from kdcore.bench_app import bench_app
+    from kdcore.views.bench_app import bench_app
 
     sections["app"] = bench_app
     return sections

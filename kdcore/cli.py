@@ -252,14 +252,14 @@ def _dispatch(a: argparse.Namespace) -> int:
 def sweep_configs(dataset: str, method: str, temperatures: Sequence[float], alphas: Sequence[float],
                   seeds: Sequence[int], **overrides: object) -> list[JobConfig]:
     """Teacher + scratch student per seed, then one ``method`` job per (T, alpha, seed), with the method's
-    teacher arrangement (:func:`kdcore.lab.method_job`: born-again, subclass, TAKD, early-stopped)."""
+    teacher arrangement (:func:`kdcore.views.lab.method_job`: born-again, subclass, TAKD, early-stopped)."""
     student_over = dict(overrides)
     teacher_over = {k: v for k, v in overrides.items() if k in ("data_source",)}
     configs: list[JobConfig] = []
     for seed in seeds:
         configs.append(course_teacher(dataset, seed=seed, **teacher_over))
         configs.append(course_student(dataset, "scratch", seed=seed, **student_over))
-    from kdcore.lab import method_job  # the method's own teacher arrangement, as in the Distill lab
+    from kdcore.views.lab import method_job  # the method's own teacher arrangement, as in the Distill lab
 
     for seed, t, al in itertools.product(seeds, temperatures, alphas):
         student = course_student(dataset, "scratch", seed=seed, temperature=t, alpha=al, **student_over)

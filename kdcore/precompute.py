@@ -18,7 +18,7 @@ Parts (``--only``), each idempotent (finished jobs are never recomputed):
   subclass-examples  example test images per (class, subclass) of the first stored subclass teacher of
              each MNIST-style data set (made by ``methods``), an artefact of ~100 KB for the Learn page,
              and of the MHIST page's subclass teacher (made by ``mhist``, ~600 KB; see
-             kdcore/subclass_examples.py); each result.json says which teacher, data and rule.
+             kdcore/views/subclass_examples.py); each result.json says which teacher, data and rule.
   export     copy results (+ selected weights) and artefacts into assets/store and write
              assets/store/PROVENANCE.md.
 """
@@ -125,7 +125,7 @@ def fashion_method_configs(seeds: Iterable[int] = SEEDS, classes: Iterable[int] 
 def mhist_configs() -> list[JobConfig]:
     """The MHIST page's pipeline for each method it offers (Hinton first: the page's default), each job once."""
     from kdcore.data.mhist import find_mhist_dir
-    from kdcore.lab import MHIST_METHODS, pipeline_configs
+    from kdcore.views.lab import MHIST_METHODS, pipeline_configs
 
     dataset = "mhist" if find_mhist_dir() is not None else "mhist_synthetic"
     out: list[JobConfig] = []
@@ -206,7 +206,7 @@ def export(src: ResultStore, dst_root: Path = SHIPPED_STORE) -> int:
         meta["shipped_weights"] = bool(tensors)
         dst.put(r["key"], meta, tensors)
         n += 1
-    from kdcore.subclass_examples import export_artefacts
+    from kdcore.views.subclass_examples import export_artefacts
 
     n += export_artefacts(src, dst_root)
     shutil.rmtree(dst_root / "tmp", ignore_errors=True)
@@ -243,7 +243,7 @@ def precompute(profile: str = "default", only: list[str] | None = None) -> None:
     if "mhist" in parts:
         _run_all(mhist_configs(), "mhist")
     if "subclass-examples" in parts:
-        from kdcore.subclass_examples import MHIST_PER_SUBCLASS, make_subclass_examples
+        from kdcore.views.subclass_examples import MHIST_PER_SUBCLASS, make_subclass_examples
 
         made = make_subclass_examples(work)  # MNIST-style: the Learn page's pictures
         # the MHIST page's subclass pipeline teacher (stand-in offline), so its pictures show without training

@@ -4,7 +4,7 @@ import altair as alt
 import streamlit as st
 
 from kdcore.data import DATASET_TITLES
-from kdcore.results import compare_view
+from kdcore.views.results import compare_view
 
 st.title("Compare")
 st.caption("Every stored result: the shipped ones (assets/store) and those trained here. Seeds are grouped as "

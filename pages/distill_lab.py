@@ -3,9 +3,9 @@
 import altair as alt
 import streamlit as st
 
-from kdcore import lab
 from kdcore.config import ConfigError
 from kdcore.data import DATASET_TITLES, DataError
+from kdcore.views import lab
 
 st.title("Distill lab")
 st.caption("Train a student with the method of your choice and see it beside the course teacher and a student "

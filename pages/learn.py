@@ -5,7 +5,7 @@ import typing
 import altair as alt
 import streamlit as st
 
-from kdcore import learn, playground
+from kdcore.views import learn, playground
 
 st.title("Learn: knowledge distillation")
 st.caption("Based on the ECE 1512 project B tutorial (A. Sajedi, 2022), retold; every demo runs a real stored model.")

@@ -3,9 +3,9 @@
 import altair as alt
 import streamlit as st
 
-from kdcore import lab
 from kdcore.data import DATASET_TITLES
-from kdcore.mhist_view import mhist_view, result_curves, subclass_examples, subclass_note, subclass_teacher
+from kdcore.views import lab
+from kdcore.views.mhist_view import mhist_view, result_curves, subclass_examples, subclass_note, subclass_teacher
 
 
 @st.cache_data(show_spinner="Running the subclass teacher over its test tiles …", max_entries=8)

@@ -3,8 +3,8 @@
 import altair as alt
 import streamlit as st
 
-from kdcore import playground
 from kdcore.data import DATASET_TITLES
+from kdcore.views import playground
 
 try:  # the canvas component only imports inside a real Streamlit server (not under AppTest)
     from streamlit_drawable_canvas import st_canvas

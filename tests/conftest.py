@@ -23,7 +23,7 @@ os.environ.setdefault("KD_RUNNER_MODE", "thread")
 def _clear_app_caches() -> None:
     import streamlit as st
 
-    from kdcore import playground
+    from kdcore.views import playground
 
     st.cache_data.clear()
     st.cache_resource.clear()

@@ -13,10 +13,10 @@ import apphelpers
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from kdcore import lab, playground
-from kdcore import results as kd_results
 from kdcore.losses import LOSSES
 from kdcore.store import open_store
+from kdcore.views import lab, playground
+from kdcore.views import results as kd_results
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 120  # seconds per script run: a tiny job on 2 busy cores

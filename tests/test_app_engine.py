@@ -1,4 +1,4 @@
-"""The app's engine modules (kdcore.playground, results, lab, learn) on small hand-made inputs."""
+"""The app's engine modules (kdcore.views.playground, results, lab, learn) on small hand-made inputs."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from kdcore import lab, learn, playground, results
 from kdcore.config import ConfigError
 from kdcore.losses import LOSSES
+from kdcore.views import lab, learn, playground, results
 
 
 def _png(img: Image.Image) -> bytes:

@@ -17,12 +17,12 @@ import torch
 from apphelpers import open_page
 from streamlit.testing.v1 import AppTest
 
-from kdcore import learn, playground
 from kdcore.config import JobConfig
 from kdcore.losses.attention import AttentionTransfer, at_layers
 from kdcore.losses.features import parse_layer_pairs
 from kdcore.precompute import export, method_configs
 from kdcore.store import ResultStore
+from kdcore.views import learn, playground
 
 MAKE = "precompute --only methods,export"
 

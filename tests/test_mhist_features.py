@@ -120,8 +120,8 @@ def test_probe_check_on_the_built_networks(nets):
 
 
 def test_app_builds_valid_mhist_feature_jobs(monkeypatch):
-    from kdcore import lab
     from kdcore.train.transfer import check_transfer_config
+    from kdcore.views import lab
 
     assert {"fitnet", "attention"} <= dict(lab.methods()).keys()  # the pickers read the registry
     for tiny in ("", "1"):
@@ -172,8 +172,8 @@ def test_tiny_feature_job_end_to_end(shared_store, method, term):
 
 # ---- the MHIST page's method choice ------------------------------------------------------------------
 def test_every_mhist_page_method_builds_a_valid_pipeline(monkeypatch):
-    from kdcore import lab
     from kdcore.train.transfer import check_transfer_config
+    from kdcore.views import lab
 
     monkeypatch.setenv("KD_APP_TINY", "1")
     for method, _title in lab.mhist_methods():

@@ -164,7 +164,7 @@ def test_mhist_page_runs_the_chosen_pipeline(monkeypatch, tmp_path, fresh_app_ca
     themselves are recorded, not trained (the runs above train them)."""
     from apphelpers import open_page
 
-    from kdcore import lab
+    from kdcore.views import lab
 
     monkeypatch.setenv("KD_APP_TINY", "1")
     monkeypatch.setenv("KD_STORE_DIR", str(tmp_path / "store"))

@@ -151,7 +151,7 @@ def test_resnet18_assistant_loads_the_torchvision_file(monkeypatch):
     real_sha = mm._sha256
     monkeypatch.setattr(mm, "_sha256", lambda p: "f37072fd" + real_sha(p) if p == ckpt else real_sha(p))
     m = build_backbone_model("resnet18")
-    assert m.pretrained_source == "ImageNet (torchvision cache)"
+    assert m.pretrained_source == "ImageNet (torchvision resnet18-f37072fd.pth)"
     assert torch.equal(m.backbone.conv1.weight, src.conv1.weight)
     assert torch.equal(m.backbone.layer4[1].bn2.running_var, src.layer4[1].bn2.running_var)
     assert m.head[1].in_features == 512 and m.head[1].out_features == 2
@@ -170,7 +170,7 @@ def test_hf_cache_weights_are_loaded(tmp_path, monkeypatch):
     save_file({k: v.contiguous() for k, v in src.state_dict().items()}, str(f))
     monkeypatch.setattr(mm, "_hf_cached_file", lambda repo: f)
     m = build_backbone_model("resnetv2_50")
-    assert "Hugging Face cache" in m.pretrained_source
+    assert "Hugging Face" in m.pretrained_source and m.weights_id.startswith("imagenet:timm/resnetv2_50")
     assert torch.equal(m.backbone.model.stem.conv.weight, src.stem.conv.weight)
     assert m.head[1].out_features == 2
 

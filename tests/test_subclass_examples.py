@@ -18,7 +18,8 @@ from kdcore.config import course_student, course_teacher
 from kdcore.data import load_dataset
 from kdcore.losses.subclass import subclass_configs
 from kdcore.store import SHIPPED_STORE, LayeredStore, ResultStore, read_entry
-from kdcore.subclass_examples import (
+from kdcore.train import load_model, predict_logits, run_job
+from kdcore.views.subclass_examples import (
     MAKE_COMMAND,
     artefact_store,
     compute_subclass_examples,
@@ -26,7 +27,6 @@ from kdcore.subclass_examples import (
     load_subclass_examples,
     make_subclass_examples,
 )
-from kdcore.train import load_model, predict_logits, run_job
 
 TINY = dict(epochs=1, train_limit=256, test_limit=200, data_source="mnist-5k")
 

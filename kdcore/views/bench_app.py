@@ -32,7 +32,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 
 def playground_response_ms() -> dict:
-    from kdcore.playground import playground_datasets, playground_view
+    from kdcore.views.playground import playground_datasets, playground_view
 
     datasets = playground_datasets()
     if not datasets:

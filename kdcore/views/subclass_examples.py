@@ -19,7 +19,7 @@ The subclass teachers' weights are not shipped, so ``python -m kdcore precompute
 subclass-examples,export`` computes the MNIST-style examples once and ships them as a small artefact.
 MHIST (the binary task the paper motivates the method with) is computed where its teacher was trained:
 after a subclass pipeline run the MHIST page calls :func:`teacher_examples` (through
-``kdcore.mhist_view.subclass_examples``), which runs the
+``kdcore.views.mhist_view.subclass_examples``), which runs the
 ResNetV2-50 subclass teacher on the job's test images (ImageNet-normalised, as in training), keeps
 ``MHIST_PER_SUBCLASS`` RGB tiles per subclass downscaled to ``MHIST_TILE`` pixels, and saves them as
 an artefact of the user's store, so they are computed once per teacher. Artefacts

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from kdcore.results import confusion_frame, load_runs, roc_frame, stored_results
 from kdcore.store import LayeredStore
+from kdcore.views.results import confusion_frame, load_runs, roc_frame, stored_results
 
 if TYPE_CHECKING:
-    from kdcore.subclass_examples import SubclassExamples
+    from kdcore.views.subclass_examples import SubclassExamples
 
 MHIST_DATASETS = ("mhist", "mhist_synthetic")
 FALLBACK_HOW_TO = (
@@ -118,8 +118,8 @@ def subclass_teacher(dataset: str, store: LayeredStore | None = None) -> dict | 
     (``lab.pipeline_configs(dataset, method="subclass")[0]``; the newest if several) whose examples can be
     shown — it has weights, or its examples were saved (the shipped stand-in teacher) — or None."""
     from kdcore.config import JobConfig
-    from kdcore.lab import pipeline_configs
-    from kdcore.subclass_examples import examples_saved
+    from kdcore.views.lab import pipeline_configs
+    from kdcore.views.subclass_examples import examples_saved
 
     want = pipeline_configs(dataset, method="subclass")[0]
     found = [r for r in stored_results(store) if r.get("dataset") == dataset
@@ -130,8 +130,8 @@ def subclass_teacher(dataset: str, store: LayeredStore | None = None) -> dict | 
 
 def subclass_examples(teacher: dict, store: LayeredStore | None = None) -> SubclassExamples:
     """Example test tiles per (class, subclass) of a stored MHIST subclass teacher and each subclass's
-    share (:func:`kdcore.subclass_examples.teacher_examples`: run once, then read from the user store)."""
-    from kdcore.subclass_examples import teacher_examples
+    share (:func:`kdcore.views.subclass_examples.teacher_examples`: run once, then read from the user store)."""
+    from kdcore.views.subclass_examples import teacher_examples
 
     return teacher_examples(teacher, store)
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 if typing.TYPE_CHECKING:
-    from kdcore.subclass_examples import SubclassExamples
+    from kdcore.views.subclass_examples import SubclassExamples
 
 # ---- the tutorial ----------------------------------------------------------------------------
 INTRO: list[tuple[str, str]] = [
@@ -299,7 +299,7 @@ def _at_students(dataset: str, store: typing.Any) -> tuple[dict | None, dict | N
     store holds a better teacher: the maps are compared with the teacher the student was trained on.
     Preferred: seed 0, the documented defaults (no method params, α = 0), most training data.
     """
-    from kdcore.results import stored_results
+    from kdcore.views.results import stored_results
 
     results = _with_weights([r for r in stored_results(store) if r.get("dataset") == dataset
                              and r.get("config", {}).get("arch") == "student_cnn"])
@@ -319,7 +319,7 @@ def _at_students(dataset: str, store: typing.Any) -> tuple[dict | None, dict | N
 
 
 def _model_line(result: dict) -> str:
-    from kdcore.results import model_label
+    from kdcore.views.results import model_label
 
     return f"{model_label(result['config'])} · test acc {result['metrics']['accuracy']:.1%}"
 
@@ -335,12 +335,12 @@ def attention_comparison(dataset: str = "mnist", index: int = 0, n_mean: int = 2
     """
     import torch
 
-    from kdcore import playground
     from kdcore.config import JobConfig
     from kdcore.data import DATASET_TITLES
     from kdcore.losses.attention import at_layers, attention_map, attention_vector
     from kdcore.losses.features import parse_layer_pairs
-    from kdcore.results import STANDIN_NOTE
+    from kdcore.views import playground
+    from kdcore.views.results import STANDIN_NOTE
 
     teacher, at, scratch = _at_students(dataset, store)
     if teacher is None or at is None:
@@ -421,7 +421,7 @@ def fitnet_hint_history(datasets: tuple[str, ...] = ("mnist", "fashion_mnist"), 
     from kdcore.config import JobConfig
     from kdcore.data import DATASET_TITLES
     from kdcore.losses.fitnet import DEFAULT_BETA, hint_layers
-    from kdcore.results import STANDIN_NOTE, stored_results
+    from kdcore.views.results import STANDIN_NOTE, stored_results
 
     columns = ["data", "dataset", "epoch", "hint", "logged", "layers"]
     rows = []
@@ -470,7 +470,7 @@ def born_again_generations(results: list[dict] | None = None) -> pd.DataFrame:
     (points above generation 0). Empty when none is stored.
     """
     from kdcore.data import DATASET_TITLES
-    from kdcore.results import STANDIN_NOTE, stored_results
+    from kdcore.views.results import STANDIN_NOTE, stored_results
 
     columns = ["data", "seed", "step", "accuracy", "vs_teacher"]
     results = stored_results() if results is None else results
@@ -549,9 +549,9 @@ SUBCLASS_MISSING = (
 
 
 def subclass_demo(dataset: str = "mnist") -> SubclassExamples | None:
-    """Example test images per (class, subclass) of a stored subclass teacher (:mod:`kdcore.subclass_examples`),
+    """Example test images per (class, subclass) of a stored subclass teacher (:mod:`kdcore.views.subclass_examples`),
     read from the user store or the shipped artefacts; None when none were made."""
-    from kdcore.subclass_examples import load_subclass_examples
+    from kdcore.views.subclass_examples import load_subclass_examples
 
     return load_subclass_examples(dataset)
 

@@ -20,8 +20,8 @@ import pandas as pd
 
 from kdcore.config import ConfigError, JobConfig, course_student, course_teacher, validate
 from kdcore.losses import LOSSES
-from kdcore.results import confusion_frame, history_frame, result_row
 from kdcore.store import open_store
+from kdcore.views.results import confusion_frame, history_frame, result_row
 
 TINY_DEFAULT = (256, 128, 1)
 # Teachers in tiny mode get one more epoch than students (MHIST teachers: one more head epoch), so an
