@@ -69,6 +69,9 @@ class JobConfig:
     test_limit: int | None = None
     # Where the data must come from: "auto" picks the best available source and records it.
     data_source: str = "auto"
+    # A user's own data folder (MHIST: annotations.csv + images), or None for the default place. Part of
+    # the key: the folder typed on the MHIST page is the one the job reads, in any worker process.
+    data_dir: str | None = None
     extra: tuple[tuple[str, ParamValue], ...] = field(default=())  # free-form, hashed too
 
     def __post_init__(self) -> None:
@@ -83,6 +86,11 @@ class JobConfig:
     # ---- convenience -------------------------------------------------------------------
     def replace(self, **changes: Any) -> JobConfig:
         return dataclasses.replace(self, **changes)
+
+    def with_data_dir(self, data_dir: str | None) -> JobConfig:
+        """This job and every job in its teacher chain reading ``data_dir`` (one data set for the chain)."""
+        teacher = self.teacher.with_data_dir(data_dir) if self.teacher is not None else None
+        return dataclasses.replace(self, data_dir=None if data_dir is None else str(data_dir), teacher=teacher)
 
     def param(self, name: str, default: ParamValue) -> ParamValue:
         """A method-specific setting from ``method_params`` (or ``default``)."""
@@ -187,6 +195,9 @@ def validate(config: JobConfig) -> JobConfig:
             raise ConfigError(
                 f"teacher was trained on {c.teacher.dataset!r} but the student on {c.dataset!r}; use the same dataset"
             )
+        if c.teacher.data_dir != c.data_dir:
+            raise ConfigError(f"teacher reads the data folder {c.teacher.data_dir!r} but the student {c.data_dir!r}; "
+                              "use one folder for the chain (JobConfig.with_data_dir)")
     return c
 
 
