@@ -3,9 +3,15 @@
 import streamlit as st
 
 from kdcore.jobs.heap import return_freed_memory_to_os
+from kdcore.settings import SettingsError, settings
 
 return_freed_memory_to_os()  # freed tensors go back to the OS (a hosted app has ~2.7 GB)
 st.set_page_config(page_title="Distillation Lab", page_icon="⚗️", layout="wide")
+try:
+    settings()  # every KD_* variable, checked on each run: a malformed one is named here, not deep in a page
+except SettingsError as e:
+    st.error(f"The app cannot start with this environment: {e}")
+    st.stop()
 
 pages = [
     st.Page("pages/learn.py", title="Learn", icon=":material/school:", default=True),

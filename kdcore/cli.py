@@ -1,7 +1,8 @@
 """``python -m kdcore …``: train teachers, distil students, sweep T × α × seeds, list, benchmark.
 
-Every command builds a :class:`kdcore.config.JobConfig` and goes through the same ``run_job``
-(via the job runner when it is available), so CLI and app results share one store.
+Every command builds a :class:`kdcore.config.JobConfig` — a method's jobs as its
+:class:`~kdcore.methods.Method` arranges them, exactly as the Distill lab does — and submits it to the
+job runner (:mod:`kdcore.jobs.submit`), so CLI and app share one store, one queue and one memory guard.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from kdcore.config import DATASETS, DEFAULT_ALPHA, DEFAULT_T, ConfigError, JobConfig, course_student, course_teacher
+from kdcore.config import DATASETS, DEFAULT_ALPHA, DEFAULT_T, ConfigError, JobConfig
+from kdcore.course import course_student, course_teacher
 from kdcore.data import DataError
 
 COURSE_TEMPERATURES = (1.0, 2.0, 4.0, 16.0, 32.0, 64.0)
@@ -95,9 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--method", default="hinton", help="a registered method (python -m kdcore methods); 'scratch' = labels only")
     d.add_argument("--arch", default=None, help="student architecture (student_mlp, student_cnn, mobilenet_v2 …)")
     d.add_argument("--hidden", type=_hidden, default=None, help="student hidden sizes, e.g. 784,784 or 32")
-    d.add_argument("-T", "--temperature", type=float, default=DEFAULT_T)
-    d.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
-                   help="weight of the KD (soft-target) term in [0,1]; cross-entropy gets 1-alpha")
+    d.add_argument("-T", "--temperature", type=float, default=None,
+                   help=f"default: the method's own (born-again: 1), else {DEFAULT_T:g}")
+    d.add_argument("--alpha", type=float, default=None,
+                   help="weight of the KD (soft-target) term in [0,1]; cross-entropy gets 1-alpha. "
+                        f"Default: the method's own (born-again: 1), else {DEFAULT_ALPHA:g}")
+    d.add_argument("--dry-run", action="store_true",
+                   help="print the job (name, store key, its teacher's key) without running it")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="method setting, e.g. beta=100")
     d.add_argument("--teacher-epochs", type=int, default=None)
@@ -166,11 +172,11 @@ def _tqdm_progress(desc: str):  # noqa: ANN202 - returns (callback, closer)
 
 
 def _run(config: JobConfig, recompute: bool = False) -> dict:
-    from kdcore.train import run_job
+    from kdcore.jobs.submit import run_through_runner
 
     cb, close = _tqdm_progress(config.short_name())
     try:
-        return run_job(config, progress=cb, recompute=recompute)
+        return run_through_runner(config, progress=cb, recompute=recompute)
     finally:
         close()
 
@@ -195,10 +201,10 @@ def _dispatch(a: argparse.Namespace) -> int:
         # the MHIST loader (and any worker process the runner starts) reads the folder from here
         os.environ["KD_MHIST_DIR"] = str(a.mhist_dir)
     if a.cmd == "methods":
-        from kdcore.losses import LOSSES
+        from kdcore.methods import METHODS
 
-        for name, spec in LOSSES.items():
-            print(f"{name:16s} {spec.title}: {spec.summary}")
+        for name, method in METHODS.items():
+            print(f"{name:16s} {method.title}: {method.summary}")
         return 0
     if a.cmd == "list":
         from kdcore.store import open_store
@@ -227,6 +233,9 @@ def _dispatch(a: argparse.Namespace) -> int:
         _print_result(_run(course_teacher(a.dataset, seed=a.seed, **o), a.recompute), a.json)
         return 0
     if a.cmd == "distill":
+        from kdcore.methods import get_method
+
+        method = get_method(a.method)  # an unknown name is refused here, with the known ones
         extra = dict(o)
         if a.hidden is not None:
             extra["hidden"] = a.hidden
@@ -234,14 +243,24 @@ def _dispatch(a: argparse.Namespace) -> int:
             extra["arch"] = a.arch
         if a.param:
             extra["method_params"] = _params(a.param)
-        teacher = None
-        if a.method != "scratch":
-            t_over = {k: v for k, v in o.items() if k in ("data_source",)}
-            if a.teacher_epochs is not None:
-                t_over["epochs"] = a.teacher_epochs
-            teacher = course_teacher(a.dataset, seed=a.seed, **t_over)
-        cfg = course_student(a.dataset, a.method, seed=a.seed, temperature=a.temperature, alpha=a.alpha,
-                             teacher=teacher, **extra)
+        t_over = {k: v for k, v in o.items() if k in ("data_source",)}
+        if a.teacher_epochs is not None:
+            t_over["epochs"] = a.teacher_epochs
+        teacher = course_teacher(a.dataset, seed=a.seed, **t_over)
+        settings = {"temperature": DEFAULT_T, "alpha": DEFAULT_ALPHA, **method.student_settings}
+        for name in ("temperature", "alpha"):
+            if getattr(a, name) is not None:
+                settings[name] = getattr(a, name)
+        student = course_student(a.dataset, "scratch", seed=a.seed, **settings, **extra)
+        cfg = method.job(teacher, student)  # its teacher arrangement: early-stopped, assistant, generations …
+        if a.dry_run:
+            from kdcore.methods import validate
+            from kdcore.train import job_key
+
+            validate(cfg)
+            teacher_key = job_key(cfg.teacher) if cfg.teacher is not None else None
+            print(f"{cfg.short_name()}\t{job_key(cfg)}\tteacher={teacher_key}")
+            return 0
         _print_result(_run(cfg, a.recompute), a.json)
         return 0
     if a.cmd == "sweep":
@@ -252,14 +271,14 @@ def _dispatch(a: argparse.Namespace) -> int:
 def sweep_configs(dataset: str, method: str, temperatures: Sequence[float], alphas: Sequence[float],
                   seeds: Sequence[int], **overrides: object) -> list[JobConfig]:
     """Teacher + scratch student per seed, then one ``method`` job per (T, alpha, seed), with the method's
-    teacher arrangement (:func:`kdcore.views.lab.method_job`: born-again, subclass, TAKD, early-stopped)."""
+    teacher arrangement (:meth:`kdcore.methods.Method.job`: born-again, subclass, TAKD, early-stopped)."""
     student_over = dict(overrides)
     teacher_over = {k: v for k, v in overrides.items() if k in ("data_source",)}
     configs: list[JobConfig] = []
     for seed in seeds:
         configs.append(course_teacher(dataset, seed=seed, **teacher_over))
         configs.append(course_student(dataset, "scratch", seed=seed, **student_over))
-    from kdcore.views.lab import method_job  # the method's own teacher arrangement, as in the Distill lab
+    from kdcore.methods import method_job  # the method's own teacher arrangement, as in the Distill lab
 
     for seed, t, al in itertools.product(seeds, temperatures, alphas):
         student = course_student(dataset, "scratch", seed=seed, temperature=t, alpha=al, **student_over)

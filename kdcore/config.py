@@ -1,7 +1,8 @@
 """The one job description: a frozen, typed dataclass whose hash is the store key.
 
 Everything that changes what a job produces lives here; nothing else does. CLI flags and app
-widgets both build a ``JobConfig`` and hand it to :func:`kdcore.train.run_job`.
+widgets both build a ``JobConfig`` (the course's jobs: :mod:`kdcore.course`; a method's teacher chain:
+:mod:`kdcore.methods`) and submit it to the job runner (:mod:`kdcore.jobs`).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class JobConfig:
 
     dataset: str = "mnist"
     arch: str = "student_mlp"
-    method: str = "scratch"  # a key of kdcore.losses.LOSSES ("scratch" = labels only)
+    method: str = "scratch"  # a key of kdcore.methods.METHODS ("scratch" = labels only)
     hidden: tuple[int, ...] = DEFAULT_HIDDEN  # only used by student_mlp
     temperature: float = DEFAULT_T
     alpha: float = DEFAULT_ALPHA
@@ -154,17 +155,16 @@ class JobConfig:
         return f"{self.dataset}/{arch}/{m} s{self.seed}"
 
 
-def validate(config: JobConfig) -> JobConfig:
-    """Check ranges before any work starts. Raises :class:`ConfigError` naming the fix."""
+def check_ranges(config: JobConfig) -> JobConfig:
+    """Check the settings' ranges (and that a teacher chain shares its data), before any work starts.
+
+    What depends on the method (known name, teacher needed or not, its arrangement) is checked by
+    :func:`kdcore.methods.validate`, which calls this first. Raises :class:`ConfigError` naming the fix."""
     c = config
     if c.dataset not in DATASETS:
         raise ConfigError(f"unknown dataset {c.dataset!r}; choose one of {', '.join(DATASETS)}")
     if c.arch not in ARCHS:
         raise ConfigError(f"unknown architecture {c.arch!r}; choose one of {', '.join(ARCHS)}")
-    from kdcore.losses import LOSSES  # late import: losses import nothing from config at load
-
-    if c.method not in LOSSES:
-        raise ConfigError(f"unknown method {c.method!r}; choose one of {', '.join(sorted(LOSSES))}")
     if not c.temperature > 0:
         raise ConfigError(f"temperature T must be > 0 (got {c.temperature}); the course uses T in 1..64")
     if not 0.0 <= c.alpha <= 1.0:
@@ -184,13 +184,8 @@ def validate(config: JobConfig) -> JobConfig:
         lim = getattr(c, lim_name)
         if lim is not None and lim < 1:
             raise ConfigError(f"{lim_name} must be >= 1 or unset (got {lim})")
-    needs_teacher = LOSSES[c.method].needs_teacher
-    if needs_teacher and c.teacher is None:
-        raise ConfigError(f"method {c.method!r} distils from a teacher: give a teacher config")
-    if not needs_teacher and c.teacher is not None:
-        raise ConfigError(f"method {c.method!r} uses labels only; drop the teacher or pick a KD method")
     if c.teacher is not None:
-        validate(c.teacher)
+        check_ranges(c.teacher)
         if c.teacher.dataset != c.dataset:
             raise ConfigError(
                 f"teacher was trained on {c.teacher.dataset!r} but the student on {c.dataset!r}; use the same dataset"
@@ -222,37 +217,3 @@ def transfer_stages(config: JobConfig) -> tuple[int, int]:
             raise ConfigError(f"{name} must be a whole number >= 0, got {raw!r}") from None
         out.append(value)
     return out[0], out[1]
-
-
-def course_teacher(dataset: str = "mnist", seed: int = 0, **overrides: Any) -> JobConfig:
-    """The course's teacher job for ``dataset`` (MNIST-style CNN, or ResNetV2-50 for MHIST)."""
-    if dataset.startswith("mhist"):
-        base = JobConfig(dataset=dataset, arch="resnetv2_50", method="scratch", seed=seed, batch_size=32, lr=1e-4)
-    else:
-        base = JobConfig(dataset=dataset, arch="teacher_cnn", method="scratch", seed=seed)
-    return base.replace(**overrides) if overrides else base
-
-
-def course_student(
-    dataset: str = "mnist",
-    method: str = "scratch",
-    seed: int = 0,
-    temperature: float = DEFAULT_T,
-    alpha: float = DEFAULT_ALPHA,
-    teacher: JobConfig | None = None,
-    **overrides: Any,
-) -> JobConfig:
-    """The course's student job; a KD method gets the matching course teacher unless given one."""
-    from kdcore.losses import LOSSES
-
-    arch = "mobilenet_v2" if dataset.startswith("mhist") else "student_mlp"
-    extra_defaults: dict[str, Any] = {"batch_size": 32} if dataset.startswith("mhist") else {}
-    if LOSSES[method].needs_teacher and teacher is None:
-        teacher = course_teacher(dataset, seed=seed)
-    if not LOSSES[method].needs_teacher:
-        teacher = None
-    cfg = JobConfig(
-        dataset=dataset, arch=arch, method=method, seed=seed, temperature=temperature, alpha=alpha,
-        teacher=teacher, **extra_defaults,
-    )
-    return cfg.replace(**overrides) if overrides else cfg

@@ -7,14 +7,15 @@ classroom demo cannot wait for that. Every download in kdcore asks here first.
 from __future__ import annotations
 
 import functools
-import os
 import socket
 import threading
 
+from kdcore.settings import settings
+
 
 def offline_forced() -> bool:
-    """``KD_OFFLINE=1`` (or true/yes): never touch the network."""
-    return os.environ.get("KD_OFFLINE", "").strip().lower() not in ("", "0", "false", "no")
+    """``KD_OFFLINE=1`` (or true/yes/on): never touch the network."""
+    return settings().offline
 
 
 @functools.cache

@@ -34,7 +34,9 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from kdcore.config import JobConfig, course_student, course_teacher
+from kdcore.config import JobConfig
+from kdcore.course import course_student, course_teacher
+from kdcore.methods import get_method
 from kdcore.store import SHIPPED_STORE, ResultStore, read_entry
 
 SEEDS = (0, 1, 2)
@@ -67,46 +69,37 @@ def mnist_configs(profile: str) -> list[JobConfig]:
 
 
 def method_configs(dataset: str, seeds: Iterable[int] = SEEDS) -> list[JobConfig]:
-    """Each issue-5 method with its documented defaults, on the pair it applies to."""
-    from kdcore.losses.born_again import ban_ensemble_config, born_again_configs
-    from kdcore.losses.early_stop import default_stop_epochs, early_stopped_teacher
-    from kdcore.losses.subclass import subclass_configs
-    from kdcore.losses.takd import teacher_assistant_configs
+    """Each issue-5 method with its documented defaults, on the pair it applies to: each method's jobs as
+    its :class:`~kdcore.methods.Method` arranges them (the same jobs the Distill lab builds), plus the
+    from-scratch students they are compared with."""
+    from kdcore.methods.fitnet import VECTOR_HINT
 
     out: list[JobConfig] = []
     for s in seeds:
         t = course_teacher(dataset, seed=s)
-        cnn = dict(arch="student_cnn")
-        out += [
-            course_student(dataset, "scratch", seed=s, **cnn),
-            course_student(dataset, "hinton", seed=s, teacher=t, **cnn),
-            course_student(dataset, "fitnet", seed=s, teacher=t, **cnn),
-            course_student(dataset, "attention", seed=s, teacher=t, alpha=0.0, **cnn),
-            course_student(dataset, "dkd", seed=s, teacher=t),
-            course_student(dataset, "fitnet", seed=s, teacher=t,
-                           method_params=(("hint_layer", "fc"), ("guided_layer", "fc1"))),
-            course_student(dataset, "early_stopped", seed=s, teacher=early_stopped_teacher(t, default_stop_epochs(t))),
-        ]
-        generations = born_again_configs(t, 2)
-        out += [*generations, ban_ensemble_config(generations[-1])]
-        small = course_student(dataset, "hinton", seed=s, teacher=t, hidden=(32,))
-        assistant, student = teacher_assistant_configs(t, student=small)
-        out += [course_student(dataset, "scratch", seed=s, hidden=(32,)), small, assistant, student]
-        sub_t, sub_s = subclass_configs(t, course_student(dataset, "hinton", seed=s, teacher=t), subclasses=2)
-        out += [sub_t, sub_s]
+        mlp = course_student(dataset, "scratch", seed=s)
+        cnn = mlp.replace(arch="student_cnn")
+        small = mlp.replace(hidden=(32,))  # an assistant (392 units) only helps a student smaller than itself
+
+        def jobs(name: str, student: JobConfig, t: JobConfig = t) -> list[JobConfig]:
+            method = get_method(name)
+            return method.jobs(t, student.replace(**method.student_settings))
+
+        out += [cnn, *jobs("hinton", cnn), *jobs("fitnet", cnn), *jobs("attention", cnn.replace(alpha=0.0)),
+                *jobs("dkd", mlp), *jobs("fitnet", mlp.replace(method_params=VECTOR_HINT)),
+                *jobs("early_stopped", mlp), *jobs("ban_ensemble", mlp),
+                small, *jobs("hinton", small), *jobs("takd", small), *jobs("subclass", mlp)]
     return out
 
 
 def method_cost_rank(c: JobConfig) -> int:
-    """Cost/priority class of a method job on full Fashion-MNIST (this CPU, 1 thread per job):
-    0 reads the teacher's cached logits (~1-2 min); 1 FitNets/AT with the CNN student, teacher run on
-    every batch (~8 min); 2 early-stopped teacher (a 3-epoch teacher, ~5 min); 3 subclass teacher +
-    student (~17 min); 4 a born-again generation (a teacher-sized net, ~15 min; generation 2 waits for
-    1; the BAN ensemble of generations 1-2 after them, ~1 min); 5 the fully connected FitNets variant
+    """Cost/priority class of a method job on full Fashion-MNIST (``Method.cost_rank``, this CPU, 1 thread
+    per job): 0 reads the teacher's cached logits (~1-2 min); 1 FitNets/AT with the CNN student, teacher
+    run on every batch (~8 min); 2 early-stopped teacher (a 3-epoch teacher, ~5 min); 3 subclass teacher +
+    student (~17 min); 4 a born-again generation (a teacher-sized net, ~15 min; generation 2 waits for 1;
+    the BAN ensemble of generations 1-2 after them, ~1 min); 5 the fully connected FitNets variant
     (teacher every batch, ~8 min; FitNets is measured on the CNN student in class 1 already)."""
-    if c.method in ("fitnet", "attention"):
-        return 1 if c.arch == "student_cnn" else 5
-    return {"early_stopped": 2, "subclass_teacher": 3, "subclass": 3, "born_again": 4, "ban_ensemble": 4}.get(c.method, 0)
+    return get_method(c.method).cost_rank(c)
 
 
 def fashion_method_configs(seeds: Iterable[int] = SEEDS, classes: Iterable[int] = range(6)) -> list[JobConfig]:
@@ -125,11 +118,11 @@ def fashion_method_configs(seeds: Iterable[int] = SEEDS, classes: Iterable[int] 
 def mhist_configs() -> list[JobConfig]:
     """The MHIST page's pipeline for each method it offers (Hinton first: the page's default), each job once."""
     from kdcore.data.mhist import find_mhist_dir
-    from kdcore.views.lab import MHIST_METHODS, pipeline_configs
+    from kdcore.views.lab import mhist_methods, pipeline_configs
 
     dataset = "mhist" if find_mhist_dir() is not None else "mhist_synthetic"
     out: list[JobConfig] = []
-    for method in MHIST_METHODS:
+    for method, _title in mhist_methods():
         out += [c for c in pipeline_configs(dataset, method=method) if c not in out]
     return out
 

@@ -53,6 +53,7 @@ from safetensors.torch import load_file, save_file
 
 from kdcore import CODE_VERSION
 from kdcore.config import JobConfig
+from kdcore.settings import settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_STORE = REPO_ROOT / "assets" / "store"
@@ -86,8 +87,7 @@ def _staging_owner_gone(name: str, mtime: float) -> bool:
 
 def default_store_dir() -> Path:
     """``KD_STORE_DIR`` or ``~/.cache/distillation-lab/store``."""
-    env = os.environ.get("KD_STORE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "distillation-lab" / "store"
+    return settings().store_dir or Path.home() / ".cache" / "distillation-lab" / "store"
 
 
 def store_key(config: JobConfig, source_id: str) -> str:
@@ -199,9 +199,6 @@ class ResultStore:
         if need_weights and "weights.safetensors" not in result.get("files", {}):
             return None
         return result
-
-    def has(self, key: str) -> bool:
-        return self.get(key) is not None
 
     def load_tensors(self, key: str, name: str = "weights") -> dict[str, torch.Tensor] | None:
         """Tensors saved under ``name`` (safetensors; no pickle), or None if absent/corrupt."""
@@ -377,9 +374,6 @@ class LayeredStore:
             if r is not None:
                 return r
         return None
-
-    def has(self, key: str) -> bool:
-        return self.get(key) is not None
 
     def load_tensors(self, key: str, name: str = "weights") -> dict[str, torch.Tensor] | None:
         for s in self.layers:

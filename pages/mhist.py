@@ -3,9 +3,16 @@
 import altair as alt
 import streamlit as st
 
-from kdcore.data import DATASET_TITLES
+from kdcore.data import DATASET_TITLES, data_pair
 from kdcore.views import lab
-from kdcore.views.mhist_view import mhist_view, result_curves, subclass_examples, subclass_note, subclass_teacher
+from kdcore.views.mhist_view import (
+    mhist_view,
+    pipeline_jobs,
+    result_curves,
+    subclass_examples,
+    subclass_note,
+    subclass_teacher,
+)
 
 
 @st.cache_data(show_spinner="Running the subclass teacher over its test tiles …", max_entries=8)
@@ -47,7 +54,8 @@ else:
             with st.status("Running the MHIST pipeline …", expanded=True) as run_status:
                 if method in lab.MHIST_METHOD_NOTES:  # what this method trains beyond teacher → student
                     st.caption(lab.MHIST_METHOD_NOTES[method])
-                for cfg in lab.pipeline_configs(dataset, method=method):
+                # the typed folder goes into every job (its key): the run reads it, never KD_MHIST_DIR instead
+                for cfg in pipeline_jobs(dataset, method, status.data_dir):
                     st.write(f"{cfg.short_name()}")
                     lab.train_or_fetch(cfg)
                 run_status.update(label="Done", state="complete")
@@ -61,11 +69,13 @@ if view.table.empty:
             + (" or the pipeline above." if status.training_available else "."))
     st.stop()
 st.dataframe(view.table.round(3), hide_index=True)
-st.caption("F1 is the F1 of SSA (the positive, precancerous class). ⚠ Rows whose data says “stand-in” come from "
+st.caption(f"F1 is the F1 of {data_pair('mhist').positive_class} (the positive, precancerous class). ⚠ Rows whose "
+           "data says “stand-in” come from "
            "the synthetic stand-in — procedurally drawn tiles, not MHIST. *Backbone init* says where a network "
            "started: with no ImageNet ResNet-50 weights offline, the teacher starts from random numbers, learns "
            "little from 96 tiles, and a student distilled from it inherits that — transfer learning is what makes "
-           "MHIST-sized data learnable.")
+           "MHIST-sized data learnable. *Data folder* is the folder a run read when one was entered above (blank: "
+           "KD_MHIST_DIR, or the stand-in).")
 label = st.selectbox("Curves for", list(view.results), key="mh_result")
 roc, cm = result_curves(view.results[label])
 left, right = st.columns(2)
@@ -85,7 +95,7 @@ right.altair_chart((heat + text).properties(height=320, title="Confusion matrix"
 
 sub_data = st.session_state.get("mh_dataset") or ("mhist" if status.found else "mhist_synthetic")
 try:
-    teacher = subclass_teacher(sub_data)
+    teacher = subclass_teacher(sub_data, data_dir=status.data_dir)
     examples = _subclass_examples(teacher["key"], teacher) if teacher is not None else None
 except Exception as e:  # noqa: BLE001
     st.error(f"The subclass examples could not be made: {e}")

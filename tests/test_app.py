@@ -13,7 +13,7 @@ import apphelpers
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from kdcore.losses import LOSSES
+from kdcore.methods import METHODS
 from kdcore.store import open_store
 from kdcore.views import lab, playground
 from kdcore.views import results as kd_results
@@ -90,7 +90,7 @@ def test_learn_shows_course_methods_registry_and_live_demo(app_env, tiny_store: 
     assert len(at.get("latex")) >= 10
     # every registered method is on the page: course ones under their section, the rest by registry title
     heads = " ".join(h.value for h in at.subheader)
-    for key, spec in LOSSES.items():
+    for key, spec in METHODS.items():
         assert key in {"hinton", "fitnet", "attention", "subclass", "born_again"} or spec.title in heads, key
     # the real loss code beside its equation (show_code) and the live softmax-at-T chart of the stored teacher
     assert any("class HintonKD" in c.value for c in at.code)

@@ -11,7 +11,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from kdcore.config import ConfigError
-from kdcore.losses import LOSSES
+from kdcore.methods import METHODS
 from kdcore.views import lab, learn, playground, results
 
 
@@ -99,7 +99,7 @@ def test_parse_hidden_and_tiny_caps(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_method_catalog_reads_every_registry_entry() -> None:
     catalog = {m.key: m for m in learn.method_catalog()}
-    assert set(catalog) == set(LOSSES)
+    assert set(catalog) == set(METHODS)
     assert "class HintonKD" in catalog["hinton"].code and "1503.02531" in catalog["hinton"].citation
     assert any(r"\alpha" in eq for eq in catalog["hinton"].equations)
     doc = """Intro.

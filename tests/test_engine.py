@@ -15,11 +15,13 @@ import torch
 import torch.nn.functional as F
 
 from kdcore.cli import main as cli_main
-from kdcore.config import ConfigError, JobConfig, course_student, course_teacher, validate
+from kdcore.config import ConfigError, JobConfig
+from kdcore.course import course_student, course_teacher
 from kdcore.data import DataError, clear_cache, load_dataset
 from kdcore.data.mnist import read_idx
 from kdcore.losses import HintonKD, soft_target_kl
 from kdcore.losses.base import Batch
+from kdcore.methods import validate
 from kdcore.metrics import classification_metrics, count_macs
 from kdcore.models import build_model, count_params
 from kdcore.models.contract import ModelOutput
@@ -199,7 +201,7 @@ def test_run_job_trains_stores_and_never_recomputes(store: ResultStore) -> None:
 
 
 def test_ban_ensemble_job_scores_the_average_of_its_generations(store: ResultStore) -> None:
-    from kdcore.losses.born_again import ban_ensemble_config, born_again_configs
+    from kdcore.methods.born_again import ban_ensemble_config, born_again_configs
     from kdcore.train.job import load_model
 
     teacher = course_teacher("mnist", **TINY)
@@ -228,7 +230,8 @@ def test_sweep_suite_methods_lists_the_jobs_behind_the_shipped_method_results(
         capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["sweep", "--suite", "methods", "--dataset", "mnist", "--seeds", "0,1,2", "--dry-run"]) == 0
     jobs = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
-    assert len(jobs) == 3 * 16 and any("ban_ensemble gens1-2" in name for name, _ in jobs)
+    # 17 per seed: every method's jobs as its Method arranges them (the early-stopped teacher included)
+    assert len(jobs) == 3 * 17 and any("ban_ensemble gens1-2" in name for name, _ in jobs)
     shipped = ResultStore(SHIPPED_STORE, readonly=True)
     missing = [name for name, key in jobs if shipped.get(key, verify=False) is None]
     assert not missing, f"not shipped (run python -m kdcore precompute --only methods,export): {missing}"

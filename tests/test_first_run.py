@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from kdcore.config import course_student, course_teacher
+from kdcore.course import course_student, course_teacher
 from kdcore.models import mhist as mm
 from kdcore.store import ResultStore
 from kdcore.train.job import job_key, run_job

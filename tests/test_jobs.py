@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from kdcore.config import JobConfig, course_student
+from kdcore.config import JobConfig
+from kdcore.course import course_student
 from kdcore.jobs import (
     JobFailed,
     JobRunner,

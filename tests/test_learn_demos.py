@@ -18,8 +18,9 @@ from apphelpers import open_page
 from streamlit.testing.v1 import AppTest
 
 from kdcore.config import JobConfig
-from kdcore.losses.attention import AttentionTransfer, at_layers
+from kdcore.losses.attention import AttentionTransfer
 from kdcore.losses.features import parse_layer_pairs
+from kdcore.methods.attention import at_layers
 from kdcore.precompute import export, method_configs
 from kdcore.store import ResultStore
 from kdcore.views import learn, playground

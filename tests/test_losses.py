@@ -12,30 +12,21 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kdcore.config import ConfigError, JobConfig, course_teacher, validate
-from kdcore.losses import LOSSES, Batch
+from kdcore.config import ConfigError, JobConfig
+from kdcore.course import course_teacher
+from kdcore.losses import Batch
 from kdcore.losses.attention import AttentionTransfer, attention_map, attention_vector
-from kdcore.losses.born_again import (
-    ban_ensemble_config,
-    ban_ensemble_logits,
-    born_again_configs,
-    born_again_generation,
-    ensemble_members,
-)
-from kdcore.losses.checks import check_method_fits
+from kdcore.losses.born_again import ban_ensemble_logits
 from kdcore.losses.dkd import DecoupledKD, nckd, tckd
-from kdcore.losses.early_stop import early_stopped_teacher
 from kdcore.losses.features import parse_layer_pairs
 from kdcore.losses.fitnet import FitNetLoss, hint_loss
 from kdcore.losses.hinton import soft_target_kl
-from kdcore.losses.subclass import (
-    SubclassKD,
-    SubclassTeacherLoss,
-    class_logits_from_subclass,
-    subclass_configs,
-    subclass_contrastive_loss,
-)
-from kdcore.losses.takd import teacher_assistant_configs
+from kdcore.losses.subclass import SubclassKD, SubclassTeacherLoss, class_logits_from_subclass, subclass_contrastive_loss
+from kdcore.methods import METHODS, check_method_fits, validate
+from kdcore.methods.born_again import ban_ensemble_config, born_again_configs, born_again_generation, ensemble_members
+from kdcore.methods.early_stopped import early_stopped_teacher
+from kdcore.methods.subclass import subclass_configs
+from kdcore.methods.takd import teacher_assistant_configs
 from kdcore.models.contract import ModelOutput
 from kdcore.models.mnist import StudentCNN, StudentMLP, TeacherCNN
 
@@ -244,12 +235,12 @@ def test_ban_ensemble_config_names_its_generations() -> None:
     chain = born_again_configs(base, 3)
     ens = validate(ban_ensemble_config(chain[-1]))
     assert ensemble_members(ens) == chain and [born_again_generation(c) for c in chain] == [1, 2, 3]
-    assert born_again_generation(base) == 0 and not LOSSES["ban_ensemble"].trains
+    assert born_again_generation(base) == 0 and not METHODS["ban_ensemble"].trains
     assert len({ens.key(), *(c.key() for c in chain)}) == 4
     with pytest.raises(ConfigError, match="born-again"):
         ban_ensemble_config(base)  # generation 0 alone is not an ensemble
     with pytest.raises(ConfigError, match="trains nothing"):
-        LOSSES["ban_ensemble"].build(ens, TeacherCNN(), TeacherCNN())
+        METHODS["ban_ensemble"].loss(ens, TeacherCNN(), TeacherCNN())
 
 
 def test_teacher_assistant_configs() -> None:
@@ -301,14 +292,14 @@ def _case(method: str) -> tuple[JobConfig, torch.nn.Module, torch.nn.Module | No
     return JobConfig(method=method, hidden=(16,), teacher=teacher_cfg), StudentMLP((16,)), TeacherCNN()
 
 
-@pytest.mark.parametrize("method", sorted(k for k, spec in LOSSES.items() if spec.trains))
+@pytest.mark.parametrize("method", sorted(k for k, spec in METHODS.items() if spec.trains))
 def test_every_registry_entry_builds_and_runs(method: str) -> None:
     torch.manual_seed(0)
     config, student, teacher = _case(method)
-    spec = LOSSES[method]
+    spec = METHODS[method]
     validate(config)
     check_method_fits(config, student, teacher)
-    loss_fn = spec.build(config, student, teacher)
+    loss_fn = spec.loss(config, student, teacher)
     x, y = torch.rand(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
     batch = Batch(x, y, torch.arange(4))
     if teacher is None:
@@ -337,7 +328,7 @@ def test_fitnet_vector_hint_on_fully_connected_student() -> None:
     )
     student, teacher = StudentMLP((16,)), TeacherCNN().eval()
     check_method_fits(cfg, student, teacher)
-    loss_fn = LOSSES["fitnet"].build(cfg, student, teacher)
+    loss_fn = METHODS["fitnet"].loss(cfg, student, teacher)
     assert isinstance(loss_fn.regressor, torch.nn.Linear) and loss_fn.regressor.weight.shape == (128, 16)
     x = torch.rand(4, 1, 28, 28)
     terms = loss_fn(student(x), teacher(x), _batch([0, 1, 2, 3]))

@@ -10,12 +10,13 @@ import re
 import pytest
 import torch
 
-from kdcore.config import ConfigError, JobConfig, course_student, course_teacher
+from kdcore.config import ConfigError, JobConfig
+from kdcore.course import course_student, course_teacher
 from kdcore.jobs.memory import BACKBONES, check_memory, estimate, live_peak_bytes_per_example
-from kdcore.losses import LOSSES
-from kdcore.losses.attention import AttentionTransfer, at_layers
-from kdcore.losses.checks import MHIST_STAGE2_EPOCHS, check_method_fits
-from kdcore.losses.fitnet import hint_layers
+from kdcore.losses.attention import AttentionTransfer
+from kdcore.methods import METHODS, MHIST_STAGE2_EPOCHS, check_method_fits
+from kdcore.methods.attention import at_layers
+from kdcore.methods.fitnet import hint_layers
 from kdcore.models.mhist import FEATURE_SHAPES, build_backbone_model
 from kdcore.store import ResultStore
 from kdcore.train.job import job_key, run_job
@@ -166,7 +167,7 @@ def test_tiny_feature_job_end_to_end(shared_store, method, term):
     # stage 1 (head on cached features): label/KD terms only; stage 2: the feature term is live
     assert s1[f"loss_{term}"] == 0 and s1["loss_ce"] > 0
     assert s2[f"loss_{term}"] > 0 and s2["loss_ce"] > 0 and s2["loss_kd"] > 0
-    assert LOSSES[method].teacher_features and r["n_train"] == 4
+    assert METHODS[method].teacher_features and r["n_train"] == 4
     assert 0.0 <= r["metrics"]["f1"] <= 1.0
 
 
@@ -197,7 +198,7 @@ def test_every_mhist_page_method_builds_a_valid_pipeline(monkeypatch):
 def test_subclass_distillation_runs_on_the_mhist_pair(shared_store):
     """The binary task the method was made for: a ResNetV2-50 with 2 subclasses per class, a MobileNetV2
     distilling all 4 subclass logits; metrics are on the 2 classes."""
-    from kdcore.losses.subclass import subclass_configs
+    from kdcore.methods.subclass import subclass_configs
 
     sub_t, sub_s = subclass_configs(_teacher(), _student("hinton"), subclasses=2)
     r = run_job(sub_s, store=shared_store)

@@ -19,9 +19,9 @@ from kdcore.config import (
     transfer_stages,
 )
 from kdcore.jobs.memory import BACKBONES, check_memory, estimate, saved_bytes_per_example
-from kdcore.losses.born_again import born_again_configs
-from kdcore.losses.early_stop import default_stop_epochs, early_stopped_teacher
-from kdcore.losses.takd import teacher_assistant_configs
+from kdcore.methods.born_again import born_again_configs
+from kdcore.methods.early_stopped import default_stop_epochs, early_stopped_teacher
+from kdcore.methods.takd import teacher_assistant_configs
 from kdcore.store import ResultStore
 from kdcore.train.job import job_key, run_job
 from kdcore.train.transfer import check_transfer_config, schedule
@@ -118,7 +118,7 @@ def test_born_again_student_is_a_second_resnetv2_50(store):
 
 
 def test_ban_ensemble_on_the_mhist_pair(store):
-    from kdcore.losses.born_again import ban_ensemble_config
+    from kdcore.methods.born_again import ban_ensemble_config
 
     gen1, gen2 = born_again_configs(_teacher(), 2)
     r = run_job(ban_ensemble_config(gen2), store=store)

@@ -194,7 +194,7 @@ def test_network_probe_is_cached(monkeypatch):
 
 
 def test_registry_builds_course_pair(monkeypatch, no_fdet):
-    from kdcore.config import course_student, course_teacher
+    from kdcore.course import course_student, course_teacher
     from kdcore.models import build_model
 
     s = build_model(course_student("mhist_synthetic"), 2)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from kdcore.config import course_student, course_teacher
+from kdcore.course import course_student, course_teacher
 from kdcore.data import load_dataset
-from kdcore.losses.subclass import subclass_configs
+from kdcore.methods.subclass import subclass_configs
 from kdcore.models.mhist import imagenet_normalize
 from kdcore.store import LayeredStore, ResultStore
 from kdcore.train.job import load_model, run_job

@@ -14,9 +14,9 @@ import torch
 from apphelpers import open_page
 from streamlit.testing.v1 import AppTest
 
-from kdcore.config import course_student, course_teacher
+from kdcore.course import course_student, course_teacher
 from kdcore.data import load_dataset
-from kdcore.losses.subclass import subclass_configs
+from kdcore.methods.subclass import subclass_configs
 from kdcore.store import SHIPPED_STORE, LayeredStore, ResultStore, read_entry
 from kdcore.train import load_model, predict_logits, run_job
 from kdcore.views.subclass_examples import (

@@ -7,7 +7,8 @@ import threading
 import pytest
 import torch
 
-from kdcore.config import ConfigError, course_student, course_teacher
+from kdcore.config import ConfigError
+from kdcore.course import course_student, course_teacher
 from kdcore.data import load_dataset
 from kdcore.data.mhist import SOURCE_STANDIN
 from kdcore.store import ResultStore

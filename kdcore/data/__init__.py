@@ -2,96 +2,93 @@
 sets are held in memory; MHIST as :class:`kdcore.data.images.ImageFiles`, which index like a tensor
 but decode a batch from its PNG files when it is used.
 
-``load_dataset(name)`` returns an :class:`ArrayDataset` that records where its data came from
-(``source``), whether it is a stand-in, and any notice the user should see (e.g. "download
-failed, using the 5k subset"). Results carry that source next to every number.
+``load_dataset(name, source, data_dir)`` returns an :class:`ArrayDataset` that records where its data
+came from (``source``), whether it is a stand-in, and any notice the user should see (e.g. "download
+failed, using the 5k subset"). Results carry that source next to every number. ``data_dir`` is a
+user's own folder (MHIST: the folder typed on the MHIST page, ``JobConfig.data_dir``); None keeps the
+default places (``KD_MHIST_DIR`` for MHIST).
+
+What each data set *is* (input shape, classes, the course pair on it) is in :mod:`kdcore.data.pairs`.
+The shared types live in :mod:`kdcore.data.base`, so the loaders never import this package back.
 """
 
 from __future__ import annotations
 
-import os
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
+from kdcore.data.base import ArrayDataset, DataError, data_dir
+from kdcore.data.pairs import DATA_PAIRS, DataPair, data_pair
 
-
-class DataError(RuntimeError):
-    """A data set cannot be loaded; the message says what is wrong and what to do."""
-
-
-@dataclass
-class ArrayDataset:
-    name: str  # "mnist", "fashion_mnist", ...
-    source: str  # human label shown next to every number, e.g. "MNIST 60k/10k"
-    source_id: str  # short stable id, part of the store key, e.g. "mnist-60k"
-    # float32 (N, C, H, W) in [0, 1]; MHIST: uint8 ImageFiles decoded per batch (kdcore.data.images)
-    x_train: torch.Tensor
-    y_train: torch.Tensor  # int64 (N,)
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    classes: tuple[str, ...]
-    is_standin: bool = False
-    notice: str | None = None  # e.g. why a fallback source was used
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.x_train.shape[1:])
-
-
-def data_dir() -> Path:
-    """Where downloads go: ``KD_DATA_DIR`` or ``./data``."""
-    return Path(os.environ.get("KD_DATA_DIR", "data")).expanduser()
-
-
-_cache: dict[tuple[str, str], ArrayDataset] = {}
+# (name, source) for sets read from fixed places; (name, source, resolved folder) for a set read from a
+# user's folder (MHIST), so two folders never share an entry and a changed KD_MHIST_DIR is seen.
+_CacheKey = tuple
+_cache: dict[_CacheKey, ArrayDataset] = {}
 _cache_lock = threading.Lock()
-_load_locks: dict[tuple[str, str], threading.Lock] = {}
+_load_locks: dict[_CacheKey, threading.Lock] = {}
 
 
-def load_dataset(name: str, source: str = "auto") -> ArrayDataset:
+def _folder(name: str, folder: str | Path | None) -> str | Path | None:
+    """``folder`` checked against data set ``name``: None (or blank) for the default places."""
+    if folder is None or str(folder).strip() == "":
+        return None
+    if name in DATA_PAIRS and not DATA_PAIRS[name].user_folder:
+        users = ", ".join(n for n, p in DATA_PAIRS.items() if p.user_folder)
+        raise DataError(f"{name} is not read from a folder of your own (got data_dir={str(folder)!r}); only "
+                        f"{users} is — drop the folder, or pick {users}")
+    return folder
+
+
+def _cache_key(name: str, source: str, folder: str | Path | None) -> _CacheKey:
+    if name not in DATA_PAIRS or not DATA_PAIRS[name].user_folder:
+        return (name, source)
+    from kdcore.data.mhist import find_mhist_dir
+
+    found = find_mhist_dir(folder)  # folder None: KD_MHIST_DIR
+    where = str(found.resolve()) if found is not None else f"<not found: {folder}>"
+    return (name, source, where)
+
+
+def load_dataset(name: str, source: str = "auto", data_dir: str | Path | None = None) -> ArrayDataset:
     """Load ``name`` ("mnist", "fashion_mnist", "mhist", "mhist_synthetic"), memoised per process.
 
     ``source`` "auto" picks the best available source; a specific source id (e.g. "mnist-5k")
-    forces it or raises :class:`DataError` saying how to get it.
+    forces it or raises :class:`DataError` saying how to get it. ``data_dir``: the user's folder to
+    read (MHIST only; a :class:`DataError` for the others), never replaced by ``KD_MHIST_DIR``; None
+    reads the default places.
     """
+    folder = _folder(name, data_dir)
+    key = _cache_key(name, source, folder)
     with _cache_lock:
-        if (name, source) in _cache:
-            return _cache[(name, source)]
-        load_lock = _load_locks.setdefault((name, source), threading.Lock())
+        if key in _cache:
+            return _cache[key]
+        load_lock = _load_locks.setdefault(key, threading.Lock())
     # One load per data set at a time: 30 sessions asking at once must not load it 30 times
     # (measured: 30 concurrent first loads of MNIST-5k took 87 s and 5.6 GB instead of 3 s).
     with load_lock:
         with _cache_lock:
-            if (name, source) in _cache:
-                return _cache[(name, source)]
-        return _load_uncached(name, source)
+            if key in _cache:
+                return _cache[key]
+        ds = _load_uncached(name, source) if folder is None else _load_uncached(name, source, folder)
+        with _cache_lock:
+            _cache[key] = ds
+        return ds
 
 
-def _load_uncached(name: str, source: str) -> ArrayDataset:
+def _load_uncached(name: str, source: str, folder: str | Path | None = None) -> ArrayDataset:
     if name == "mnist":
         from kdcore.data.mnist import load_mnist
 
-        ds = load_mnist(source)
-    elif name == "fashion_mnist":
+        return load_mnist(source)
+    if name == "fashion_mnist":
         from kdcore.data.mnist import load_fashion_mnist
 
-        ds = load_fashion_mnist(source)
-    elif name in ("mhist", "mhist_synthetic"):
+        return load_fashion_mnist(source)
+    if name in ("mhist", "mhist_synthetic"):
         from kdcore.data.mhist_adapter import load_mhist_dataset
 
-        ds = load_mhist_dataset(name, source)
-    else:
-        raise DataError(f"unknown dataset {name!r}; choose mnist, fashion_mnist, mhist or mhist_synthetic")
-    with _cache_lock:
-        _cache[(name, source)] = ds
-    return ds
+        return load_mhist_dataset(name, source, folder)
+    raise DataError(f"unknown dataset {name!r}; choose {', '.join(DATA_PAIRS)}")
 
 
 def clear_cache() -> None:
@@ -99,9 +96,7 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-DATASET_TITLES = {
-    "mnist": "MNIST",
-    "fashion_mnist": "Fashion-MNIST",
-    "mhist": "MHIST",
-    "mhist_synthetic": "MHIST synthetic stand-in",
-}
+DATASET_TITLES = {name: pair.title for name, pair in DATA_PAIRS.items()}
+
+__all__ = ["DATASET_TITLES", "ArrayDataset", "DataError", "DataPair", "clear_cache", "data_dir", "data_pair",
+           "load_dataset"]

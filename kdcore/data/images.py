@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kdcore.data import DataError
+from kdcore.data.base import DataError
 
 
 class ImageFiles:

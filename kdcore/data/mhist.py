@@ -16,7 +16,6 @@ Images stay ``uint8`` in memory (the full release is ≈ 474 MB); convert per ba
 from __future__ import annotations
 
 import csv
-import os
 import shutil
 import stat
 import tempfile
@@ -29,6 +28,8 @@ import torch
 from PIL import Image
 
 from kdcore.data.images import ImageFiles
+from kdcore.data.pairs import MHIST_CLASSES, data_pair
+from kdcore.settings import settings
 
 HOW_TO_GET_MHIST = (
     "MHIST cannot be downloaded automatically: request it through the form on the dataset site "
@@ -38,7 +39,8 @@ HOW_TO_GET_MHIST = (
     "folder in the app). Without it the app uses a synthetic stand-in, which is not MHIST."
 )
 
-CLASSES: tuple[str, str] = ("HP", "SSA")
+CLASSES: tuple[str, str] = MHIST_CLASSES  # 0 = HP, 1 = SSA (kdcore.data.pairs)
+POSITIVE = data_pair("mhist").positive_class  # SSA: 4 or more of the 7 annotators chose it
 PARTITIONS: tuple[str, str] = ("train", "test")
 COL_IMAGE = "Image Name"
 COL_LABEL = "Majority Vote Label"
@@ -108,7 +110,7 @@ def find_mhist_dir(path: str | Path | None = None) -> Path | None:
     gives the folder the zip lies in. "Usable" means an ``annotations.csv`` (here or one level
     down) or a zip to unpack.
     """
-    raw = path if path is not None else os.environ.get("KD_MHIST_DIR")
+    raw = path if path is not None else settings().mhist_dir
     if raw is None or str(raw).strip() == "":
         return None
     p = Path(raw).expanduser()
@@ -216,7 +218,7 @@ def prepare_mhist_dir(path: str | Path | None = None) -> Path:
 
     Returns the folder that holds ``annotations.csv``. Writes only inside the data folder.
     """
-    raw = path if path is not None else os.environ.get("KD_MHIST_DIR")
+    raw = path if path is not None else settings().mhist_dir
     if raw is None or str(raw).strip() == "":
         raise MhistError("no MHIST folder given: pass a path or set KD_MHIST_DIR. " + HOW_TO_GET_MHIST)
     folder = Path(raw).expanduser()
@@ -293,7 +295,7 @@ def _read_annotations(csv_path: Path) -> tuple[list[_Row], list[str]]:
         except ValueError:
             bad_votes.append(f"line {i}: {votes_s!r}")
             votes = -1
-        if lab in CLASSES and votes >= 0 and (votes >= 4) != (lab == "SSA"):
+        if lab in CLASSES and votes >= 0 and (votes >= 4) != (lab == POSITIVE):
             inconsistent.append(f"line {i}: {lab} with {votes}/7 SSA votes")
         rows.append(_Row(name, CLASSES.index(lab) if lab in CLASSES else -1, votes, part))
     if bad_label:

@@ -2,11 +2,14 @@
 
 Names and sources (``JobConfig.dataset`` / ``JobConfig.data_source``):
 
-- ``mhist`` + ``auto``: the real release from ``$KD_MHIST_DIR`` (zips unpacked safely on first use).
-  ``source_id`` is ``mhist-full`` for the published 2,175/977 split, ``mhist-custom-<csv hash>`` for
-  any other valid folder. ``mhist-<n>`` (e.g. ``mhist-200``): at most *n* images per partition, class
-  ratio kept (quick demos on the real data). No folder: a :class:`MhistDataError` saying how to get
-  MHIST (it is distributed on request only).
+- ``mhist`` + ``auto``: the real release from the job's folder (``JobConfig.data_dir``: the folder
+  typed on the MHIST page), else ``$KD_MHIST_DIR`` (zips unpacked safely on first use). A folder that
+  is given is the one read: it is never replaced by ``$KD_MHIST_DIR``. ``source_id`` is ``mhist-full``
+  for the published 2,175/977 split, ``mhist-custom-<csv hash>`` for any other valid folder and
+  ``mhist-standin-<csv hash>`` for a folder holding a stand-in: folders whose annotations differ never
+  share an id (and a job's ``data_dir`` is part of its key besides). ``mhist-<n>`` (e.g. ``mhist-200``):
+  at most *n* images per partition, class ratio kept (quick demos on the real data). No folder: a
+  :class:`MhistDataError` saying how to get MHIST (it is distributed on request only).
 - ``mhist_synthetic`` + ``auto``: the default stand-in (96 train / 48 test) made once under
   ``$KD_DATA_DIR/mhist-synthetic``; ``mhist-synthetic-<train>-<test>`` (optionally ``-s<seed>``):
   a stand-in of that size (tests use a tiny one). Always labelled "synthetic stand-in — not MHIST"
@@ -21,8 +24,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 
-from kdcore.data import ArrayDataset, DataError
+from kdcore.data.base import ArrayDataset, DataError
 from kdcore.data.mhist import FULL_RELEASE, HOW_TO_GET_MHIST, MhistData, MhistError, find_mhist_dir, load_mhist
 from kdcore.data.synthetic_mhist import DEFAULT_N_TEST, DEFAULT_N_TRAIN, GENERATOR_VERSION, ensure_synthetic_mhist
 
@@ -47,7 +51,7 @@ def _from_mhist(name: str, data: MhistData, source_id: str) -> ArrayDataset:
     )
 
 
-def _load_real(source: str) -> ArrayDataset:
+def _load_real(source: str, data_dir: str | Path | None = None) -> ArrayDataset:
     limit = None
     if source not in ("auto", "mhist-full"):
         m = _LIMIT.fullmatch(source)
@@ -55,7 +59,10 @@ def _load_real(source: str) -> ArrayDataset:
             raise MhistDataError(f"unknown MHIST data source {source!r}: use auto, mhist-full or mhist-<n> "
                                  "(n images per partition)")
         limit = int(m.group(1))
-    folder = find_mhist_dir()
+    folder = find_mhist_dir(data_dir)  # None: $KD_MHIST_DIR
+    if folder is None and data_dir is not None:
+        raise MhistDataError(f"no MHIST data at {str(data_dir)!r}: expected annotations.csv (here or one folder "
+                             "down) with the images, or the release zips. " + HOW_TO_GET_MHIST)
     if folder is None:
         raise MhistDataError("MHIST not found (KD_MHIST_DIR is unset or holds neither annotations.csv nor the "
                              "release zips). " + HOW_TO_GET_MHIST
@@ -107,13 +114,19 @@ def _load_synthetic(source: str) -> ArrayDataset:
     return _from_mhist("mhist_synthetic", data, source_id)
 
 
-def load_mhist_dataset(name: str, source: str = "auto") -> ArrayDataset:
-    """``mhist`` (the real release, from ``$KD_MHIST_DIR``) or ``mhist_synthetic`` (the labelled
-    stand-in) with uint8 :class:`~kdcore.data.images.ImageFiles` images. Raises :class:`MhistDataError`
-    saying what is wrong and what to do."""
+def load_mhist_dataset(name: str, source: str = "auto", data_dir: str | Path | None = None) -> ArrayDataset:
+    """``mhist`` (the real release, from ``data_dir``, else ``$KD_MHIST_DIR``) or ``mhist_synthetic`` (the
+    labelled stand-in, made under ``$KD_DATA_DIR``; it takes no ``data_dir``) with uint8
+    :class:`~kdcore.data.images.ImageFiles` images. Raises :class:`MhistDataError` saying what is wrong
+    and what to do."""
+    if data_dir is not None and str(data_dir).strip() == "":
+        data_dir = None
     if name == "mhist":
-        return _load_real(source)
+        return _load_real(source, data_dir)
     if name == "mhist_synthetic":
+        if data_dir is not None:
+            raise MhistDataError(f"the synthetic stand-in is made by kdcore, not read from a folder (got "
+                                 f"{str(data_dir)!r}); to train on that folder use the dataset mhist")
         return _load_synthetic(source)
     raise DataError(f"unknown MHIST dataset {name!r}; use mhist or mhist_synthetic")
 

@@ -18,11 +18,10 @@ from urllib.parse import urlparse
 import numpy as np
 import torch
 
-from kdcore.data import ArrayDataset, DataError, data_dir
+from kdcore.data.base import ArrayDataset, DataError, data_dir
+from kdcore.data.pairs import FASHION_CLASSES, MNIST_CLASSES
 from kdcore.net import network_available
 
-MNIST_CLASSES = tuple(str(i) for i in range(10))
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 SOURCE_LABELS = {

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -28,7 +27,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from kdcore.data.mhist import COLUMNS, IMAGE_SIZE, STANDIN_MARKER
+from kdcore.data.mhist import CLASSES, COLUMNS, IMAGE_SIZE, STANDIN_MARKER
+from kdcore.settings import settings
 
 GENERATOR_VERSION = 1
 DEFAULT_N_TRAIN = 96
@@ -119,7 +119,7 @@ def make_synthetic_mhist(out_dir: str | Path, n_train: int = DEFAULT_N_TRAIN, n_
             render_tile(rng, bool(lab)).save(out / "images" / name, optimize=False)
             votes = int(rng.choice([4, 5, 6, 7], p=[0.2, 0.25, 0.3, 0.25]) if lab
                         else rng.choice([0, 1, 2, 3], p=[0.45, 0.3, 0.15, 0.1]))
-            rows.append((name, "SSA" if lab else "HP", votes, part))
+            rows.append((name, CLASSES[int(lab)], votes, part))
             idx += 1
     with open(out / "annotations.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
@@ -139,8 +139,8 @@ def _marker_text(n_train: int, n_test: int, seed: int) -> str:
 
 
 def default_data_dir() -> Path:
-    """``$KD_DATA_DIR`` or ``./data``."""
-    return Path(os.environ.get("KD_DATA_DIR") or "data")
+    """``$KD_DATA_DIR`` or ``./data`` (:func:`kdcore.settings.settings`)."""
+    return settings().data_dir
 
 
 def ensure_synthetic_mhist(data_dir: str | Path | None = None, n_train: int = DEFAULT_N_TRAIN,

@@ -13,7 +13,8 @@ import time
 
 import psutil
 
-from kdcore.config import JobConfig, course_student
+from kdcore.config import JobConfig
+from kdcore.course import course_student
 from kdcore.jobs.memory import RUNTIME_BYTES, memory_budget
 from kdcore.jobs.runner import JobRunner, RunnerError
 from kdcore.store import open_store

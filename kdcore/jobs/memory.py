@@ -32,18 +32,16 @@ request, so their figures at 224×224 come from :data:`BACKBONES`, measured once
 from __future__ import annotations
 
 import functools
-import os
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from kdcore.config import MHIST_STAGE2_EPOCHS, ConfigError, JobConfig
+from kdcore.settings import parse_bytes, settings
 
 GB = 1024**3
 MB = 1024**2
-DEFAULT_BUDGET = "2G"
 # What a worker process holds before any job data: python + torch 2.14 + scikit-learn + thop and
 # oneDNN's kernel caches after a first job. Measured after a small MNIST job: 558 MB proportional
 # set size (shared library pages split between the processes that map them), 504 MB unique; its
@@ -99,20 +97,9 @@ class MemoryBudgetError(ConfigError):
     """The job's estimated peak memory exceeds the budget; the message says what would fit."""
 
 
-def parse_bytes(text: str | int | float) -> int:
-    """``"2G"``, ``"1500M"``, ``"2.5GiB"``, ``"512mb"`` or a plain number of bytes → bytes (binary units)."""
-    if isinstance(text, (int, float)):
-        return int(text)
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?b)?\s*", text.lower())
-    if m is None:
-        raise ConfigError(f"cannot read a memory size from {text!r}; write e.g. 2G, 1500M or 2.5GiB")
-    scale = {"": 1, "k": 1024, "m": MB, "g": GB, "t": 1024 * GB}[m.group(2)]
-    return int(float(m.group(1)) * scale)
-
-
 def memory_budget() -> int:
     """``KD_MEMORY_BUDGET`` in bytes (default 2 GiB: a 2.7 GB host keeps room for the app itself)."""
-    return parse_bytes(os.environ.get("KD_MEMORY_BUDGET", DEFAULT_BUDGET))
+    return settings().memory_budget
 
 
 def fmt_bytes(n: float) -> str:
@@ -315,9 +302,9 @@ def estimate(config: JobConfig, teacher_cached: bool = False) -> Estimate:
     if config.teacher is not None:
         t_model, t_acts = _network(config.teacher, batch, train=False)
         logits = _n_train(config) * _outputs(config.teacher) * 4
-        from kdcore.losses import LOSSES
+        from kdcore.methods import get_method
 
-        runs_every_batch = LOSSES[config.method].teacher_features
+        runs_every_batch = get_method(config.method).teacher_features
         if runs_every_batch and config.teacher.arch in BACKBONES:
             # MHIST stage 2: the teacher's forward on each micro-batch, beside the student's saved activations
             t_acts = batch * BACKBONES[config.teacher.arch].forward_peak_per_example
@@ -364,10 +351,10 @@ def check_memory(config: JobConfig, budget: int | None = None, teacher_cached: b
                          f"the batch of {config.batch_size} is split into slices, same gradient)")
         else:
             fixes.append(f"a batch size of {b} or less (now {config.batch_size})")
-    from kdcore.losses import LOSSES
+    from kdcore.methods import get_method
 
     # a feature method needs the fine-tuning stage (kdcore.train.transfer refuses stage2_epochs=0 for it)
-    if config.arch in BACKBONES and not backbone_frozen(config) and not LOSSES[config.method].teacher_features:
+    if config.arch in BACKBONES and not backbone_frozen(config) and not get_method(config.method).teacher_features:
         frozen = config.replace(method_params=tuple({**dict(config.method_params), "stage2_epochs": 0}.items()))
         if estimate(frozen, teacher_cached=teacher_cached).total <= budget:
             fixes.append("a frozen backbone (stage2_epochs=0: only the head trains, on cached features)")

@@ -18,10 +18,10 @@ reused, so a job pays the start-up (~3 s: importing torch) only the first time. 
 runs jobs in threads of the calling process instead (no second copy of torch in memory, ~400 MB
 less; no crash isolation).
 
-Settings (environment): ``KD_WORKERS`` (default ``max(1, cpus // 2)``: one training job per two
-cores, since a job uses two threads well), ``KD_QUEUE_LIMIT`` (64), ``KD_RUNNER_MODE``
-(``process``/``thread``), ``KD_WORKER_THREADS`` (torch threads per worker, default
-``cpus // workers``), ``KD_MEMORY_BUDGET`` (shared by the workers: each job gets ``budget / workers``).
+Settings (environment, read by :mod:`kdcore.settings`): ``KD_WORKERS`` (default ``max(1, cpus // 2)``:
+one training job per two cores, since a job uses two threads well), ``KD_QUEUE_LIMIT`` (64),
+``KD_RUNNER_MODE`` (``process``/``thread``), ``KD_WORKER_THREADS`` (torch threads per worker, default
+``max(1, cpus // workers)``), ``KD_MEMORY_BUDGET`` (shared by the workers: each job gets ``budget / workers``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ import multiprocessing as mp
 import os
 import signal
 import threading
-import time
 import traceback
 from collections import deque
 from collections.abc import Callable
@@ -41,9 +40,10 @@ from enum import Enum
 from multiprocessing.connection import wait as mp_wait
 from pathlib import Path
 
-from kdcore.config import JobConfig, validate
-from kdcore.jobs.memory import budget_per_job, check_memory, memory_budget
-from kdcore.losses import LOSSES
+from kdcore.config import JobConfig
+from kdcore.jobs.memory import budget_per_job, check_memory
+from kdcore.methods import get_method, validate
+from kdcore.settings import settings
 from kdcore.store import default_store_dir, open_store
 from kdcore.train.loop import JobCancelled
 
@@ -75,14 +75,6 @@ class JobFailed(RunnerError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    try:
-        return int(raw) if raw else default
-    except ValueError as e:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from e
 
 
 @dataclass(frozen=True)
@@ -130,7 +122,6 @@ class _Job:
         self.cancel_requested = False
         self.cancel_event = threading.Event()  # thread mode
         self.worker: _Worker | None = None  # process mode, while running
-        self.submitted = time.time()
 
 
 class JobHandle:
@@ -273,15 +264,16 @@ class JobRunner:
     def __init__(self, workers: int | None = None, queue_limit: int | None = None, mode: str | None = None,
                  memory_budget_bytes: int | None = None, store_root: str | Path | None = None,
                  worker_threads: int | None = None) -> None:
-        cpus = os.cpu_count() or 1
-        self.workers = workers or _env_int("KD_WORKERS", max(1, cpus // 2))
-        self.queue_limit = queue_limit or _env_int("KD_QUEUE_LIMIT", 64)
-        self.mode = mode or os.environ.get("KD_RUNNER_MODE", "process")
+        env = settings()
+        self.workers = workers or env.workers
+        self.queue_limit = queue_limit or env.queue_limit
+        self.mode = mode or env.runner_mode
         if self.mode not in ("process", "thread"):
-            raise ValueError(f"KD_RUNNER_MODE must be 'process' or 'thread', got {self.mode!r}")
-        self.memory_budget = memory_budget() if memory_budget_bytes is None else memory_budget_bytes
+            raise ValueError(f"mode must be 'process' or 'thread', got {self.mode!r}")
+        self.memory_budget = env.memory_budget if memory_budget_bytes is None else memory_budget_bytes
         self.store_root = str(store_root) if store_root is not None else None
-        self.worker_threads = worker_threads or _env_int("KD_WORKER_THREADS", max(1, cpus // self.workers))
+        threads = env.worker_threads if env.worker_threads is not None else max(1, (os.cpu_count() or 1) // self.workers)
+        self.worker_threads = worker_threads or threads
         self._cv = threading.Condition()
         self._queue: deque[_Job] = deque()
         self._active: dict[tuple[str, str], _Job] = {}
@@ -308,7 +300,7 @@ class JobRunner:
             self.stats["submitted"] += 1
             if (job := self._active.get((root, key))) is not None:
                 return self._attach(job)
-        if not recompute and (hit := store.get(key, need_weights=LOSSES[config.method].trains)) is not None:
+        if not recompute and (hit := store.get(key, need_weights=get_method(config.method).trains)) is not None:
             job = _Job(config, key, root, recompute)
             job.state, job.result = JobState.DONE, {**hit, "cached": True}
             job.finished.set()
@@ -341,25 +333,6 @@ class JobRunner:
             handle = self._attach(job)
             self.stats["attached"] -= 1  # the first request is not an attachment
         return handle
-
-    def snapshot(self) -> list[dict]:
-        """Every queued or running job: name, key, state, position, progress (for a status page)."""
-        with self._cv:
-            jobs = list(self._active.values())
-        return [{"name": j.config.short_name(), "key": j.key, "state": j.state.value,
-                 "position": self._position(j), "progress": dict(j.progress), "waiting": j.interest}
-                for j in jobs]
-
-    def worker_pids(self) -> list[int]:
-        return [w.proc.pid for w in self._procs if w is not None and w.proc.is_alive()]
-
-    def warm(self, timeout_s: float = 60.0) -> None:
-        """Start the worker processes now (import torch there) instead of on the first job."""
-        if self.mode != "process":
-            return
-        for i in range(self.workers):
-            if self._procs[i] is None:
-                self._procs[i] = _Worker(self.worker_threads)
 
     def shutdown(self, wait_s: float = 5.0) -> None:
         """Cancel everything queued or running and stop the workers."""

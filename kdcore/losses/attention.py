@@ -7,22 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kdcore.config import JobConfig
 from kdcore.losses.base import Batch, teacher_logits
-from kdcore.losses.features import backbone_pair, parse_layer_pairs
 from kdcore.losses.hinton import soft_target_kl
 from kdcore.models.contract import ModelOutput
-
-DEFAULT_AT_LAYERS = "conv1,conv2"
-# The MHIST pair: one pair per resolution both backbones pass through (the paper matches the output
-# of every residual group, i.e. every resolution, of its teacher/student WRNs).
-DEFAULT_AT_LAYERS_MHIST = "map28,map14,map7"
-
-
-def at_layers(config: JobConfig) -> str:
-    """The job's ``at_layers`` setting, else the default of its pair (MNIST: conv1,conv2; MHIST: the three maps)."""
-    default = DEFAULT_AT_LAYERS_MHIST if backbone_pair(config.dataset) else DEFAULT_AT_LAYERS
-    return str(config.param("at_layers", default))
 
 
 def attention_map(features: torch.Tensor, p: float = 2, size: tuple[int, int] | None = None) -> torch.Tensor:
@@ -126,15 +113,3 @@ class AttentionTransfer(nn.Module):
         if self.alpha > 0:
             terms["kd"] = self.alpha * soft_target_kl(student_out.logits, teacher_logits(teacher_out), self.temperature)
         return terms
-
-
-def build_attention(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> AttentionTransfer:
-    """Registry builder. Method params: ``at_layers`` ("conv1,conv2" or "t1:s1,t2:s2"; default per pair,
-    see :func:`at_layers`), ``beta``, ``at_p``."""
-    return AttentionTransfer(
-        layer_pairs=parse_layer_pairs(at_layers(config)),
-        beta=float(config.param("beta", 1.0)),
-        p=float(config.param("at_p", 2.0)),
-        temperature=config.temperature,
-        alpha=config.alpha,
-    )

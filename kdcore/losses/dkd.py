@@ -6,7 +6,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kdcore.config import JobConfig
 from kdcore.losses.base import Batch, teacher_logits
 from kdcore.losses.hinton import soft_target_kl
 from kdcore.models.contract import ModelOutput
@@ -94,14 +93,3 @@ class DecoupledKD(nn.Module):
             "tckd": self.warmup * self.alpha * tckd(z_s, z_t, batch.y, self.temperature),
             "nckd": self.warmup * self.beta * nckd(z_s, z_t, batch.y, self.temperature),
         }
-
-
-def build_dkd(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> DecoupledKD:
-    """Registry builder. Method params: ``dkd_alpha``, ``dkd_beta``, ``dkd_warmup``, ``dkd_ce_weight``."""
-    return DecoupledKD(
-        alpha=float(config.param("dkd_alpha", 1.0)),
-        beta=float(config.param("dkd_beta", 8.0)),
-        temperature=config.temperature,
-        warmup_epochs=int(config.param("dkd_warmup", 0)),
-        ce_weight=float(config.param("dkd_ce_weight", 1.0)),
-    )

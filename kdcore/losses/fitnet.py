@@ -7,24 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kdcore.config import ConfigError, JobConfig
 from kdcore.losses.base import Batch, teacher_logits
-from kdcore.losses.features import backbone_pair, input_shape, probe
 from kdcore.losses.hinton import soft_target_kl
 from kdcore.models.contract import ModelOutput
-
-# (hint_layer, guided_layer) defaults per pair. MNIST: the second conv block of both CNNs. MHIST: the
-# paper's choice of the middle of each network, the 14×14 maps (1024 teacher / 96 student channels);
-# the spatial sizes match, so the regressor is the paper's conv regressor with a 1×1 kernel.
-DEFAULT_BETA = 100.0  # weight of the hint term in the KD stage (set for the MNIST pair)
-DEFAULT_HINT = ("conv2", "conv2")
-DEFAULT_HINT_MHIST = ("map14", "map14")
-
-
-def hint_layers(config: JobConfig) -> tuple[str, str]:
-    """(hint_layer, guided_layer) of the job: its settings, else the default of its pair."""
-    hint, guided = DEFAULT_HINT_MHIST if backbone_pair(config.dataset) else DEFAULT_HINT
-    return str(config.param("hint_layer", hint)), str(config.param("guided_layer", guided))
 
 
 def hint_loss(regressed: torch.Tensor, hint: torch.Tensor) -> torch.Tensor:
@@ -86,7 +71,7 @@ class FitNetLoss(nn.Module):
         teacher_shape: tuple[int, ...],
         hint_layer: str = "conv2",
         guided_layer: str = "conv2",
-        beta: float = DEFAULT_BETA,
+        beta: float = 100.0,
         temperature: float = 4.0,
         alpha: float = 0.5,
         stage1_epochs: int = 0,
@@ -145,30 +130,3 @@ class FitNetLoss(nn.Module):
         ce = F.cross_entropy(student_out.logits, batch.y)
         kd = soft_target_kl(student_out.logits, teacher_logits(teacher_out), self.temperature)
         return {"hint": student_out.logits.new_zeros(()), "kd": self.alpha * kd, "ce": (1.0 - self.alpha) * ce}
-
-
-def build_fitnet(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> FitNetLoss:
-    """Registry builder: probes both models once to size the regressor. Layers default per pair
-    (:func:`hint_layers`)."""
-    if teacher is None:
-        raise ConfigError("FitNets needs the teacher model (its hint layer) to build the regressor")
-    hint_layer, guided_layer = hint_layers(config)
-    shape = input_shape(config.dataset)
-    f_s = probe(student, shape).features
-    f_t = probe(teacher, shape).features
-    for side, feats, name, param in (
-        ("student", f_s, guided_layer, "guided_layer"),
-        ("teacher", f_t, hint_layer, "hint_layer"),
-    ):
-        if name not in feats:
-            raise ConfigError(f"FitNets: the {side} has no feature {name!r} ({param}); it has {sorted(feats)}")
-    return FitNetLoss(
-        student_shape=tuple(f_s[guided_layer].shape[1:]),
-        teacher_shape=tuple(f_t[hint_layer].shape[1:]),
-        hint_layer=hint_layer,
-        guided_layer=guided_layer,
-        beta=float(config.param("beta", DEFAULT_BETA)),
-        temperature=config.temperature,
-        alpha=config.alpha,
-        stage1_epochs=int(config.param("fitnet_stage1_epochs", 0)),
-    )

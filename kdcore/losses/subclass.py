@@ -11,16 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kdcore.config import JobConfig
 from kdcore.losses.base import Batch, teacher_logits
 from kdcore.losses.hinton import soft_target_kl
 from kdcore.models.contract import ModelOutput
-
-SUBCLASS_METHODS = ("subclass_teacher", "subclass")
-# Default of the ``subclasses`` method param. 1 (= no subclasses, the method degenerates to plain
-# CE / Hinton KD) so that it agrees with kdcore.train.job.num_outputs, which reads the same param
-# with default 1 to size the network; subclass_configs always writes s explicitly.
-DEFAULT_SUBCLASSES = 1
 
 
 def class_logits_from_subclass(logits: torch.Tensor, s: int) -> torch.Tensor:
@@ -33,11 +26,6 @@ def class_logits_from_subclass(logits: torch.Tensor, s: int) -> torch.Tensor:
     if s < 1 or width % s:
         raise ValueError(f"{width} logits cannot be split into groups of s={s} subclasses")
     return logits.view(n, width // s, s).logsumexp(dim=2)
-
-
-def logits_per_class(config: JobConfig) -> int:
-    """How many outputs per class the network of ``config`` needs: ``s`` for subclass methods, else 1."""
-    return int(config.param("subclasses", DEFAULT_SUBCLASSES)) if config.method in SUBCLASS_METHODS else 1
 
 
 def subclass_contrastive_loss(logits: torch.Tensor, temperature: float = 1.0, eps: float = 1e-5) -> torch.Tensor:
@@ -73,7 +61,7 @@ class SubclassTeacherLoss(nn.Module):
     """
 
     def __init__(
-        self, subclasses: int = DEFAULT_SUBCLASSES, aux_weight: float = 1.0, aux_temperature: float = 1.0
+        self, subclasses: int = 1, aux_weight: float = 1.0, aux_temperature: float = 1.0
     ) -> None:
         super().__init__()
         if subclasses < 1:
@@ -108,7 +96,7 @@ class SubclassKD(nn.Module):
         alpha: weight of the KL term; the class-level CE gets ``1 - alpha``.
     """
 
-    def __init__(self, subclasses: int = DEFAULT_SUBCLASSES, temperature: float = 4.0, alpha: float = 0.5) -> None:
+    def __init__(self, subclasses: int = 1, temperature: float = 4.0, alpha: float = 0.5) -> None:
         super().__init__()
         if subclasses < 1:
             raise ValueError(f"subclasses must be >= 1, got {subclasses}")
@@ -121,29 +109,3 @@ class SubclassKD(nn.Module):
         ce = F.cross_entropy(class_logits_from_subclass(z_s, self.subclasses), batch.y)
         kd = soft_target_kl(z_s, z_t, self.temperature)
         return {"ce": (1.0 - self.alpha) * ce, "kd": self.alpha * kd}
-
-
-def build_subclass_teacher(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> SubclassTeacherLoss:
-    """Registry builder. Method params: ``subclasses``, ``aux_weight``, ``aux_temperature``."""
-    return SubclassTeacherLoss(
-        subclasses=int(config.param("subclasses", DEFAULT_SUBCLASSES)),
-        aux_weight=float(config.param("aux_weight", 1.0)),
-        aux_temperature=float(config.param("aux_temperature", 1.0)),
-    )
-
-
-def build_subclass_kd(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> SubclassKD:
-    """Registry builder. Method param: ``subclasses`` (must equal the teacher's)."""
-    return SubclassKD(int(config.param("subclasses", DEFAULT_SUBCLASSES)), config.temperature, config.alpha)
-
-
-def subclass_configs(
-    teacher: JobConfig, student: JobConfig, subclasses: int = 2, aux_weight: float = 1.0
-) -> tuple[JobConfig, JobConfig]:
-    """(subclass teacher job, subclass student job distilled from it) from two ordinary jobs."""
-    params = {"subclasses": int(subclasses), "aux_weight": float(aux_weight)}
-    t = teacher.replace(
-        method="subclass_teacher", teacher=None, method_params=tuple({**dict(teacher.method_params), **params}.items())
-    )
-    s_params = {**dict(student.method_params), "subclasses": int(subclasses)}
-    return t, student.replace(method="subclass", teacher=t, method_params=tuple(s_params.items()))

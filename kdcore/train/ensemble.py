@@ -15,7 +15,8 @@ import torch
 
 from kdcore.config import JobConfig
 from kdcore.data import ArrayDataset
-from kdcore.losses.born_again import ban_ensemble_logits, ensemble_members
+from kdcore.losses.born_again import ban_ensemble_logits
+from kdcore.methods.born_again import ensemble_members
 from kdcore.metrics import classification_metrics
 from kdcore.train.loop import ProgressFn, pick_device
 

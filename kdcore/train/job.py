@@ -16,10 +16,9 @@ import torch
 from torch import nn
 
 import kdcore
-from kdcore.config import ConfigError, JobConfig, validate
+from kdcore.config import ConfigError, JobConfig
 from kdcore.data import ArrayDataset, load_dataset
-from kdcore.losses import LOSSES
-from kdcore.losses.checks import check_method_fits
+from kdcore.methods import check_method_fits, get_method, outputs_per_class, validate
 from kdcore.metrics import classification_metrics, complexity
 from kdcore.models import build_model
 from kdcore.store import LayeredStore, ResultStore, open_store, store_key
@@ -34,16 +33,12 @@ def _noop(_: dict) -> None:
 
 def num_outputs(config: JobConfig, data: ArrayDataset) -> int:
     """Network output width: classes, or classes × subclasses for subclass distillation."""
-    from kdcore.losses.subclass import logits_per_class
-
-    return data.num_classes * logits_per_class(config)
+    return data.num_classes * outputs_per_class(config)
 
 
 def class_logits_fn(config: JobConfig) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """Map a network's outputs to class logits (identity unless it has subclass outputs)."""
-    from kdcore.losses.subclass import logits_per_class
-
-    s = logits_per_class(config)
+    s = outputs_per_class(config)
     if s <= 1:
         return None
     def to_class(z: torch.Tensor) -> torch.Tensor:
@@ -59,7 +54,7 @@ def subset(data: ArrayDataset, config: JobConfig) -> tuple[torch.Tensor, ...]:
 
 
 def job_key(config: JobConfig, data: ArrayDataset | None = None) -> str:
-    data = data or load_dataset(config.dataset, config.data_source)
+    data = data or load_dataset(config.dataset, config.data_source, config.data_dir)
     if config.dataset.startswith("mhist"):  # the key also says which weights started the backbone
         from kdcore.train.transfer import transfer_key
 
@@ -128,9 +123,9 @@ def run_job(
         transfer.check_transfer_config(config)
     store = store or open_store()
     progress({"stage": "data", "message": f"loading {config.dataset}"})
-    data = load_dataset(config.dataset, config.data_source)
+    data = load_dataset(config.dataset, config.data_source, config.data_dir)
     key = job_key(config, data)
-    weights = LOSSES[config.method].trains  # an evaluation-only job (BAN ensemble) stores no weights
+    weights = get_method(config.method).trains  # an evaluation-only job (BAN ensemble) stores no weights
     if not recompute and (hit := store.get(key, need_weights=weights)) is not None:
         return {**hit, "cached": True}
     with store.lock(key):
@@ -148,7 +143,7 @@ def run_job(
 def _compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, progress: ProgressFn,
              cancel: object | None) -> dict:
     t_start = time.perf_counter()
-    spec = LOSSES[config.method]
+    spec = get_method(config.method)
     teacher_model = None
     teacher_logits = None
     teacher_result = None
@@ -165,7 +160,7 @@ def _compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, p
     teacher_for_checks = teacher_model or (load_model(teacher_result, store) if teacher_result else None)
     # pair-specific checks (a hint layer that does not exist, AT on the FC student …), before training
     check_method_fits(config, model, teacher_for_checks)
-    loss_fn = spec.build(config, model, teacher_for_checks)
+    loss_fn = spec.loss(config, model, teacher_for_checks)
     xtr, ytr, xte, yte = subset(data, config)
     if teacher_logits is not None:
         teacher_logits = teacher_logits[: len(xtr)]

@@ -19,6 +19,7 @@ from torch import nn
 
 from kdcore.losses.base import Batch
 from kdcore.models.contract import ModelOutput
+from kdcore.settings import settings
 
 ProgressFn = Callable[[dict], None]
 
@@ -35,8 +36,7 @@ class FitState:
 
 def pick_device() -> torch.device:
     """CUDA when present (and not disabled with KD_DEVICE=cpu), else CPU."""
-    want = os.environ.get("KD_DEVICE", "auto")
-    if want != "cpu" and torch.cuda.is_available():
+    if settings().device != "cpu" and torch.cuda.is_available():
         return torch.device("cuda")
     return torch.device("cpu")
 

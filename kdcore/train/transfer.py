@@ -60,10 +60,9 @@ from torch import nn
 from kdcore import CODE_VERSION
 from kdcore.config import ConfigError, JobConfig, transfer_stages
 from kdcore.data import ArrayDataset, load_dataset
-from kdcore.losses import LOSSES
 from kdcore.losses.base import Batch
-from kdcore.losses.checks import FeatureSide, check_feature_settings, check_method_fits
 from kdcore.losses.scratch import CrossEntropy
+from kdcore.methods import FeatureSide, check_feature_settings, check_method_fits, get_method
 from kdcore.metrics import classification_metrics, complexity
 from kdcore.models import build_model
 from kdcore.models.contract import ModelOutput
@@ -126,7 +125,7 @@ def check_transfer_config(config: JobConfig) -> None:
     if config.arch not in MHIST_ARCHS:
         raise ConfigError(f"MHIST jobs train a 224×224 backbone: arch must be one of {', '.join(MHIST_ARCHS)} "
                           f"(got {config.arch!r})")
-    spec = LOSSES[config.method]
+    spec = get_method(config.method)
     sched = schedule(config)
     if sched.class_weighted and config.method != "scratch":
         raise ConfigError("class_weighted applies to label-only jobs (teacher, scratch student); "
@@ -374,7 +373,7 @@ def compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, pr
         t_logits = teacher_train_logits(teacher_result, xtr, store, sched.batch_size, transform=imagenet_normalize)
         timings["teacher_logits_s"] = time.perf_counter() - t0
 
-    spec = LOSSES[config.method]
+    spec = get_method(config.method)
     teacher_model: BackboneClassifier | None = None
     if spec.teacher_features and teacher_result is not None:
         # Loaded before the student is seeded (load_model seeds the RNG itself); run in stage 2 only.
@@ -392,7 +391,7 @@ def compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, pr
                            f"{model.weights_id}: {model.pretrained_source}); run it again")
     if teacher_model is not None:
         check_method_fits(config, model, teacher_model)  # the real networks' shapes, before training
-    loss_fn = spec.build(config, model, teacher_model)
+    loss_fn = spec.loss(config, model, teacher_model)
     if sched.class_weighted:
         counts = torch.bincount(ytr, minlength=data.num_classes).clamp(min=1).float()
         loss_fn = CrossEntropy(class_weights=len(ytr) / (data.num_classes * counts))
@@ -495,7 +494,7 @@ def _bench_pipeline(n: int, stage2_epochs: int, chain: tuple[str, ...]) -> dict:
     import tempfile
 
     import kdcore.data as kdata
-    from kdcore.config import course_student, course_teacher
+    from kdcore.course import course_student, course_teacher
     from kdcore.data.images import ImageFiles
     from kdcore.jobs.heap import return_freed_memory_to_os
     from kdcore.store import ResultStore

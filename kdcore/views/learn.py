@@ -1,14 +1,13 @@
 r"""The Learn page's content: the tutorial in our words, the course's methods, and the method registry.
 
 The prose and equations live here (plain strings, no Streamlit) so the page stays a thin renderer.
-:func:`method_catalog` reads :data:`kdcore.losses.LOSSES` — titles, summaries, the loss module's
+:func:`method_catalog` reads :data:`kdcore.methods.METHODS` — titles, summaries, the loss module's
 citation, the ``.. math::`` blocks of its docstrings and its source code — so a method added to the
 registry appears on the page without touching the app.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import re
 import textwrap
@@ -74,7 +73,7 @@ be kept in a single network of ordinary size. That was the original motivation f
 class CourseMethod:
     """One method of the course handout, with what the page shows for it."""
 
-    key: str  # registry key of kdcore.losses.LOSSES ("" when the engine does not train it)
+    key: str  # registry key of kdcore.methods.METHODS ("" when the engine does not train it)
     title: str
     citation: str
     link: str
@@ -193,44 +192,20 @@ def _math_blocks(doc: str | None) -> list[str]:
     return out
 
 
-def _loss_class(build: typing.Callable) -> type | None:
-    """The ``nn.Module`` class a registry builder makes: from its return annotation, or for a lambda
-    from the class it calls (``lambda config, student, teacher: HintonKD(...)``)."""
-    try:
-        ret = typing.get_type_hints(build).get("return")
-        if isinstance(ret, type):
-            return ret
-    except Exception:  # unresolvable annotations: fall back to reading the source
-        pass
-    try:
-        src = inspect.getsource(build)
-    except (OSError, TypeError):
-        return None
-    m = re.search(r"lambda[^:]*:\s*([A-Z]\w*)\(", src)
-    if not m:
-        return None
-    losses = importlib.import_module("kdcore.losses")
-    cls = getattr(losses, m.group(1), None)
-    if cls is None:  # not re-exported: look in the loss modules
-        for mod_name in list(getattr(losses, "__dict__", {})):
-            mod = getattr(losses, mod_name)
-            if inspect.ismodule(mod) and hasattr(mod, m.group(1)):
-                cls = getattr(mod, m.group(1))
-    return cls if isinstance(cls, type) else None
-
-
 def method_info(key: str) -> MethodInfo:
-    """What the registry says about ``key``, plus citation, equations and code from its loss module."""
-    from kdcore.losses import LOSSES
+    """What the registry says about ``key``, plus citation, equations and code from its loss class
+    (``Method.loss_class``; an evaluation-only method without one cites its method module)."""
+    from kdcore.methods import get_method
 
-    spec = LOSSES[key]
-    info = MethodInfo(key=key, title=spec.title, summary=spec.summary, needs_teacher=spec.needs_teacher)
-    cls = _loss_class(spec.build)
-    module = inspect.getmodule(cls) if cls is not None else None
+    method = get_method(key)
+    info = MethodInfo(key=key, title=method.title, summary=method.summary, needs_teacher=method.needs_teacher)
+    cls = method.loss_class
+    module = inspect.getmodule(cls) if cls is not None else inspect.getmodule(method.loss)
     if module is not None:
         doc = inspect.getdoc(module) or ""
         info.citation = " ".join(doc.split("\n\n")[0].split())
-        info.equations = _math_blocks(inspect.getdoc(cls)) or _math_blocks(doc)
+        info.equations = (_math_blocks(inspect.getdoc(cls)) if cls is not None else []) or _math_blocks(doc)
+    if cls is not None and module is not None:
         try:
             info.code = inspect.getsource(cls)
             info.code_name = f"{module.__name__}.{cls.__name__}"
@@ -240,26 +215,18 @@ def method_info(key: str) -> MethodInfo:
 
 
 def method_catalog() -> list[MethodInfo]:
-    """Every registered method, in registry order; an empty list if the registry cannot be imported."""
-    try:
-        from kdcore.losses import LOSSES
-    except Exception:  # a loss module mid-edit must not take the Learn page down
-        return []
-    out = []
-    for key in LOSSES:
-        try:
-            out.append(method_info(key))
-        except Exception:
-            spec = LOSSES[key]
-            out.append(MethodInfo(key=key, title=spec.title, summary=spec.summary, needs_teacher=spec.needs_teacher))
-    return out
+    """Every registered method, in registry order."""
+    from kdcore.methods import METHODS
+
+    return [method_info(key) for key in METHODS]
 
 
 # ---- attention transfer, side by side ----------------------------------------------------------
 ATTENTION_MISSING = (
     "The side-by-side attention maps need the weights of two MNIST CNN students — one trained with attention "
-    "transfer, one from scratch — besides the teacher's. Train them into `KD_STORE_DIR` (and ship their weights "
-    "in assets/store) with `python -m kdcore precompute --only methods,export`.")
+    "transfer, one from scratch — besides the teacher's. Train them and ship their weights in assets/store with "
+    "`python -m kdcore precompute --only methods,export` (without `,export` they stay in precompute's store, "
+    "which the app reads only when `KD_STORE_DIR` names it).")
 AT_ROWS = ("teacher", "AT student", "scratch student")  # the comparison's rows, top to bottom
 
 
@@ -331,14 +298,15 @@ def attention_comparison(dataset: str = "mnist", index: int = 0, n_mean: int = 2
 
     The teacher and students come from the store (weights needed); ``available=False`` with a notice saying
     how to make them when they are missing. ``store`` is a :class:`kdcore.store.LayeredStore` (default: the
-    app's). Layers are the AT student's own pairs (:func:`kdcore.losses.attention.at_layers`).
+    app's). Layers are the AT student's own pairs (:func:`kdcore.methods.attention.at_layers`).
     """
     import torch
 
     from kdcore.config import JobConfig
     from kdcore.data import DATASET_TITLES
-    from kdcore.losses.attention import at_layers, attention_map, attention_vector
+    from kdcore.losses.attention import attention_map, attention_vector
     from kdcore.losses.features import parse_layer_pairs
+    from kdcore.methods.attention import at_layers
     from kdcore.views import playground
     from kdcore.views.results import STANDIN_NOTE
 
@@ -420,7 +388,7 @@ def fitnet_hint_history(datasets: tuple[str, ...] = ("mnist", "fashion_mnist"), 
     """
     from kdcore.config import JobConfig
     from kdcore.data import DATASET_TITLES
-    from kdcore.losses.fitnet import DEFAULT_BETA, hint_layers
+    from kdcore.methods.fitnet import DEFAULT_BETA, hint_layers
     from kdcore.views.results import STANDIN_NOTE, stored_results
 
     columns = ["data", "dataset", "epoch", "hint", "logged", "layers"]
@@ -544,8 +512,9 @@ differ in a way you can name is for you to judge: nobody told the teacher what t
 """
 SUBCLASS_MISSING = (
     "No subclass examples are stored yet. They are made from a trained MNIST subclass teacher (weights are not "
-    "shipped): `python -m kdcore precompute --only methods,subclass-examples` trains it into `KD_STORE_DIR` and "
-    "saves the pictures there (add `,export` to ship them in assets/store).")
+    "shipped): `python -m kdcore precompute --only methods,subclass-examples` trains it and saves the pictures in "
+    "precompute's store, which the app reads when `KD_STORE_DIR` names it (add `,export` to ship them in "
+    "assets/store, which the app always reads).")
 
 
 def subclass_demo(dataset: str = "mnist") -> SubclassExamples | None:

@@ -4,25 +4,31 @@ MHIST (Wei et al. 2021, arXiv:2101.12355) cannot be downloaded automatically; wi
 shows results of the synthetic stand-in, always labelled as such. Training MHIST jobs needs
 ``kdcore.train.transfer`` (the two-stage transfer-learning schedule); when this build lacks it the
 page says so instead of failing.
+
+The folder typed on the page is the one its jobs read: :func:`pipeline_jobs` puts it into every job
+of the pipeline (``JobConfig.with_data_dir``), so it is part of their keys and no process reads
+``KD_MHIST_DIR`` instead. With no folder typed, jobs read ``KD_MHIST_DIR`` (``data_dir`` None).
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from kdcore.data.pairs import data_pair, datasets
+from kdcore.settings import settings
 from kdcore.store import LayeredStore
 from kdcore.views.results import confusion_frame, load_runs, roc_frame, stored_results
 
 if TYPE_CHECKING:
+    from kdcore.config import JobConfig
     from kdcore.views.subclass_examples import SubclassExamples
 
-MHIST_DATASETS = ("mhist", "mhist_synthetic")
+MHIST_DATASETS = datasets("mhist")  # the real release and its synthetic stand-in
 FALLBACK_HOW_TO = (
     "MHIST is distributed on request: fill in the form at https://bmirds.github.io/MHIST (Wei et al. 2021, "
     "arXiv:2101.12355); the download links arrive by e-mail. Put annotations.csv and images.zip in one folder "
@@ -39,6 +45,9 @@ class MhistStatus:
     standin_folder: str | None = None
     training_available: bool = False
     training_notice: str = ""
+    # The typed folder, resolved (the folder holding annotations.csv), that the page's jobs read
+    # (JobConfig.data_dir); None when nothing usable was typed: jobs then read KD_MHIST_DIR.
+    data_dir: str | None = None
 
 
 def _module_available(name: str) -> bool:
@@ -49,16 +58,23 @@ def _module_available(name: str) -> bool:
 
 
 def mhist_status(path: str | None = None) -> MhistStatus:
-    """Where MHIST is (``path``, else ``$KD_MHIST_DIR``), or how to get it; and whether this build trains MHIST."""
+    """Where MHIST is (``path``, else ``$KD_MHIST_DIR``), or how to get it; and whether this build trains MHIST.
+
+    A typed ``path`` wins over ``$KD_MHIST_DIR``: when it holds no MHIST the page says so (``found`` False)
+    rather than falling back to the variable's folder, and when it does, ``data_dir`` is that folder."""
     try:
         from kdcore.data import mhist
     except Exception:  # the loader is another contributor's module: its absence must not break the page
         mhist = None
     how_to = getattr(mhist, "HOW_TO_GET_MHIST", FALLBACK_HOW_TO)
-    raw = (path or "").strip() or os.environ.get("KD_MHIST_DIR", "")
+    typed = (path or "").strip()
+    raw = typed or str(settings().mhist_dir or "")
     folder = mhist.find_mhist_dir(raw) if (mhist is not None and raw) else None
+    data_dir = str(Path(folder).resolve()) if (typed and folder is not None) else None
     if folder is not None:
-        message = f"MHIST folder found: {folder} (checked in full when a job loads it)."
+        via = "the folder entered below" if typed else "KD_MHIST_DIR"
+        message = (f"MHIST folder found: {folder} ({via}; checked in full when a job loads it). The pipeline "
+                   "below trains and tests on this folder.")
     elif raw:
         message = f"No MHIST data at {raw!r}: expected annotations.csv (here or one folder down) or the release zips."
     else:
@@ -76,7 +92,21 @@ def mhist_status(path: str | None = None) -> MhistStatus:
         "Training on MHIST needs the transfer-learning schedule (kdcore.train.transfer), which this build does not "
         "have yet; stored MHIST results are still shown below.")
     return MhistStatus(found=folder is not None, folder=str(folder) if folder else None, message=message,
-                       how_to=how_to, standin_folder=standin, training_available=training, training_notice=notice)
+                       how_to=how_to, standin_folder=standin, training_available=training, training_notice=notice,
+                       data_dir=data_dir)
+
+
+def pipeline_jobs(dataset: str, method: str, data_dir: str | None = None, seed: int = 0) -> list[JobConfig]:
+    """The page's pipeline (:func:`kdcore.views.lab.pipeline_configs`: teacher first, the ``method`` student
+    last) reading ``data_dir`` — the folder typed on the page (:attr:`MhistStatus.data_dir`) — in every
+    job and its whole teacher chain. ``data_dir`` None, or a data set read from no user folder (the
+    stand-in): the jobs as ``pipeline_configs`` builds them."""
+    from kdcore.views.lab import pipeline_configs
+
+    jobs = pipeline_configs(dataset, seed=seed, method=method)  # validated there
+    if True:
+        return jobs
+    return [c.with_data_dir(data_dir) for c in jobs]  # the whole chain: one folder, as validate requires
 
 
 @dataclass
@@ -100,10 +130,16 @@ def mhist_view(path: str | None = None, store: LayeredStore | None = None) -> Mh
         # starts random, which explains a teacher stuck at the majority class
         "backbone init": [by_key.get(k, {}).get("pretrained_source", "?") for k in runs["key"]],
         "schedule": [_schedule_label(by_key.get(k, {})) for k in runs["key"]],
+        # the folder a job read when it was given one (the MHIST page's folder); blank: KD_MHIST_DIR / stand-in
+        "data folder": [_data_folder(by_key.get(k, {})) for k in runs["key"]],
     }).reset_index(drop=True)
     labels = {f"{r['model']} · seed {r['seed']} · {r['data']}": by_key[r["key"]] for _, r in runs.iterrows()
               if r["key"] in by_key}
     return MhistView(status=mhist_status(path), table=table, results=labels)
+
+
+def _data_folder(result: dict) -> str:
+    return str((result.get("config") or {}).get("data_dir") or "")
 
 
 def _schedule_label(result: dict) -> str:
@@ -113,15 +149,14 @@ def _schedule_label(result: dict) -> str:
     return f"{sched.get('stage1_epochs', '?')} head + {sched.get('stage2_epochs', '?')} fine-tune epochs"
 
 
-def subclass_teacher(dataset: str, store: LayeredStore | None = None) -> dict | None:
-    """The stored subclass teacher of this page's subclass pipeline on ``dataset``
-    (``lab.pipeline_configs(dataset, method="subclass")[0]``; the newest if several) whose examples can be
+def subclass_teacher(dataset: str, store: LayeredStore | None = None, data_dir: str | None = None) -> dict | None:
+    """The stored subclass teacher of this page's subclass pipeline on ``dataset`` read from ``data_dir``
+    (``pipeline_jobs(dataset, "subclass", data_dir)[0]``; the newest if several) whose examples can be
     shown — it has weights, or its examples were saved (the shipped stand-in teacher) — or None."""
     from kdcore.config import JobConfig
-    from kdcore.views.lab import pipeline_configs
     from kdcore.views.subclass_examples import examples_saved
 
-    want = pipeline_configs(dataset, method="subclass")[0]
+    want = pipeline_jobs(dataset, "subclass", data_dir)[0]
     found = [r for r in stored_results(store) if r.get("dataset") == dataset
              and r.get("config", {}).get("method") == "subclass_teacher" and JobConfig.from_dict(r["config"]) == want
              and ("weights.safetensors" in r.get("files", {}) or examples_saved(r, store))]
@@ -153,5 +188,5 @@ def result_curves(result: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     return roc_frame(result), confusion_frame(result)
 
 
-__all__ = ["MhistStatus", "MhistView", "mhist_status", "mhist_view", "result_curves", "subclass_examples",
-           "subclass_note", "subclass_teacher"]
+__all__ = ["MhistStatus", "MhistView", "mhist_status", "mhist_view", "pipeline_jobs", "result_curves",
+           "subclass_examples", "subclass_note", "subclass_teacher"]

@@ -162,7 +162,7 @@ def compute_subclass_examples(result: dict, store: ResultStore | LayeredStore | 
     """
     from kdcore.config import JobConfig
     from kdcore.data import load_dataset
-    from kdcore.losses.subclass import logits_per_class
+    from kdcore.methods import outputs_per_class
     from kdcore.train.job import eval_logits, load_model, subset, versions
 
     config = JobConfig.from_dict(result["config"])
@@ -179,7 +179,7 @@ def compute_subclass_examples(result: dict, store: ResultStore | LayeredStore | 
     else:
         data = load_dataset(config.dataset, result.get("data_source_id") or config.data_source)
     _, _, x, y = subset(data, config)  # the job's own test images (its test_limit)
-    s, n_classes = logits_per_class(config), data.num_classes
+    s, n_classes = outputs_per_class(config), data.num_classes
     z = eval_logits(load_model(result, store), x, config)  # all C·s outputs
     if z.shape[1] != n_classes * s:
         raise ValueError(f"the network has {z.shape[1]} outputs, expected {n_classes} classes x {s} subclasses")

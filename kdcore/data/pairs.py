@@ -1,0 +1,112 @@
+"""One description per data set: what it looks like and which teacher/student pair the course trains on it.
+
+The facts here were copied across modules as ``dataset.startswith("mhist")`` checks and literals
+(``"SSA"``, ``(3, 224, 224)``, ``"mobilenet_v2"`` …); :func:`data_pair` is the one place to read them.
+Pure: no torch, no data loading — the config, the losses and the views import it freely. Only facts
+that hold whatever source a data set is loaded from (the MNIST-5k subset and the full MNIST share
+one pair; a stand-in is a *source*, see :attr:`kdcore.data.ArrayDataset.is_standin`).
+
+The default numbers mirror those the engine uses today (``kdcore.config.course_teacher`` /
+``course_student``, ``kdcore.train.transfer.MICRO_BATCH``, the FitNets / attention-transfer default
+layers); a test keeps them equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MNIST_CLASSES: tuple[str, ...] = tuple(str(i) for i in range(10))
+FASHION_CLASSES: tuple[str, ...] = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                                    "Sneaker", "Bag", "Ankle boot")
+MHIST_CLASSES: tuple[str, str] = ("HP", "SSA")  # label 0 = HP (benign), 1 = SSA (precancerous, the positive class)
+
+
+@dataclass(frozen=True)
+class DataPair:
+    """A data set and the course's teacher → student pair on it."""
+
+    name: str  # the JobConfig.dataset name
+    title: str  # shown in the app ("MHIST synthetic stand-in")
+    family: str  # "mnist" (28×28 grey, the course CNN → MLP) or "mhist" (224×224 RGB, ResNetV2-50 → MobileNetV2)
+    input_shape: tuple[int, int, int]  # (C, H, W) of one example
+    classes: tuple[str, ...]
+    positive_class: str | None  # the class F1 / AUC are computed for (binary sets); None: accuracy
+    teacher_arch: str
+    teacher_batch_size: int
+    teacher_lr: float
+    student_arch: str
+    student_batch_size: int
+    student_lr: float
+    student_hidden: tuple[int, ...] | None  # the MLP student's hidden sizes (None: not an MLP)
+    assistant_arch: str | None  # TAKD's assistant when it is another architecture (None: the student's, narrower)
+    transfer: bool  # trained with the two-stage transfer schedule (kdcore.train.transfer) from pretrained backbones
+    micro_batch: int | None  # fine-tuning micro-batch (gradient accumulation) of the transfer schedule
+    imagenet_normalized: bool  # models take ImageNet-normalised floats (images are stored uint8)
+    backbone_pair: bool  # features are the backbones' map28/map14/map7 (not conv1/conv2/fc…)
+    hint_layers: tuple[str, str]  # FitNets default (teacher hint layer, student guided layer)
+    at_layers: str  # attention transfer default layers (comma-separated feature names)
+    user_folder: bool  # reads a user's own data folder (JobConfig.data_dir); else its sources are fixed
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def positive_index(self) -> int | None:
+        """The label of :attr:`positive_class` (None when there is none)."""
+        return None if self.positive_class is None else self.classes.index(self.positive_class)
+
+
+def _mnist_style(name: str, title: str, classes: tuple[str, ...]) -> DataPair:
+    return DataPair(
+        name=name, title=title, family="mnist", input_shape=(1, 28, 28), classes=classes, positive_class=None,
+        teacher_arch="teacher_cnn", teacher_batch_size=256, teacher_lr=1e-3,
+        student_arch="student_mlp", student_batch_size=256, student_lr=1e-3, student_hidden=(784, 784),
+        assistant_arch=None, transfer=False, micro_batch=None, imagenet_normalized=False, backbone_pair=False,
+        hint_layers=("conv2", "conv2"), at_layers="conv1,conv2", user_folder=False,
+    )
+
+
+def _mhist_style(name: str, title: str, user_folder: bool) -> DataPair:
+    return DataPair(
+        name=name, title=title, family="mhist", input_shape=(3, 224, 224), classes=MHIST_CLASSES,
+        positive_class="SSA",
+        teacher_arch="resnetv2_50", teacher_batch_size=32, teacher_lr=1e-4,
+        student_arch="mobilenet_v2", student_batch_size=32, student_lr=1e-3, student_hidden=None,
+        assistant_arch="resnet18", transfer=True, micro_batch=4, imagenet_normalized=True, backbone_pair=True,
+        hint_layers=("map14", "map14"), at_layers="map28,map14,map7", user_folder=user_folder,
+    )
+
+
+DATA_PAIRS: dict[str, DataPair] = {
+    "mnist": _mnist_style("mnist", "MNIST", MNIST_CLASSES),
+    "fashion_mnist": _mnist_style("fashion_mnist", "Fashion-MNIST", FASHION_CLASSES),
+    # the real release, from the user's folder (JobConfig.data_dir, else KD_MHIST_DIR)
+    "mhist": _mhist_style("mhist", "MHIST", user_folder=True),
+    # the synthetic stand-in, made by kdcore.data.synthetic_mhist under KD_DATA_DIR
+    "mhist_synthetic": _mhist_style("mhist_synthetic", "MHIST synthetic stand-in", user_folder=False),
+}
+
+
+class UnknownDataset(KeyError, ValueError):
+    """No data set of that name. A ``ValueError`` (and a ``KeyError``, as a dict lookup would be)."""
+
+    def __str__(self) -> str:  # KeyError's str() quotes its message
+        return str(self.args[0]) if self.args else ""
+
+
+def data_pair(name: str) -> DataPair:
+    """The :class:`DataPair` of data set ``name`` ("mnist", "fashion_mnist", "mhist", "mhist_synthetic")."""
+    try:
+        return DATA_PAIRS[name]
+    except KeyError:
+        raise UnknownDataset(f"unknown dataset {name!r}; choose one of {', '.join(DATA_PAIRS)}") from None
+
+
+def datasets(family: str | None = None) -> tuple[str, ...]:
+    """The data set names (of one ``family``: "mnist" or "mhist"), in display order."""
+    return tuple(n for n, p in DATA_PAIRS.items() if family is None or p.family == family)
+
+
+__all__ = ["DATA_PAIRS", "DataPair", "FASHION_CLASSES", "MHIST_CLASSES", "MNIST_CLASSES", "UnknownDataset",
+           "data_pair", "datasets"]

@@ -1,0 +1,76 @@
+"""Attention transfer (Zagoruyko & Komodakis, ICLR 2017): match normalised spatial attention maps."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from kdcore.config import ConfigError, JobConfig
+from kdcore.losses.attention import AttentionTransfer
+from kdcore.losses.features import backbone_pair, parse_layer_pairs
+from kdcore.methods.base import Method, number
+from kdcore.methods.checks import FeatureSide, require_feature
+
+DEFAULT_AT_LAYERS = "conv1,conv2"
+# MHIST: the three spatial resolutions of both backbones (28, 14, 7 at 224×224 input), as the authors
+# match each group output of their WRN pairs.
+DEFAULT_AT_LAYERS_MHIST = "map28,map14,map7"
+
+
+def at_layers(config: JobConfig) -> str:
+    """The job's ``at_layers`` setting, else the default of its pair."""
+    default = DEFAULT_AT_LAYERS_MHIST if backbone_pair(config.dataset) else DEFAULT_AT_LAYERS
+    return str(config.param("at_layers", default))
+
+
+def build_attention(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> AttentionTransfer:
+    """Method params: ``at_layers`` ("conv1,conv2" or "t1:s1,t2:s2"; default per pair, see :func:`at_layers`),
+    ``beta``, ``at_p``."""
+    return AttentionTransfer(
+        layer_pairs=parse_layer_pairs(at_layers(config)),
+        beta=float(config.param("beta", 1.0)),
+        p=float(config.param("at_p", 2.0)),
+        temperature=config.temperature,
+        alpha=config.alpha,
+    )
+
+
+def check_features(config: JobConfig, student: FeatureSide, teacher: FeatureSide) -> None:
+    number(config, "beta", 1.0)
+    if number(config, "at_p", 2.0) <= 0:
+        raise ConfigError("attention: at_p must be > 0 (the paper uses 2)")
+    pairs = parse_layer_pairs(at_layers(config))
+    if not pairs:
+        example = "'map28,map14,map7' or 'map14:map14'" if backbone_pair(config.dataset) else "'conv1,conv2' or 'conv2:conv2'"
+        raise ConfigError(f"attention: at_layers names no layers; e.g. {example}")
+    for t_name, s_name in pairs:
+        try:
+            require_feature(config, "teacher", teacher, t_name, "at_layers")
+            require_feature(config, "student", student, s_name, "at_layers")
+        except ConfigError as e:
+            raise ConfigError(f"attention: {e}") from None
+        for side, name, shape in (("teacher", t_name, teacher.shapes[t_name]), ("student", s_name, student.shapes[s_name])):
+            if len(shape) != 3:
+                raise ConfigError(
+                    f"attention: the {side}'s feature {name!r} has shape {shape}, not a spatial map (C, H, W); "
+                    "attention transfer needs conv features on both sides"
+                )
+
+
+def check_pair(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> None:
+    check_features(config, FeatureSide.probed(student, config), FeatureSide.probed(teacher, config))  # type: ignore[arg-type]
+
+
+METHOD = Method(
+    name="attention",
+    title="Attention transfer",
+    summary="Match the teacher's normalised spatial attention maps Σ_c|A_c|² layer by layer (+ CE, + KD if "
+    "alpha > 0). Needs spatial feature maps: CNN students only.",
+    loss=build_attention,
+    loss_class=AttentionTransfer,
+    teacher_features=True,
+    fc_student_ok=False,
+    check_pair=check_pair,
+    form_defaults={"student": "student_cnn", "alpha": 0.0},  # AT alone, as measured
+    mhist_note="Attention transfer runs the teacher on every fine-tuning batch (about twice the time).",
+    cost_rank=lambda c: 1 if c.arch == "student_cnn" else 5,
+)

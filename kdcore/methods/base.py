@@ -1,0 +1,116 @@
+"""What a KD method *is*, in one place: :class:`Method`.
+
+A method is more than its loss. It has a title and a summary (CLI, pages), a loss builder (its
+module in :mod:`kdcore.losses` is pure maths), checks that refuse a job that makes no sense before
+anything trains, a **teacher arrangement** (which jobs a student of this method needs: an
+early-stopped teacher, born-again generations, an assistant, a subclass teacher, ensemble members),
+the Distill lab's form defaults, what it costs on the MHIST pair, and a cost class for precompute.
+Callers (CLI, Distill lab, MHIST page, precompute, the job runner) ask a ``Method``; they never
+re-derive any of this. Registry: :data:`kdcore.methods.METHODS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from torch import nn
+
+from kdcore.config import ConfigError, JobConfig
+
+# (job config, student network, teacher network or None) -> the loss module the loop sums.
+LossBuilder = Callable[[JobConfig, nn.Module, "nn.Module | None"], nn.Module]
+# (job config, student network, teacher network or None) -> None, or ConfigError naming the fix.
+PairCheck = Callable[[JobConfig, nn.Module, "nn.Module | None"], None]
+# (job config) -> None, or ConfigError: what can be refused from the config alone, before any training.
+ConfigCheck = Callable[[JobConfig], None]
+# (teacher job, student job) -> the jobs this method needs, its own job last.
+Arrangement = Callable[[str, JobConfig, JobConfig], list[JobConfig]]
+
+
+def distil_directly(name: str, teacher: JobConfig, student: JobConfig) -> list[JobConfig]:
+    """The common arrangement: the student distils ``teacher`` itself."""
+    return [student.replace(method=name, teacher=teacher)]
+
+
+def labels_only(name: str, teacher: JobConfig, student: JobConfig) -> list[JobConfig]:
+    """A label-trained job: no teacher."""
+    return [student.replace(method=name, teacher=None)]
+
+
+def number(config: JobConfig, name: str, default: float, *, minimum: float = 0.0, integer: bool = False) -> float:
+    """``config.param(name)`` as a number >= ``minimum``, or a ConfigError naming the setting."""
+    raw = config.param(name, default)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{config.method}: setting {name!r} must be a number, got {raw!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ConfigError(f"{config.method}: setting {name!r} must be a finite number, got {raw!r}")
+    if integer and value != int(value):
+        raise ConfigError(f"{config.method}: setting {name!r} must be a whole number, got {raw!r}")
+    if value < minimum:
+        raise ConfigError(f"{config.method}: setting {name!r} must be >= {minimum:g}, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Method:
+    """One KD method (see the module docstring).
+
+    name: ``JobConfig.method``. loss: builds the loss module for a job; loss_class: the class the Learn
+    page shows (source, equations). needs_teacher: distils from a trained teacher. teacher_features:
+    the teacher must run on every batch (its features are compared); otherwise the loop reads the
+    teacher's cached training-set logits. fc_student_ok: works with the fully connected MNIST student.
+    trains: the job trains a network (False: the BAN ensemble, evaluated from stored networks).
+    check_config / check_pair:
+    refusals from the config alone (before anything runs) / from the built networks (before training).
+    arrange: the jobs a student of this method needs (:meth:`jobs`). student_settings: ``JobConfig``
+    fields its student uses unless asked otherwise, wherever it is built (born-again: the paper's T = 1,
+    α = 1). form_defaults: what else picking it in the Distill lab sets (the settings its shipped
+    results on the MNIST-style pairs used). mhist_note: None = not offered on the
+    MHIST page, else one sentence on what it costs there beyond teacher → scratch → KD student.
+    scratch_baseline: its student has a separate from-scratch twin (born-again: the teacher is it).
+    own_teacher: its arrangement replaces the course teacher (subclass: a subclass teacher).
+    in_picker: offered as a student method (the subclass *teacher* is an intermediate job only).
+    cost_rank: precompute's cost class of one of its jobs on full Fashion-MNIST (cheapest first).
+    outputs_per_class: network outputs per class (subclass methods: ``subclasses``; else 1).
+    """
+
+    name: str
+    title: str
+    summary: str
+    loss: LossBuilder
+    loss_class: type | None = None
+    needs_teacher: bool = True
+    teacher_features: bool = False
+    fc_student_ok: bool = True
+    trains: bool = True
+    check_config: ConfigCheck | None = None
+    check_pair: PairCheck | None = None
+    arrange: Arrangement = distil_directly
+    student_settings: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    form_defaults: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    mhist_note: str | None = None
+    scratch_baseline: bool = True
+    own_teacher: bool = False
+    in_picker: bool = True
+    cost_rank: Callable[[JobConfig], int] = lambda config: 0
+    outputs_per_class: Callable[[JobConfig], int] = lambda config: 1
+
+    def jobs(self, teacher: JobConfig, student: JobConfig) -> list[JobConfig]:
+        """The jobs a ``student`` of this method needs beyond ``teacher``, its own job last.
+
+        ``student`` carries the student's data, architecture, size, T, α and settings (any method);
+        ``teacher`` is the course teacher it starts from. E.g. early-stopped: [shorter teacher, student];
+        TAKD: [assistant, student]; BAN ensemble: [generation 1, generation 2, ensemble]."""
+        return self.arrange(self.name, teacher, student)
+
+    def job(self, teacher: JobConfig, student: JobConfig) -> JobConfig:
+        """This method's job for ``student`` (its teacher chain included): :meth:`jobs`' last."""
+        return self.jobs(teacher, student)[-1]
+
+    @property
+    def offered_on_mhist(self) -> bool:
+        return self.mhist_note is not None

@@ -1,0 +1,114 @@
+"""FitNets (Romero et al., ICLR 2015): a teacher layer (the hint) guides a student layer through a regressor."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from kdcore.config import MHIST_STAGE2_EPOCHS, ConfigError, JobConfig
+from kdcore.losses.features import backbone_pair, input_shape, probe
+from kdcore.losses.fitnet import FitNetLoss
+from kdcore.methods.base import Method, number
+from kdcore.methods.checks import FeatureSide, require_feature
+
+# (hint_layer, guided_layer) defaults per pair. MNIST: the second conv block of both CNNs. MHIST: the
+# paper's choice of the middle of each network, the 14×14 maps (1024 teacher / 96 student channels);
+# the spatial sizes match, so the regressor is the paper's conv regressor with a 1×1 kernel.
+DEFAULT_BETA = 100.0  # weight of the hint term in the KD stage (set for the MNIST pair)
+DEFAULT_HINT = ("conv2", "conv2")
+DEFAULT_HINT_MHIST = ("map14", "map14")
+# On the fully connected student there are no feature maps: the teacher's fc layer hints its first layer.
+VECTOR_HINT = (("hint_layer", "fc"), ("guided_layer", "fc1"))
+
+
+def hint_layers(config: JobConfig) -> tuple[str, str]:
+    """(hint_layer, guided_layer) of the job: its settings, else the default of its pair."""
+    hint, guided = DEFAULT_HINT_MHIST if backbone_pair(config.dataset) else DEFAULT_HINT
+    return str(config.param("hint_layer", hint)), str(config.param("guided_layer", guided))
+
+
+def build_fitnet(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> FitNetLoss:
+    """Probes both models once to size the regressor. Layers default per pair (:func:`hint_layers`)."""
+    if teacher is None:
+        raise ConfigError("FitNets needs the teacher model (its hint layer) to build the regressor")
+    hint_layer, guided_layer = hint_layers(config)
+    shape = input_shape(config.dataset)
+    f_s = probe(student, shape).features
+    f_t = probe(teacher, shape).features
+    for side, feats, name, param in (
+        ("student", f_s, guided_layer, "guided_layer"),
+        ("teacher", f_t, hint_layer, "hint_layer"),
+    ):
+        if name not in feats:
+            raise ConfigError(f"FitNets: the {side} has no feature {name!r} ({param}); it has {sorted(feats)}")
+    return FitNetLoss(
+        student_shape=tuple(f_s[guided_layer].shape[1:]),
+        teacher_shape=tuple(f_t[hint_layer].shape[1:]),
+        hint_layer=hint_layer,
+        guided_layer=guided_layer,
+        beta=float(config.param("beta", DEFAULT_BETA)),
+        temperature=config.temperature,
+        alpha=config.alpha,
+        stage1_epochs=int(config.param("fitnet_stage1_epochs", 0)),
+    )
+
+
+def _hint_epochs(config: JobConfig) -> tuple[int, str]:
+    """(epochs FitNets' hint-only epochs count in, the setting that sets them). On the MHIST pair that is
+    the fine-tuning stage (``stage2_epochs``): the head-only stage has no trainable input to the guided
+    layer, so the hint does not run there (:meth:`~kdcore.losses.fitnet.FitNetLoss.logit_terms`)."""
+    if backbone_pair(config.dataset):
+        return int(number(config, "stage2_epochs", MHIST_STAGE2_EPOCHS, integer=True)), "stage2_epochs"
+    return config.epochs, "epochs"
+
+
+def check_features(config: JobConfig, student: FeatureSide, teacher: FeatureSide) -> None:
+    """The layer settings against what each network provides (probed, or the MHIST backbones' declared shapes)."""
+    number(config, "beta", DEFAULT_BETA)
+    k = number(config, "fitnet_stage1_epochs", 0, integer=True)
+    n, setting = _hint_epochs(config)
+    if k >= n:
+        where = ": on MHIST they are the first fine-tuning epochs" if setting != "epochs" else ""
+        raise ConfigError(
+            f"fitnet: fitnet_stage1_epochs={k:g} hint-only epochs leave no epoch for the KD stage "
+            f"({setting}={n}{where}); use fewer than {n}"
+        )
+    hint, guided = hint_layers(config)
+    if backbone_pair(config.dataset):
+        hint_fix = " On the MHIST pair match two maps, e.g. hint_layer='map14', guided_layer='map14'."
+    else:
+        hint_fix = " For the fully connected student use a vector hint: hint_layer='fc', guided_layer='fc1'."
+    try:
+        require_feature(config, "student", student, guided, "guided_layer")
+    except ConfigError as e:
+        raise ConfigError(f"fitnet: {e}.{hint_fix if config.arch == 'student_mlp' else ''}") from None
+    try:
+        require_feature(config, "teacher", teacher, hint, "hint_layer")
+    except ConfigError as e:
+        raise ConfigError(f"fitnet: {e}") from None
+    f_s, f_t = student.shapes[guided], teacher.shapes[hint]
+    if len(f_s) != len(f_t) or len(f_s) not in (1, 3):
+        raise ConfigError(
+            f"fitnet: the guided layer {guided!r} {f_s} and the hint {hint!r} {f_t} must both be "
+            "conv maps or both vectors (a 1×1 conv or a linear regressor joins them)." + hint_fix
+        )
+
+
+def check_pair(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> None:
+    check_features(config, FeatureSide.probed(student, config), FeatureSide.probed(teacher, config))  # type: ignore[arg-type]
+
+
+METHOD = Method(
+    name="fitnet",
+    title="FitNets (hints)",
+    summary="A regressor maps a student layer onto a teacher layer (the hint); hint loss β·½‖r(f_S)−f_T‖² "
+    "plus Hinton KD, optionally after k hint-only epochs. On the fully connected student use a vector "
+    "hint: hint_layer=fc, guided_layer=fc1.",
+    loss=build_fitnet,
+    loss_class=FitNetLoss,
+    teacher_features=True,
+    fc_student_ok=True,
+    check_pair=check_pair,
+    form_defaults={"student": "student_cnn"},  # conv-feature hints; the MLP gets a vector hint
+    mhist_note="FitNets runs the teacher on every fine-tuning batch (about twice the time).",
+    cost_rank=lambda c: 1 if c.arch == "student_cnn" else 5,
+)

@@ -1,0 +1,116 @@
+"""Subclass distillation (Müller, Kornblith & Hinton 2020): a teacher with invented subclasses, and its student.
+
+Two methods: ``subclass_teacher`` (an intermediate job: the teacher trained with ``s`` subclasses per
+class) and ``subclass`` (the student distilling its ``C·s`` subclass probabilities).
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from kdcore.config import ConfigError, JobConfig
+from kdcore.losses.subclass import SubclassKD, SubclassTeacherLoss
+from kdcore.methods.base import Method, labels_only, number
+from kdcore.methods.checks import output_width
+
+# Default of the ``subclasses`` setting. 1 (= no subclasses: the method degenerates to plain CE /
+# Hinton KD) so the network is sized the same way everywhere; subclass_configs always writes s.
+DEFAULT_SUBCLASSES = 1
+SUBCLASSES = 2  # the arrangement's subclasses per class (the shipped results: 2)
+
+
+def subclasses(config: JobConfig) -> int:
+    """How many outputs per class the network of a subclass job has."""
+    return int(config.param("subclasses", DEFAULT_SUBCLASSES))
+
+
+def subclass_configs(
+    teacher: JobConfig, student: JobConfig, subclasses: int = SUBCLASSES, aux_weight: float = 1.0
+) -> tuple[JobConfig, JobConfig]:
+    """(subclass teacher job, subclass student job distilled from it) from two ordinary jobs."""
+    params = {"subclasses": int(subclasses), "aux_weight": float(aux_weight)}
+    t = teacher.replace(
+        method="subclass_teacher", teacher=None, method_params=tuple({**dict(teacher.method_params), **params}.items())
+    )
+    s_params = {**dict(student.method_params), "subclasses": int(subclasses)}
+    return t, student.replace(method="subclass", teacher=t, method_params=tuple(s_params.items()))
+
+
+def _arrange(name: str, teacher: JobConfig, student: JobConfig) -> list[JobConfig]:
+    return list(subclass_configs(teacher, student))
+
+
+def _check_width(config: JobConfig, model: nn.Module, side: str) -> int:
+    s = int(number(config, "subclasses", DEFAULT_SUBCLASSES, minimum=1, integer=True))
+    width = output_width(model, config)
+    if width % s:
+        raise ConfigError(
+            f"{config.method}: the {side} has {width} outputs, not a multiple of subclasses={s}; build the network "
+            "with num_classes = classes × subclasses (Method.outputs_per_class)"
+        )
+    return width
+
+
+def check_teacher_config(config: JobConfig) -> None:
+    number(config, "subclasses", DEFAULT_SUBCLASSES, minimum=1, integer=True)
+    number(config, "aux_weight", 1.0)
+    if number(config, "aux_temperature", 1.0) <= 0:
+        raise ConfigError("subclass_teacher: aux_temperature must be > 0")
+
+
+def check_student_config(config: JobConfig) -> None:
+    number(config, "subclasses", DEFAULT_SUBCLASSES, minimum=1, integer=True)
+    t_cfg, s = config.teacher, config.param("subclasses", DEFAULT_SUBCLASSES)
+    if t_cfg is not None and (t_cfg.method != "subclass_teacher" or t_cfg.param("subclasses", DEFAULT_SUBCLASSES) != s):
+        raise ConfigError(
+            f"subclass: the teacher must be a 'subclass_teacher' job with the same subclasses ({s}); got method "
+            f"{t_cfg.method!r} with subclasses={t_cfg.param('subclasses', DEFAULT_SUBCLASSES)} (see subclass_configs)"
+        )
+
+
+def check_teacher_pair(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> None:
+    _check_width(config, student, "network")
+
+
+def check_student_pair(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> None:
+    w_s = _check_width(config, student, "student")
+    w_t = output_width(teacher, config)  # type: ignore[arg-type]
+    if w_s != w_t:
+        raise ConfigError(f"subclass: student has {w_s} outputs but the teacher {w_t}; both need classes × subclasses")
+
+
+TEACHER = Method(
+    name="subclass_teacher",
+    title="Subclass teacher (training)",
+    summary="Train a teacher with s invented subclasses per class: CE on summed subclass probabilities plus "
+    "an auxiliary loss that spreads examples over the subclasses. The network has C·s outputs.",
+    loss=lambda config, student, teacher: SubclassTeacherLoss(
+        subclasses=subclasses(config),
+        aux_weight=float(config.param("aux_weight", 1.0)),
+        aux_temperature=float(config.param("aux_temperature", 1.0)),
+    ),
+    loss_class=SubclassTeacherLoss,
+    needs_teacher=False,
+    check_config=check_teacher_config,
+    check_pair=check_teacher_pair,
+    arrange=labels_only,
+    in_picker=False,
+    cost_rank=lambda c: 3,
+    outputs_per_class=subclasses,
+)
+
+METHOD = Method(
+    name="subclass",
+    title="Subclass distillation",
+    summary="The student (C·s outputs) matches the subclass teacher's C·s probabilities (KL · T²) plus "
+    "class-level CE; more dark knowledge when there are few classes.",
+    loss=lambda config, student, teacher: SubclassKD(subclasses(config), config.temperature, config.alpha),
+    loss_class=SubclassKD,
+    check_config=check_student_config,
+    check_pair=check_student_pair,
+    arrange=_arrange,
+    own_teacher=True,
+    mhist_note="Subclass distillation trains its own ResNetV2-50 subclass teacher first.",
+    cost_rank=lambda c: 3,
+    outputs_per_class=subclasses,
+)
