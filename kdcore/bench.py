@@ -6,7 +6,7 @@ Targets (issue #2; floors, checked here, never in timed tests):
   distill_job_s <= 5 s
 (the other sections' targets are in :data:`TARGETS`).
 
-Sections (``--only``): ``engine`` (here), ``mhist`` (:func:`kdcore.train.transfer.bench_mhist`),
+Sections (``--only``): ``engine`` (here), ``mhist`` (:func:`kdcore.bench_mhist.bench_mhist`),
 ``runner`` (:mod:`kdcore.jobs.bench`) and ``app`` (:mod:`kdcore.views.bench_app`).
 """
 
@@ -137,8 +137,8 @@ def _flat(figs: dict) -> dict:
 
 
 def _sections() -> dict[str, Callable[[bool], dict]]:
+    from kdcore.bench_mhist import bench_mhist
     from kdcore.jobs.bench import bench_runner
-    from kdcore.train.transfer import bench_mhist
     from kdcore.views.bench_app import bench_app
 
     return {"engine": engine_section, "mhist": bench_mhist, "runner": lambda quick: bench_runner(), "app": bench_app}

@@ -130,12 +130,12 @@ def mhist_configs() -> list[JobConfig]:
 def _run_all(configs: list[JobConfig], label: str) -> list[dict]:
     from tqdm import tqdm
 
-    from kdcore.cli import _run
+    from kdcore.jobs.submit import run_through_runner
 
     results = []
     for cfg in tqdm(configs, desc=label, unit="job", file=sys.stderr):
         try:
-            results.append(_run(cfg))
+            results.append(run_through_runner(cfg))
         except Exception as e:  # one method's failure must not stop the rest; it is reported
             print(f"FAILED {cfg.short_name()}: {type(e).__name__}: {e}", file=sys.stderr)
     return results

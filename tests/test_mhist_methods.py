@@ -14,10 +14,9 @@ from kdcore.config import (
     MHIST_STAGE2_EPOCHS,
     ConfigError,
     JobConfig,
-    course_student,
-    course_teacher,
     transfer_stages,
 )
+from kdcore.course import course_student, course_teacher
 from kdcore.jobs.memory import BACKBONES, check_memory, estimate, saved_bytes_per_example
 from kdcore.methods.born_again import born_again_configs
 from kdcore.methods.early_stopped import default_stop_epochs, early_stopped_teacher

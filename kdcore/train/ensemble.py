@@ -18,12 +18,11 @@ from kdcore.data import ArrayDataset
 from kdcore.losses.born_again import ban_ensemble_logits
 from kdcore.methods.born_again import ensemble_members
 from kdcore.metrics import classification_metrics
+from kdcore.train.common import RunTeacher, class_logits_fn, eval_logits, load_model, result_record, subset
 from kdcore.train.loop import ProgressFn, pick_device
 
 
 def _test_logits(result: dict, xte: torch.Tensor, store: object) -> torch.Tensor:
-    from kdcore.train.job import class_logits_fn, eval_logits, load_model
-
     config = JobConfig.from_dict(result["config"])
     logits = eval_logits(load_model(result, store), xte, config)  # type: ignore[arg-type]
     to_class = class_logits_fn(config)
@@ -31,17 +30,15 @@ def _test_logits(result: dict, xte: torch.Tensor, store: object) -> torch.Tensor
 
 
 def compute_ban_ensemble(config: JobConfig, key: str, data: ArrayDataset, store: object, progress: ProgressFn,
-                         cancel: object | None) -> dict:
+                         cancel: object | None, run_teacher: RunTeacher) -> dict:
     """Run (or fetch) every generation of ``config``'s chain, average their test probabilities, store the score."""
-    from kdcore.train.job import _nested, result_record, run_job, subset
-
     t_start = time.perf_counter()
     members = ensemble_members(config)
     _, _, xte, yte = subset(data, config)
     logits, results = [], []
     for k, member in enumerate(members, start=1):
         progress({"stage": "teacher", "message": f"generation {k} of {len(members)}: {member.short_name()}"})
-        r = run_job(member, progress=_nested(progress, f"generation {k}"), store=store, cancel=cancel)
+        r = run_teacher(member, f"generation {k}")
         results.append(r)
         logits.append(_test_logits(r, xte, store))
     progress({"stage": "eval", "message": f"averaging {len(members)} generations"})

@@ -104,7 +104,7 @@ def pipeline_jobs(dataset: str, method: str, data_dir: str | None = None, seed: 
     from kdcore.views.lab import pipeline_configs
 
     jobs = pipeline_configs(dataset, seed=seed, method=method)  # validated there
-    if True:
+    if data_dir is None or not data_pair(dataset).user_folder:
         return jobs
     return [c.with_data_dir(data_dir) for c in jobs]  # the whole chain: one folder, as validate requires
 

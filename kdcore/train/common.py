@@ -1,0 +1,171 @@
+"""What every job shares, whichever schedule trains it: its data slice, output width, the stored
+teacher's logits, the rebuilt network of a stored result and the result record.
+
+Imported by :mod:`kdcore.train.job` (the entry point), :mod:`kdcore.train.transfer` (the two-stage
+MHIST schedule) and :mod:`kdcore.train.ensemble` (evaluation-only jobs); it imports none of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+import kdcore
+from kdcore.config import ConfigError, JobConfig, transfer_stages
+from kdcore.data import ArrayDataset
+from kdcore.methods import outputs_per_class
+from kdcore.models import build_model
+from kdcore.store import LayeredStore, ResultStore, open_store
+from kdcore.train.loop import ProgressFn, pick_device, predict_logits
+
+AnyStore = LayeredStore | ResultStore
+# (teacher job, progress stage label) -> its result, run (or fetched) through run_job by the caller.
+RunTeacher = Callable[[JobConfig, str], dict]
+
+
+# ---- the MHIST pair's two-stage schedule (kdcore.train.transfer runs it) ----------------------------
+@dataclass(frozen=True)
+class Schedule:
+    stage1_epochs: int
+    stage2_epochs: int
+    stage1_lr: float
+    stage2_lr: float
+    batch_size: int
+    class_weighted: bool
+
+
+def schedule(config: JobConfig) -> Schedule:
+    """The two-stage schedule of ``config`` (see the module docstring). Raises ConfigError."""
+    out = transfer_stages(config)
+    if out[0] + out[1] == 0:
+        raise ConfigError("stage1_epochs and stage2_epochs are both 0: nothing would be trained")
+    weighted = str(config.param("class_weighted", False)).lower() in ("1", "true", "yes")
+    return Schedule(out[0], out[1], config.lr, config.lr / 10.0, config.batch_size, weighted)
+
+
+
+# Stage 2 runs each batch of 32 as slices of 4 (one optimiser step per batch): a batch of 32 at
+# 224×224 needs ≈ 3.5 GB (MobileNetV2) / 4 GB (ResNetV2-50) of activations on CPU, slices of 8 still
+# gave a 2.45 GB peak for a full-size run. BatchNorm is frozen, so the gradient is the batch's (up
+# to float rounding; dropout masks are drawn per slice).
+MICRO_BATCH = 4
+
+
+
+def num_outputs(config: JobConfig, data: ArrayDataset) -> int:
+    """Network output width: classes, or classes × subclasses for subclass distillation."""
+    return data.num_classes * outputs_per_class(config)
+
+
+def class_logits_fn(config: JobConfig) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """Map a network's outputs to class logits (identity unless it has subclass outputs)."""
+    s = outputs_per_class(config)
+    if s <= 1:
+        return None
+    def to_class(z: torch.Tensor) -> torch.Tensor:
+        return z.view(z.shape[0], -1, s).logsumexp(-1)
+    return to_class
+
+
+def subset(data: ArrayDataset, config: JobConfig) -> tuple[torch.Tensor, ...]:
+    """The (possibly limited) train/test tensors of a job; limits take a fixed prefix."""
+    ntr = config.train_limit or len(data.x_train)
+    nte = config.test_limit or len(data.x_test)
+    return data.x_train[:ntr], data.y_train[:ntr], data.x_test[:nte], data.y_test[:nte]
+
+
+def load_model(result: dict, store: AnyStore | None = None) -> nn.Module:
+    """Rebuild the trained network of a stored result (safetensors weights; no pickle)."""
+    store = store or open_store()
+    config = JobConfig.from_dict(result["config"])
+    weights = store.load_tensors(result["key"], "weights")
+    if weights is None:
+        raise FileNotFoundError(f"weights of {result.get('name', result['key'])} are not in the store; rerun the job")
+    torch.manual_seed(0)
+    model = build_model(config, int(result["num_outputs"]))
+    model.load_state_dict(weights)
+    return model.eval()
+
+
+def eval_logits(model: nn.Module, x: torch.Tensor, config: JobConfig) -> torch.Tensor:
+    """All outputs of ``model`` over ``x`` as its job evaluates them: MHIST images ImageNet-normalised per
+    batch at the schedule's batch size on the job's device; MNIST-style tensors as they are."""
+    if not config.dataset.startswith("mhist"):
+        return predict_logits(model, x)
+    from kdcore.models.mhist import imagenet_normalize
+
+    device = pick_device()
+    return predict_logits(model.to(device), x, batch_size=schedule(config).batch_size, device=device,
+                          transform=imagenet_normalize)
+
+
+def teacher_train_logits(teacher_result: dict, x_train: torch.Tensor, store: AnyStore, batch_size: int = 1024,
+                         transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """The teacher's logits over the training inputs: computed once per trained teacher, then read
+    from its store entry (``train_logits``) by every student job that distils from it."""
+    n = len(x_train)
+    cached = store.load_tensors(teacher_result["key"], "train_logits")
+    if cached is not None and cached["logits"].shape[0] >= n:
+        return cached["logits"][:n]
+    teacher = load_model(teacher_result, store).to(pick_device())
+    logits = predict_logits(teacher, x_train, batch_size=batch_size, transform=transform)
+    del teacher
+    try:
+        store.add_tensors(teacher_result["key"], "train_logits", {"logits": logits})
+    except Exception:  # a read-only or full store: the logits still serve this process
+        pass
+    return logits
+
+
+def result_record(config: JobConfig, data: ArrayDataset, *, n_train: int, n_test: int, num_outputs: int,
+                  history: list[dict], metrics: dict, complexity: dict, teacher_result: dict | None,
+                  train_s: float, wall_s: float, device: torch.device | str) -> dict:
+    """The result dict every job stores: what ran, on which data, what it scored, and provenance."""
+    return {
+        "name": config.short_name(),
+        "config": config.to_dict(),
+        "config_key": config.key(),
+        "dataset": config.dataset,
+        "data_source": data.source,
+        "data_source_id": data.source_id,
+        "is_standin": data.is_standin,
+        "n_train": n_train,
+        "n_test": n_test,
+        "num_outputs": num_outputs,
+        "classes": list(data.classes),
+        "history": history,
+        "metrics": metrics,
+        "complexity": complexity,
+        "teacher_key": teacher_result["key"] if teacher_result else None,
+        "train_s": train_s,
+        "wall_s": wall_s,
+        "seed": config.seed,
+        "device": str(device),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": versions(),
+    }
+
+
+def nested_progress(progress: ProgressFn, stage: str) -> ProgressFn:
+    def inner(event: dict) -> None:
+        progress({**event, "stage": f"{stage}:{event.get('stage', '')}"})
+    return inner
+
+
+def versions() -> dict:
+    # From package metadata: importing torchvision just for its version costs a worker ~90 MB.
+    from importlib.metadata import version
+
+    return {
+        "kdcore": kdcore.__version__,
+        "code_version": kdcore.CODE_VERSION,
+        "torch": torch.__version__,
+        "torchvision": version("torchvision"),
+        "sklearn": version("scikit-learn"),
+        "python": platform.python_version(),
+    }
