@@ -76,6 +76,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
+def _in_folder(config: JobConfig, a: argparse.Namespace) -> JobConfig:
+    """``config`` (and its teacher chain) reading the ``--mhist-dir`` folder, when one is given: the folder
+    is part of the job (its key, its record), so a worker process reads exactly this folder."""
+    folder = getattr(a, "mhist_dir", None)
+    return config.with_data_dir(os.path.abspath(os.path.expanduser(folder))) if folder else config
+
+
 def _overrides(a: argparse.Namespace) -> dict:
     o = {"data_source": a.data_source, "train_limit": a.train_limit, "test_limit": a.test_limit}
     for name in ("epochs", "batch_size", "lr"):
@@ -154,12 +161,16 @@ def _print_result(r: dict, as_json: bool) -> None:
 
 
 def _tqdm_progress(desc: str):  # noqa: ANN202 - returns (callback, closer)
+    """A tqdm bar over a job's epochs, opened at its first training event (a refused or cached job shows none)."""
     from tqdm import tqdm
 
-    bar = tqdm(total=None, desc=desc, unit="epoch", leave=False, file=sys.stderr)
+    bars: list = []
 
     def cb(event: dict) -> None:
         if event.get("stage", "").endswith(("train", "stage1", "stage2")) and event.get("epochs"):
+            if not bars:
+                bars.append(tqdm(total=None, desc=desc, unit="epoch", leave=False, file=sys.stderr))
+            bar = bars[0]
             bar.total = event["epochs"]
             bar.set_description(f"{desc} [{event['stage']}]")
             bar.n = event.get("epoch", 0)
@@ -168,7 +179,11 @@ def _tqdm_progress(desc: str):  # noqa: ANN202 - returns (callback, closer)
                 bar.set_postfix(loss=f"{row['train_loss']:.4f}", test_acc=f"{row['test_acc']:.4f}")
             bar.refresh()
 
-    return cb, bar.close
+    def close() -> None:
+        for bar in bars:
+            bar.close()
+
+    return cb, close
 
 
 def _run(config: JobConfig, recompute: bool = False) -> dict:
@@ -197,9 +212,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(a: argparse.Namespace) -> int:
-    if getattr(a, "mhist_dir", None):
-        # the MHIST loader (and any worker process the runner starts) reads the folder from here
-        os.environ["KD_MHIST_DIR"] = str(a.mhist_dir)
     if a.cmd == "methods":
         from kdcore.methods import METHODS
 
@@ -230,7 +242,7 @@ def _dispatch(a: argparse.Namespace) -> int:
         return 0
     o = _overrides(a)
     if a.cmd == "train-teacher":
-        _print_result(_run(course_teacher(a.dataset, seed=a.seed, **o), a.recompute), a.json)
+        _print_result(_run(_in_folder(course_teacher(a.dataset, seed=a.seed, **o), a), a.recompute), a.json)
         return 0
     if a.cmd == "distill":
         from kdcore.methods import get_method
@@ -252,7 +264,7 @@ def _dispatch(a: argparse.Namespace) -> int:
             if getattr(a, name) is not None:
                 settings[name] = getattr(a, name)
         student = course_student(a.dataset, "scratch", seed=a.seed, **settings, **extra)
-        cfg = method.job(teacher, student)  # its teacher arrangement: early-stopped, assistant, generations …
+        cfg = _in_folder(method.job(teacher, student), a)  # its teacher arrangement: early-stopped, assistant …
         if a.dry_run:
             from kdcore.methods import validate
             from kdcore.train import job_key
@@ -304,6 +316,7 @@ def _sweep(a: argparse.Namespace, o: dict) -> int:
         configs = method_configs(a.dataset, a.seeds)
     else:
         configs = sweep_configs(a.dataset, a.method, a.temperatures, a.alphas, a.seeds, **extra)
+    configs = [_in_folder(c, a) for c in configs]
     if a.dry_run:
         from kdcore.train import job_key
 
@@ -317,28 +330,19 @@ def _sweep(a: argparse.Namespace, o: dict) -> int:
 
 
 def run_many(configs: Sequence[JobConfig], executor: str = "local", address: str | None = None) -> list[dict]:
-    """Run configs in order (teachers first, so students find them stored), with a tqdm bar."""
+    """Run configs through the job runner (local pool, or Ray tasks), with a tqdm bar over the jobs."""
     from tqdm import tqdm
 
+    from kdcore.jobs import run_configs  # the job runner (bounded pool, de-dup, memory guard; or Ray)
+
+    bar = tqdm(total=len(configs), desc=f"sweep ({executor})", unit="job", file=sys.stderr)
+
+    def on_event(event: dict) -> None:
+        if event.get("stage") == "done":  # a top-level job finished (nested teachers say "teacher:done")
+            bar.update(1)
+
     try:
-        from kdcore.jobs import run_configs  # the job runner (bounded pool, de-dup, Ray)
-    except ImportError:
-        run_configs = None
-    if run_configs is not None:
-        bar = tqdm(total=len(configs), desc=f"sweep ({executor})", unit="job", file=sys.stderr)
-
-        def on_event(event: dict) -> None:
-            if event.get("stage") == "done":  # a top-level job finished (nested teachers say "teacher:done")
-                bar.update(1)
-
-        try:
-            return run_configs(list(configs), executor=executor, address=address, progress=on_event)
-        finally:
-            bar.n = len(configs)
-            bar.close()
-    if executor != "local":
-        raise ConfigError("the Ray executor needs kdcore.jobs; install requirements-ray.txt")
-    out = []
-    for cfg in tqdm(configs, desc="sweep", unit="job", file=sys.stderr):
-        out.append(_run(cfg))
-    return out
+        return run_configs(list(configs), executor=executor, address=address, progress=on_event)
+    finally:
+        bar.n = len(configs)
+        bar.close()
