@@ -73,3 +73,55 @@ def test_a_job_that_cannot_fit_is_refused_before_training(tmp_path: Path) -> Non
     assert "memory" in proc.stderr and "KD_MEMORY_BUDGET" in proc.stderr and "Traceback" not in proc.stderr
     assert "epoch" not in proc.stderr  # refused before any training
     assert not list((tmp_path / "store").glob("objects/*"))
+
+
+def test_two_students_of_one_new_teacher_train_it_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner sees the teacher chain: the teacher is a job of its own, queued first and shared."""
+    from kdcore.course import course_student, course_teacher
+    from kdcore.jobs import JobRunner
+    from kdcore.store import open_store
+
+    monkeypatch.setenv("KD_STORE_DIR", str(tmp_path / "store"))
+    monkeypatch.setenv("KD_OFFLINE", "1")
+    small = dict(epochs=1, train_limit=128, test_limit=64, data_source="mnist-5k")
+    teacher = course_teacher("mnist", seed=7, **small)
+    students = [course_student("mnist", "hinton", teacher=teacher, hidden=(16,), seed=7, temperature=t, **small)
+                for t in (2.0, 8.0)]
+    runner = JobRunner(workers=1, mode="thread")
+    try:
+        handles = [runner.submit(s) for s in students]
+        teacher_key = job_key(teacher)
+        assert all(len(h._job.after) == 1 and h._job.after[0].key == teacher_key for h in handles)
+        assert handles[0]._job.after[0]._job is handles[1]._job.after[0]._job  # one teacher job, shared
+        results = [h.result(timeout=300) for h in handles]
+    finally:
+        runner.shutdown()
+    assert {r["teacher_key"] for r in results} == {teacher_key}
+    assert runner.stats["dispatched"] == 3  # teacher once, then the two students
+    assert open_store().get(teacher_key) is not None
+
+
+def test_a_failed_teacher_fails_its_students_with_the_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kdcore.course import course_student, course_teacher
+    from kdcore.jobs import JobFailed, JobRunner
+    from kdcore.train import job as job_module
+
+    monkeypatch.setenv("KD_STORE_DIR", str(tmp_path / "store"))
+    small = dict(epochs=1, train_limit=64, test_limit=32, data_source="mnist-5k")
+    teacher = course_teacher("mnist", seed=8, **small)
+    student = course_student("mnist", "hinton", teacher=teacher, hidden=(16,), seed=8, **small)
+    real = job_module._compute
+
+    def broken(config, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        if config.arch == "teacher_cnn":
+            raise RuntimeError("teacher exploded")
+        return real(config, *args, **kwargs)
+
+    monkeypatch.setattr(job_module, "_compute", broken)
+    runner = JobRunner(workers=1, mode="thread")
+    try:
+        handle = runner.submit(student)
+        with pytest.raises(JobFailed, match="its teacher .* did not finish .*teacher exploded"):
+            handle.result(timeout=120)
+    finally:
+        runner.shutdown()

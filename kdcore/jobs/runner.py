@@ -122,6 +122,7 @@ class _Job:
         self.cancel_requested = False
         self.cancel_event = threading.Event()  # thread mode
         self.worker: _Worker | None = None  # process mode, while running
+        self.after: list[JobHandle] = []  # the teacher jobs this one learns from: dispatched once they are done
 
 
 class JobHandle:
@@ -307,32 +308,19 @@ class JobRunner:
             with self._cv:
                 self.stats["cached"] += 1
             return JobHandle(self, job)
-        teacher_cached = config.teacher is not None and store.get(job_key(config.teacher)) is not None
+        # The teacher chain becomes jobs of their own, queued (or attached to, or found stored) first, so two
+        # students of one new teacher train it once; each is checked (memory, queue) before anything runs.
+        after = self._teacher_jobs(config, store)
         try:
-            check_memory(config, budget_per_job(self.workers, self.memory_budget), teacher_cached=teacher_cached)
+            check_memory(config, budget_per_job(self.workers, self.memory_budget),
+                         teacher_cached=config.teacher is not None)
+            return self._enqueue(config, key, root, recompute, after)
         except Exception:
             with self._cv:
                 self.stats["refused"] += 1
+            for h in after:
+                h.cancel()
             raise
-        with self._cv:
-            if self._closed:
-                raise RunnerError("the job runner has been shut down")
-            if (job := self._active.get((root, key))) is not None:
-                return self._attach(job)  # an identical request won the race meanwhile
-            if len(self._queue) >= self.queue_limit:
-                self.stats["refused"] += 1
-                raise QueueFullError(
-                    f"the training queue is full ({len(self._queue)} jobs wait for {self.workers} worker(s)); "
-                    "try again in a few minutes, or look at results that are already computed"
-                )
-            job = _Job(config, key, root, recompute)
-            self._active[(root, key)] = job
-            self._queue.append(job)
-            self._start_threads()
-            self._cv.notify()
-            handle = self._attach(job)
-            self.stats["attached"] -= 1  # the first request is not an attachment
-        return handle
 
     def shutdown(self, wait_s: float = 5.0) -> None:
         """Cancel everything queued or running and stop the workers."""
@@ -354,6 +342,39 @@ class JobRunner:
                 self._procs[i] = None
 
     # ---- internals -----------------------------------------------------------------------------
+    def _teacher_jobs(self, config: JobConfig, store: object) -> list[JobHandle]:
+        """Handles of ``config``'s teacher job (submitted, recursively, unless it is stored), else []."""
+        from kdcore.train import job_key
+
+        teacher = config.teacher
+        if teacher is None:
+            return []
+        if store.get(job_key(teacher), need_weights=get_method(teacher.method).trains) is not None:  # type: ignore[attr-defined]
+            return []
+        handle = self.submit(teacher)
+        return [] if handle.done() and handle.state() is JobState.DONE else [handle]
+
+    def _enqueue(self, config: JobConfig, key: str, root: str, recompute: bool, after: list[JobHandle]) -> JobHandle:
+        with self._cv:
+            if self._closed:
+                raise RunnerError("the job runner has been shut down")
+            if (job := self._active.get((root, key))) is not None:
+                return self._attach(job)  # an identical request won the race meanwhile
+            if len(self._queue) >= self.queue_limit:
+                raise QueueFullError(
+                    f"the training queue is full ({len(self._queue)} jobs wait for {self.workers} worker(s)); "
+                    "try again in a few minutes, or look at results that are already computed"
+                )
+            job = _Job(config, key, root, recompute)
+            job.after = after
+            self._active[(root, key)] = job
+            self._queue.append(job)
+            self._start_threads()
+            self._cv.notify()
+            handle = self._attach(job)
+            self.stats["attached"] -= 1  # the first request is not an attachment
+        return handle
+
     def _attach(self, job: _Job) -> JobHandle:
         job.interest += 1
         self.stats["attached"] += 1
@@ -365,6 +386,10 @@ class JobRunner:
                                  name=f"kdcore-runner-{len(self._threads)}")
             self._threads.append(t)
             t.start()
+
+    def _next_ready(self) -> _Job | None:  # lock held
+        """The first queued job whose teacher jobs have all ended (done, failed or cancelled)."""
+        return next((j for j in self._queue if all(h.done() for h in j.after)), None)
 
     def _position(self, job: _Job) -> int | None:
         with self._cv:
@@ -430,6 +455,10 @@ class JobRunner:
             if self._active.get((job.store_root, job.key)) is job:
                 del self._active[(job.store_root, job.key)]
             job.finished.set()
+            self._cv.notify_all()  # jobs waiting for this one as their teacher may be ready now
+        if state is not JobState.DONE:
+            for h in job.after:  # its teachers are not needed by this job any more
+                h.cancel()
         self._emit(job, {"stage": "state", "state": state.value, **({"error": error} if error else {})})
 
     def _announce_positions(self) -> None:
@@ -441,13 +470,20 @@ class JobRunner:
     def _slot_loop(self, slot: int) -> None:
         while True:
             with self._cv:
-                while not self._queue and not self._closed:
+                while not self._closed and (job := self._next_ready()) is None:
                     self._cv.wait()
                 if self._closed:
                     return
-                job = self._queue.popleft()
-                job.state = JobState.RUNNING
-                self.stats["dispatched"] += 1
+                self._queue.remove(job)
+                failed = [h for h in job.after if h.state() is not JobState.DONE]
+                if not failed:
+                    job.state = JobState.RUNNING
+                    self.stats["dispatched"] += 1
+            if failed:  # a teacher failed or was cancelled: this job cannot learn from it
+                t = failed[0]
+                self._finish(job, JobState.FAILED, error=f"its teacher {t.config.short_name()} did not finish "
+                             f"({t.state().value}: {t.status().error or 'no result'})")
+                continue
             self._emit(job, {"stage": "state", "state": "running"})
             self._announce_positions()
             try:
