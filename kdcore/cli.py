@@ -202,6 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return_freed_memory_to_os()  # jobs may run in this process (see kdcore/jobs/heap.py)
     args = build_parser().parse_args(argv)
     try:
+        from kdcore.settings import settings
+
+        settings()  # every KD_* variable checked once, before any work: a malformed one is named here
         return _dispatch(args)
     except (ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -37,6 +37,7 @@ from pathlib import Path
 from kdcore.config import JobConfig
 from kdcore.course import course_student, course_teacher
 from kdcore.methods import get_method
+from kdcore.settings import settings
 from kdcore.store import SHIPPED_STORE, ResultStore, read_entry
 
 SEEDS = (0, 1, 2)
@@ -220,7 +221,8 @@ def export(src: ResultStore, dst_root: Path = SHIPPED_STORE) -> int:
 
 def precompute(profile: str = "default", only: list[str] | None = None) -> None:
     parts = only or ["mnist", "fashion", "methods", "fashion-methods", "mhist", "subclass-examples", "export"]
-    work = ResultStore(os.environ.get("KD_STORE_DIR") or Path.home() / ".cache" / "distillation-lab" / "precompute")
+    env = settings()
+    work = ResultStore(env.store_dir or Path.home() / ".cache" / "distillation-lab" / "precompute")
     os.environ.setdefault("KD_STORE_DIR", str(work.root))
     print(f"working store: {work.root}", file=sys.stderr)
     if "mnist" in parts:
@@ -230,8 +232,7 @@ def precompute(profile: str = "default", only: list[str] | None = None) -> None:
     if "methods" in parts:
         _run_all(method_configs("mnist", SEEDS if profile != "quick" else (0,)), "methods")
     if "fashion-methods" in parts:
-        classes = [int(v) for v in os.environ.get("KD_COST_CLASSES", "0,1,2,3,4,5").split(",")]
-        seeds = [int(v) for v in os.environ["KD_SEEDS"].split(",")] if os.environ.get("KD_SEEDS") else SEEDS
+        classes, seeds = env.cost_classes, env.seeds or SEEDS
         _run_all(fashion_method_configs(seeds if profile != "quick" else (0,), classes), "fashion-methods")
     if "mhist" in parts:
         _run_all(mhist_configs(), "mhist")

@@ -11,7 +11,6 @@ and test examples and epochs, teacher included. Tests and the browser end-to-end
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ import pandas as pd
 from kdcore.config import ConfigError, JobConfig
 from kdcore.course import course_student, course_teacher
 from kdcore.methods import METHODS, get_method, validate
+from kdcore.settings import settings
 from kdcore.store import open_store
 from kdcore.views.results import confusion_frame, history_frame, result_row
 
@@ -37,17 +37,9 @@ class TinyCaps:
 
 
 def tiny_caps() -> TinyCaps | None:
-    """The caps of ``KD_APP_TINY`` (see the module docstring), or None when it is unset/0."""
-    raw = os.environ.get("KD_APP_TINY", "").strip()
-    if raw in ("", "0", "false", "False"):
-        return None
-    if raw in ("1", "true", "True"):
-        return TinyCaps(*TINY_DEFAULT)
-    try:
-        a, b, c = (int(v) for v in raw.split(","))
-    except ValueError as e:
-        raise ConfigError(f"KD_APP_TINY={raw!r}: use 1, or TRAIN,TEST,EPOCHS such as 256,128,1") from e
-    return TinyCaps(a, b, c)
+    """The caps of ``KD_APP_TINY`` (:mod:`kdcore.settings`; see the module docstring), or None when off."""
+    caps = settings().app_tiny
+    return TinyCaps(*caps) if caps is not None else None
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:
