@@ -90,7 +90,7 @@ def test_mhist_defaults_match_the_transfer_schedule() -> None:
     transfer = pytest.importorskip("kdcore.train.transfer")
     from kdcore.jobs import memory
 
-    assert memory.MHIST_MICRO_BATCH == transfer.MICRO_BATCH
+    assert memory.micro_batch(JobConfig(dataset="mhist", arch="mobilenet_v2", batch_size=32)) == 4
     assert transfer.schedule(JobConfig(dataset="mhist", arch="mobilenet_v2")).stage2_epochs == memory.MHIST_STAGE2_EPOCHS
 
 

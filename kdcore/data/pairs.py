@@ -7,7 +7,7 @@ that hold whatever source a data set is loaded from (the MNIST-5k subset and the
 one pair; a stand-in is a *source*, see :attr:`kdcore.data.ArrayDataset.is_standin`).
 
 The default numbers mirror those the engine uses today (``kdcore.config.course_teacher`` /
-``course_student``, ``kdcore.train.transfer.MICRO_BATCH``, the FitNets / attention-transfer default
+``course_student``, the FitNets / attention-transfer default
 layers); a test keeps them equal.
 """
 

@@ -38,7 +38,9 @@ from typing import Any
 import torch
 
 from kdcore.config import MHIST_STAGE2_EPOCHS, ConfigError, JobConfig
+from kdcore.data.pairs import data_pair
 from kdcore.settings import parse_bytes, settings
+from kdcore.train.common import micro_batch
 
 GB = 1024**3
 MB = 1024**2
@@ -234,8 +236,6 @@ class Estimate:
         return ", ".join(f"{k} {fmt_bytes(v)}" for k, v in self.parts.items() if v) + f" (×{SAFETY} slack)"
 
 
-# kdcore.train.transfer's micro-batch (not imported: it pulls in timm); a test keeps them equal.
-MHIST_MICRO_BATCH = 4
 
 
 def backbone_frozen(config: JobConfig) -> bool:
@@ -247,8 +247,9 @@ def activation_batch(config: JobConfig) -> int:
     """How many examples' activations are alive at once in training: the batch, or for MHIST
     fine-tuning the ``micro_batch`` slices the batch is split into (one optimiser step per batch)."""
     if config.arch in BACKBONES:
-        return max(1, min(config.batch_size, int(config.param("micro_batch", MHIST_MICRO_BATCH))))
+        return micro_batch(config)
     return config.batch_size
+
 
 
 def _outputs(config: JobConfig) -> int:
@@ -295,7 +296,7 @@ def estimate(config: JobConfig, teacher_cached: bool = False) -> Estimate:
     batch = activation_batch(config)
     model, acts = _network(config, batch)
     # the per-epoch test pass: the batch size for MHIST, the loop's default 1024 otherwise
-    infer_batch = config.batch_size if config.dataset.startswith("mhist") else 1024
+    infer_batch = config.batch_size if data_pair(config.dataset).transfer else 1024
     # a training batch's activations are freed before evaluation starts: the larger one counts
     acts = max(acts, _network(config, infer_batch, train=False)[1])
     parts = {"runtime": RUNTIME_BYTES, "data": _data_bytes(config), "model": model, "activations": acts}

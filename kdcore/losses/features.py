@@ -13,28 +13,6 @@ from torch import nn
 
 from kdcore.models.contract import ModelOutput
 
-# Input shape (C, H, W) per dataset. Kept here (not in kdcore.data) so a loss never imports data
-# loading; the MHIST models take 224×224 RGB.
-INPUT_SHAPES: dict[str, tuple[int, int, int]] = {
-    "mnist": (1, 28, 28),
-    "fashion_mnist": (1, 28, 28),
-    "mhist": (3, 224, 224),
-    "mhist_synthetic": (3, 224, 224),
-}
-
-
-def input_shape(dataset: str) -> tuple[int, int, int]:
-    """The ``(C, H, W)`` of one example of ``dataset`` (MNIST-style when unknown)."""
-    return INPUT_SHAPES.get(dataset, (1, 28, 28))
-
-
-def backbone_pair(dataset: str) -> bool:
-    """True for the MHIST pair (ResNetV2-50 → MobileNetV2 at 224×224): its features have other names
-    (``map28``, ``map14``, ``map7``, see :mod:`kdcore.models.mhist`) than the MNIST pair's, so the
-    feature methods have other default layers there. Defaults live in code, not in the config, so
-    the keys of stored MNIST results do not change."""
-    return dataset.startswith("mhist")
-
 
 @torch.no_grad()
 def probe(model: nn.Module, shape: tuple[int, ...]) -> ModelOutput:

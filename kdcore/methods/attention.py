@@ -5,21 +5,18 @@ from __future__ import annotations
 from torch import nn
 
 from kdcore.config import ConfigError, JobConfig
+from kdcore.data.pairs import data_pair
 from kdcore.losses.attention import AttentionTransfer
-from kdcore.losses.features import backbone_pair, parse_layer_pairs
+from kdcore.losses.features import parse_layer_pairs
 from kdcore.methods.base import Method, number
 from kdcore.methods.checks import FeatureSide, require_feature
 
-DEFAULT_AT_LAYERS = "conv1,conv2"
-# MHIST: the three spatial resolutions of both backbones (28, 14, 7 at 224×224 input), as the authors
-# match each group output of their WRN pairs.
-DEFAULT_AT_LAYERS_MHIST = "map28,map14,map7"
-
 
 def at_layers(config: JobConfig) -> str:
-    """The job's ``at_layers`` setting, else the default of its pair."""
-    default = DEFAULT_AT_LAYERS_MHIST if backbone_pair(config.dataset) else DEFAULT_AT_LAYERS
-    return str(config.param("at_layers", default))
+    """The job's ``at_layers`` setting, else the default of its data set's pair
+    (:attr:`kdcore.data.pairs.DataPair.at_layers`; MHIST: the backbones' three resolutions, as the authors
+    match each group output of their WRN pairs)."""
+    return str(config.param("at_layers", data_pair(config.dataset).at_layers))
 
 
 def build_attention(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> AttentionTransfer:
@@ -40,8 +37,9 @@ def check_features(config: JobConfig, student: FeatureSide, teacher: FeatureSide
         raise ConfigError("attention: at_p must be > 0 (the paper uses 2)")
     pairs = parse_layer_pairs(at_layers(config))
     if not pairs:
-        example = "'map28,map14,map7' or 'map14:map14'" if backbone_pair(config.dataset) else "'conv1,conv2' or 'conv2:conv2'"
-        raise ConfigError(f"attention: at_layers names no layers; e.g. {example}")
+        default = data_pair(config.dataset).at_layers
+        raise ConfigError(f"attention: at_layers names no layers; e.g. {default!r} or "
+                          f"'{default.split(',')[-1]}:{default.split(',')[-1]}'")
     for t_name, s_name in pairs:
         try:
             require_feature(config, "teacher", teacher, t_name, "at_layers")

@@ -76,6 +76,8 @@ class Method:
     in_picker: offered as a student method (the subclass *teacher* is an intermediate job only).
     cost_rank: precompute's cost class of one of its jobs on full Fashion-MNIST (cheapest first).
     outputs_per_class: network outputs per class (subclass methods: ``subclasses``; else 1).
+    default_params: ``method_params`` a student gets unless it sets them (FitNets on the fully connected
+    student: the vector hint), applied by :meth:`jobs`.
     """
 
     name: str
@@ -98,6 +100,7 @@ class Method:
     in_picker: bool = True
     cost_rank: Callable[[JobConfig], int] = lambda config: 0
     outputs_per_class: Callable[[JobConfig], int] = lambda config: 1
+    default_params: Callable[[JobConfig], Mapping[str, object]] = lambda student: MappingProxyType({})
 
     def jobs(self, teacher: JobConfig, student: JobConfig) -> list[JobConfig]:
         """The jobs a ``student`` of this method needs beyond ``teacher``, its own job last.
@@ -105,6 +108,9 @@ class Method:
         ``student`` carries the student's data, architecture, size, T, α and settings (any method);
         ``teacher`` is the course teacher it starts from. E.g. early-stopped: [shorter teacher, student];
         TAKD: [assistant, student]; BAN ensemble: [generation 1, generation 2, ensemble]."""
+        defaults = self.default_params(student)
+        if defaults:
+            student = student.replace(method_params=tuple({**defaults, **dict(student.method_params)}.items()))
         return self.arrange(self.name, teacher, student)
 
     def job(self, teacher: JobConfig, student: JobConfig) -> JobConfig:

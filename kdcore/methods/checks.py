@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from kdcore.config import ConfigError, JobConfig
-from kdcore.losses.features import backbone_pair, input_shape, probe
+from kdcore.data.pairs import data_pair
+from kdcore.losses.features import probe
 from kdcore.models.contract import feature_names
 
 MHIST_MAPS_NOTE = " (the MHIST pair's spatial maps are named by their side at 224×224 input: map28, map14, map7)"
@@ -22,7 +23,7 @@ MHIST_MAPS_NOTE = " (the MHIST pair's spatial maps are named by their side at 22
 
 def _features(model: nn.Module, config: JobConfig) -> dict[str, tuple[int, ...]]:
     """Feature name -> shape of one example, from one probe run (names as the model declares them)."""
-    out = probe(model, input_shape(config.dataset))
+    out = probe(model, data_pair(config.dataset).input_shape)
     return {name: tuple(t.shape[1:]) for name, t in out.features.items()}
 
 
@@ -53,7 +54,7 @@ class FeatureSide:
 
 def require_feature(config: JobConfig, side: str, net: FeatureSide, name: str, setting: str) -> None:
     if name not in net.names or name not in net.shapes:
-        note = MHIST_MAPS_NOTE if backbone_pair(config.dataset) else ""
+        note = MHIST_MAPS_NOTE if data_pair(config.dataset).backbone_pair else ""
         raise ConfigError(
             f"the {side} ({net.label}) has no feature {name!r} (setting {setting!r}); "
             f"it provides {', '.join(net.names) or 'no features'}{note}"
@@ -62,4 +63,4 @@ def require_feature(config: JobConfig, side: str, net: FeatureSide, name: str, s
 
 def output_width(model: nn.Module, config: JobConfig) -> int:
     """How many outputs ``model`` has (one probe run)."""
-    return int(probe(model, input_shape(config.dataset)).logits.shape[1])
+    return int(probe(model, data_pair(config.dataset).input_shape).logits.shape[1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kdcore.config import ConfigError, JobConfig, transfer_stages
+from kdcore.data.pairs import data_pair
 from kdcore.losses.early_stop import EarlyStoppedKD
 from kdcore.methods.base import Method
 
@@ -21,7 +22,7 @@ def early_stopped_teacher(teacher: JobConfig, epochs: int) -> JobConfig:
     the whole of stage 1 with a shorter stage 2. Both stages use a constant learning rate and a
     per-epoch shuffle, so this too is the full run's checkpoint at that point.
     """
-    if teacher.dataset.startswith("mhist"):
+    if data_pair(teacher.dataset).transfer:
         return _early_stopped_transfer(teacher, int(epochs))
     if not 1 <= epochs < teacher.epochs:
         raise ConfigError(
@@ -59,7 +60,7 @@ def default_stop_epochs(teacher: JobConfig) -> int:
     fine-tuning stage (the whole head stage first: fine-tuning is where the network fits the training
     tiles ever more closely, the regime the paper stops early), or half its head epochs when it has no
     fine-tuning. Pass the result to :func:`early_stopped_teacher`."""
-    if not teacher.dataset.startswith("mhist"):
+    if not data_pair(teacher.dataset).transfer:
         return max(1, min(COURSE_STOP_EPOCHS, teacher.epochs // 2))
     head, tune = transfer_stages(teacher)
     return head + tune // 2 if tune >= 1 else max(1, head // 2)

@@ -5,24 +5,22 @@ from __future__ import annotations
 from torch import nn
 
 from kdcore.config import MHIST_STAGE2_EPOCHS, ConfigError, JobConfig
-from kdcore.losses.features import backbone_pair, input_shape, probe
+from kdcore.data.pairs import data_pair
+from kdcore.losses.features import probe
 from kdcore.losses.fitnet import FitNetLoss
 from kdcore.methods.base import Method, number
 from kdcore.methods.checks import FeatureSide, require_feature
 
-# (hint_layer, guided_layer) defaults per pair. MNIST: the second conv block of both CNNs. MHIST: the
-# paper's choice of the middle of each network, the 14×14 maps (1024 teacher / 96 student channels);
-# the spatial sizes match, so the regressor is the paper's conv regressor with a 1×1 kernel.
 DEFAULT_BETA = 100.0  # weight of the hint term in the KD stage (set for the MNIST pair)
-DEFAULT_HINT = ("conv2", "conv2")
-DEFAULT_HINT_MHIST = ("map14", "map14")
 # On the fully connected student there are no feature maps: the teacher's fc layer hints its first layer.
 VECTOR_HINT = (("hint_layer", "fc"), ("guided_layer", "fc1"))
 
 
 def hint_layers(config: JobConfig) -> tuple[str, str]:
-    """(hint_layer, guided_layer) of the job: its settings, else the default of its pair."""
-    hint, guided = DEFAULT_HINT_MHIST if backbone_pair(config.dataset) else DEFAULT_HINT
+    """(hint_layer, guided_layer) of the job: its settings, else the default of its data set's pair
+    (:attr:`kdcore.data.pairs.DataPair.hint_layers`: MNIST the second conv block of both CNNs; MHIST the
+    paper's middle of each network, the 14×14 maps, whose sizes match: a 1×1 conv regressor)."""
+    hint, guided = data_pair(config.dataset).hint_layers
     return str(config.param("hint_layer", hint)), str(config.param("guided_layer", guided))
 
 
@@ -31,7 +29,7 @@ def build_fitnet(config: JobConfig, student: nn.Module, teacher: nn.Module | Non
     if teacher is None:
         raise ConfigError("FitNets needs the teacher model (its hint layer) to build the regressor")
     hint_layer, guided_layer = hint_layers(config)
-    shape = input_shape(config.dataset)
+    shape = data_pair(config.dataset).input_shape
     f_s = probe(student, shape).features
     f_t = probe(teacher, shape).features
     for side, feats, name, param in (
@@ -56,7 +54,7 @@ def _hint_epochs(config: JobConfig) -> tuple[int, str]:
     """(epochs FitNets' hint-only epochs count in, the setting that sets them). On the MHIST pair that is
     the fine-tuning stage (``stage2_epochs``): the head-only stage has no trainable input to the guided
     layer, so the hint does not run there (:meth:`~kdcore.losses.fitnet.FitNetLoss.logit_terms`)."""
-    if backbone_pair(config.dataset):
+    if data_pair(config.dataset).backbone_pair:
         return int(number(config, "stage2_epochs", MHIST_STAGE2_EPOCHS, integer=True)), "stage2_epochs"
     return config.epochs, "epochs"
 
@@ -73,7 +71,7 @@ def check_features(config: JobConfig, student: FeatureSide, teacher: FeatureSide
             f"({setting}={n}{where}); use fewer than {n}"
         )
     hint, guided = hint_layers(config)
-    if backbone_pair(config.dataset):
+    if data_pair(config.dataset).backbone_pair:
         hint_fix = " On the MHIST pair match two maps, e.g. hint_layer='map14', guided_layer='map14'."
     else:
         hint_fix = " For the fully connected student use a vector hint: hint_layer='fc', guided_layer='fc1'."
@@ -111,4 +109,6 @@ METHOD = Method(
     form_defaults={"student": "student_cnn"},  # conv-feature hints; the MLP gets a vector hint
     mhist_note="FitNets runs the teacher on every fine-tuning batch (about twice the time).",
     cost_rank=lambda c: 1 if c.arch == "student_cnn" else 5,
+    # no feature maps in an MLP: the teacher's fc layer hints the student's first layer
+    default_params=lambda student: dict(VECTOR_HINT) if student.arch == "student_mlp" else {},
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kdcore.config import ConfigError, JobConfig
+from kdcore.data.pairs import data_pair
 from kdcore.losses.takd import TeacherAssistantKD
 from kdcore.methods.base import Method
 
@@ -34,8 +35,9 @@ def teacher_assistant_configs(
     weights, so the assistant is another pretrained family of mid size, :data:`MHIST_ASSISTANT`
     (ResNet-18), trained with the student's two-stage schedule and settings.
     """
-    if student.arch == "mobilenet_v2" and student.dataset.startswith("mhist"):
-        assistant = student.replace(arch=MHIST_ASSISTANT)
+    pair = data_pair(student.dataset)
+    if student.arch == pair.student_arch and pair.assistant_arch is not None:
+        assistant = student.replace(arch=pair.assistant_arch)
     elif student.arch == "student_mlp":
         assistant = student.replace(hidden=tuple(assistant_hidden))
     elif student.arch == "student_cnn":

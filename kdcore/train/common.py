@@ -18,6 +18,7 @@ from torch import nn
 import kdcore
 from kdcore.config import ConfigError, JobConfig, transfer_stages
 from kdcore.data import ArrayDataset
+from kdcore.data.pairs import data_pair
 from kdcore.methods import outputs_per_class
 from kdcore.models import build_model
 from kdcore.store import LayeredStore, ResultStore, open_store
@@ -47,13 +48,6 @@ def schedule(config: JobConfig) -> Schedule:
     weighted = str(config.param("class_weighted", False)).lower() in ("1", "true", "yes")
     return Schedule(out[0], out[1], config.lr, config.lr / 10.0, config.batch_size, weighted)
 
-
-
-# Stage 2 runs each batch of 32 as slices of 4 (one optimiser step per batch): a batch of 32 at
-# 224×224 needs ≈ 3.5 GB (MobileNetV2) / 4 GB (ResNetV2-50) of activations on CPU, slices of 8 still
-# gave a 2.45 GB peak for a full-size run. BatchNorm is frozen, so the gradient is the batch's (up
-# to float rounding; dropout masks are drawn per slice).
-MICRO_BATCH = 4
 
 
 
@@ -92,10 +86,20 @@ def load_model(result: dict, store: AnyStore | None = None) -> nn.Module:
     return model.eval()
 
 
+def micro_batch(config: JobConfig) -> int:
+    """The fine-tuning micro-batch of a transfer-schedule job: its ``micro_batch`` setting, else its data
+    set's (:attr:`kdcore.data.pairs.DataPair.micro_batch`: 4 on MHIST — a batch of 32 at 224×224 needs
+    ≈ 3.5 GB (MobileNetV2) / 4 GB (ResNetV2-50) of activations on CPU, slices of 8 still gave a 2.45 GB
+    peak for a full-size run; BatchNorm is frozen, so the gradient is the batch's up to float rounding,
+    dropout masks drawn per slice), at most the batch."""
+    default = data_pair(config.dataset).micro_batch or config.batch_size
+    return max(1, min(config.batch_size, int(config.param("micro_batch", default))))
+
+
 def eval_logits(model: nn.Module, x: torch.Tensor, config: JobConfig) -> torch.Tensor:
     """All outputs of ``model`` over ``x`` as its job evaluates them: MHIST images ImageNet-normalised per
     batch at the schedule's batch size on the job's device; MNIST-style tensors as they are."""
-    if not config.dataset.startswith("mhist"):
+    if not data_pair(config.dataset).imagenet_normalized:
         return predict_logits(model, x)
     from kdcore.models.mhist import imagenet_normalize
 
@@ -133,6 +137,7 @@ def result_record(config: JobConfig, data: ArrayDataset, *, n_train: int, n_test
         "dataset": config.dataset,
         "data_source": data.source,
         "data_source_id": data.source_id,
+        "data_folder": data.extra.get("root"),  # a user's MHIST folder as read (None: fixed sources)
         "is_standin": data.is_standin,
         "n_train": n_train,
         "n_test": n_test,

@@ -15,6 +15,7 @@ import torch
 
 from kdcore.config import JobConfig
 from kdcore.data import ArrayDataset
+from kdcore.data.pairs import data_pair
 from kdcore.losses.born_again import ban_ensemble_logits
 from kdcore.methods.born_again import ensemble_members
 from kdcore.metrics import classification_metrics
@@ -43,7 +44,7 @@ def compute_ban_ensemble(config: JobConfig, key: str, data: ArrayDataset, store:
         logits.append(_test_logits(r, xte, store))
     progress({"stage": "eval", "message": f"averaging {len(members)} generations"})
     probs = torch.softmax(ban_ensemble_logits(logits), 1)
-    positive = data.classes.index("SSA") if config.dataset.startswith("mhist") else None
+    positive = data_pair(config.dataset).positive_index
     metrics = classification_metrics(yte, probs, positive=positive)
     # the ensemble runs every member at test time: its cost is the members' costs added up
     first = results[0]["complexity"]

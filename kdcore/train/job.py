@@ -13,6 +13,7 @@ import torch
 
 from kdcore.config import ConfigError, JobConfig
 from kdcore.data import ArrayDataset, load_dataset
+from kdcore.data.pairs import data_pair
 from kdcore.methods import check_method_fits, get_method, validate
 from kdcore.metrics import classification_metrics, complexity
 from kdcore.models import build_model
@@ -39,7 +40,7 @@ def _noop(_: dict) -> None:
 
 def job_key(config: JobConfig, data: ArrayDataset | None = None) -> str:
     data = data or load_dataset(config.dataset, config.data_source, config.data_dir)
-    if config.dataset.startswith("mhist"):  # the key also says which weights started the backbone
+    if data_pair(config.dataset).transfer:  # the key also says which weights started the backbone
         from kdcore.train.transfer import transfer_key
 
         return transfer_key(config, data)
@@ -56,7 +57,7 @@ def run_job(
     """Run (or fetch) one job and return its result dict (``result["cached"]`` says which)."""
     progress = progress or _noop
     validate(config)
-    mhist = config.dataset.startswith("mhist")
+    mhist = data_pair(config.dataset).transfer
     if mhist:
         from kdcore.train.transfer import check_transfer_config
 

@@ -60,6 +60,7 @@ from torch import nn
 from kdcore import CODE_VERSION
 from kdcore.config import ConfigError, JobConfig
 from kdcore.data import ArrayDataset
+from kdcore.data.pairs import data_pair
 from kdcore.losses.base import Batch
 from kdcore.losses.scratch import CrossEntropy
 from kdcore.methods import FeatureSide, check_feature_settings, check_method_fits, get_method
@@ -70,12 +71,12 @@ from kdcore.models.mhist import ARCHS as MHIST_ARCHS
 from kdcore.models.mhist import FEATURE_SHAPES, BackboneClassifier, imagenet_normalize
 from kdcore.store import store_key
 from kdcore.train.common import (
-    MICRO_BATCH,
     AnyStore,
     RunTeacher,
     Schedule,
     class_logits_fn,
     load_model,
+    micro_batch,
     num_outputs,
     result_record,
     schedule,
@@ -395,7 +396,7 @@ def compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, pr
         model.freeze_backbone(False, bn_eval=True)
         # The per-epoch test pass runs beside the optimiser's state (3 copies of the weights for
         # Adam): in small batches, or its activations set the job's peak memory.
-        micro = int(config.param("micro_batch", MICRO_BATCH))
+        micro = micro_batch(config)
         # Feature methods: the teacher runs on each augmented micro-batch (fit's teacher=), the KD
         # term reads the cached logits.
         loss2 = CachedTeacherLogits(loss_fn, t_logits) if teacher_model is not None else loss_fn
@@ -414,7 +415,7 @@ def compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, pr
     logits = predict_logits(model, xte, batch_size=sched.batch_size, device=device, transform=imagenet_normalize)
     if to_class is not None:
         logits = to_class(logits)
-    metrics = classification_metrics(yte, torch.softmax(logits, 1), positive=data.classes.index("SSA"))
+    metrics = classification_metrics(yte, torch.softmax(logits, 1), positive=data_pair(config.dataset).positive_index)
     cx = complexity(model.cpu(), INPUT_SHAPE, latency_repeats=5)
     timings["eval_s"] = time.perf_counter() - t0
     history = [{**r, "stage": "stage1", "stage_epoch": r["epoch"]} for r in history1]
@@ -437,5 +438,5 @@ def compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, pr
     return stored
 
 
-__all__ = ["Augment", "CachedTeacherLogits", "HeadOnlyTerms", "MICRO_BATCH", "PooledHead", "Schedule",
+__all__ = ["Augment", "CachedTeacherLogits", "HeadOnlyTerms", "PooledHead", "Schedule",
            "cached_features", "pooled_features", "schedule", "transfer_key", "weights_id"]

@@ -18,6 +18,7 @@ import pandas as pd
 
 from kdcore.config import ConfigError, JobConfig
 from kdcore.course import course_student, course_teacher
+from kdcore.data.pairs import data_pair
 from kdcore.methods import METHODS, get_method, validate
 from kdcore.settings import settings
 from kdcore.store import open_store
@@ -82,7 +83,7 @@ def methods() -> list[tuple[str, str]]:
 def _cap(config: JobConfig, caps: TinyCaps | None, teacher: bool = False) -> JobConfig:
     if caps is None:
         return config
-    if config.dataset.startswith("mhist"):  # two-stage schedule: caps apply to stage 1, no fine-tune
+    if data_pair(config.dataset).transfer:  # two-stage schedule: caps apply to stage 1, no fine-tune
         # ... except for feature methods (FitNets, AT): their maps are trained only by fine-tuning
         stage2 = 1 if get_method(config.method).teacher_features else 0
         stage1 = max(TINY_TEACHER_EPOCHS, caps.epochs) if teacher else caps.epochs
@@ -108,10 +109,8 @@ def lab_config(dataset: str, method: str, hidden_text: str = "784,784", student:
         overrides["hidden"] = parse_hidden(hidden_text)
     elif student == "student_cnn" and int(width) != DEFAULT_CNN_WIDTH:  # the default stays implicit: one key
         params["width"] = int(width)
-    if method == "fitnet" and student == "student_mlp" and not dataset.startswith("mhist"):
-        params.update(hint_layer="fc", guided_layer="fc1")  # no feature maps in an MLP: a vector hint
     base = course_student(dataset, "scratch", seed=seed, **overrides)
-    if not dataset.startswith("mhist"):
+    if not data_pair(dataset).transfer:  # the MNIST-style pairs offer other students
         base = base.replace(arch=student)
     base = _cap(base.replace(temperature=float(temperature), alpha=float(alpha), method_params=tuple(params.items())),
                 caps)
@@ -185,7 +184,7 @@ def pipeline_configs(dataset: str, seed: int = 0, method: str = "hinton") -> lis
 
         over["method_params"] = STANDIN_SCHEDULE
     for name, value in chosen.form_defaults.items():  # e.g. TAKD's student is smaller than its assistant
-        if name == "hidden" and not dataset.startswith("mhist"):
+        if name == "hidden" and data_pair(dataset).student_hidden is not None:
             over["hidden"] = parse_hidden(str(value))
     teacher = _cap(course_teacher(dataset, seed=seed, **over), caps, teacher=True)
     scratch = _cap(course_student(dataset, "scratch", seed=seed, **over), caps)

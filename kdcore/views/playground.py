@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 
 from kdcore.data import DATASET_TITLES, DataError, load_dataset
+from kdcore.data.pairs import data_pair
 from kdcore.store import LayeredStore, open_store
 from kdcore.views.results import (
     STANDIN_NOTE,
@@ -80,7 +81,7 @@ def pick_models(dataset: str, store: LayeredStore | None = None) -> tuple[dict |
 
 # ---- cached logits -----------------------------------------------------------------------------
 def _input_transform(dataset: str):  # noqa: ANN202 - a callable or None
-    if not dataset.startswith("mhist"):
+    if not data_pair(dataset).imagenet_normalized:
         return None
     from kdcore.models.mhist import imagenet_normalize  # MHIST models take ImageNet-normalised floats
 
@@ -113,10 +114,11 @@ def _test_logits(key: str, sid: tuple) -> tuple[torch.Tensor, torch.Tensor, torc
 
 
 def _load_data(result: dict):  # noqa: ANN202 - ArrayDataset
+    folder = (result.get("config") or {}).get("data_dir")  # a user's MHIST folder: the one the job read
     try:
-        return load_dataset(result["dataset"], result.get("data_source_id") or "auto")
+        return load_dataset(result["dataset"], result.get("data_source_id") or "auto", folder)
     except DataError:
-        return load_dataset(result["dataset"], "auto")
+        return load_dataset(result["dataset"], "auto", folder)
 
 
 def _class_logits(result: dict, logits: torch.Tensor) -> torch.Tensor:

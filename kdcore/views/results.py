@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from kdcore.data import DATASET_TITLES
+from kdcore.data.pairs import data_pair
 from kdcore.store import LayeredStore, open_store
 
 TEACHER_ARCHS = ("teacher_cnn", "resnetv2_50")
@@ -64,7 +65,7 @@ def model_label(config: dict) -> str:
     if method in ("born_again", "ban_ensemble"):
         k = _generation(config.get("teacher") if method == "ban_ensemble" else config)
         method = f"born_again gen {k}" if method == "born_again" else f"BAN ensemble of gens 1-{k}"
-    if config.get("epochs", 12) != 12 and not str(config.get("dataset", "")).startswith("mhist"):
+    if config.get("epochs", 12) != 12 and not data_pair(str(config.get("dataset", "mnist"))).transfer:
         method += f" {config['epochs']} ep"  # e.g. the early-stopped teacher: not the 12-epoch one
     if config.get("teacher") is not None:
         return f"{arch} · {method} T={config.get('temperature', 0):g} α={config.get('alpha', 0):g}"

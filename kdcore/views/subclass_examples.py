@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from kdcore.data.pairs import data_pair
 from kdcore.store import LayeredStore, ResultStore, open_store, read_entry
 
 KIND = "subclass_examples"
@@ -168,11 +169,11 @@ def compute_subclass_examples(result: dict, store: ResultStore | LayeredStore | 
     config = JobConfig.from_dict(result["config"])
     if config.method != "subclass_teacher":
         raise ValueError(f"{result.get('name', result['key'])} is a {config.method!r} job, not a subclass teacher")
-    mhist = config.dataset.startswith("mhist")
+    mhist = data_pair(config.dataset).family == "mhist"
     per_subclass = per_subclass or (MHIST_PER_SUBCLASS if mhist else PER_SUBCLASS)
     store = store or open_store()
     if mhist:  # MHIST sources are folders / sizes: load as the job did, then check it is the same data
-        data = load_dataset(config.dataset, config.data_source)
+        data = load_dataset(config.dataset, config.data_source, config.data_dir)
         if result.get("data_source_id") not in (None, data.source_id):
             raise ValueError(f"the teacher was trained on {result['data_source_id']}, but {config.dataset} now "
                              f"loads {data.source_id}: its test images are not the teacher's")
@@ -299,7 +300,7 @@ def load_subclass_examples(dataset: str = "mnist", store: LayeredStore | ResultS
 
 
 def _default_per_subclass(teacher: dict) -> int:
-    return MHIST_PER_SUBCLASS if str(teacher.get("dataset", "")).startswith("mhist") else PER_SUBCLASS
+    return MHIST_PER_SUBCLASS if data_pair(str(teacher.get("dataset", "mnist"))).family == "mhist" else PER_SUBCLASS
 
 
 def examples_saved(teacher: dict, store: LayeredStore | ResultStore | None = None) -> bool:
