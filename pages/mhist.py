@@ -39,34 +39,31 @@ else:
     st.markdown(f"**How to get MHIST.** {status.how_to}")
 
 st.subheader("Run the course pipeline")
-if not status.training_available:
-    st.info(status.training_notice)
-else:
-    options = (["mhist"] if status.found else []) + ["mhist_synthetic"]
-    with st.form("mh_form"):
-        dataset = st.selectbox("Data", options, format_func=DATASET_TITLES.get, key="mh_dataset")
-        titles = dict(lab.mhist_methods())
-        method = st.selectbox("KD method for the student", list(titles), format_func=titles.get, key="mh_method",
-                              help=" ".join(lab.MHIST_METHOD_NOTES.values()))
-        go = st.form_submit_button("Run teacher, baselines and KD student")
-    if go:
-        try:
-            with st.status("Running the MHIST pipeline …", expanded=True) as run_status:
-                if method in lab.MHIST_METHOD_NOTES:  # what this method trains beyond teacher → student
-                    st.caption(lab.MHIST_METHOD_NOTES[method])
-                # the typed folder goes into every job (its key): the run reads it, never KD_MHIST_DIR instead
-                for cfg in pipeline_jobs(dataset, method, status.data_dir):
-                    st.write(f"{cfg.short_name()}")
-                    lab.train_or_fetch(cfg)
-                run_status.update(label="Done", state="complete")
-            st.rerun()
-        except Exception as e:  # noqa: BLE001
-            st.error(f"The MHIST pipeline stopped: {e}")
+options = (["mhist"] if status.found else []) + ["mhist_synthetic"]
+with st.form("mh_form"):
+    dataset = st.selectbox("Data", options, format_func=DATASET_TITLES.get, key="mh_dataset")
+    titles = dict(lab.mhist_methods())
+    method = st.selectbox("KD method for the student", list(titles), format_func=titles.get, key="mh_method",
+                          help=" ".join(lab.MHIST_METHOD_NOTES.values()))
+    go = st.form_submit_button("Run teacher, baselines and KD student")
+if go:
+    try:
+        with st.status("Running the MHIST pipeline …", expanded=True) as run_status:
+            if method in lab.MHIST_METHOD_NOTES:  # what this method trains beyond teacher → student
+                st.caption(lab.MHIST_METHOD_NOTES[method])
+            # the typed folder goes into every job (its key): the run reads it, never KD_MHIST_DIR instead
+            for cfg in pipeline_jobs(dataset, method, status.data_dir):
+                st.write(f"{cfg.short_name()}")
+                lab.train_or_fetch(cfg)
+            run_status.update(label="Done", state="complete")
+        st.rerun()
+    except Exception as e:  # noqa: BLE001
+        st.error(f"The MHIST pipeline stopped: {e}")
 
 st.subheader("Results")
 if view.table.empty:
     st.info("No MHIST or stand-in results are stored yet. Run `python -m kdcore precompute`"
-            + (" or the pipeline above." if status.training_available else "."))
+            + " or the pipeline above.")
     st.stop()
 st.dataframe(view.table.round(3), hide_index=True)
 st.caption(f"F1 is the F1 of {data_pair('mhist').positive_class} (the positive, precancerous class). ⚠ Rows whose "

@@ -10,11 +10,11 @@ import re
 import pytest
 import torch
 
-from kdcore.config import ConfigError, JobConfig
+from kdcore.config import MHIST_STAGE2_EPOCHS, ConfigError, JobConfig
 from kdcore.course import course_student, course_teacher
 from kdcore.jobs.memory import BACKBONES, check_memory, estimate, live_peak_bytes_per_example
 from kdcore.losses.attention import AttentionTransfer
-from kdcore.methods import METHODS, MHIST_STAGE2_EPOCHS, check_method_fits
+from kdcore.methods import METHODS, check_method_fits
 from kdcore.methods.attention import at_layers
 from kdcore.methods.fitnet import hint_layers
 from kdcore.models.mhist import FEATURE_SHAPES, build_backbone_model

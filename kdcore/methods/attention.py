@@ -9,7 +9,7 @@ from kdcore.data.pairs import data_pair
 from kdcore.losses.attention import AttentionTransfer
 from kdcore.losses.features import parse_layer_pairs
 from kdcore.methods.base import Method, number
-from kdcore.methods.checks import FeatureSide, require_feature
+from kdcore.methods.checks import FeatureSide, on_probed_networks, require_feature
 
 
 def at_layers(config: JobConfig) -> str:
@@ -54,10 +54,6 @@ def check_features(config: JobConfig, student: FeatureSide, teacher: FeatureSide
                 )
 
 
-def check_pair(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> None:
-    check_features(config, FeatureSide.probed(student, config), FeatureSide.probed(teacher, config))  # type: ignore[arg-type]
-
-
 METHOD = Method(
     name="attention",
     title="Attention transfer",
@@ -67,7 +63,7 @@ METHOD = Method(
     loss_class=AttentionTransfer,
     teacher_features=True,
     fc_student_ok=False,
-    check_pair=check_pair,
+    check_pair=on_probed_networks(check_features),
     form_defaults={"student": "student_cnn", "alpha": 0.0},  # AT alone, as measured
     mhist_note="Attention transfer runs the teacher on every fine-tuning batch (about twice the time).",
     cost_rank=lambda c: 1 if c.arch == "student_cnn" else 5,

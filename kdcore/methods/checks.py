@@ -9,6 +9,7 @@ with the fix, instead of a ``KeyError`` deep inside the first batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from torch import nn
@@ -64,3 +65,14 @@ def require_feature(config: JobConfig, side: str, net: FeatureSide, name: str, s
 def output_width(model: nn.Module, config: JobConfig) -> int:
     """How many outputs ``model`` has (one probe run)."""
     return int(probe(model, data_pair(config.dataset).input_shape).logits.shape[1])
+
+
+FeatureCheck = Callable[[JobConfig, FeatureSide, FeatureSide], None]
+
+
+def on_probed_networks(check: FeatureCheck) -> Callable[[JobConfig, nn.Module, nn.Module | None], None]:
+    """A feature method's settings check (against feature shapes) as a check of two built networks,
+    whose shapes one probe run reads off."""
+    def check_pair(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> None:
+        check(config, FeatureSide.probed(student, config), FeatureSide.probed(teacher, config))  # type: ignore[arg-type]
+    return check_pair

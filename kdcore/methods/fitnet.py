@@ -9,7 +9,7 @@ from kdcore.data.pairs import data_pair
 from kdcore.losses.features import probe
 from kdcore.losses.fitnet import FitNetLoss
 from kdcore.methods.base import Method, number
-from kdcore.methods.checks import FeatureSide, require_feature
+from kdcore.methods.checks import FeatureSide, on_probed_networks, require_feature
 
 DEFAULT_BETA = 100.0  # weight of the hint term in the KD stage (set for the MNIST pair)
 # On the fully connected student there are no feature maps: the teacher's fc layer hints its first layer.
@@ -91,10 +91,6 @@ def check_features(config: JobConfig, student: FeatureSide, teacher: FeatureSide
         )
 
 
-def check_pair(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> None:
-    check_features(config, FeatureSide.probed(student, config), FeatureSide.probed(teacher, config))  # type: ignore[arg-type]
-
-
 METHOD = Method(
     name="fitnet",
     title="FitNets (hints)",
@@ -105,7 +101,7 @@ METHOD = Method(
     loss_class=FitNetLoss,
     teacher_features=True,
     fc_student_ok=True,
-    check_pair=check_pair,
+    check_pair=on_probed_networks(check_features),
     form_defaults={"student": "student_cnn"},  # conv-feature hints; the MLP gets a vector hint
     mhist_note="FitNets runs the teacher on every fine-tuning batch (about twice the time).",
     cost_rank=lambda c: 1 if c.arch == "student_cnn" else 5,

@@ -12,7 +12,6 @@ of the pipeline (``JobConfig.with_data_dir``), so it is part of their keys and n
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,18 +42,9 @@ class MhistStatus:
     message: str
     how_to: str
     standin_folder: str | None = None
-    training_available: bool = False
-    training_notice: str = ""
     # The typed folder, resolved (the folder holding annotations.csv), that the page's jobs read
     # (JobConfig.data_dir); None when nothing usable was typed: jobs then read KD_MHIST_DIR.
     data_dir: str | None = None
-
-
-def _module_available(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def mhist_status(path: str | None = None) -> MhistStatus:
@@ -87,12 +77,8 @@ def mhist_status(path: str | None = None) -> MhistStatus:
         standin = str(cand) if cand.is_dir() else None
     except Exception:
         pass
-    training = _module_available("kdcore.train.transfer")
-    notice = "" if training else (
-        "Training on MHIST needs the transfer-learning schedule (kdcore.train.transfer), which this build does not "
-        "have yet; stored MHIST results are still shown below.")
     return MhistStatus(found=folder is not None, folder=str(folder) if folder else None, message=message,
-                       how_to=how_to, standin_folder=standin, training_available=training, training_notice=notice,
+                       how_to=how_to, standin_folder=standin,
                        data_dir=data_dir)
 
 
