@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import platform
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -20,6 +22,7 @@ from kdcore.config import ConfigError, JobConfig, transfer_stages
 from kdcore.data import ArrayDataset
 from kdcore.data.pairs import data_pair
 from kdcore.methods import outputs_per_class
+from kdcore.metrics import classification_metrics, complexity
 from kdcore.models import build_model
 from kdcore.store import LayeredStore, ResultStore, open_store
 from kdcore.train.loop import ProgressFn, pick_device, predict_logits
@@ -155,6 +158,38 @@ def result_record(config: JobConfig, data: ArrayDataset, *, n_train: int, n_test
         "versions": versions(),
     }
 
+
+
+def evaluate_and_store(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, model: nn.Module, *,
+                       n_train: int, xte: torch.Tensor, yte: torch.Tensor, history: list[dict],
+                       teacher_result: dict | None, train_s: float, t_start: float, progress: ProgressFn,
+                       checkpoints: tuple[Path | None, ...] = (), extra: dict | None = None) -> dict:
+    """The end of every training job, whichever schedule trained it: test logits as the job evaluates them
+    (:func:`eval_logits`), metrics (F1/AUC of the data set's positive class), complexity, the result record
+    (plus ``extra``; its ``timings`` get ``eval_s``), one atomic store write; its checkpoints removed."""
+    progress({"stage": "eval", "message": "evaluating"})
+    pair = data_pair(config.dataset)
+    t0 = time.perf_counter()
+    if not pair.imagenet_normalized:
+        model.cpu()
+    logits = eval_logits(model.eval(), xte, config)
+    to_class = class_logits_fn(config)
+    if to_class is not None:
+        logits = to_class(logits)
+    metrics = classification_metrics(yte, torch.softmax(logits, 1), positive=pair.positive_index)
+    cx = complexity(model.cpu(), pair.input_shape, **({"latency_repeats": 5} if pair.transfer else {}))
+    extra = dict(extra or {})
+    if "timings" in extra:
+        extra["timings"] = {**extra["timings"], "eval_s": time.perf_counter() - t0}
+    result = result_record(config, data, n_train=n_train, n_test=len(xte), num_outputs=num_outputs(config, data),
+                           history=history, metrics=metrics, complexity=cx, teacher_result=teacher_result,
+                           train_s=train_s, wall_s=time.perf_counter() - t_start, device=pick_device())
+    stored = store.put(key, {**result, **extra}, {"weights": model.state_dict()})
+    for path in checkpoints:
+        if path is not None:
+            path.unlink(missing_ok=True)
+    progress({"stage": "done", "message": "done"})
+    return stored
 
 def nested_progress(progress: ProgressFn, stage: str) -> ProgressFn:
     def inner(event: dict) -> None:

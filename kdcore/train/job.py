@@ -15,7 +15,6 @@ from kdcore.config import ConfigError, JobConfig
 from kdcore.data import ArrayDataset, load_dataset
 from kdcore.data.pairs import data_pair
 from kdcore.methods import check_method_fits, get_method, validate
-from kdcore.metrics import classification_metrics, complexity
 from kdcore.models import build_model
 from kdcore.store import open_store, store_key
 from kdcore.train.common import (
@@ -23,6 +22,7 @@ from kdcore.train.common import (
     RunTeacher,
     class_logits_fn,
     eval_logits,
+    evaluate_and_store,
     load_model,
     nested_progress,
     num_outputs,
@@ -31,7 +31,7 @@ from kdcore.train.common import (
     teacher_train_logits,
     versions,
 )
-from kdcore.train.loop import ProgressFn, fit, pick_device, predict_logits
+from kdcore.train.loop import ProgressFn, fit
 
 
 def _noop(_: dict) -> None:
@@ -122,23 +122,9 @@ def _compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, p
         teacher=teacher_model, teacher_logits=teacher_logits, progress=progress, cancel=cancel,
         checkpoint_path=ckpt, logits_to_class=class_logits_fn(config),
     )
-    train_s = time.perf_counter() - t_train
-    progress({"stage": "eval", "message": "evaluating"})
-    model.cpu().eval()
-    logits = predict_logits(model, xte)
-    to_class = class_logits_fn(config)
-    if to_class is not None:
-        logits = to_class(logits)
-    metrics = classification_metrics(yte, torch.softmax(logits, 1))
-    cx = complexity(model, data.input_shape)
-    result = result_record(config, data, n_train=len(xtr), n_test=len(xte), num_outputs=n_out, history=history,
-                           metrics=metrics, complexity=cx, teacher_result=teacher_result, train_s=train_s,
-                           wall_s=time.perf_counter() - t_start, device=pick_device())
-    stored = store.put(key, result, {"weights": model.state_dict()})
-    if ckpt is not None:
-        ckpt.unlink(missing_ok=True)
-    progress({"stage": "done", "message": "done"})
-    return stored
+    return evaluate_and_store(config, key, data, store, model, n_train=len(xtr), xte=xte, yte=yte, history=history,
+                              teacher_result=teacher_result, train_s=time.perf_counter() - t_train, t_start=t_start,
+                              progress=progress, checkpoints=(ckpt,))
 
 
 __all__ = ["AnyStore", "ConfigError", "class_logits_fn", "eval_logits", "job_key", "load_model", "num_outputs",

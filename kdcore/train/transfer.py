@@ -60,11 +60,9 @@ from torch import nn
 from kdcore import CODE_VERSION
 from kdcore.config import ConfigError, JobConfig
 from kdcore.data import ArrayDataset
-from kdcore.data.pairs import data_pair
 from kdcore.losses.base import Batch
 from kdcore.losses.scratch import CrossEntropy
 from kdcore.methods import FeatureSide, check_feature_settings, check_method_fits, get_method
-from kdcore.metrics import classification_metrics, complexity
 from kdcore.models import build_model
 from kdcore.models.contract import ModelOutput
 from kdcore.models.mhist import ARCHS as MHIST_ARCHS
@@ -75,17 +73,16 @@ from kdcore.train.common import (
     RunTeacher,
     Schedule,
     class_logits_fn,
+    evaluate_and_store,
     load_model,
     micro_batch,
     num_outputs,
-    result_record,
     schedule,
     subset,
     teacher_train_logits,
 )
-from kdcore.train.loop import ProgressFn, fit, pick_device, predict_logits
+from kdcore.train.loop import ProgressFn, fit, pick_device
 
-INPUT_SHAPE = (3, 224, 224)
 # The schedule the app and the shipped results use on the synthetic stand-in: the course's stage 1,
 # and a 2-epoch stage 2 (a stage-2 epoch of ResNetV2-50 costs ~1 s per image on a 2-core CPU).
 # It is recorded in each job's method_params, so its key and result.json say so.
@@ -409,33 +406,13 @@ def compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, pr
     del teacher_model  # ~100 MB of ResNetV2-50 weights: not needed for the evaluation
     train_s = time.perf_counter() - t_train
 
-    progress({"stage": "eval", "message": "evaluating"})
-    t0 = time.perf_counter()
-    model.eval()
-    logits = predict_logits(model, xte, batch_size=sched.batch_size, device=device, transform=imagenet_normalize)
-    if to_class is not None:
-        logits = to_class(logits)
-    metrics = classification_metrics(yte, torch.softmax(logits, 1), positive=data_pair(config.dataset).positive_index)
-    cx = complexity(model.cpu(), INPUT_SHAPE, latency_repeats=5)
-    timings["eval_s"] = time.perf_counter() - t0
     history = [{**r, "stage": "stage1", "stage_epoch": r["epoch"]} for r in history1]
     history += [{**r, "stage": "stage2", "stage_epoch": r["epoch"], "epoch": r["epoch"] + len(history1)}
                 for r in history2]
-    result = result_record(config, data, n_train=len(xtr), n_test=len(xte), num_outputs=n_out, history=history,
-                           metrics=metrics, complexity=cx, teacher_result=teacher_result, train_s=train_s,
-                           wall_s=time.perf_counter() - t_start, device=device)
-    result.update({
-        "pretrained_source": pretrained_source,
-        "weights_id": wid,
-        "schedule": asdict(sched),
-        "timings": timings,
-    })
-    stored = store.put(key, result, {"weights": model.state_dict()})
-    for ck in (ck1, ck2):
-        if ck is not None:
-            ck.unlink(missing_ok=True)
-    progress({"stage": "done", "message": "done"})
-    return stored
+    extra = {"pretrained_source": pretrained_source, "weights_id": wid, "schedule": asdict(sched), "timings": timings}
+    return evaluate_and_store(config, key, data, store, model, n_train=len(xtr), xte=xte, yte=yte, history=history,
+                              teacher_result=teacher_result, train_s=train_s, t_start=t_start, progress=progress,
+                              checkpoints=(ck1, ck2), extra=extra)
 
 
 __all__ = ["Augment", "CachedTeacherLogits", "HeadOnlyTerms", "PooledHead", "Schedule",
