@@ -291,10 +291,11 @@ def test_cli_distill_and_list(store: ResultStore, capsys: pytest.CaptureFixture[
 
 def test_cli_mhist_dir_flag_names_a_missing_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("KD_MHIST_DIR", "")  # restored after the test: the flag writes this variable
+    monkeypatch.setenv("KD_MHIST_DIR", str(tmp_path))  # never read instead of the folder the flag names
     assert cli_main(["train-teacher", "--dataset", "mhist", "--mhist-dir", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
-    assert "MHIST not found" in err and "bmirds.github.io/MHIST" in err
+    assert f"no MHIST data at '{tmp_path / 'nope'}'" in err and "bmirds.github.io/MHIST" in err
+    assert "Traceback" not in err
 
 
 def test_racing_puts_of_one_key_keep_one_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
