@@ -14,7 +14,7 @@ from kdcore.data.mhist import SOURCE_STANDIN
 from kdcore.store import ResultStore
 from kdcore.train.job import job_key, run_job
 from kdcore.train.loop import JobCancelled
-from kdcore.train.transfer import Augment, PooledHead, pooled_features, transfer_key
+from kdcore.train.transfer import Augment, PooledHead, pooled_features
 
 TINY = "mhist-synthetic-6-4"
 FAST = (("stage1_epochs", 2), ("stage2_epochs", 1))
@@ -141,7 +141,7 @@ def test_resume_after_interrupt_equals_uninterrupted(tmp_path, stage, params):
 def test_key_depends_on_backbone_weights():
     ds = load_dataset("mhist_synthetic", TINY)
     cfg = _student("scratch")
-    assert transfer_key(cfg, ds) != transfer_key(cfg.replace(extra=(("pretrained", "none"),)), ds)
+    assert job_key(cfg, ds) != job_key(cfg.replace(extra=(("pretrained", "none"),)), ds)
 
 
 def test_bad_settings_fail_early():

