@@ -355,11 +355,32 @@ class JobRunner:
         return [] if handle.done() and handle.state() is JobState.DONE else [handle]
 
     def _enqueue(self, config: JobConfig, key: str, root: str, recompute: bool, after: list[JobHandle]) -> JobHandle:
+        attached = None
         with self._cv:
             if self._closed:
                 raise RunnerError("the job runner has been shut down")
             if (job := self._active.get((root, key))) is not None:
-                return self._attach(job)  # an identical request won the race meanwhile
+                attached = self._attach(job)  # an identical request won the race meanwhile, with its own teachers
+            elif len(self._queue) >= self.queue_limit:
+                raise QueueFullError(
+                    f"the training queue is full ({len(self._queue)} jobs wait for {self.workers} worker(s)); "
+                    "try again in a few minutes, or look at results that are already computed"
+                )
+            else:
+                job = _Job(config, key, root, recompute)
+                job.after = after
+                self._active[(root, key)] = job
+                self._queue.append(job)
+                self._start_threads()
+                self._cv.notify()
+                handle = self._attach(job)
+                self.stats["attached"] -= 1  # the first request is not an attachment
+        if attached is not None:
+            for h in after:  # the job already there waits for its own teacher handles
+                h.cancel()
+            return attached
+        return handle
+        with self._cv:
             if len(self._queue) >= self.queue_limit:
                 raise QueueFullError(
                     f"the training queue is full ({len(self._queue)} jobs wait for {self.workers} worker(s)); "
