@@ -380,21 +380,6 @@ class JobRunner:
                 h.cancel()
             return attached
         return handle
-        with self._cv:
-            if len(self._queue) >= self.queue_limit:
-                raise QueueFullError(
-                    f"the training queue is full ({len(self._queue)} jobs wait for {self.workers} worker(s)); "
-                    "try again in a few minutes, or look at results that are already computed"
-                )
-            job = _Job(config, key, root, recompute)
-            job.after = after
-            self._active[(root, key)] = job
-            self._queue.append(job)
-            self._start_threads()
-            self._cv.notify()
-            handle = self._attach(job)
-            self.stats["attached"] -= 1  # the first request is not an attachment
-        return handle
 
     def _attach(self, job: _Job) -> JobHandle:
         job.interest += 1
