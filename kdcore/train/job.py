@@ -1,8 +1,12 @@
-"""``run_job(config)``: config → (cached) result. The single entry point the CLI, app and runner use.
+"""``run_job(config)``: config → (cached) result. What the job runner's workers run for every job
+(callers submit to the runner: :mod:`kdcore.jobs.submit`).
 
-Flow: validate → resolve data source → store lookup (a finished job is never recomputed) →
-inter-process lock → recheck → teacher (itself a job, recursively) and its cached training-set
-logits → build student + loss → :func:`kdcore.train.loop.fit` → metrics → atomic store write.
+Flow: validate → load the data (a user's folder: ``config.data_dir``) → :func:`job_key` → store lookup
+(a finished job is never recomputed) → inter-process lock → recheck → the teacher's result (a job of its
+own, which the runner queued first; fetched here, or run when called directly) and its cached
+training-set logits → build student + loss (its :class:`~kdcore.methods.Method`) → the epoch loop
+(:func:`kdcore.train.loop.fit`) or the two-stage transfer schedule (:mod:`kdcore.train.transfer`) →
+:func:`~kdcore.train.common.evaluate_and_store`.
 """
 
 from __future__ import annotations
