@@ -4,7 +4,7 @@ their ensemble (BAN-E). The losses are in :mod:`kdcore.losses.born_again`; this 
 from __future__ import annotations
 
 from kdcore.config import ConfigError, JobConfig
-from kdcore.losses.born_again import BornAgainKD, ban_ensemble_logits
+from kdcore.losses.born_again import BornAgainKD
 from kdcore.methods.base import Method
 
 BAN_GENERATIONS = 2  # the lab's and the shipped results' BAN ensemble: generations 1 and 2
@@ -128,5 +128,5 @@ ENSEMBLE = Method(
     cost_rank=lambda c: 4,
 )
 
-__all__ = ["ENSEMBLE", "METHOD", "ban_ensemble_config", "ban_ensemble_logits", "born_again_configs",
+__all__ = ["ENSEMBLE", "METHOD", "ban_ensemble_config", "born_again_configs",
            "born_again_generation", "ensemble_members"]

@@ -9,9 +9,6 @@ from kdcore.data.pairs import data_pair
 from kdcore.losses.takd import TeacherAssistantKD
 from kdcore.methods.base import Method
 
-# The MHIST pair's assistant: torchvision ResNet-18 (11.2M parameters) between the ResNetV2-50 teacher
-# (23.5M) and the MobileNetV2 student (2.2M); ImageNet-pretrained like both (kdcore.models.mhist).
-MHIST_ASSISTANT = "resnet18"
 ASSISTANT_HIDDEN = (392,)
 # An assistant of 392 units only helps a student smaller than itself: the lab's and shipped TAKD student.
 SMALL_STUDENT_HIDDEN = (32,)
@@ -32,8 +29,9 @@ def teacher_assistant_configs(
     hidden sizes accordingly (the course's 784×784 MLP is *larger* than a 392 assistant).
 
     On the MHIST pair (MobileNetV2 student of a ResNetV2-50) no width of MobileNetV2 has ImageNet
-    weights, so the assistant is another pretrained family of mid size, :data:`MHIST_ASSISTANT`
-    (ResNet-18), trained with the student's two-stage schedule and settings.
+    weights, so the assistant is another pretrained family of mid size, the data set's
+    :attr:`kdcore.data.pairs.DataPair.assistant_arch` (ResNet-18: 11.2M parameters, between the 23.5M
+    teacher and the 2.2M student), trained with the student's two-stage schedule and settings.
     """
     pair = data_pair(student.dataset)
     if student.arch == pair.student_arch and pair.assistant_arch is not None:
