@@ -172,7 +172,7 @@ def test_each_lab_method_with_its_form_defaults_is_a_shipped_result(shipped_env:
     config = _lab_form_config("mnist", method)
     assert open_store().get(job_key(config), need_weights=False) is not None, (
         f"{config.short_name()}: the lab's settings for {method!r} are not shipped; "
-        "see lab.METHOD_FORM_DEFAULTS and python -m kdcore sweep --suite methods")
+        "see the Method's form_defaults in kdcore/methods/ and python -m kdcore sweep --suite methods")
 
 
 def test_distill_lab_picking_a_method_sets_its_settings_and_answers_from_the_store(
