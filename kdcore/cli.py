@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default="bench.json")
     b.add_argument("--only", default="", help="comma-separated sections: engine,mhist,runner,app")
 
+    rp = sub.add_parser("report", help="the stored results as the README's markdown tables (mean ± std over seeds)")
+    rp.add_argument("--datasets", default="fashion_mnist,mnist,mnist_binary", help="comma-separated data sets")
+
     pc = sub.add_parser("precompute", help="(re)make the shipped results in assets/ (see assets/README.md)")
     pc.add_argument("--profile", default="default", help="default | quick")
     pc.add_argument("--only", default="", help="comma-separated parts")
@@ -150,7 +153,11 @@ def _print_result(r: dict, as_json: bool) -> None:
         print(json.dumps({k: v for k, v in r.items() if k != "history"}, indent=1, default=str))
         return
     m, c = r["metrics"], r["complexity"]
+    from kdcore.engine import stale_reason
+
     tag = " (cached)" if r.get("cached") else ""
+    if r.get("cached") and (why := stale_reason(r)):
+        tag += f" [stale: {why}; --recompute makes it again]"
     auc = m.get("auc")
     print(
         f"{r['name']}{tag}\n  data: {r['data_source']}{'  [stand-in]' if r.get('is_standin') else ''}\n"
@@ -228,10 +235,19 @@ def _dispatch(a: argparse.Namespace) -> int:
         if a.json:
             print(json.dumps([{k: v for k, v in r.items() if k != "history"} for r in rows], indent=1, default=str))
             return 0
+        from kdcore.engine import is_stale
+
         print(f"{'key':24s}  {'acc%':>6s}  {'data':28s}  name")
         for r in rows:
-            print(f"{r['key']:24s}  {r['metrics']['accuracy'] * 100:6.2f}  {r.get('data_source', '?')[:28]:28s}  {r['name']}")
+            mark = "  [stale: older engine]" if is_stale(r) else ""
+            print(f"{r['key']:24s}  {r['metrics']['accuracy'] * 100:6.2f}  {r.get('data_source', '?')[:28]:28s}  "
+                  f"{r['name']}{mark}")
         print(f"{len(rows)} results")
+        return 0
+    if a.cmd == "report":
+        from kdcore.views.report import report
+
+        print(report(tuple(d for d in a.datasets.split(",") if d)))
         return 0
     if a.cmd == "bench":
         from kdcore.bench import run_bench

@@ -16,7 +16,7 @@ from typing import Any
 from kdcore import CODE_VERSION
 
 # Dataset names the engine knows. The MHIST names are wired by kdcore.data.mhist.
-DATASETS: tuple[str, ...] = ("mnist", "fashion_mnist", "mhist", "mhist_synthetic")
+DATASETS: tuple[str, ...] = ("mnist", "fashion_mnist", "mnist_binary", "mhist", "mhist_synthetic")
 
 # Architectures ("arch"): which network a job trains.
 #   teacher_cnn    the course's MNIST teacher (2 conv layers, 1,011,466 parameters)

@@ -13,6 +13,10 @@ Parts (``--only``), each idempotent (finished jobs are never recomputed):
   fashion-methods  the issue-5 methods on full Fashion-MNIST, 3 seeds, cheapest first (hours of CPU;
              KD_COST_CLASSES=1,2 runs only those classes of method_cost_rank; KD_SEEDS=0,1 only those
              seeds, so two processes can split the work over two cores).
+  subclass-binary  the subclass-distillation paper's demo: MNIST 0–4 vs 5–9, a 5-subclass teacher, the course MLP
+             from scratch / Hinton KD / subclass distillation, 3 seeds.
+  dkd-sweep  DKD's beta x warm-up sweep on full Fashion-MNIST, 3 seeds (picks DKD's defaults: kdcore/methods/dkd.py).
+  stale      every shipped result an older engine made (kdcore/engine.py), made again (teachers first).
   mhist      the MHIST page's pipeline of every method it offers, on the synthetic stand-in (or real
              MHIST when KD_MHIST_DIR is set).
   subclass-examples  example test images per (class, subclass) of the first stored subclass teacher of
@@ -93,6 +97,45 @@ def method_configs(dataset: str, seeds: Iterable[int] = SEEDS) -> list[JobConfig
     return out
 
 
+def subclass_binary_configs(seeds: Iterable[int] = SEEDS) -> list[JobConfig]:
+    """The subclass-distillation paper's own demo on the course pair: MNIST collapsed to 0–4 vs 5–9, a subclass
+    teacher with 5 subclasses per class (the course CNN, β = 1, temperature 1 — the authors' notebook), and the
+    course MLP student trained from scratch, by Hinton KD from the course teacher, and by subclass distillation."""
+    out: list[JobConfig] = []
+    for s in seeds:
+        t = course_teacher("mnist_binary", seed=s)
+        mlp = course_student("mnist_binary", "scratch", seed=s)
+        out += [t, mlp, course_student("mnist_binary", "hinton", seed=s, teacher=t), *get_method("subclass").jobs(t, mlp)]
+    return out
+
+
+def dkd_sweep_configs(seeds: Iterable[int] = SEEDS, dataset: str = "fashion_mnist") -> list[JobConfig]:
+    """DKD's β × warm-up sweep on the course pair (:data:`kdcore.methods.dkd.SWEEP_BETAS` × ``SWEEP_WARMUPS``), each
+    cell's settings explicit; the course teacher and scratch student of each seed first."""
+    from kdcore.methods.dkd import SWEEP_BETAS, SWEEP_WARMUPS, sweep_params
+
+    dkd = get_method("dkd")
+    out: list[JobConfig] = []
+    for s in seeds:
+        t, mlp = course_teacher(dataset, seed=s), course_student(dataset, "scratch", seed=s)
+        out += [t, mlp]
+        out += [dkd.job(t, mlp.replace(method_params=sweep_params(b, w))) for w in SWEEP_WARMUPS for b in SWEEP_BETAS]
+    return out
+
+
+def stale_configs(store: ResultStore | None = None) -> list[JobConfig]:
+    """The configs of the shipped results an older engine made (:func:`kdcore.engine.is_stale`), teachers first."""
+    from kdcore.engine import is_stale
+
+    store = store or ResultStore(SHIPPED_STORE, readonly=True)
+    configs = [JobConfig.from_dict(r["config"]) for r in store.list() if is_stale(r)]
+
+    def depth(c: JobConfig) -> int:
+        return 0 if c.teacher is None else 1 + depth(c.teacher)
+
+    return sorted(configs, key=depth)
+
+
 def method_cost_rank(c: JobConfig) -> int:
     """Cost/priority class of a method job on full Fashion-MNIST (``Method.cost_rank``, this CPU, 1 thread
     per job): 0 reads the teacher's cached logits (~1-2 min); 1 FitNets/AT with the CNN student, teacher
@@ -128,7 +171,7 @@ def mhist_configs() -> list[JobConfig]:
     return out
 
 
-def _run_all(configs: list[JobConfig], label: str) -> list[dict]:
+def _run_all(configs: list[JobConfig], label: str, recompute: bool = False) -> list[dict]:
     from tqdm import tqdm
 
     from kdcore.jobs.submit import run_through_runner
@@ -136,7 +179,7 @@ def _run_all(configs: list[JobConfig], label: str) -> list[dict]:
     results = []
     for cfg in tqdm(configs, desc=label, unit="job", file=sys.stderr):
         try:
-            results.append(run_through_runner(cfg))
+            results.append(run_through_runner(cfg, recompute=recompute))
         except Exception as e:  # one method's failure must not stop the rest; it is reported
             print(f"FAILED {cfg.short_name()}: {type(e).__name__}: {e}", file=sys.stderr)
     return results
@@ -182,13 +225,47 @@ def _add_shipped_weights(src: ResultStore, dst: ResultStore, key: str) -> bool:
     return True
 
 
+def _remove_entry(store: ResultStore, key: str) -> None:
+    """Delete one entry of the shipped store (export only: a folder this repo's command made, never a link)."""
+    entry = store.root / "objects" / key
+    if entry.is_dir() and not entry.is_symlink():
+        shutil.rmtree(entry)
+
+
+def superseded(record: dict) -> bool:
+    """A shipped result of an older *revision* of one of its methods: its key is never asked for again
+    (:func:`kdcore.engine.key_part`), so export drops it. (A result of an older *core* engine keeps its key:
+    it stays, marked stale, until ``precompute --only stale`` makes it again.)"""
+    from kdcore.engine import key_part, record_engine
+
+    try:
+        now = key_part(JobConfig.from_dict(record["config"]))
+    except Exception:  # a method that no longer exists
+        return True
+    made = record_engine(record).partition("+")[2]
+    return made != now
+
+
 def export(src: ResultStore, dst_root: Path = SHIPPED_STORE) -> int:
     """Copy every result (JSON) and the selected weights into ``dst_root``, atomically per entry; an entry
-    shipped earlier without weights that the rule now wants gets them added. Returns what changed."""
+    shipped earlier without weights that the rule now wants gets them added; a shipped entry an older engine
+    made is replaced by ``src``'s newer one; entries of superseded method revisions are dropped (with the
+    subclass pictures of dropped teachers). Returns what changed."""
+    from kdcore.engine import is_stale
+
     dst = ResultStore(dst_root)
     n = 0
+    for r in dst.list():
+        if superseded(r):
+            _remove_entry(dst, r["key"])
+            n += 1
     for r in src.list():
+        if superseded(r):
+            continue
         shipped = dst.get(r["key"])
+        if shipped is not None and is_stale(shipped) and not is_stale(r):
+            _remove_entry(dst, r["key"])  # made again by today's engine: the new one replaces it
+            shipped = None
         if shipped is not None:
             if _weights_wanted(r) and "weights.safetensors" not in shipped.get("files", {}):
                 n += _add_shipped_weights(src, dst, r["key"])
@@ -203,12 +280,21 @@ def export(src: ResultStore, dst_root: Path = SHIPPED_STORE) -> int:
     from kdcore.views.subclass_examples import export_artefacts
 
     n += export_artefacts(src, dst_root)
+    from kdcore.views.subclass_examples import artefact_store
+
+    kept, arts = {r["key"] for r in dst.list()}, artefact_store(dst)
+    for a in arts.list():  # pictures of a teacher that is no longer shipped
+        if a.get("teacher_key") not in kept:
+            _remove_entry(arts, a["key"])
+            n += 1
     shutil.rmtree(dst_root / "tmp", ignore_errors=True)
     shutil.rmtree(dst_root / "locks", ignore_errors=True)
     (dst_root / "PROVENANCE.md").write_text(
         "# Shipped results\n\n"
         "Made by `python -m kdcore precompute` (see kdcore/precompute.py for the exact job list).\n"
-        "Each `objects/<key>/result.json` records its config, data source, seed, date and library versions;\n"
+        "Each `objects/<key>/result.json` records its config, data source, seed, date, library versions and the\n"
+        "engine that made it (`engine`; kdcore/engine.py: results of an older engine are marked stale in the app and\n"
+        "remade by `python -m kdcore precompute --only stale,export`);\n"
         "`weights.safetensors` ships only for the models the app needs to open instantly (playground teacher and\n"
         "KD student; the Learn page's attention-transfer and scratch CNN students).\n"
         "Reproduce one: `python -m kdcore distill …` with the config in its result.json, or rerun precompute.\n"
@@ -220,7 +306,8 @@ def export(src: ResultStore, dst_root: Path = SHIPPED_STORE) -> int:
 
 
 def precompute(profile: str = "default", only: list[str] | None = None) -> None:
-    parts = only or ["mnist", "fashion", "methods", "fashion-methods", "mhist", "subclass-examples", "export"]
+    parts = only or ["mnist", "fashion", "methods", "subclass-binary", "fashion-methods", "dkd-sweep", "mhist",
+                     "subclass-examples", "export"]
     env = settings()
     work = ResultStore(env.store_dir or Path.home() / ".cache" / "distillation-lab" / "precompute")
     os.environ.setdefault("KD_STORE_DIR", str(work.root))
@@ -234,6 +321,12 @@ def precompute(profile: str = "default", only: list[str] | None = None) -> None:
     if "fashion-methods" in parts:
         classes, seeds = env.cost_classes, env.seeds or SEEDS
         _run_all(fashion_method_configs(seeds if profile != "quick" else (0,), classes), "fashion-methods")
+    if "subclass-binary" in parts:
+        _run_all(subclass_binary_configs(SEEDS if profile != "quick" else (0,)), "subclass-binary")
+    if "dkd-sweep" in parts:
+        _run_all(dkd_sweep_configs((env.seeds or SEEDS) if profile != "quick" else (0,)), "dkd-sweep")
+    if "stale" in parts:  # results an older engine made: made again (teachers first)
+        _run_all(stale_configs(), "stale", recompute=True)
     if "mhist" in parts:
         _run_all(mhist_configs(), "mhist")
     if "subclass-examples" in parts:

@@ -108,22 +108,33 @@ for method in learn.COURSE_METHODS:
             if cmp.summary:
                 st.markdown(cmp.summary)
     if method.demo == "subclass":
-        examples = stored_demo(lambda: learn.subclass_demo("mnist"), "The subclass examples")
+        demo = st.radio("Subclass teacher", list(learn.SUBCLASS_DEMOS), format_func=learn.SUBCLASS_DEMOS.get,
+                        horizontal=True, key="learn_subclass_demo")
+        examples = stored_demo(lambda d=demo: learn.subclass_demo(d), "The subclass examples")
         if examples is None:
             st.info(learn.SUBCLASS_MISSING)
         else:
-            st.markdown(learn.SUBCLASS_INTRO)
+            st.markdown(learn.SUBCLASS_BINARY_INTRO if examples.fine_counts is not None else learn.SUBCLASS_INTRO)
             st.caption(examples.caption())
+            if purity := learn.subclass_purity_line(examples):
+                st.markdown(f"**{purity}**")
             n_classes = len(examples.classes)
-            name = st.selectbox("Class", examples.classes, index=min(7, n_classes - 1), key="learn_subclass_class")
+            name = st.selectbox("Class", examples.classes, index=min(7, n_classes - 1), key=f"learn_subclass_class_{demo}")
             c = examples.classes.index(name)
             for k, col in enumerate(st.columns(examples.subclasses)):
-                col.image(examples.tile(c, k), caption=examples.label(c, k), width=200)
+                col.image(examples.tile(c, k, columns=2 if examples.subclasses > 3 else 3), caption=examples.label(c, k),
+                          width="stretch" if examples.subclasses > 3 else 200)
             st.caption(examples.summary())
             with st.expander("Every class"):
                 for ci in range(n_classes):
                     for k, col in enumerate(st.columns(examples.subclasses)):
                         col.image(examples.tile(ci, k, columns=6), caption=examples.label(ci, k), width="stretch")
+            students = stored_demo(lambda d=demo: learn.subclass_students(d), "The subclass students")
+            if students is not None and not students.empty:
+                st.markdown("**The course MLP on the same task** (test accuracy %, mean ± std over the seeds listed):")
+                st.dataframe(students, hide_index=True, column_config={
+                    "accuracy": st.column_config.NumberColumn(format="%.2f"),
+                    "std": st.column_config.NumberColumn("±", format="%.2f")})
     if method.demo == "born_again":
         ban = stored_demo(learn.born_again_generations, "The born-again results")
         if ban is not None and ban.empty:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -184,10 +185,42 @@ def test_class_logits_from_subclass_sums_probabilities() -> None:
 
 
 def test_subclass_contrastive_loss_known_value() -> None:
-    # Standardised over the batch, [[1,0],[0,1]] becomes v1 = [1,−1], v2 = [−1,1]: v1·v1 = 2, v1·v2 = −2,
-    # so each row contributes −log(e² / (e² + e⁻²)) = log(1 + e⁻⁴).
+    # Per example, [1, 0] and [0, 1] standardise to ±[1, −1], scaled by 1/sqrt(T·K) = 1/sqrt(2): v1·v1 = 1,
+    # v1·v2 = −1, so loss = log(e + e⁻¹) − 1/T − log n = log(1 + e⁻²) − log 2.
     loss = subclass_contrastive_loss(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
-    assert loss.item() == pytest.approx(math.log1p(math.exp(-4)), rel=1e-3)  # eps in the std: not exact
+    assert loss.item() == pytest.approx(math.log1p(math.exp(-2)) - math.log(2), rel=1e-6)
+
+
+def _authors_negative_sampling_loss(z: np.ndarray, temperature: float, eps: float = 1e-9) -> float:
+    """The authors' TF ``negative_sampling_loss`` step by step in numpy (tf.nn.moments over the last axis,
+    tf.nn.batch_normalization with scale 1/sqrt(T·K))."""
+    n, k = z.shape
+    mean, var = z.mean(-1, keepdims=True), z.var(-1, keepdims=True)
+    v = (z - mean) * (1.0 / np.sqrt(temperature * k)) / np.sqrt(var + eps)
+    sim = v @ v.T
+    lse = np.log(np.exp(sim - sim.max(-1, keepdims=True)).sum(-1)) + sim.max(-1)
+    return float(lse.mean() - 1.0 / temperature - np.log(n))
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.5, 2.0])
+def test_subclass_contrastive_loss_matches_the_authors_code(temperature: float) -> None:
+    z = torch.randn(64, 10, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 3
+    ours = subclass_contrastive_loss(z, temperature).item()
+    assert ours == pytest.approx(_authors_negative_sampling_loss(z.numpy(), temperature), rel=1e-9, abs=1e-12)
+
+
+def test_subclass_contrastive_loss_sees_a_subclass_taking_over() -> None:
+    # Issue 16: standardising each logit over the batch made the loss blind to one subclass's logit rising in
+    # every example (the class collapsing onto it). Per-example normalisation must see it, and push back.
+    z = torch.randn(256, 10, generator=torch.Generator().manual_seed(0))
+    shifted = z.clone()
+    shifted[:, 0] += 6.0
+    assert subclass_contrastive_loss(shifted).item() > subclass_contrastive_loss(z).item() + 0.5
+    offset = torch.zeros((), requires_grad=True)
+    moved = z.clone()
+    moved[:, 0] = moved[:, 0] + offset
+    subclass_contrastive_loss(moved).backward()
+    assert offset.grad is not None and abs(offset.grad.item()) > 1e-3  # the old loss: ~1e-17
 
 
 def test_subclass_teacher_loss_ce_is_summed_subclass_probability() -> None:
@@ -215,8 +248,9 @@ def test_born_again_chain() -> None:
     base = course_teacher("mnist", seed=3)
     chain = born_again_configs(base, 3)
     assert [c.teacher for c in chain] == [base, chain[0], chain[1]]
-    for c in chain:
-        assert (c.arch, c.method, c.alpha, c.temperature, c.seed) == ("teacher_cnn", "born_again", 1.0, 1.0, 3)
+    for k, c in enumerate(chain, start=1):
+        # each generation starts from a fresh initialisation: a seed of its own, derived from the teacher's
+        assert (c.arch, c.method, c.alpha, c.temperature, c.seed) == ("teacher_cnn", "born_again", 1.0, 1.0, 3 + 1000 * k)
         validate(c)
     assert len({c.key() for c in chain}) == 3
     with pytest.raises(ConfigError):
@@ -414,3 +448,36 @@ def test_check_method_fits_rejects(
 ) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         check_method_fits(config, student, teacher)
+
+
+def test_born_again_generations_start_from_fresh_weights() -> None:
+    # Issue 16: generation 1 began from the teacher's exact initial weights (same seed). The seeded
+    # initialisation of each generation must differ from its teacher's and from the other generations'.
+    from kdcore.models import build_model
+
+    base = course_teacher("mnist", seed=0)
+    firsts = []
+    for c in (base, *born_again_configs(base, 2)):
+        torch.manual_seed(c.seed)
+        firsts.append(next(build_model(c, 10).parameters()).detach().clone())
+    assert not torch.equal(firsts[0], firsts[1]) and not torch.equal(firsts[1], firsts[2])
+
+
+def test_loading_a_teacher_leaves_the_callers_random_stream_alone(tmp_path) -> None:
+    # A job seeds its RNG, builds its student, then loads its teacher: the dropout masks it draws while
+    # training must follow its own seed, not the seed the teacher's rebuild used (load_model).
+    from kdcore.store import ResultStore
+    from kdcore.train.common import load_model
+
+    store = ResultStore(tmp_path)
+    cfg = course_teacher("mnist", seed=0)
+    torch.manual_seed(0)
+    net = TeacherCNN()
+    store.put("k" * 24, {"config": cfg.to_dict(), "num_outputs": 10}, {"weights": net.state_dict()})
+    draws = []
+    for load in (False, True):
+        torch.manual_seed(5)
+        if load:
+            load_model({"key": "k" * 24, "config": cfg.to_dict(), "num_outputs": 10}, store)
+        draws.append(torch.rand(3))
+    assert torch.equal(draws[0], draws[1])

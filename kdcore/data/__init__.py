@@ -80,6 +80,10 @@ def _load_uncached(name: str, source: str, folder: str | Path | None = None) -> 
         from kdcore.data.mnist import load_mnist
 
         return load_mnist(source)
+    if name == "mnist_binary":
+        from kdcore.data.mnist import load_mnist_binary
+
+        return load_mnist_binary(load_dataset("mnist", source))  # memoised: the MNIST arrays are shared
     if name == "fashion_mnist":
         from kdcore.data.mnist import load_fashion_mnist
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from kdcore.data.base import ArrayDataset, DataError, data_dir
-from kdcore.data.pairs import FASHION_CLASSES, MNIST_CLASSES
+from kdcore.data.pairs import BINARY_CLASSES, FASHION_CLASSES, MNIST_CLASSES
 from kdcore.net import network_available
 
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -128,6 +128,20 @@ def load_mnist(source: str = "auto") -> ArrayDataset:
         name="mnist", source=SOURCE_LABELS[sid], source_id=sid,
         x_train=_to_float(xtr), y_train=ytr, x_test=_to_float(xte), y_test=yte,
         classes=MNIST_CLASSES, is_standin=(sid == "mnist-5k"), notice=notice,
+    )
+
+
+def load_mnist_binary(base: ArrayDataset) -> ArrayDataset:
+    """MNIST collapsed to two classes, digits 0–4 vs 5–9: the subclass-distillation demo of Müller, Kornblith &
+    Hinton (their notebook, google-research ``subclass_distillation/mnist_colab.ipynb``). Same images and
+    sources as :func:`load_mnist`; the digit labels are kept in ``extra["digits_train"/"digits_test"]`` (never
+    shown to a model) so the subclasses a teacher invents can be compared with the digits. ``base``: MNIST as
+    loaded (its arrays are shared, not copied)."""
+    return ArrayDataset(
+        name="mnist_binary", source=f"{base.source}, digits 0–4 vs 5–9", source_id=f"{base.source_id}-binary",
+        x_train=base.x_train, y_train=(base.y_train >= 5).long(), x_test=base.x_test, y_test=(base.y_test >= 5).long(),
+        classes=BINARY_CLASSES, is_standin=base.is_standin, notice=base.notice,
+        extra={"digits_train": base.y_train, "digits_test": base.y_test},
     )
 
 

@@ -13,11 +13,12 @@ layers); a test keeps them equal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 MNIST_CLASSES: tuple[str, ...] = tuple(str(i) for i in range(10))
 FASHION_CLASSES: tuple[str, ...] = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                                     "Sneaker", "Bag", "Ankle boot")
+BINARY_CLASSES: tuple[str, str] = ("0–4", "5–9")  # MNIST collapsed to two classes (the subclass demo)
 MHIST_CLASSES: tuple[str, str] = ("HP", "SSA")  # label 0 = HP (benign), 1 = SSA (precancerous, the positive class)
 
 
@@ -46,6 +47,7 @@ class DataPair:
     hint_layers: tuple[str, str]  # FitNets default (teacher hint layer, student guided layer)
     at_layers: str  # attention transfer default layers (comma-separated feature names)
     user_folder: bool  # reads a user's own data folder (JobConfig.data_dir); else its sources are fixed
+    subclasses: int = 2  # subclasses per class a subclass teacher invents here (the binary MNIST demo: the paper's 5)
 
     @property
     def num_classes(self) -> int:
@@ -81,6 +83,8 @@ def _mhist_style(name: str, title: str, user_folder: bool) -> DataPair:
 DATA_PAIRS: dict[str, DataPair] = {
     "mnist": _mnist_style("mnist", "MNIST", MNIST_CLASSES),
     "fashion_mnist": _mnist_style("fashion_mnist", "Fashion-MNIST", FASHION_CLASSES),
+    # MNIST collapsed to 0–4 vs 5–9: the subclass-distillation paper's demo (the teacher never sees digits)
+    "mnist_binary": replace(_mnist_style("mnist_binary", "MNIST 0–4 vs 5–9", BINARY_CLASSES), subclasses=5),
     # the real release, from the user's folder (JobConfig.data_dir, else KD_MHIST_DIR)
     "mhist": _mhist_style("mhist", "MHIST", user_folder=True),
     # the synthetic stand-in, made by kdcore.data.synthetic_mhist under KD_DATA_DIR

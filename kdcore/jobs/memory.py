@@ -62,7 +62,6 @@ DATA_BYTES = {
     ("mhist", None): 3_152 * 512 + 32 * 3 * 224 * 224,
     ("mhist_synthetic", None): (96 + 48) * 512 + 32 * 3 * 224 * 224,
 }
-NUM_CLASSES = {"mnist": 10, "fashion_mnist": 10, "mhist": 2, "mhist_synthetic": 2}
 
 
 @dataclass(frozen=True)
@@ -253,18 +252,20 @@ def activation_batch(config: JobConfig) -> int:
 
 
 def _outputs(config: JobConfig) -> int:
-    return NUM_CLASSES.get(config.dataset, 10) * int(config.param("subclasses", 1))
+    return data_pair(config.dataset).num_classes * int(config.param("subclasses", 1))
 
 
 def _data_bytes(config: JobConfig) -> int:
     source = "mnist-5k" if config.data_source == "mnist-5k" else None
-    return DATA_BYTES.get((config.dataset, source), DATA_BYTES[("mnist", None)])
+    dataset = "mnist" if config.dataset == "mnist_binary" else config.dataset  # the same images
+    return DATA_BYTES.get((dataset, source), DATA_BYTES[("mnist", None)])
 
 
 def _n_train(config: JobConfig) -> int:
     full = DATA_BYTES.get((config.dataset, None), 0)
     per = 784 * 4
-    n = {"mnist": 60_000 if config.data_source != "mnist-5k" else 4_000, "fashion_mnist": 60_000,
+    mnist = 60_000 if config.data_source != "mnist-5k" else 4_000
+    n = {"mnist": mnist, "mnist_binary": mnist, "fashion_mnist": 60_000,
          "mhist": 2_175, "mhist_synthetic": 96}.get(config.dataset, full // per)
     return min(n, config.train_limit) if config.train_limit else n
 

@@ -7,6 +7,8 @@ predictions use :func:`class_logits_from_subclass`.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -28,22 +30,31 @@ def class_logits_from_subclass(logits: torch.Tensor, s: int) -> torch.Tensor:
     return logits.view(n, width // s, s).logsumexp(dim=2)
 
 
-def subclass_contrastive_loss(logits: torch.Tensor, temperature: float = 1.0, eps: float = 1e-5) -> torch.Tensor:
-    r"""The paper's auxiliary loss that spreads examples over subclasses.
+def subclass_contrastive_loss(logits: torch.Tensor, temperature: float = 1.0, eps: float = 1e-9) -> torch.Tensor:
+    r"""The paper's auxiliary loss that spreads examples over subclasses (the authors' "negative sampling loss").
 
-    Each logit is standardised over the batch, :math:`v_i = (z_i - \mu) / \sigma`, and each example
-    must recognise itself among the batch (a contrastive loss with no augmentation):
+    Each example's ``K = C·s`` subclass logits are normalised **over that example's own logits** and
+    scaled so that every :math:`\|v_i\|^2 = 1/T`:
 
     .. math::
-        \mathcal{L}_{aux} = -\frac{1}{n} \sum_{i=1}^{n}
-            \log \frac{\exp(v_i^\top v_i / T_{aux})}{\sum_{j=1}^{n} \exp(v_i^\top v_j / T_{aux})}
+        v_i = \frac{z_i - \mathrm{mean}(z_i)}{\sqrt{\mathrm{var}(z_i) + \epsilon}\,\sqrt{T K}}, \qquad
+        \mathcal{L}_{aux} = \frac{1}{n} \sum_{i=1}^{n} \log \sum_{j=1}^{n} e^{v_i^\top v_j}
+            - \frac{1}{T} - \log n
 
-    It is minimised when examples have distinct subclass-logit vectors, which stops all examples
-    of a class from collapsing onto one subclass (the class loss alone is indifferent to that).
+    (a contrastive self-recognition loss: each example should be most similar to itself; the constants make
+    a perfect spread score about 0). :math:`v_i^\top v_j` is the correlation of two examples' logit
+    profiles over :math:`1/T`, so a shift of one subclass's logit in every example — a class collapsing
+    onto that subclass — makes all examples alike and raises the loss. Standardising each logit *over the
+    batch* instead (per column) removes exactly that shift and cannot see collapse.
+
+    Follows the authors' code (google-research ``subclass_distillation/mnist_colab.ipynb``,
+    ``negative_sampling_loss``): per-example moments, scale :math:`1/\sqrt{T K}`, :math:`\epsilon = 10^{-9}`.
     """
-    v = (logits - logits.mean(dim=0)) / (logits.std(dim=0, unbiased=False) + eps)
-    sim = v @ v.t() / temperature
-    return F.cross_entropy(sim, torch.arange(len(v), device=v.device))
+    n, k = logits.shape
+    mean = logits.mean(dim=1, keepdim=True)
+    var = logits.var(dim=1, unbiased=False, keepdim=True)
+    v = (logits - mean) / torch.sqrt(var + eps) / math.sqrt(temperature * k)
+    return torch.logsumexp(v @ v.t(), dim=1).mean() - 1.0 / temperature - math.log(n)
 
 
 class SubclassTeacherLoss(nn.Module):
@@ -56,8 +67,8 @@ class SubclassTeacherLoss(nn.Module):
 
     Args:
         subclasses: s >= 1 subclasses per class (s = 1 is plain cross-entropy plus the aux term).
-        aux_weight: :math:`w_{aux}` >= 0, weight of the auxiliary loss.
-        aux_temperature: :math:`T_{aux}` > 0 of the auxiliary loss.
+        aux_weight: :math:`w_{aux}` >= 0, weight of the auxiliary loss (the authors' β; their notebook: 1).
+        aux_temperature: :math:`T_{aux}` > 0 of the auxiliary loss (their notebook: 1).
     """
 
     def __init__(

@@ -78,6 +78,9 @@ class Method:
     outputs_per_class: network outputs per class (subclass methods: ``subclasses``; else 1).
     default_params: ``method_params`` a student gets unless it sets them (FitNets on the fully connected
     student: the vector hint), applied by :meth:`jobs`.
+    revision: bump when a change alters what this method's jobs produce (its loss, arrangement or defaults);
+    part of the store key of every job whose teacher chain uses it (:mod:`kdcore.engine`), so results of
+    an older revision are never served as today's. Say in the module what each revision changed.
     """
 
     name: str
@@ -101,6 +104,7 @@ class Method:
     cost_rank: Callable[[JobConfig], int] = lambda config: 0
     outputs_per_class: Callable[[JobConfig], int] = lambda config: 1
     default_params: Callable[[JobConfig], Mapping[str, object]] = lambda student: MappingProxyType({})
+    revision: int = 1
 
     def jobs(self, teacher: JobConfig, student: JobConfig) -> list[JobConfig]:
         """The jobs a ``student`` of this method needs beyond ``teacher``, its own job last.

@@ -8,6 +8,19 @@ from kdcore.losses.born_again import BornAgainKD
 from kdcore.methods.base import Method
 
 BAN_GENERATIONS = 2  # the lab's and the shipped results' BAN ensemble: generations 1 and 2
+GENERATION_SEED_STRIDE = 1000  # generation k of a teacher with seed s trains with seed s + 1000·k
+
+# Revision 2 (2026-11-28): each generation starts from a fresh random initialisation, dropout stream and batch
+# order (its own seed, generation_seed), as Furlanello et al. train them; revision 1 gave every generation
+# its teacher's seed, so generation k began from the teacher's exact initial weights.
+REVISION = 2
+
+
+def generation_seed(base_seed: int, generation: int) -> int:
+    """The seed of born-again generation ``generation`` (>= 1) of a teacher trained with ``base_seed``: a fresh
+    initialisation, dropout stream and batch order per generation, and still a function of the base seed, so a
+    3-seed experiment has 3 independent chains."""
+    return int(base_seed) + GENERATION_SEED_STRIDE * int(generation)
 
 
 def born_again_configs(
@@ -16,15 +29,16 @@ def born_again_configs(
     """Jobs of generations 1..``generations``; generation k's ``teacher`` is generation k−1.
 
     Generation 0 is ``base_teacher`` itself (a label-trained job). Each generation keeps the
-    teacher's architecture, data and seed — only the loss and the nested teacher differ, so the
-    store keys differ and each generation's result is found again.
+    teacher's architecture and data, and gets a seed of its own (:func:`generation_seed`): a fresh random
+    initialisation, as in the paper — the diversity the BAN ensemble averages over.
     """
     if generations < 1:
         raise ConfigError(f"born-again networks need at least 1 generation (got {generations})")
     chain: list[JobConfig] = []
     previous = base_teacher
-    for _ in range(generations):
-        previous = base_teacher.replace(method="born_again", teacher=previous, alpha=alpha, temperature=temperature)
+    for k in range(1, generations + 1):
+        previous = base_teacher.replace(method="born_again", teacher=previous, alpha=alpha, temperature=temperature,
+                                        seed=generation_seed(base_teacher.seed, k))
         chain.append(previous)
     return chain
 
@@ -111,6 +125,7 @@ METHOD = Method(
     "CPU) distilled from the first at T = 1, α = 1; the teacher itself is its from-scratch baseline.",
     scratch_baseline=False,
     cost_rank=lambda c: 4,
+    revision=REVISION,
 )
 
 ENSEMBLE = Method(
@@ -126,7 +141,8 @@ ENSEMBLE = Method(
     student_settings=PAPER_SETTINGS,
     scratch_baseline=False,
     cost_rank=lambda c: 4,
+    revision=REVISION,
 )
 
-__all__ = ["ENSEMBLE", "METHOD", "ban_ensemble_config", "born_again_configs",
-           "born_again_generation", "ensemble_members"]
+__all__ = ["ENSEMBLE", "GENERATION_SEED_STRIDE", "METHOD", "ban_ensemble_config", "born_again_configs",
+           "born_again_generation", "ensemble_members", "generation_seed"]

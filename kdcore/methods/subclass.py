@@ -9,6 +9,7 @@ from __future__ import annotations
 from torch import nn
 
 from kdcore.config import ConfigError, JobConfig
+from kdcore.data.pairs import data_pair
 from kdcore.losses.subclass import SubclassKD, SubclassTeacherLoss
 from kdcore.methods.base import Method, labels_only, number
 from kdcore.methods.checks import output_width
@@ -16,7 +17,11 @@ from kdcore.methods.checks import output_width
 # Default of the ``subclasses`` setting. 1 (= no subclasses: the method degenerates to plain CE /
 # Hinton KD) so the network is sized the same way everywhere; subclass_configs always writes s.
 DEFAULT_SUBCLASSES = 1
-SUBCLASSES = 2  # the arrangement's subclasses per class (the shipped results: 2)
+# Revision 2 (2026-11-28): the auxiliary loss normalises per example and scales by 1/sqrt(T·K), as the authors'
+# code does (revision 1 standardised each logit over the batch, which cannot see a class collapsing onto one
+# subclass: every shipped revision-1 teacher put 100 % of each class into one subclass); the arrangement's
+# subclasses per class come from the data set (DataPair.subclasses).
+REVISION = 2
 
 
 def subclasses(config: JobConfig) -> int:
@@ -25,9 +30,12 @@ def subclasses(config: JobConfig) -> int:
 
 
 def subclass_configs(
-    teacher: JobConfig, student: JobConfig, subclasses: int = SUBCLASSES, aux_weight: float = 1.0
+    teacher: JobConfig, student: JobConfig, subclasses: int | None = None, aux_weight: float = 1.0
 ) -> tuple[JobConfig, JobConfig]:
-    """(subclass teacher job, subclass student job distilled from it) from two ordinary jobs."""
+    """(subclass teacher job, subclass student job distilled from it) from two ordinary jobs; ``subclasses``
+    per class defaults to the data set's (:attr:`kdcore.data.pairs.DataPair.subclasses`)."""
+    if subclasses is None:
+        subclasses = data_pair(teacher.dataset).subclasses
     params = {"subclasses": int(subclasses), "aux_weight": float(aux_weight)}
     t = teacher.replace(
         method="subclass_teacher", teacher=None, method_params=tuple({**dict(teacher.method_params), **params}.items())
@@ -97,6 +105,7 @@ TEACHER = Method(
     in_picker=False,
     cost_rank=lambda c: 3,
     outputs_per_class=subclasses,
+    revision=REVISION,
 )
 
 METHOD = Method(
@@ -113,4 +122,5 @@ METHOD = Method(
     mhist_note="Subclass distillation trains its own ResNetV2-50 subclass teacher first.",
     cost_rank=lambda c: 3,
     outputs_per_class=subclasses,
+    revision=REVISION,
 )

@@ -21,6 +21,7 @@ import kdcore
 from kdcore.config import ConfigError, JobConfig, transfer_stages
 from kdcore.data import ArrayDataset
 from kdcore.data.pairs import data_pair
+from kdcore.engine import engine_version
 from kdcore.methods import outputs_per_class
 from kdcore.metrics import classification_metrics, complexity
 from kdcore.models import build_model
@@ -83,8 +84,11 @@ def load_model(result: dict, store: AnyStore | None = None) -> nn.Module:
     weights = store.load_tensors(result["key"], "weights")
     if weights is None:
         raise FileNotFoundError(f"weights of {result.get('name', result['key'])} are not in the store; rerun the job")
-    torch.manual_seed(0)
-    model = build_model(config, int(result["num_outputs"]))
+    # The random init is overwritten at once; forking keeps the caller's RNG where it was, so a job that
+    # loads its teacher after seeding its student still draws its dropout masks from its own seed.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = build_model(config, int(result["num_outputs"]))
     model.load_state_dict(weights)
     return model.eval()
 
@@ -167,6 +171,7 @@ def result_record(config: JobConfig, data: ArrayDataset, *, n_train: int, n_test
         "device": str(device),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": versions(),
+        "engine": engine_version(config),
     }
 
 

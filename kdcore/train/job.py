@@ -18,6 +18,7 @@ import torch
 from kdcore.config import ConfigError, JobConfig
 from kdcore.data import ArrayDataset, load_dataset
 from kdcore.data.pairs import data_pair
+from kdcore.engine import key_part
 from kdcore.methods import check_method_fits, get_method, validate
 from kdcore.models import build_model
 from kdcore.store import open_store, store_key
@@ -46,6 +47,8 @@ def _noop(_: dict) -> None:
 def job_key(config: JobConfig, data: ArrayDataset | None = None) -> str:
     data = data or load_dataset(config.dataset, config.data_source, config.data_dir)
     tag = data.source_id
+    if revised := key_part(config):  # a method of the chain changed its results since revision 1 (kdcore.engine)
+        tag += f"|revisions={revised}"
     if data_pair(config.dataset).transfer:
         # which weights started the backbone (by content), so a result trained from random init is never served
         # when ImageNet weights are present, or the reverse; and the teacher's own key (its weights too)
@@ -75,6 +78,10 @@ def run_job(
     data = load_dataset(config.dataset, config.data_source, config.data_dir)
     key = job_key(config, data)
     weights = get_method(config.method).trains  # an evaluation-only job (BAN ensemble) stores no weights
+
+    # A stored result answers even when an older engine made it (kdcore.engine.stale_reason): callers show it
+    # marked as such, and --recompute / precompute --only stale make it again. Recomputing it here would
+    # retrain every stale teacher of the chain behind the user's back.
     if not recompute and (hit := store.get(key, need_weights=weights)) is not None:
         return {**hit, "cached": True}
     with store.lock(key):

@@ -472,20 +472,20 @@ def born_again_generations(results: list[dict] | None = None) -> pd.DataFrame:
         if r.get("is_standin"):
             data += f" ({STANDIN_NOTE}: {r.get('data_source_id', '')})"
         base = 100 * chain[0]["metrics"]["accuracy"]
+        seed = int(chain[0]["config"].get("seed", 0))  # the chain's: each generation trains with a seed of its own
         for step, g in steps:
             acc = 100 * g["metrics"]["accuracy"]
-            rows.append({"data": data, "seed": int(cfg.get("seed", 0)), "step": step, "accuracy": acc,
+            rows.append({"data": data, "seed": seed, "step": step, "accuracy": acc,
                          "vs_teacher": acc - base})
     return pd.DataFrame(rows, columns=columns).sort_values(["data", "seed"], kind="stable").reset_index(drop=True)
 
 
 BAN_CAPTION = (
-    "Each line is one seed: the label-trained teacher (generation 0), the born-again generations trained on the "
-    "previous generation's outputs alone (T = 1, α = 1, as in the paper) and the ensemble of generations 1..k. "
-    "Furlanello et al. see generation 1 pass its teacher on CIFAR with networks trained to convergence. In the "
-    "shipped results none does. Our reading: the course teacher trains for 12 epochs and is still improving at "
-    "the last one (its stored per-epoch history shows test accuracy still rising), and a student that sees only "
-    "its outputs imitates it, mistakes included — the method's gain is not automatic.")
+    "Each line is one seed's chain: the label-trained teacher (generation 0), the born-again generations — each "
+    "from a fresh random initialisation (a seed of its own: the chain's seed + 1000·k), trained on the previous "
+    "generation's outputs alone (T = 1, α = 1, as in the paper) — and the ensemble of generations 1..k. "
+    "Furlanello et al. see generation 1 pass its teacher on CIFAR with networks trained to convergence; the "
+    "summary above says what the stored chains show here, seed by seed.")
 
 
 def born_again_summary(frame: pd.DataFrame) -> str:
@@ -517,6 +517,65 @@ SUBCLASS_MISSING = (
     "assets/store, which the app always reads).")
 
 
+SUBCLASS_DEMOS: dict[str, str] = {
+    "mnist_binary": "MNIST 0–4 vs 5–9 — the paper's demo (2 classes × 5 subclasses)",
+    "mnist": "MNIST (10 classes × 2 subclasses)",
+    "fashion_mnist": "Fashion-MNIST (10 classes × 2 subclasses)",
+}
+SUBCLASS_BINARY_INTRO = """
+**The authors' own demonstration** (Müller, Kornblith & Hinton; their notebook uses this course's CNN, Adam,
+batch 256, 12 epochs): MNIST collapsed to two classes, digits 0–4 vs 5–9, and a teacher with 5 subclasses per
+class. The teacher is never shown a digit label — only "low" or "high" — yet its auxiliary loss makes it spread
+each class over its subclasses, and the subclasses it invents can be compared with the digits it never saw:
+*purity* is the share of a class's test images whose subclass's commonest digit is their own (1 = every
+subclass is one digit; a teacher that put a whole class into one subclass would score the commonest digit's
+share, about 0.2).
+"""
+
+
+def subclass_purity_line(examples: SubclassExamples) -> str:
+    """E.g. "Digit purity of the subclasses: 0–4: 0.65, 5–9: 0.45 (one subclass per class would score 0.21 / 0.20)"
+    — from the stored artefact's counts; "" when the data set has no finer labels."""
+    purity, single = examples.purity(), examples.one_subclass_purity()
+    if purity is None or single is None:
+        return ""
+    got = ", ".join(f"{c}: {p:.2f}" for c, p in zip(examples.classes, purity, strict=True))
+    base = " / ".join(f"{p:.2f}" for p in single)
+    return (f"Digit purity of the subclasses — {got} (a teacher putting each class into one subclass would score "
+            f"{base}).")
+
+
+def subclass_students(dataset: str = "mnist_binary", results: list[dict] | None = None) -> pd.DataFrame:
+    """The course MLP on ``dataset`` trained from scratch, by Hinton KD and by subclass distillation, and the two
+    teachers: test accuracy in %, mean ± std over the stored seeds (one row each; ``seeds`` lists them).
+    Only full-data runs at the course settings of today's engine (no ``train_limit``, no stale results)."""
+    from kdcore.course import course_student
+    from kdcore.engine import is_stale
+    from kdcore.views.results import stored_results
+
+    results = stored_results() if results is None else results
+    hidden = list(course_student(dataset, "scratch").hidden or ())
+    roles = {("student_mlp", "scratch"): "student from scratch", ("student_mlp", "hinton"): "Hinton KD student",
+             ("student_mlp", "subclass"): "subclass-distilled student", ("teacher_cnn", "scratch"): "teacher (labels)",
+             ("teacher_cnn", "subclass_teacher"): "subclass teacher"}
+    rows: dict[str, list[tuple[int, float]]] = {}
+    for r in results:
+        cfg = r.get("config", {})
+        role = roles.get((cfg.get("arch"), cfg.get("method")))
+        if (r.get("dataset") != dataset or role is None or cfg.get("train_limit") or is_stale(r)
+                or (cfg.get("arch") == "student_mlp" and list(cfg.get("hidden") or ()) != hidden)):
+            continue
+        rows.setdefault(role, []).append((int(cfg.get("seed", 0)), 100 * float(r["metrics"]["accuracy"])))
+    out = []
+    for role in roles.values():
+        if role in rows:
+            seeds, acc = zip(*sorted(rows[role]), strict=True)
+            a = np.array(acc)
+            out.append({"model": role, "accuracy": a.mean(), "std": a.std(ddof=1) if len(a) > 1 else float("nan"),
+                        "seeds": ", ".join(map(str, seeds))})
+    return pd.DataFrame(out, columns=["model", "accuracy", "std", "seeds"])
+
+
 def subclass_demo(dataset: str = "mnist") -> SubclassExamples | None:
     """Example test images per (class, subclass) of a stored subclass teacher (:mod:`kdcore.views.subclass_examples`),
     read from the user store or the shipped artefacts; None when none were made."""
@@ -525,7 +584,7 @@ def subclass_demo(dataset: str = "mnist") -> SubclassExamples | None:
     return load_subclass_examples(dataset)
 
 
-__all__ = ["ATTENTION_MISSING", "AT_ROWS", "BAN_CAPTION", "BAN_MISSING", "BAN_ORDER", "born_again_generations",
+__all__ = ["SUBCLASS_BINARY_INTRO", "SUBCLASS_DEMOS", "subclass_purity_line", "subclass_students", "ATTENTION_MISSING", "AT_ROWS", "BAN_CAPTION", "BAN_MISSING", "BAN_ORDER", "born_again_generations",
            "born_again_summary", "COURSE_METHODS", "HINT_CAPTION", "HINT_MISSING", "INTRO", "SUBCLASS_INTRO",
            "SUBCLASS_MISSING", "AttentionComparison", "CourseMethod", "MethodInfo", "attention_comparison",
            "fitnet_hint_history", "method_catalog", "method_info", "subclass_demo"]

@@ -44,9 +44,9 @@ from kdcore.data.pairs import data_pair
 from kdcore.store import LayeredStore, ResultStore, open_store, read_entry
 
 KIND = "subclass_examples"
-VERSION = 1  # bump when the selection rule changes: it is part of the artefact key
+VERSION = 2  # bump when the selection rule or the stored fields change: it is part of the artefact key
 PER_SUBCLASS = 6  # example images kept per (class, subclass): 10 x 2 x 6 MNIST images = 94 KB
-DATASETS = ("mnist", "fashion_mnist")  # precomputed and shipped; MHIST's are made on the MHIST page
+DATASETS = ("mnist", "fashion_mnist", "mnist_binary")  # precomputed and shipped; MHIST's are made on the MHIST page
 MAKE_COMMAND = "python -m kdcore precompute --only subclass-examples,export"
 MHIST_PER_SUBCLASS = 4  # 2 classes x 2 subclasses x 4 RGB tiles of 112 px = 602 KB
 MHIST_TILE = 112  # MHIST tiles (224 px) are shown at half size
@@ -74,6 +74,9 @@ class SubclassExamples:
     assigned: np.ndarray  # bool (C, s, n): in subclass k by argmax (False: topped up, see above)
     counts: np.ndarray  # int64 (C, s): test images of class c assigned to subclass k
     meta: dict = field(default_factory=dict)  # teacher, data, how it was made
+    # int64 (C, s, F): of the images of (c, k), how many carry each finer label the teacher never saw (the binary
+    # MNIST demo: the digit); None when the data set has none
+    fine_counts: np.ndarray | None = None
 
     @property
     def subclasses(self) -> int:
@@ -85,6 +88,39 @@ class SubclassExamples:
         total = self.counts.sum(axis=1, keepdims=True)
         return np.divide(self.counts, total, out=np.zeros(self.counts.shape), where=total > 0)
 
+    @property
+    def fine_labels(self) -> tuple[str, ...]:
+        """Names of the finer labels (the digits of the binary MNIST demo); () when there are none."""
+        return tuple(self.meta.get("fine_labels", ()))
+
+    def purity(self) -> np.ndarray | None:
+        """(C,) cluster purity of each class's subclasses against the finer labels: the share of the class's
+        test images whose subclass's most common finer label is their own (1 = each subclass is one digit).
+        None without finer labels."""
+        if self.fine_counts is None:
+            return None
+        total = self.fine_counts.sum(axis=(1, 2))
+        best = self.fine_counts.max(axis=2).sum(axis=1)
+        return np.divide(best, total, out=np.zeros(len(total)), where=total > 0)
+
+    def one_subclass_purity(self) -> np.ndarray | None:
+        """(C,) the purity a teacher scores that puts a whole class into one subclass (its commonest finer label's
+        share): what :meth:`purity` is compared with."""
+        if self.fine_counts is None:
+            return None
+        per_label = self.fine_counts.sum(axis=1)
+        total = per_label.sum(axis=1)
+        return np.divide(per_label.max(axis=1), total, out=np.zeros(len(total)), where=total > 0)
+
+    def fine_mix(self, c: int, k: int, top: int = 2) -> str:
+        """E.g. ``"digits: 7 (81 %), 9 (12 %)"``: the commonest finer labels of (c, k)'s images ("" without)."""
+        if self.fine_counts is None or self.fine_counts[c, k].sum() == 0:
+            return ""
+        row = self.fine_counts[c, k]
+        order = np.argsort(-row, kind="stable")[:top]
+        names = self.fine_labels or tuple(str(i) for i in range(len(row)))
+        return "digits: " + ", ".join(f"{names[i]} ({100 * row[i] / row.sum():.0f} %)" for i in order if row[i] > 0)
+
     def label(self, c: int, k: int) -> str:
         """E.g. ``"subclass 1 — 62 % of class 7 (62 test images)"`` (subclasses counted from 1), plus what
         the examples are when the subclass wins on fewer images than are shown."""
@@ -94,6 +130,8 @@ class SubclassExamples:
             text += f"; none lands here: shown, the {shown} it scores closest"
         elif n < shown:
             text += f"; shown: those {n}, then the {shown - n} it scores closest"
+        if mix := self.fine_mix(c, k):
+            text += f"; {mix}"
         return text
 
     def caption(self) -> str:
@@ -121,9 +159,9 @@ class SubclassExamples:
         one_sided = int(((self.shares.max(axis=1) >= 0.99) & present).sum())
         total = int(present.sum())
         if one_sided == total:
-            return (f"For every class ({total} of {total}) one subclass wins on (nearly) all test images: this "
-                    "teacher keeps its split graded rather than hard. The other subclass's column shows the images "
-                    "it scores closest to that subclass; a student distilled at T > 1 sees those graded scores too.")
+            return (f"For every class ({total} of {total}) one subclass wins on (nearly) all test images: this teacher "
+                    "collapsed each class onto one subclass, and its other subclasses carry little information. The "
+                    "other columns show the images it scores closest to those subclasses.")
         if one_sided:
             return (f"For {one_sided} of {total} classes one subclass wins on (nearly) all test images (the other "
                     "column then shows the images it scores closest); the other classes are split between subclasses.")
@@ -205,6 +243,12 @@ def compute_subclass_examples(result: dict, store: ResultStore | LayeredStore | 
             confidence[c, k, : len(best)] = score[best].numpy()
             assigned[c, k, : len(best)] = np.arange(len(best)) < len(members)
     images = _example_pixels(x, indices, mhist)
+    fine_counts, fine_labels = None, []
+    if (fine := data.extra.get("digits_test")) is not None:  # labels the teacher never saw (binary MNIST: digits)
+        fine_y = fine[: len(y)].numpy()
+        fine_labels = [str(d) for d in range(int(fine_y.max()) + 1)]
+        fine_counts = np.zeros((n_classes, s, len(fine_labels)), np.int64)
+        np.add.at(fine_counts, (y.numpy(), sub.numpy(), fine_y), 1)
     meta = {
         "kind": KIND,
         "version": VERSION,
@@ -224,11 +268,12 @@ def compute_subclass_examples(result: dict, store: ResultStore | LayeredStore | 
         "n_train": result.get("n_train"),
         "n_test": len(y),
         "selection": SELECTION,
+        "fine_labels": fine_labels,
         "made_by": made_by or (MHIST_MADE_BY if mhist else MAKE_COMMAND),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": versions(),
     }
-    return SubclassExamples(tuple(data.classes), images, indices, confidence, assigned, counts, meta)
+    return SubclassExamples(tuple(data.classes), images, indices, confidence, assigned, counts, meta, fine_counts)
 
 
 def _example_pixels(x: torch.Tensor, indices: np.ndarray, rgb: bool) -> np.ndarray:
@@ -266,6 +311,7 @@ def save_subclass_examples(ex: SubclassExamples, store: ResultStore) -> str:
     result = {**ex.meta, "name": f"{KIND}: {ex.meta.get('teacher_name', '')}", "counts": ex.counts.tolist(),
               "shares": ex.shares.round(6).tolist(), "indices": ex.indices.tolist(),
               "assigned": ex.assigned.tolist(),
+              "fine_counts": None if ex.fine_counts is None else ex.fine_counts.tolist(),
               "confidence": [[[None if np.isnan(v) else float(f"{v:.4g}") for v in row] for row in per_class]
                              for per_class in ex.confidence]}
     artefact_store(store).put(key, result, {"images": {"images": torch.from_numpy(ex.images)}})
@@ -275,10 +321,12 @@ def save_subclass_examples(ex: SubclassExamples, store: ResultStore) -> str:
 def _from_entry(result: dict, images: torch.Tensor) -> SubclassExamples:
     conf = np.array([[[np.nan if v is None else v for v in row] for row in per_class]
                      for per_class in result["confidence"]], np.float32)
-    arrays = ("key", "files", "counts", "shares", "indices", "confidence", "assigned")
+    arrays = ("key", "files", "counts", "shares", "indices", "confidence", "assigned", "fine_counts")
     meta = {k: v for k, v in result.items() if k not in arrays}
+    fine = result.get("fine_counts")
     return SubclassExamples(tuple(result["classes"]), images.numpy(), np.array(result["indices"], np.int64), conf,
-                            np.array(result["assigned"], bool), np.array(result["counts"], np.int64), meta)
+                            np.array(result["assigned"], bool), np.array(result["counts"], np.int64), meta,
+                            None if fine is None else np.array(fine, np.int64))
 
 
 def load_subclass_examples(dataset: str = "mnist", store: LayeredStore | ResultStore | None = None) -> SubclassExamples | None:

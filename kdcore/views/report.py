@@ -1,0 +1,116 @@
+"""``python -m kdcore report``: the stored results as the markdown tables the README quotes.
+
+Every table is computed from the store (the shipped results, plus the user's own when ``KD_STORE_DIR`` has
+some); the README says which command printed each one, so a table is re-made, never edited by hand.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from kdcore.data import DATASET_TITLES
+
+
+def _fmt(values: list[float]) -> str:
+    if not values:
+        return "–"
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean:.2f} (1 seed)"
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return f"{mean:.2f} ± {std:.2f}"
+
+
+def settings_table(dataset: str, results: list[dict] | None = None, include_stale: bool = False) -> pd.DataFrame:
+    """One row per stored setting of ``dataset`` (seed repeats together): model, seeds, test accuracy % (and F1 /
+    AUC % on binary sets with a positive class) as mean ± sample std; results of an older engine left out unless
+    ``include_stale`` (then marked)."""
+    from kdcore.engine import is_stale
+    from kdcore.views.results import results_frame, stored_results
+
+    results = [r for r in (stored_results() if results is None else results) if r.get("dataset") == dataset]
+    stale = {r["key"] for r in results if is_stale(r)}
+    if not include_stale:
+        results = [r for r in results if r["key"] not in stale]
+    runs = results_frame(results)
+    rows = []
+    from kdcore.data.pairs import data_pair
+
+    binary = data_pair(dataset).positive_class is not None
+    for _, g in runs.groupby("group", sort=False):
+        first = g.iloc[0]
+        row = {"role": first["role"], "model": first["model"], "seeds": ", ".join(str(int(s)) for s in sorted(g["seed"])),
+               "accuracy %": _fmt([100 * a for a in g["accuracy"]])}
+        if binary:
+            row["F1 %"] = _fmt([100 * a for a in g["f1"].dropna()])
+            row["AUC %"] = _fmt([100 * a for a in g["auc"].dropna()])
+        if include_stale:
+            row["engine"] = "stale" if set(g["key"]) & stale else "current"
+        rows.append(row)
+    order = {"teacher": 0, "scratch student": 1, "KD student": 2}
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    out["_r"] = out["role"].map(order).fillna(3)
+    return out.sort_values(["_r", "model"]).drop(columns="_r").reset_index(drop=True)
+
+
+def dkd_sweep_table(dataset: str = "fashion_mnist", results: list[dict] | None = None) -> pd.DataFrame:
+    """DKD's β × warm-up cells on the course MLP (``precompute --only dkd-sweep``): accuracy % mean ± std per cell,
+    ``mean`` for ranking, and which cell is the engine's default (:mod:`kdcore.methods.dkd`)."""
+    from kdcore.course import course_student
+    from kdcore.engine import is_stale
+    from kdcore.methods.dkd import DEFAULT_BETA, DEFAULT_WARMUP
+    from kdcore.views.results import stored_results
+
+    hidden = list(course_student(dataset, "scratch").hidden or ())
+    cells: dict[tuple[float, int], list[float]] = {}
+    for r in stored_results() if results is None else results:
+        cfg = r.get("config", {})
+        if (r.get("dataset") != dataset or cfg.get("method") != "dkd" or cfg.get("arch") != "student_mlp"
+                or list(cfg.get("hidden") or ()) != hidden or cfg.get("train_limit") or is_stale(r)):
+            continue
+        params = dict(tuple(p) for p in cfg.get("method_params", []))
+        if "dkd_beta" not in params or "dkd_warmup" not in params or cfg.get("temperature") != 4.0:
+            continue
+        cells.setdefault((float(params["dkd_beta"]), int(params["dkd_warmup"])), []).append(
+            100 * float(r["metrics"]["accuracy"]))
+    rows = [{"dkd_beta": b, "dkd_warmup": w, "seeds": len(v), "accuracy %": _fmt(v), "mean": sum(v) / len(v),
+             "default": (b, w) == (DEFAULT_BETA, DEFAULT_WARMUP)} for (b, w), v in sorted(cells.items())]
+    return pd.DataFrame(rows, columns=["dkd_beta", "dkd_warmup", "seeds", "accuracy %", "mean", "default"])
+
+
+def best_dkd_cell(table: pd.DataFrame, seeds: int = 3) -> tuple[float, int] | None:
+    """(β, warm-up) of the sweep cell with the highest mean accuracy over ``seeds`` seeds (None if none has them)."""
+    full = table[table["seeds"] >= seeds]
+    if full.empty:
+        return None
+    best = full.sort_values(["mean", "dkd_beta"], ascending=[False, True]).iloc[0]
+    return float(best["dkd_beta"]), int(best["dkd_warmup"])
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """A pipe table (what ``DataFrame.to_markdown`` prints, without needing ``tabulate``)."""
+    head = "| " + " | ".join(map(str, table.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in table.columns) + "|"
+    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def report(datasets: tuple[str, ...] = ("fashion_mnist", "mnist", "mnist_binary")) -> str:
+    """All tables as markdown, each under a heading naming its data set."""
+    parts = []
+    for ds in datasets:
+        table = settings_table(ds)
+        if not table.empty:
+            parts.append(f"### {DATASET_TITLES.get(ds, ds)}\n\n{markdown(table)}\n")
+    sweep = dkd_sweep_table()
+    if not sweep.empty:
+        parts.append("### DKD β × warm-up sweep (Fashion-MNIST, course MLP, T = 4)\n\n"
+                     f"{markdown(sweep.drop(columns='mean'))}\n")
+    return "\n".join(parts)
+
+
+__all__ = ["best_dkd_cell", "dkd_sweep_table", "markdown", "report", "settings_table"]
