@@ -584,7 +584,8 @@ def subclass_demo(dataset: str = "mnist") -> SubclassExamples | None:
     return load_subclass_examples(dataset)
 
 
-__all__ = ["SUBCLASS_BINARY_INTRO", "SUBCLASS_DEMOS", "subclass_purity_line", "subclass_students", "ATTENTION_MISSING", "AT_ROWS", "BAN_CAPTION", "BAN_MISSING", "BAN_ORDER", "born_again_generations",
+__all__ = ["SUBCLASS_BINARY_INTRO", "SUBCLASS_DEMOS", "subclass_purity_line", "subclass_students",
+           "ATTENTION_MISSING", "AT_ROWS", "BAN_CAPTION", "BAN_MISSING", "BAN_ORDER", "born_again_generations",
            "born_again_summary", "COURSE_METHODS", "HINT_CAPTION", "HINT_MISSING", "INTRO", "SUBCLASS_INTRO",
            "SUBCLASS_MISSING", "AttentionComparison", "CourseMethod", "MethodInfo", "attention_comparison",
            "fitnet_hint_history", "method_catalog", "method_info", "subclass_demo"]
