@@ -172,14 +172,20 @@ def mhist_configs() -> list[JobConfig]:
 
 
 def _run_all(configs: list[JobConfig], label: str, recompute: bool = False) -> list[dict]:
+    """Run each job through the runner; a stored result an older engine made (:func:`kdcore.engine.is_stale`) is
+    made again, a current one is kept (so every part is idempotent)."""
     from tqdm import tqdm
 
+    from kdcore.engine import is_stale
     from kdcore.jobs.submit import run_through_runner
+    from kdcore.store import open_store
+    from kdcore.train import job_key
 
     results = []
     for cfg in tqdm(configs, desc=label, unit="job", file=sys.stderr):
         try:
-            results.append(run_through_runner(cfg, recompute=recompute))
+            stored = None if recompute else open_store().get(job_key(cfg))
+            results.append(run_through_runner(cfg, recompute=recompute or (stored is not None and is_stale(stored))))
         except Exception as e:  # one method's failure must not stop the rest; it is reported
             print(f"FAILED {cfg.short_name()}: {type(e).__name__}: {e}", file=sys.stderr)
     return results

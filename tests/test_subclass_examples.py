@@ -115,12 +115,13 @@ def test_learn_page_shows_the_shipped_subclass_examples(shipped_env: pytest.Monk
     assert shipped is not None, f"no subclass examples in {SHIPPED_STORE}: run `{MAKE_COMMAND}`"
     at = _learn_page()
     assert not at.error, [e.value for e in at.error]
+    at.radio(key="learn_subclass_demo").set_value("mnist").run()  # the paper's binary demo comes first
     caps = _captions(at)
     for k in range(shipped.subclasses):  # the chosen class (7) in s columns, and every class in the expander
         assert shipped.label(7, k) in caps and shipped.label(0, k) in caps
     assert any("stand-in data: mnist-5k" in c.value for c in at.caption)
     assert any("only ever told the class" in m.value for m in at.markdown)
-    at.selectbox(key="learn_subclass_class").set_value("3").run()
+    at.selectbox(key="learn_subclass_class_mnist").set_value("3").run()
     assert not at.exception
     first = [c for c in _captions(at) if c.startswith("subclass 1 — ")][0]
     assert first == shipped.label(3, 0)
