@@ -244,6 +244,8 @@ def superseded(record: dict) -> bool:
     it stays, marked stale, until ``precompute --only stale`` makes it again.)"""
     from kdcore.engine import key_part, record_engine
 
+    if "config" not in record:  # not a job result (nothing to compare with)
+        return False
     try:
         now = key_part(JobConfig.from_dict(record["config"]))
     except Exception:  # a method that no longer exists

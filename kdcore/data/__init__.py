@@ -83,7 +83,8 @@ def _load_uncached(name: str, source: str, folder: str | Path | None = None) -> 
     if name == "mnist_binary":
         from kdcore.data.mnist import load_mnist_binary
 
-        return load_mnist_binary(load_dataset("mnist", source))  # memoised: the MNIST arrays are shared
+        # memoised: the MNIST arrays are shared; a stored result names its source "mnist-5k-binary"
+        return load_mnist_binary(load_dataset("mnist", source.removesuffix("-binary")))
     if name == "fashion_mnist":
         from kdcore.data.mnist import load_fashion_mnist
 
