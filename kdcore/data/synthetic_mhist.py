@@ -13,7 +13,8 @@ N(``CLASS_SEPARATION``, 1). The score, not the label, drives what the tile looks
   of the serrated architecture that marks sessile serrated adenomas.
 
 Because the two classes' scores overlap, so do their tiles: the best possible classifier scores an
-AUC of Φ(CLASS_SEPARATION / √2) ≈ 0.92, not 1, and a model has to learn colour and texture statistics
+AUC of Φ(CLASS_SEPARATION / √2) ≈ 0.92 and an accuracy of ≈ 0.86 at 2:1 (against 0.67 for always
+answering HP), not 1, and a model has to learn colour and texture statistics
 (which a random-init network picks up too) to beat predicting HP for everything. Stain intensity and
 brightness vary per tile independently of the class, as they do between real slides. Everything is
 seeded and deterministic (one generator per tile) and cheap (~15 ms a tile). The folder holds
