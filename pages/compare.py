@@ -55,10 +55,11 @@ if view.sweep.empty:
     st.info(f"No Hinton-KD results for {who} on the chosen data yet (the course sweeps T ∈ {{1, 2, 4, 16, 32, 64}}).")
 else:
     n = view.sweep["seeds"]
+    n_text = f"{n.min()}" if n.min() == n.max() else f"{n.min()}–{n.max()}"
     tips = ["facet", "alpha", "T", alt.Tooltip("mean:Q", format=".2f", title=title),
             alt.Tooltip("std:Q", format=".2f", title="± std"), alt.Tooltip("seeds:Q", title="n (seeds)")]
     x = alt.X("T:Q", scale=alt.Scale(type="log"), title="T (log)")
-    colour = alt.Color("alpha:O", title="α", scale=alt.Scale(scheme="viridis"))
+    colour = alt.Color("alpha:O", title="α", scale=alt.Scale(scheme="dark2"))
     kd = alt.Chart().transform_filter(alt.datum.role == "KD student")
     bars = kd.mark_errorbar().encode(x=x, y=alt.Y("lo:Q", title=title), y2="hi:Q", color=colour, detail="line:N")
     line = kd.mark_line(point=True).encode(x=x, y=alt.Y("mean:Q", scale=alt.Scale(zero=False), title=title),
@@ -66,11 +67,13 @@ else:
     rules = alt.Chart().transform_filter(alt.datum.role != "KD student").mark_rule(strokeDash=[3, 3]).encode(
         y="mean:Q", color=alt.value("#666"), tooltip=["role", "model", alt.Tooltip("mean:Q", format=".2f", title=title),
                                                        alt.Tooltip("seeds:Q", title="n (seeds)")])
-    sweep = alt.layer(bars, line, rules, data=view.sweep_panels).properties(height=220, width=300).facet(
+    names = alt.Chart().transform_filter(alt.datum.role != "KD student").mark_text(
+        align="right", dy=-6, fontSize=10, color="#666").encode(y="mean:Q", x=alt.value(296), text="role:N")
+    sweep = alt.layer(bars, line, rules, names, data=view.sweep_panels).properties(height=220, width=300).facet(
         facet=alt.Facet("facet:N", title=None, header=alt.Header(labelLimit=420)), columns=2,
     ).resolve_scale(y="independent")
     st.altair_chart(sweep)
-    st.caption(f"Points: mean over seeds, bars: ± 1 std (n = {n.min()}–{n.max()} seeds per point; hover for each). "
+    st.caption(f"Points: mean over seeds, bars: ± 1 std (n = {n_text} seeds per point; hover for each). "
                "Each panel holds one student only, on its own scale; dashed rules: the teacher it learned from and "
                "its scratch student.")
 
