@@ -3,8 +3,7 @@
 import altair as alt
 import streamlit as st
 
-from kdcore.data import DATASET_TITLES
-from kdcore.views.results import compare_view
+from kdcore.views.results import COURSE_STUDENT, compare_view
 
 st.title("Compare")
 st.caption("Every stored result: the shipped ones (assets/store) and those trained here. Seeds are grouped as "
@@ -15,18 +14,21 @@ try:
 except Exception as e:  # noqa: BLE001 - never a traceback on the page
     st.error(f"The result store could not be read: {e}. Set KD_STORE_DIR to a readable folder.")
     st.stop()
-if everything.runs.empty:
+if not everything.datasets:
     st.info("No results yet. Run `python -m kdcore precompute` to compute the course's results, or train a "
             "student in the **Distill lab**.")
     st.stop()
 
-c1, c2 = st.columns([3, 1])
-chosen = c1.multiselect("Data sets", everything.datasets, default=everything.datasets, key="cmp_datasets",
-                        format_func=lambda d: DATASET_TITLES.get(d, d))
+c1, c2, c3 = st.columns([3, 1, 1])
+chosen = c1.multiselect("Data", everything.datasets, default=everything.default_datasets, key="cmp_datasets")
 metric = c2.selectbox("Metric", ["accuracy", "f1", "auc"], key="cmp_metric",
                       format_func={"accuracy": "test accuracy", "f1": "F1", "auc": "AUC"}.get)
-view = compare_view(chosen or None, metric)
-m = f"{metric}_mean"
+student = c3.selectbox("Student (T and α charts)", everything.students, key="cmp_student")
+if set(everything.datasets) - set(everything.default_datasets):
+    st.caption("Data measured on a stand-in (the MNIST-5k subset, the synthetic MHIST) is off unless you choose "
+               "it above, so it is never read as the full data set.")
+view = compare_view(chosen, metric, student)
+title = view.metric_title
 
 st.dataframe(view.table, hide_index=True)
 if view.has_standin:
@@ -35,40 +37,59 @@ if view.has_standin:
 st.download_button("Download all runs (CSV)", view.csv, file_name="distillation-lab-results.csv", mime="text/csv",
                    key="cmp_csv")
 
-st.subheader(f"{metric} vs FLOPs — the cost/quality trade-off")
-points = alt.Chart(view.summary).mark_point(filled=True, size=90).encode(
+st.subheader(f"{title} vs FLOPs — the cost/quality trade-off")
+points = alt.Chart(view.points).mark_point(filled=True, size=90).encode(
     x=alt.X("flops_mean:Q", scale=alt.Scale(type="log"), title="FLOPs per image (log)"),
-    y=alt.Y(f"{m}:Q", scale=alt.Scale(zero=False), title=metric), color=alt.Color("role:N", title=None),
+    y=alt.Y("y:Q", scale=alt.Scale(zero=False), title=title), color=alt.Color("role:N", title=None),
     shape=alt.Shape("data:N", title=None),
-    tooltip=["data", "model", "seeds", alt.Tooltip(f"{m}:Q", format=".4f"), alt.Tooltip("params_mean:Q", format=",")])
+    tooltip=["data", "model", alt.Tooltip("seeds:Q", title="n (seeds)"), alt.Tooltip("y:Q", format=".2f", title=title),
+             alt.Tooltip("y_std:Q", format=".2f", title="± std"), alt.Tooltip("params_mean:Q", format=",")])
 front = alt.Chart(view.pareto).mark_line(strokeDash=[5, 3], color="#888", point=alt.OverlayMarkDef(
-    filled=False, size=260, color="#888")).encode(x="flops_mean:Q", y=f"{m}:Q", detail="data:N")
+    filled=False, size=260, color="#888")).encode(x="flops_mean:Q", y="y:Q", detail="data:N")
 st.altair_chart((front + points).properties(height=320), width="stretch")
 st.caption("Ringed (and dashed): the Pareto front per data set — no other setting is both cheaper and better.")
 
-left, right = st.columns(2)
-with left:
-    st.subheader(f"{metric} vs temperature (Hinton KD)")
-    if view.sweep.empty:
-        st.info("No Hinton-KD results with several temperatures yet (the course sweeps T ∈ {1, 2, 4, 16, 32, 64}).")
-    else:
-        base = alt.Chart(view.sweep).encode(
-            x=alt.X("T:Q", scale=alt.Scale(type="log"), title="T (log)"), color=alt.Color("data:N", title=None),
-            detail="alpha:N")
-        band = base.mark_errorbar().encode(y=alt.Y(f"{m}:Q", title=metric), yError=f"{metric}_std:Q")
-        tips = ["data", "model", "seeds", alt.Tooltip(f"{m}:Q", format=".4f")]
-        line = base.mark_line(point=True).encode(y=alt.Y(f"{m}:Q", scale=alt.Scale(zero=False)), tooltip=tips)
-        scratch = alt.Chart(view.baselines).mark_rule(strokeDash=[3, 3]).encode(
-            y=f"{m}:Q", color="data:N", tooltip=["data", "role", alt.Tooltip(f"{m}:Q", format=".4f")])
-        st.altair_chart((band + line + scratch).properties(height=300), width="stretch")
-        st.caption("Dashed rules: the teacher and the scratch student of each data set.")
-with right:
-    st.subheader(f"α × T ({metric}, mean over seeds)")
-    if view.grid.empty:
-        st.info("No Hinton-KD results yet.")
-    else:
-        heat = alt.Chart(view.grid).mark_rect().encode(
-            x=alt.X("T:O", title="T"), y=alt.Y("alpha:O", title="α (KD weight)", sort="descending"),
-            color=alt.Color(f"{metric}:Q", scale=alt.Scale(scheme="viridis")), row=alt.Row("data:N", title=None),
-            tooltip=["data", "alpha", "T", alt.Tooltip(f"{metric}:Q", format=".4f"), "seeds"])
-        st.altair_chart(heat.properties(height=160, width=300))
+who = "the course student of each data set" if student == COURSE_STUDENT else student
+st.subheader(f"{title} vs temperature (Hinton KD, {who})")
+if view.sweep.empty:
+    st.info(f"No Hinton-KD results for {who} on the chosen data yet (the course sweeps T ∈ {{1, 2, 4, 16, 32, 64}}).")
+else:
+    n = view.sweep["seeds"]
+    n_text = f"{n.min()}" if n.min() == n.max() else f"{n.min()}–{n.max()}"
+    tips = ["facet", "alpha", "T", alt.Tooltip("mean:Q", format=".2f", title=title),
+            alt.Tooltip("std:Q", format=".2f", title="± std"), alt.Tooltip("seeds:Q", title="n (seeds)")]
+    x = alt.X("T:Q", scale=alt.Scale(type="log"), title="T (log)")
+    colour = alt.Color("alpha:O", title="α", scale=alt.Scale(scheme="dark2"))
+    kd = alt.Chart().transform_filter(alt.datum.role == "KD student")
+    bars = kd.mark_errorbar().encode(x=x, y=alt.Y("lo:Q", title=title), y2="hi:Q", color=colour, detail="line:N")
+    line = kd.mark_line(point=True).encode(x=x, y=alt.Y("mean:Q", scale=alt.Scale(zero=False), title=title),
+                                           color=colour, detail="line:N", tooltip=tips)
+    rules = alt.Chart().transform_filter(alt.datum.role != "KD student").mark_rule(strokeDash=[3, 3]).encode(
+        y="mean:Q", color=alt.value("#666"), tooltip=["role", "model", alt.Tooltip("mean:Q", format=".2f", title=title),
+                                                       alt.Tooltip("seeds:Q", title="n (seeds)")])
+    names = alt.Chart().transform_filter(alt.datum.role != "KD student").mark_text(
+        align="right", dy=-6, fontSize=10, color="#666").encode(y="mean:Q", x=alt.value(296), text="role:N")
+    sweep = alt.layer(bars, line, rules, names, data=view.sweep_panels).properties(height=220, width=300).facet(
+        facet=alt.Facet("facet:N", title=None, header=alt.Header(labelLimit=420)), columns=2,
+    ).resolve_scale(y="independent")
+    st.altair_chart(sweep)
+    st.caption(f"Points: mean over seeds, bars: ± 1 std (n = {n_text} seeds per point; hover for each). "
+               "Each panel holds one student only, on its own scale; dashed rules: the teacher it learned from and "
+               "its scratch student.")
+
+st.subheader(f"α × T ({title}, mean over seeds, {who})")
+if view.grid.empty:
+    st.info(f"No Hinton-KD results for {who} on the chosen data yet.")
+else:
+    base = alt.Chart().encode(x=alt.X("T:O", title="T"), y=alt.Y("alpha:O", title="α (KD weight)", sort="descending"))
+    cells = base.mark_rect().encode(
+        color=alt.Color("mean:Q", scale=alt.Scale(scheme="viridis"), title=title, legend=alt.Legend(format=".1f")),
+        tooltip=["facet", "alpha", "T", alt.Tooltip("mean:Q", format=".2f", title=title),
+                 alt.Tooltip("std:Q", format=".2f", title="± std"), alt.Tooltip("seeds:Q", title="n (seeds)")])
+    labels = base.mark_text(fontSize=11).encode(text=alt.Text("mean:Q", format=".1f"), color=alt.condition(
+        alt.datum.shade > 0.6, alt.value("black"), alt.value("white")))  # readable on viridis's light end
+    heat = alt.layer(cells, labels, data=view.grid).properties(width=alt.Step(46), height=alt.Step(34)).facet(
+        row=alt.Row("facet:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left", labelLimit=420))
+    ).resolve_scale(color="independent", x="independent", y="independent")
+    st.altair_chart(heat)
+    st.caption("Each data set's panel has its own colour scale, so small differences within it stay visible.")

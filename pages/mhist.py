@@ -5,6 +5,7 @@ import streamlit as st
 
 from kdcore.data import DATASET_TITLES, data_pair
 from kdcore.views import lab
+from kdcore.views.mhist_scoring import scoring_lesson
 from kdcore.views.mhist_view import (
     mhist_view,
     pipeline_jobs,
@@ -89,6 +90,17 @@ heat = alt.Chart(cm).mark_rect().encode(
     tooltip=["true", "predicted", "count"])
 text = alt.Chart(cm).mark_text(fontSize=16).encode(x="predicted:N", y="true:N", text="count:Q")
 right.altair_chart((heat + text).properties(height=320, title="Confusion matrix"), width="stretch")
+
+st.subheader("Why accuracy is not enough: F1 and AUC")
+try:  # the chosen result beside a predictor that always answers the majority class, from its own test counts
+    lesson = scoring_lesson(view.results[label])
+    st.dataframe(lesson.table, hide_index=True, column_config={
+        c: st.column_config.NumberColumn(format="%.1f") for c in lesson.table.columns if c.endswith("%")})
+    st.markdown(lesson.explanation)
+    if lesson.one_class:
+        st.warning(lesson.one_class)
+except ValueError as e:
+    st.info(f"No accuracy-vs-F1 comparison for this result: {e}")
 
 sub_data = st.session_state.get("mh_dataset") or ("mhist" if status.found else "mhist_synthetic")
 try:

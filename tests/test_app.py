@@ -219,7 +219,7 @@ def test_compare_table_charts_and_csv(app_env, tiny_store: Path) -> None:
         assert "stand-in" in texts(at)
     at.selectbox(key="cmp_metric").set_value("auc").run()
     assert not at.exception
-    at.multiselect(key="cmp_datasets").set_value(["mnist"]).run()
+    at.multiselect(key="cmp_datasets").set_value(at.multiselect(key="cmp_datasets").options[:1]).run()
     assert not at.exception
 
 

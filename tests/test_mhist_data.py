@@ -410,7 +410,9 @@ def test_standin_classes_are_learnable(tmp_path, monkeypatch):
         f_te = model(imagenet_normalize(data.x_test.materialize())).features["pooled"].numpy()
     clf = LogisticRegression(C=1.0, max_iter=2000).fit(f_tr, data.y_train.numpy())
     acc = clf.score(f_te, data.y_test.numpy())
-    assert acc >= 0.85, f"stand-in accuracy {acc:.2f}; majority class gives 0.67"
+    # the classes overlap by design (generator v2: the best possible accuracy is ≈ 0.86), so "learnable" means
+    # clearly above always answering HP (0.67)
+    assert acc >= 0.75, f"stand-in accuracy {acc:.2f}; majority class gives 0.67"
 
 
 def test_images_stay_on_disk_until_a_batch_is_indexed(tmp_path):

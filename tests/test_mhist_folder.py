@@ -72,7 +72,7 @@ def test_only_mhist_reads_a_folder_of_ones_own(env_b) -> None:
 
 
 def test_synthetic_source_id_unchanged(env_b) -> None:
-    assert load_dataset("mhist_synthetic", "mhist-synthetic-6-4").source_id == "mhist-synthetic-v1-6-4-s0"
+    assert load_dataset("mhist_synthetic", "mhist-synthetic-6-4").source_id == "mhist-synthetic-v2-6-4-s0"
 
 
 def test_jobs_differing_only_in_data_dir_have_other_keys_and_read_other_data(env_b, tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ def test_dataset_is_labelled_standin():
     ds = load_dataset("mhist_synthetic", TINY)
     assert ds.x_train.dtype == torch.uint8 and ds.x_train.shape == (6, 3, 224, 224)
     assert ds.classes == ("HP", "SSA") and ds.is_standin and ds.source == SOURCE_STANDIN
-    assert ds.source_id == "mhist-synthetic-v1-6-4-s0"
+    assert ds.source_id == "mhist-synthetic-v2-6-4-s0"
     assert set(ds.y_test.tolist()) == {0, 1}
 
 

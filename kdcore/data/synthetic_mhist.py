@@ -4,16 +4,28 @@ So the MHIST page, the CLI and the tests work without the real (request-only) da
 draws histology-like tiles procedurally: pink (eosin) stroma with scattered purple (haematoxylin)
 nuclei and a few crypt-like glands, each a ring of epithelium with nuclei around a pale lumen.
 
-- **HP** (label 0): roundish crypts, luminal border smooth or only faintly serrated.
-- **SSA** (label 1): more elongated crypts with a deeply saw-toothed (serrated) luminal border —
-  a caricature of the serrated architecture that marks sessile serrated adenomas.
+Every tile gets a hidden *lesion score* ``z``: HP (label 0) draws it from N(0, 1), SSA (label 1) from
+N(``CLASS_SEPARATION``, 1). The score, not the label, drives what the tile looks like:
 
-The shape ranges overlap a little (a linear probe on ImageNet MobileNetV2 features scores ≈ 0.96,
-not 1.0); colours, sizes, counts and rotations come from the same ranges for both classes, so a
-CNN must learn the *shape* difference. Everything is seeded and deterministic. The folder holds
-``annotations.csv`` (MHIST's columns), ``images/*.png`` (224×224 RGB, ≈ 2:1 HP:SSA) and the marker
-file ``SYNTHETIC_STANDIN.txt`` by which :func:`kdcore.data.mhist.load_mhist` labels it
-"synthetic stand-in — not MHIST".
+- **colour**: more and darker haematoxylin (nuclei, a bluer-lilac stroma) as ``z`` grows;
+- **texture**: coarser, more mottled stroma and denser nuclei;
+- **shape**: more elongated crypts with a more saw-toothed (serrated) luminal border — a caricature
+  of the serrated architecture that marks sessile serrated adenomas.
+
+Because the two classes' scores overlap, so do their tiles: the best possible classifier scores an
+AUC of Φ(CLASS_SEPARATION / √2) ≈ 0.92 and an accuracy of ≈ 0.86 at 2:1 (against 0.67 for always
+answering HP), not 1, and a model has to learn colour and texture statistics
+(which a random-init network picks up too) to beat predicting HP for everything. Stain intensity and
+brightness vary per tile independently of the class, as they do between real slides. Everything is
+seeded and deterministic (one generator per tile) and cheap (~15 ms a tile). The folder holds
+``annotations.csv`` (MHIST's columns), ``images/*.png`` (224×224 RGB, ≈ 2:1 HP:SSA like MHIST's
+2,162:990) and the marker file ``SYNTHETIC_STANDIN.txt`` by which
+:func:`kdcore.data.mhist.load_mhist` labels it "synthetic stand-in — not MHIST".
+
+``GENERATOR_VERSION`` is part of the data's source id (``mhist-synthetic-v2``), of the image names
+and of the marker: a new generator makes new folders and new store keys, so no result computed on
+an older stand-in is served for this one. v1 (shape only, no overlap in ranking) taught nothing: every
+stored model predicted HP for every tile.
 """
 
 from __future__ import annotations
@@ -30,7 +42,8 @@ from PIL import Image, ImageDraw, ImageFilter
 from kdcore.data.mhist import CLASSES, COLUMNS, IMAGE_SIZE, STANDIN_MARKER
 from kdcore.settings import settings
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
+CLASS_SEPARATION = 2.0  # SSA's lesion score is N(2, 1), HP's N(0, 1)
 DEFAULT_N_TRAIN = 96
 DEFAULT_N_TEST = 48
 
@@ -57,39 +70,50 @@ def _contour(cx: float, cy: float, r0: float, elong: float, angle: float, serr: 
     return pts
 
 
-def _nucleus(draw: ImageDraw.ImageDraw, rng: np.random.Generator, x: float, y: float, scale: float) -> None:
+def _nucleus(draw: ImageDraw.ImageDraw, rng: np.random.Generator, x: float, y: float, scale: float,
+             colour: np.ndarray) -> None:
     rx, ry = scale * rng.uniform(1.5, 2.6), scale * rng.uniform(1.2, 2.0)
     shade = rng.uniform(-20, 20)
-    col = (int(95 + shade), int(45 + shade / 2), int(140 + shade))
-    draw.ellipse((x - rx, y - ry, x + rx, y + ry), fill=col)
+    draw.ellipse((x - rx, y - ry, x + rx, y + ry), fill=tuple(int(v) for v in np.clip(colour + shade, 0, 255)))
+
+
+def lesion_score(rng: np.random.Generator, ssa: bool) -> float:
+    """The hidden score a tile is drawn from: N(0, 1) for HP, N(CLASS_SEPARATION, 1) for SSA."""
+    return float(rng.normal(CLASS_SEPARATION if ssa else 0.0, 1.0))
 
 
 def render_tile(rng: np.random.Generator, ssa: bool) -> Image.Image:
-    """One 224×224 RGB tile; ``ssa`` selects serrated, elongated crypts."""
+    """One 224×224 RGB tile of class SSA (``ssa``) or HP; how SSA-like it looks follows its
+    :func:`lesion_score`, so some HP tiles look like SSA and the reverse."""
     s = IMAGE_SIZE
-    # Stroma: pink base, blotchy low-frequency variation, fine grain.
-    low = _smooth_noise(rng, 7)[..., None]
-    grain = rng.normal(0, 6, (s, s, 1)).astype(np.float32)
-    base = np.array([232, 160, 196], dtype=np.float32) + rng.uniform(-12, 12, 3).astype(np.float32)
-    arr = base + (low - 0.5) * np.array([30, 45, 30], dtype=np.float32) + grain
+    z = lesion_score(rng, ssa)
+    # 0 (very HP-like) … 1 (very SSA-like); the classes' ranges overlap by construction
+    k = float(np.clip((z + 1.5) / (CLASS_SEPARATION + 3.0), 0.0, 1.0))
+    stain = rng.uniform(0.85, 1.15)  # slide-to-slide stain intensity, independent of the class
+    # Stroma: eosin pink shifting to lilac with more haematoxylin, blotchy variation, grain coarser with k.
+    low = _smooth_noise(rng, int(5 + 10 * k))[..., None]
+    grain = rng.normal(0, 4 + 8 * k, (s, s, 1)).astype(np.float32)
+    pink, lilac = np.array([236, 166, 200], np.float32), np.array([196, 150, 214], np.float32)
+    base = (1 - k) * pink + k * lilac + rng.uniform(-14, 14, 3).astype(np.float32)
+    base = 255 - (255 - base) * stain
+    arr = base + (low - 0.5) * np.array([30, 45, 30], dtype=np.float32) * (1 + k) + grain
     img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
     draw = ImageDraw.Draw(img)
-    for _ in range(int(rng.integers(60, 120))):  # scattered stromal nuclei
-        _nucleus(draw, rng, rng.uniform(0, s), rng.uniform(0, s), 0.9)
-    n_crypts = int(rng.integers(2, 5))
-    for _ in range(n_crypts):
+    nucleus = np.array([110 - 40 * k, 55 - 20 * k, 150 - 10 * k], np.float32) * (2 - stain)
+    for _ in range(int(rng.integers(50, 90) + 80 * k)):  # scattered stromal nuclei, denser in SSA-like tiles
+        _nucleus(draw, rng, rng.uniform(0, s), rng.uniform(0, s), 0.9 + 0.3 * k, nucleus)
+    for _ in range(int(rng.integers(2, 5))):
         cx, cy = rng.uniform(30, s - 30), rng.uniform(30, s - 30)
         r0 = rng.uniform(22, 34)
         angle = rng.uniform(0, math.pi)
-        if ssa:
-            elong, serr, teeth = rng.uniform(0.15, 0.55), rng.uniform(0.15, 0.5), int(rng.integers(12, 19))
-        else:
-            elong, serr, teeth = rng.uniform(0.0, 0.35), rng.uniform(0.0, 0.2), int(rng.integers(12, 19))
+        elong = float(np.clip(0.05 + 0.45 * k + rng.normal(0, 0.08), 0.0, 0.6))
+        serr = float(np.clip(0.05 + 0.4 * k + rng.normal(0, 0.08), 0.0, 0.55))
+        teeth = int(rng.integers(12, 19))
         epi = tuple(int(v) for v in np.array([205, 130, 185]) + rng.uniform(-10, 10, 3))
         draw.polygon(_contour(cx, cy, r0, elong, angle, 0.0, 1), fill=epi)
         # Nuclei line the basal side of the epithelium (the outer ring).
         for x, y in _contour(cx, cy, r0 * 0.86, elong, angle, 0.0, 1, n=int(2 * math.pi * r0 / 4.5)):
-            _nucleus(draw, rng, x, y, 0.8)
+            _nucleus(draw, rng, x, y, 0.8, nucleus)
         lumen = tuple(int(v) for v in np.array([246, 232, 240]) + rng.uniform(-6, 6, 3))
         draw.polygon(_contour(cx, cy, r0 * 0.55, elong, angle, serr, teeth), fill=lumen)
     return img.filter(ImageFilter.GaussianBlur(0.7))
@@ -115,7 +139,7 @@ def make_synthetic_mhist(out_dir: str | Path, n_train: int = DEFAULT_N_TRAIN, n_
         for lab in labels:
             # One generator per image: a tile does not depend on how many were drawn before it.
             rng = np.random.default_rng([seed, 0, idx])
-            name = f"MHIST_syn{idx:04d}.png"
+            name = f"MHIST_synv{GENERATOR_VERSION}_{idx:04d}.png"  # the version in the CSV too: new content hash
             render_tile(rng, bool(lab)).save(out / "images" / name, optimize=False)
             votes = int(rng.choice([4, 5, 6, 7], p=[0.2, 0.25, 0.3, 0.25]) if lab
                         else rng.choice([0, 1, 2, 3], p=[0.45, 0.3, 0.15, 0.1]))
@@ -184,4 +208,5 @@ def ensure_synthetic_mhist(data_dir: str | Path | None = None, n_train: int = DE
     return target
 
 
-__all__ = ["default_data_dir", "ensure_synthetic_mhist", "make_synthetic_mhist", "render_tile"]
+__all__ = ["CLASS_SEPARATION", "GENERATOR_VERSION", "default_data_dir", "ensure_synthetic_mhist", "lesion_score",
+           "make_synthetic_mhist", "render_tile"]

@@ -8,9 +8,11 @@ registry appears on the page without touching the app.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
 import textwrap
+import types
 import typing
 from dataclasses import dataclass, field
 
@@ -192,18 +194,54 @@ def _math_blocks(doc: str | None) -> list[str]:
     return out
 
 
+# An evaluation-only method (``Method.trains`` False) has no loss class to show. For it the page shows the
+# maths it applies (citation from that function's module, equations from its docstring) and the code that
+# makes its result, as "module:function" names. (This fact belongs on the Method — a field naming its code
+# — and moves there when methods/ gets one.)
+EVALUATION_CODE: dict[str, tuple[str, str]] = {
+    "ban_ensemble": ("kdcore.losses.born_again:ban_ensemble_logits", "kdcore.train.ensemble:compute_ban_ensemble"),
+}
+
+
+def _resolve(ref: str) -> typing.Any:
+    module_name, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module_name), name)
+
+
+def _citation(module: types.ModuleType | None) -> str:
+    """The first paragraph of a kdcore module's docstring (never a library's, e.g. ``builtins``)."""
+    if module is None or not module.__name__.startswith("kdcore."):
+        return ""
+    return " ".join((inspect.getdoc(module) or "").split("\n\n")[0].split())
+
+
+def _evaluation_info(info: MethodInfo, maths_ref: str, code_ref: str) -> MethodInfo:
+    maths, code = _resolve(maths_ref), _resolve(code_ref)
+    info.citation = _citation(inspect.getmodule(maths))
+    info.equations = _math_blocks(inspect.getdoc(maths))
+    try:
+        info.code = inspect.getsource(code) + "\n\n" + inspect.getsource(maths)
+        info.code_name = f"{code.__module__}.{code.__name__}"
+    except (OSError, TypeError):
+        pass
+    return info
+
+
 def method_info(key: str) -> MethodInfo:
     """What the registry says about ``key``, plus citation, equations and code from its loss class
-    (``Method.loss_class``; an evaluation-only method without one cites its method module)."""
+    (``Method.loss_class``); an evaluation-only method without one (the BAN ensemble) shows the maths it
+    applies and the function that computes its result (:data:`EVALUATION_CODE`)."""
     from kdcore.methods import get_method
 
     method = get_method(key)
     info = MethodInfo(key=key, title=method.title, summary=method.summary, needs_teacher=method.needs_teacher)
     cls = method.loss_class
+    if cls is None and key in EVALUATION_CODE:
+        return _evaluation_info(info, *EVALUATION_CODE[key])
     module = inspect.getmodule(cls) if cls is not None else inspect.getmodule(method.loss)
     if module is not None:
         doc = inspect.getdoc(module) or ""
-        info.citation = " ".join(doc.split("\n\n")[0].split())
+        info.citation = _citation(module)
         info.equations = (_math_blocks(inspect.getdoc(cls)) if cls is not None else []) or _math_blocks(doc)
     if cls is not None and module is not None:
         try:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kdcore.course import course_student
 from kdcore.data import DATASET_TITLES
 from kdcore.data.pairs import data_pair
 from kdcore.store import LayeredStore, open_store
@@ -30,11 +31,12 @@ STANDIN_NOTE = "stand-in data"
 COLUMNS = [
     "name", "dataset", "data", "data_source", "is_standin", "role", "model", "arch", "hidden", "method",
     "T", "alpha", "seed", "epochs", "n_train", "n_test", "accuracy", "macro_f1", "f1", "auc", "flops", "macs",
-    "params", "latency_ms", "weights_bytes", "wall_s", "created", "key", "group",
+    "params", "latency_ms", "weights_bytes", "wall_s", "created", "key", "group", "student", "setup",
+    "teacher_group",
 ]
 METRICS = ["accuracy", "macro_f1", "f1", "auc", "flops", "macs", "params", "latency_ms", "weights_bytes", "wall_s"]
 GROUP_COLUMNS = ["group", "dataset", "data", "data_source", "is_standin", "role", "model", "arch", "hidden",
-                 "method", "T", "alpha", "epochs", "n_train", "n_test"]
+                 "method", "T", "alpha", "epochs", "n_train", "n_test", "student", "setup", "teacher_group"]
 
 
 def _strip_seeds(cfg: dict | None) -> dict | None:
@@ -53,14 +55,26 @@ def role_of(config: dict) -> str:
     return "KD student"
 
 
-def model_label(config: dict) -> str:
-    """A short human label, e.g. ``student_mlp 784x784 · hinton T=4 α=0.5``."""
-    arch = config.get("arch", "?")
+def student_label(config: dict) -> str:
+    """The network a config trains, e.g. ``student_mlp 784x784``, ``student_cnn w8``, ``mobilenet_v2``:
+    two results with different labels are different students and never share a chart point."""
+    arch = str(config.get("arch", "?"))
     if arch == "student_mlp":
         arch += " " + "x".join(str(h) for h in config.get("hidden", []))
     elif arch == "student_cnn":
         width = dict(tuple(p) for p in config.get("method_params", [])).get("width", 8)
         arch += f" w{width}"
+    return arch
+
+
+def course_student_label(dataset: str) -> str:
+    """:func:`student_label` of the course's student on ``dataset`` (the Compare charts' default)."""
+    return student_label(course_student(dataset, "scratch").to_dict())
+
+
+def model_label(config: dict) -> str:
+    """A short human label, e.g. ``student_mlp 784x784 · hinton T=4 α=0.5``."""
+    arch = student_label(config)
     method = config.get("method", "?")
     if method in ("born_again", "ban_ensemble"):
         k = _generation(config.get("teacher") if method == "ban_ensemble" else config)
@@ -137,14 +151,22 @@ def load_runs(store: LayeredStore | None = None) -> pd.DataFrame:
     return results_frame(stored_results(store))
 
 
+def _digest(cfg: dict | None, source_id: str | None) -> str:
+    return hashlib.sha1(json.dumps({"c": cfg, "d": source_id}, sort_keys=True).encode()).hexdigest()[:12]
+
+
+# What a student's training setup is *without* the distillation: two KD results with the same setup
+# differ only in their method, teacher, T, α and seed; their scratch baseline has the same setup too.
+_NOT_SETUP = ("seed", "method", "temperature", "alpha", "teacher")
+
+
 def result_row(result: dict) -> dict:
     """One flat row of a stored result dict."""
     cfg = result.get("config", {})
     m = result.get("metrics", {})
     cx = result.get("complexity", {})
-    group = hashlib.sha1(
-        json.dumps({"c": _strip_seeds(cfg), "d": result.get("data_source_id")}, sort_keys=True).encode()
-    ).hexdigest()[:12]
+    source_id = result.get("data_source_id")
+    group = _digest(_strip_seeds(cfg), source_id)
     is_kd = cfg.get("teacher") is not None
     return {
         "name": result.get("name", ""),
@@ -177,6 +199,10 @@ def result_row(result: dict) -> dict:
         "created": result.get("created", ""),
         "key": result.get("key", ""),
         "group": group,
+        "student": student_label(cfg),
+        "setup": _digest({k: v for k, v in cfg.items() if k not in _NOT_SETUP}, source_id),
+        # the ``group`` its teacher's results have: a KD row's teacher baseline is exactly that teacher
+        "teacher_group": _digest(_strip_seeds(cfg["teacher"]), source_id) if is_kd else "",
     }
 
 
@@ -250,53 +276,130 @@ def pareto_front(summary: pd.DataFrame, x: str = "flops_mean", y: str = "accurac
     return summary.loc[keep].sort_values(["data", x])
 
 
-def temperature_sweep(summary: pd.DataFrame, method: str = "hinton") -> pd.DataFrame:
-    """KD-student settings of ``method`` with their T (for a metric-vs-T line per dataset/α)."""
-    return summary[(summary["method"] == method) & summary["T"].notna()].sort_values("T")
+COURSE_STUDENT = "course student"  # the student picker's default: each data set's course student
+PERCENT_METRICS = ("accuracy", "macro_f1", "f1", "auc")  # fractions in the store, shown in %
+METRIC_TITLES = {"accuracy": "accuracy %", "macro_f1": "macro F1 %", "f1": "F1 %", "auc": "AUC %"}
 
 
-def alpha_t_grid(runs: pd.DataFrame, metric: str = "accuracy", method: str = "hinton") -> pd.DataFrame:
-    """Mean ``metric`` over seeds for every (data, model arch, α, T) of ``method`` (the heatmap's cells)."""
-    d = runs[(runs["method"] == method) & runs["T"].notna()]
+def kd_cells(runs: pd.DataFrame, metric: str = "accuracy", method: str = "hinton",
+             student: str = COURSE_STUDENT) -> pd.DataFrame:
+    """One row per (data, student, setup, teacher, α, T) of ``method``'s KD students: ``mean`` and
+    ``std`` of ``metric`` over seeds, in %, and ``seeds`` (n). Only one student per data set: the
+    course student (``student`` = :data:`COURSE_STUDENT`) or the one named (a :func:`student_label`).
+
+    Results are averaged only when they differ in nothing but their seed, so a point never mixes
+    students, schedules or teachers. ``facet`` names the panel a cell belongs to (data · student, plus
+    epochs / training size / teacher when one data set holds several setups of that student) and
+    ``line`` the α-line it belongs to within the panel.
+    """
+    cols = ["facet", "line", "data", "dataset", "student", "setup", "teacher_group", "alpha", "T", "mean", "std",
+            "lo", "hi", "seeds", "teacher", "shade"]
+    d = runs[(runs["method"] == method) & runs["T"].notna() & runs[metric].notna()]
+    if student == COURSE_STUDENT:
+        d = d[d["student"] == d["dataset"].map(course_student_label)]
+    else:
+        d = d[d["student"] == student]
     if d.empty:
-        return pd.DataFrame(columns=["data", "alpha", "T", metric, "seeds"])
-    g = d.groupby(["data", "alpha", "T"], as_index=False)[metric].agg(["mean", "count"])
-    return g.rename(columns={"mean": metric, "count": "seeds"})
+        return pd.DataFrame(columns=cols)
+    keys = ["data", "dataset", "student", "setup", "teacher_group", "alpha", "T"]
+    scale = 100.0 if metric in PERCENT_METRICS else 1.0
+    g = d.groupby(keys, as_index=False).agg(mean=(metric, "mean"), std=(metric, "std"), seeds=(metric, "size"),
+                                            epochs=("epochs", "first"), n_train=("n_train", "first"))
+    g["mean"] *= scale
+    g["std"] = g["std"].fillna(0.0) * scale
+    g["lo"], g["hi"] = g["mean"] - g["std"], g["mean"] + g["std"]
+    teacher_rows = runs[runs["role"] == "teacher"]
+    teachers = dict(zip(teacher_rows["group"], teacher_rows["model"], strict=True))
+    g["teacher"] = g["teacher_group"].map(teachers).fillna("its teacher")
+    g["facet"] = g["data"] + " · " + g["student"]
+    variants = g.groupby("facet")[["setup", "teacher_group"]].transform(lambda c: c.nunique())
+    several = (variants["setup"] > 1) | (variants["teacher_group"] > 1)
+    g.loc[several, "facet"] += (" · " + g["epochs"].astype("Int64").astype(str) + " ep, "
+                                + g["n_train"].astype("Int64").astype(str) + " train, teacher "
+                                + g["teacher"])[several]
+    g["line"] = g["facet"] + " · α=" + g["alpha"].map("{:g}".format)
+    # where the cell sits on its panel's own colour scale (0 lowest, 1 highest): picks a readable label colour
+    lo, hi = g.groupby("facet")["mean"].transform("min"), g.groupby("facet")["mean"].transform("max")
+    g["shade"] = ((g["mean"] - lo) / (hi - lo).where(hi > lo)).fillna(0.5)
+    return g[cols].sort_values(["facet", "alpha", "T"]).reset_index(drop=True)
+
+
+def kd_baselines(runs: pd.DataFrame, cells: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
+    """The reference lines of each :func:`kd_cells` panel: the very teacher its students learned from,
+    and the scratch student of the same setup (same network, schedule and data), mean ± std in %."""
+    cols = ["facet", "role", "model", "mean", "std", "seeds"]
+    if cells.empty:
+        return pd.DataFrame(columns=cols)
+    scale = 100.0 if metric in PERCENT_METRICS else 1.0
+    summary = summary_frame(runs)
+    rows = []
+    for facet, c in cells.groupby("facet"):
+        teacher = summary[(summary["role"] == "teacher") & summary["group"].isin(c["teacher_group"])]
+        scratch = summary[(summary["role"] == "scratch student") & summary["setup"].isin(c["setup"])]
+        for _, r in pd.concat([teacher, scratch]).iterrows():
+            if pd.notna(r[f"{metric}_mean"]):
+                rows.append({"facet": facet, "role": r["role"], "model": r["model"],
+                             "mean": r[f"{metric}_mean"] * scale, "std": r[f"{metric}_std"] * scale,
+                             "seeds": int(r["seeds"])})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def kd_students(runs: pd.DataFrame, method: str = "hinton") -> list[str]:
+    """The picker's choices: :data:`COURSE_STUDENT`, then every other student stored with ``method``."""
+    d = runs[(runs["method"] == method) & runs["T"].notna()]
+    return [COURSE_STUDENT] + sorted(d["student"].dropna().unique().tolist())
+
+
+def data_choices(runs: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(every ``data`` label stored, the default choice): data measured on a stand-in is off unless
+    chosen, so a synthetic set never squashes real numbers onto one axis; when the store holds
+    nothing else the stand-ins are the default (an empty page teaches nothing)."""
+    present = sorted(runs["data"].dropna().unique().tolist())
+    real = sorted(runs.loc[~runs["is_standin"].astype(bool), "data"].dropna().unique().tolist())
+    return present, real or present
 
 
 @dataclass
 class CompareView:
-    """Everything the Compare page draws."""
+    """Everything the Compare page draws (metrics in % where they are fractions)."""
 
-    runs: pd.DataFrame  # one row per stored result (every seed)
+    runs: pd.DataFrame  # one row per stored result (every seed) of the chosen data
     summary: pd.DataFrame  # seeds grouped: mean/std per metric
     table: pd.DataFrame  # display strings "mean ± std"
-    pareto: pd.DataFrame  # per data set, the cost/quality frontier of ``summary``
-    sweep: pd.DataFrame  # Hinton KD settings with their T
-    baselines: pd.DataFrame  # scratch students and teachers (horizontal reference lines)
-    grid: pd.DataFrame  # α × T cells
+    points: pd.DataFrame  # ``summary`` with ``y`` / ``y_std``: the metric in % (the cost/quality chart)
+    pareto: pd.DataFrame  # per data set, the cost/quality frontier of ``points``
+    sweep: pd.DataFrame  # :func:`kd_cells` of the chosen student: Hinton KD settings with their T
+    baselines: pd.DataFrame  # :func:`kd_baselines`: its teacher and scratch student per panel
+    sweep_panels: pd.DataFrame  # ``sweep`` (role "KD student") and ``baselines`` in one frame (facets need one)
+    grid: pd.DataFrame  # the same cells, as α × T heat-map cells
     csv: bytes
-    datasets: list[str]  # data sets present in the store (for the filter)
+    datasets: list[str]  # ``data`` labels present in the store (for the filter)
+    default_datasets: list[str]  # the filter's default: stand-in data off
+    students: list[str]  # the student picker's choices
+    metric_title: str  # e.g. "accuracy %"
     has_standin: bool
 
 
-def compare_view(datasets: list[str] | None = None, metric: str = "accuracy",
+def compare_view(datasets: list[str] | None = None, metric: str = "accuracy", student: str = COURSE_STUDENT,
                  store: LayeredStore | None = None) -> CompareView:
-    """The Compare page's frames for the stored results of ``datasets`` (all when None), on ``metric``
-    (``accuracy``, ``f1``, ``macro_f1`` or ``auc``)."""
-    if metric not in ("accuracy", "f1", "macro_f1", "auc"):
+    """The Compare page's frames for the stored results whose ``data`` label is in ``datasets`` (the
+    default choice when None: stand-in data off), on ``metric`` (``accuracy``, ``f1``, ``macro_f1`` or
+    ``auc``), the sweep and heat map for ``student`` (:data:`COURSE_STUDENT` or a :func:`student_label`)."""
+    if metric not in PERCENT_METRICS:
         raise ValueError(f"metric must be accuracy, f1, macro_f1 or auc (got {metric!r})")
     all_runs = load_runs(store)
-    present = sorted(all_runs["dataset"].dropna().unique().tolist())
-    runs = all_runs if not datasets else all_runs[all_runs["dataset"].isin(datasets)]
+    present, default = data_choices(all_runs)
+    runs = all_runs[all_runs["data"].isin(default if datasets is None else datasets)].reset_index(drop=True)
     summary = summary_frame(runs)
-    m = f"{metric}_mean"
-    base = summary[summary["role"].isin(["teacher", "scratch student"])]
+    points = summary.assign(y=summary[f"{metric}_mean"] * 100.0, y_std=summary[f"{metric}_std"] * 100.0)
+    cells = kd_cells(runs, metric, "hinton", student)
+    baselines = kd_baselines(runs, cells, metric)
     return CompareView(
-        runs=runs.reset_index(drop=True), summary=summary, table=display_table(summary),
-        pareto=pareto_front(summary, y=m), sweep=temperature_sweep(summary), baselines=base,
-        grid=alpha_t_grid(runs, metric), csv=to_csv(runs), datasets=present,
-        has_standin=bool(runs["is_standin"].any()) if not runs.empty else False,
+        runs=runs, summary=summary, table=display_table(summary), points=points,
+        pareto=pareto_front(points, y="y"), sweep=cells, baselines=baselines, grid=cells,
+        sweep_panels=pd.concat([cells.assign(role="KD student"), baselines], ignore_index=True),
+        csv=to_csv(runs), datasets=present, default_datasets=default, students=kd_students(all_runs),
+        metric_title=METRIC_TITLES[metric], has_standin=bool(runs["is_standin"].any()) if not runs.empty else False,
     )
 
 
@@ -338,7 +441,8 @@ def roc_frame(result: dict) -> pd.DataFrame:
 
 
 __all__ = [
-    "COLUMNS", "CompareView", "alpha_t_grid", "clear_caches", "compare_view", "confusion_frame", "display_table",
-    "history_frame", "load_runs", "model_label", "pareto_front", "pm", "results_frame", "roc_frame", "role_of",
-    "store_from_id", "store_id", "store_listing", "stored_results", "summary_frame", "temperature_sweep", "to_csv",
+    "COLUMNS", "COURSE_STUDENT", "CompareView", "clear_caches", "compare_view", "confusion_frame",
+    "course_student_label", "data_choices", "display_table", "history_frame", "kd_baselines", "kd_cells",
+    "kd_students", "load_runs", "model_label", "pareto_front", "pm", "results_frame", "roc_frame", "role_of",
+    "store_from_id", "store_id", "store_listing", "stored_results", "student_label", "summary_frame", "to_csv",
 ]
