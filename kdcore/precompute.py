@@ -239,13 +239,18 @@ def _remove_entry(store: ResultStore, key: str) -> None:
 
 
 def superseded(record: dict) -> bool:
-    """A shipped result of an older *revision* of one of its methods: its key is never asked for again
-    (:func:`kdcore.engine.key_part`), so export drops it. (A result of an older *core* engine keeps its key:
-    it stays, marked stale, until ``precompute --only stale`` makes it again.)"""
+    """A shipped result of an older *revision* of one of its methods (:func:`kdcore.engine.key_part`), or of an
+    older version of the generated stand-in data: its key is never asked for again, so export drops it. (A result
+    of an older *core* engine keeps its key: it stays, marked stale, until ``precompute --only stale`` makes it
+    again.)"""
+    from kdcore.data.synthetic_mhist import GENERATOR_VERSION
     from kdcore.engine import key_part, record_engine
 
     if "config" not in record:  # not a job result (nothing to compare with)
         return False
+    source = str(record.get("data_source_id") or "")
+    if source.startswith("mhist-synthetic-") and not source.startswith(f"mhist-synthetic-v{GENERATOR_VERSION}"):
+        return True
     try:
         now = key_part(JobConfig.from_dict(record["config"]))
     except Exception:  # a method that no longer exists

@@ -25,8 +25,8 @@ metric = c2.selectbox("Metric", ["accuracy", "f1", "auc"], key="cmp_metric",
                       format_func={"accuracy": "test accuracy", "f1": "F1", "auc": "AUC"}.get)
 student = c3.selectbox("Student (T and α charts)", everything.students, key="cmp_student")
 if set(everything.datasets) - set(everything.default_datasets):
-    st.caption("Data measured on a stand-in (the MNIST-5k subset, the synthetic MHIST) is off unless you choose "
-               "it above, so it is never read as the full data set.")
+    st.caption("Results on generated data (the synthetic MHIST stand-in) are off unless you choose them above, so "
+               "they never share an axis with real data; the MNIST-5k subset is on, labelled as the subset it is.")
 view = compare_view(chosen, metric, student)
 title = view.metric_title
 

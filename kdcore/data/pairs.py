@@ -47,6 +47,7 @@ class DataPair:
     hint_layers: tuple[str, str]  # FitNets default (teacher hint layer, student guided layer)
     at_layers: str  # attention transfer default layers (comma-separated feature names)
     user_folder: bool  # reads a user's own data folder (JobConfig.data_dir); else its sources are fixed
+    synthetic: bool = False  # generated images (the MHIST stand-in), not a real data set or a subset of one
     subclasses: int = 2  # subclasses per class a subclass teacher invents here (the binary MNIST demo: the paper's 5)
 
     @property
@@ -88,7 +89,8 @@ DATA_PAIRS: dict[str, DataPair] = {
     # the real release, from the user's folder (JobConfig.data_dir, else KD_MHIST_DIR)
     "mhist": _mhist_style("mhist", "MHIST", user_folder=True),
     # the synthetic stand-in, made by kdcore.data.synthetic_mhist under KD_DATA_DIR
-    "mhist_synthetic": _mhist_style("mhist_synthetic", "MHIST synthetic stand-in", user_folder=False),
+    "mhist_synthetic": replace(_mhist_style("mhist_synthetic", "MHIST synthetic stand-in", user_folder=False),
+                               synthetic=True),
 }
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from kdcore.course import course_student
 from kdcore.data import DATASET_TITLES
-from kdcore.data.pairs import data_pair
+from kdcore.data.pairs import DATA_PAIRS, data_pair
 from kdcore.store import LayeredStore, open_store
 
 TEACHER_ARCHS = ("teacher_cnn", "resnetv2_50")
@@ -351,11 +351,13 @@ def kd_students(runs: pd.DataFrame, method: str = "hinton") -> list[str]:
 
 
 def data_choices(runs: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """(every ``data`` label stored, the default choice): data measured on a stand-in is off unless
-    chosen, so a synthetic set never squashes real numbers onto one axis; when the store holds
-    nothing else the stand-ins are the default (an empty page teaches nothing)."""
+    """(every ``data`` label stored, the default choice): synthetic data (the generated MHIST stand-in) is off
+    unless chosen, so it never squashes real numbers onto one axis; real subsets (the offline MNIST-5k) stay on,
+    labelled as such; when the store holds nothing else the synthetic sets are the default (an empty page
+    teaches nothing)."""
     present = sorted(runs["data"].dropna().unique().tolist())
-    real = sorted(runs.loc[~runs["is_standin"].astype(bool), "data"].dropna().unique().tolist())
+    synthetic = runs["dataset"].map(lambda d: d in DATA_PAIRS and DATA_PAIRS[d].synthetic).astype(bool)
+    real = sorted(runs.loc[~synthetic, "data"].dropna().unique().tolist())
     return present, real or present
 
 
