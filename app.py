@@ -1,4 +1,8 @@
-"""Distillation Lab: the router. Each page is one thin file in pages/; every number comes from kdcore."""
+"""Distillation Lab: the router. Each page is one thin file in app_pages/; every number comes from kdcore.
+
+The folder is not called pages/: Streamlit auto-lists a pages/ folder (its old multipage mode) when the
+first request after a start is a page URL, and this router (icons, wide layout) would never run.
+"""
 
 import streamlit as st
 
@@ -14,11 +18,11 @@ except SettingsError as e:
     st.stop()
 
 pages = [
-    st.Page("pages/learn.py", title="Learn", icon=":material/school:", default=True),
-    st.Page("pages/temperature.py", title="Temperature playground", icon=":material/thermostat:"),
-    st.Page("pages/distill_lab.py", title="Distill lab", icon=":material/science:"),
-    st.Page("pages/compare.py", title="Compare", icon=":material/leaderboard:"),
-    st.Page("pages/mhist.py", title="MHIST", icon=":material/biotech:"),
+    st.Page("app_pages/learn.py", title="Learn", icon=":material/school:", default=True),
+    st.Page("app_pages/temperature.py", title="Temperature playground", icon=":material/thermostat:"),
+    st.Page("app_pages/distill_lab.py", title="Distill lab", icon=":material/science:"),
+    st.Page("app_pages/compare.py", title="Compare", icon=":material/leaderboard:"),
+    st.Page("app_pages/mhist.py", title="MHIST", icon=":material/biotech:"),
 ]
 
 with st.sidebar:

@@ -59,7 +59,7 @@ def texts(at: AppTest) -> str:
     return "\n".join(str(p) for p in parts)
 
 
-PAGES = ["pages/learn.py", "pages/temperature.py", "pages/distill_lab.py", "pages/compare.py", "pages/mhist.py"]
+PAGES = [f"app_pages/{name}.py" for name in ("learn", "temperature", "distill_lab", "compare", "mhist")]
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -68,9 +68,9 @@ def test_every_page_renders_on_an_empty_store(app_env, page: str) -> None:
     assert at.title, "every page has a title"
     assert not at.error, [e.value for e in at.error]
     shown = texts(at)
-    if page in ("pages/temperature.py", "pages/compare.py"):
+    if page in ("app_pages/temperature.py", "app_pages/compare.py"):
         assert "precompute" in shown  # the empty state says how to get results
-    if page == "pages/mhist.py":
+    if page == "app_pages/mhist.py":
         assert "bmirds.github.io/MHIST" in shown and "KD_MHIST_DIR" in shown
 
 
@@ -83,7 +83,7 @@ def test_router_title_and_default_page(app_env) -> None:
 
 def test_learn_shows_course_methods_registry_and_live_demo(app_env, tiny_store: Path) -> None:
     app_env(tiny_store)
-    at = open_page("pages/learn.py")
+    at = open_page("app_pages/learn.py")
     shown = texts(at)
     for cite in ("1503.02531", "Romero", "Zagoruyko", "Müller", "Furlanello", "Bagherinezhad"):
         assert cite in shown, cite
@@ -100,7 +100,7 @@ def test_learn_shows_course_methods_registry_and_live_demo(app_env, tiny_store: 
 
 def test_temperature_playground_slider_and_images(app_env, tiny_store: Path) -> None:
     app_env(tiny_store)
-    at = open_page("pages/temperature.py")
+    at = open_page("app_pages/temperature.py")
     assert len(at.get("vega_lite_chart")) >= 3  # teacher bars, student bars, entropy line (+ heatmap)
     at.select_slider(key="pg_T").set_value("16").run()
     assert not at.exception
@@ -126,7 +126,7 @@ def test_temperature_playground_slider_and_images(app_env, tiny_store: Path) -> 
 
 def test_distill_lab_trains_a_tiny_job_then_fetches_it(app_env, tiny_store: Path) -> None:
     app_env(tiny_store)
-    at = open_page("pages/distill_lab.py")
+    at = open_page("app_pages/distill_lab.py")
     assert any("Tiny mode" in i.value for i in at.info)
     at.text_input(key="lab_hidden").set_value("32")
     at.slider(key="lab_alpha").set_value(0.7)
@@ -147,7 +147,7 @@ def test_distill_lab_trains_a_tiny_job_then_fetches_it(app_env, tiny_store: Path
 
 def test_distill_lab_ban_ensemble_shows_its_generations(app_env, tiny_store: Path) -> None:
     app_env(tiny_store)
-    at = open_page("pages/distill_lab.py")
+    at = open_page("app_pages/distill_lab.py")
     at.selectbox(key="lab_method").set_value("ban_ensemble")
     at.button[0].click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
@@ -177,7 +177,7 @@ def test_each_lab_method_with_its_form_defaults_is_a_shipped_result(shipped_env:
 
 def test_distill_lab_picking_a_method_sets_its_settings_and_answers_from_the_store(
         shipped_env: pytest.MonkeyPatch) -> None:
-    at = open_page("pages/distill_lab.py")
+    at = open_page("app_pages/distill_lab.py")
     at.slider(key="lab_T").set_value(16.0).run()
     at.selectbox(key="lab_method").set_value("born_again").run()
     assert (at.slider(key="lab_T").value, at.slider(key="lab_alpha").value) == (1.0, 1.0)  # the paper's settings
@@ -195,7 +195,7 @@ def test_distill_lab_picking_a_method_sets_its_settings_and_answers_from_the_sto
 
 def test_distill_lab_rejects_bad_hidden_sizes(app_env, tiny_store: Path) -> None:
     app_env(tiny_store)
-    at = open_page("pages/distill_lab.py")
+    at = open_page("app_pages/distill_lab.py")
     at.text_input(key="lab_hidden").set_value("784,abc")
     at.button[0].click().run()
     assert not at.exception
@@ -205,7 +205,7 @@ def test_distill_lab_rejects_bad_hidden_sizes(app_env, tiny_store: Path) -> None
 
 def test_compare_table_charts_and_csv(app_env, tiny_store: Path) -> None:
     app_env(tiny_store)
-    at = open_page("pages/compare.py")
+    at = open_page("app_pages/compare.py")
     table = at.dataframe[0].value
     assert set(table["role"]) == {"teacher", "scratch student", "KD student"}
     two_seeds = table[table["seeds"] == 2]
@@ -225,7 +225,7 @@ def test_compare_table_charts_and_csv(app_env, tiny_store: Path) -> None:
 
 def test_mhist_page_status_and_folder(app_env, tiny_store: Path, tmp_path: Path) -> None:
     app_env(tiny_store)
-    at = open_page("pages/mhist.py")
+    at = open_page("app_pages/mhist.py")
     assert "KD_MHIST_DIR" in texts(at)
     # the pipeline's KD method is chosen from the methods that fit ResNetV2-50 → MobileNetV2
     assert at.selectbox(key="mh_method").options == [title for _, title in lab.mhist_methods()]
