@@ -51,29 +51,29 @@ if submitted:
         st.error(f"Check the form: {e}")
         config = None
     if config is not None:
+        tracker = lab.LabProgress()  # stage, epoch, ETA and queue place from the runner's events
         with st.status(f"Running {config.short_name()} …", expanded=True) as status:
-            bar, curve, rows = st.progress(0.0, text="starting"), st.empty(), []
+            bar = st.progress(0.0, text="starting")
+            loss_box, acc_box = (c.empty() for c in st.columns(2))
 
             def progress(event: dict) -> None:
-                stage = event.get("stage", "")
-                if stage.endswith("train") and event.get("epochs"):
-                    # nested jobs say whose epoch it is ("teacher:train", "generation 2:train")
-                    who = stage.rsplit(":", 1)[0] + " " if ":" in stage else ""
-                    bar.progress(event["epoch"] / event["epochs"], text=f"{who}epoch {event['epoch']}/{event['epochs']}")
-                    if "row" in event and not who:
-                        rows.append({k: v for k, v in event["row"].items() if k in ("epoch", "train_loss", "test_acc")})
-                        curve.line_chart(rows, x="epoch", y=["train_loss", "test_acc"], height=180)
-                elif event.get("message"):
-                    status.update(label=f"{stage}: {event['message']}")
+                status.update(label=tracker.label, expanded=True)  # stays open while anything runs
+                bar.progress(min(1.0, tracker.fraction), text=tracker.label)
+                if "row" in event and ":" not in str(event.get("stage")):
+                    frame = tracker.chart_frame()
+                    for box, kind in ((loss_box, "train loss"), (acc_box, "test accuracy %")):
+                        box.altair_chart(alt.Chart(frame[frame["kind"] == kind]).mark_line(point=True).encode(
+                            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")), y=alt.Y("value:Q", title=kind,
+                            scale=alt.Scale(zero=False)), color=alt.Color("stage:N", title=None)), height=180, width="stretch")
 
             try:
-                st.session_state["lab_outcome"] = lab.run_lab(config, progress)
+                st.session_state["lab_outcome"] = lab.run_lab(config, progress, tracker)
                 status.update(label="Done", state="complete", expanded=False)
             except (ConfigError, DataError) as e:
-                status.update(label="Stopped", state="error")
+                status.update(label=f"Stopped at {tracker.label}", state="error")
                 st.error(f"{e}")
             except Exception as e:  # noqa: BLE001 - never a traceback on the page
-                status.update(label="Failed", state="error")
+                status.update(label=f"Failed at {tracker.label}", state="error")
                 st.error(f"Training failed: {e}. Try fewer hidden units or epochs, another method, or check the "
                          "server log; finished jobs are kept in the store.")
 
@@ -81,6 +81,7 @@ outcome = st.session_state.get("lab_outcome")
 if outcome is not None:
     r = outcome.result
     st.subheader(r["name"] + ("  (from the store)" if outcome.cached else ""))
+    st.caption("Run log: " + " · ".join(stage.describe() for stage in outcome.stages))
     t = outcome.table.set_index("model")
     m1, m2, m3, m4, m5 = st.columns(5)
     ref = t["accuracy %"].get("scratch student")
