@@ -4,31 +4,38 @@ The folder is not called pages/: Streamlit auto-lists a pages/ folder (its old m
 first request after a start is a page URL, and this router (icons, wide layout) would never run.
 """
 
-import streamlit as st
 
-from kdcore.jobs.heap import return_freed_memory_to_os
-from kdcore.settings import SettingsError, settings
+def main() -> None:
+    import streamlit as st
 
-return_freed_memory_to_os()  # freed tensors go back to the OS (a hosted app has ~2.7 GB)
-st.set_page_config(page_title="Distillation Lab", page_icon="⚗️", layout="wide")
-try:
-    settings()  # every KD_* variable, checked on each run: a malformed one is named here, not deep in a page
-except SettingsError as e:
-    st.error(f"The app cannot start with this environment: {e}")
-    st.stop()
+    from kdcore.jobs.heap import return_freed_memory_to_os
+    from kdcore.settings import SettingsError, settings
 
-pages = [
-    st.Page("app_pages/learn.py", title="Learn", icon=":material/school:", default=True),
-    st.Page("app_pages/temperature.py", title="Temperature playground", icon=":material/thermostat:"),
-    st.Page("app_pages/distill_lab.py", title="Distill lab", icon=":material/science:"),
-    st.Page("app_pages/compare.py", title="Compare", icon=":material/leaderboard:"),
-    st.Page("app_pages/mhist.py", title="MHIST", icon=":material/biotech:"),
-]
+    return_freed_memory_to_os()  # freed tensors go back to the OS (a hosted app has ~2.7 GB)
+    st.set_page_config(page_title="Distillation Lab", page_icon="⚗️", layout="wide")
+    try:
+        settings()  # every KD_* variable, checked on each run: a malformed one is named here, not deep in a page
+    except SettingsError as e:
+        st.error(f"The app cannot start with this environment: {e}")
+        st.stop()
 
-with st.sidebar:
-    st.caption(
-        "Knowledge distillation, taught and measured. Results come from the kdcore engine "
-        "(shipped in assets/store, plus whatever you train here)."
-    )
+    pages = [
+        st.Page("app_pages/learn.py", title="Learn", icon=":material/school:", default=True),
+        st.Page("app_pages/temperature.py", title="Temperature playground", icon=":material/thermostat:"),
+        st.Page("app_pages/distill_lab.py", title="Distill lab", icon=":material/science:"),
+        st.Page("app_pages/compare.py", title="Compare", icon=":material/leaderboard:"),
+        st.Page("app_pages/mhist.py", title="MHIST", icon=":material/biotech:"),
+    ]
+    with st.sidebar:
+        st.caption(
+            "Knowledge distillation, taught and measured. Results come from the kdcore engine "
+            "(shipped in assets/store, plus whatever you train here)."
+        )
+    st.navigation(pages).run()
 
-st.navigation(pages).run()
+
+# Streamlit runs this file as __main__. A job runner's worker process (multiprocessing spawn) re-imports the
+# main script as __mp_main__: there it must draw nothing (st.* outside a session filled the server log with
+# "missing ScriptRunContext" and cost the worker a Streamlit import).
+if __name__ == "__main__":
+    main()

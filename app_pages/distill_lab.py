@@ -5,7 +5,7 @@ import streamlit as st
 
 from kdcore.config import ConfigError
 from kdcore.data import DATASET_TITLES, DataError
-from kdcore.views import lab
+from kdcore.views import lab, links
 
 st.title("Distill lab")
 st.caption("Train a student with the method of your choice and see it beside the course teacher and a student "
@@ -24,16 +24,22 @@ def use_method_settings() -> None:
         st.session_state[f"lab_{name}"] = value
 
 
-if "lab_method" not in st.session_state:
-    st.session_state["lab_method"] = "hinton"
+if "lab_method" not in st.session_state:  # a fresh visit: a shared link's method, data set and T come first
+    asked, notes = links.read_link(st.query_params.to_dict(), datasets=lab.LAB_DATASETS, t_range=(1.0, 64.0),
+                                   methods=list(methods))
+    st.session_state["lab_method"] = asked.get("method", "hinton")
     use_method_settings()
+    st.session_state["lab_dataset"] = asked.get("dataset") or lab.lead_dataset()  # full Fashion-MNIST when shipped
+    st.session_state["lab_T"] = round(2 * asked.get("T", st.session_state["lab_T"])) / 2
+    for note in notes:
+        st.warning(note)
 method = st.selectbox("Method", list(methods), format_func=methods.get, key="lab_method", on_change=use_method_settings,
                       help="Picking a method fills in the settings its shipped results use (born-again: T = 1, "
                            "α = 1; attention transfer: the small CNN, α = 0; TAKD: a 32-unit student). Change them "
                            "freely; a setting already in the store is answered at once.")
 with st.form("lab_form"):
     c1, c2, c3 = st.columns(3)
-    dataset = c1.selectbox("Data set", ["mnist", "fashion_mnist"], format_func=DATASET_TITLES.get, key="lab_dataset")
+    dataset = c1.selectbox("Data set", lab.LAB_DATASETS, format_func=DATASET_TITLES.get, key="lab_dataset")
     student = c1.radio("Student", ["student_mlp", "student_cnn"], horizontal=True, key="lab_student",
                        format_func={"student_mlp": "MLP (course)", "student_cnn": "small CNN"}.get)
     hidden = c1.text_input("MLP hidden sizes", key="lab_hidden", help="comma-separated, e.g. 784,784 or 64")
@@ -43,6 +49,8 @@ with st.form("lab_form"):
     epochs = c3.number_input("Epochs", 1, 50, key="lab_epochs")
     seed = c3.number_input("Seed", 0, 99, 0, key="lab_seed")
     submitted = st.form_submit_button("Train", type="primary")
+
+st.query_params.from_dict(links.link_params(method=method, dataset=dataset, T=T))
 
 if submitted:
     try:
@@ -86,12 +94,14 @@ if outcome is not None:
     m1, m2, m3, m4, m5 = st.columns(5)
     ref = t["accuracy %"].get("scratch student")
     m1.metric("Test accuracy", f"{t.loc['this run', 'accuracy %']:.2f}%",
-              None if ref is None else f"{t.loc['this run', 'accuracy %'] - ref:+.2f} pts vs scratch")
+              None if ref is None else f"{t.loc['this run', 'accuracy %'] - ref:+.2f} pts vs scratch (this seed)")
     m2.metric("F1 (macro)", f"{t.loc['this run', 'F1 %']:.2f}%")
     m3.metric("FLOPs", f"{r['complexity']['flops']:,}", help=r["complexity"].get("flops_convention"))
     m4.metric("Parameters", f"{r['complexity']['params']:,}")
     m5.metric("CPU latency / image", f"{r['complexity']['latency_ms']:.3f} ms")
     st.dataframe(outcome.table, hide_index=True)
+    st.markdown("**Over the stored seeds:** " + " · ".join(f"{k}: {v}" for k, v in outcome.seeds.items())
+                + (f"  \n**KD gain over the scratch twin:** {outcome.gain}" if outcome.gain else ""))
     standin = "  ⚠ stand-in data: not the full data set." if r.get("is_standin") else ""
     st.caption(f"Data: {r['data_source']}{standin}")
     if r.get("members"):

@@ -119,9 +119,14 @@ def test_temperature_playground_slider_and_images(app_env, tiny_store: Path) -> 
     assert not at.exception
     assert at.get("image")[0].proto.imgs[0].caption == f"true label: {int(labels[7])}"
     at.toggle(key="pg_hide_diag").set_value(False).run()
-    at.radio(key="pg_source").set_value("Draw").run()  # nothing drawn (no browser): a hint, the test image stays
+    assert at.number_input(key="pg_index").max == playground.test_image_count("mnist") - 1  # bounded by the set
+    at.toggle(key="pg_log").set_value(True).run()  # probabilities on a log scale
+    assert not at.exception
+    at.radio(key="pg_source").set_value("Draw").run()  # nothing drawn (no browser): a hint, and no test image
     assert not at.exception and not at.error
     assert any("upload" in i.value.lower() for i in at.info) or "Draw one digit" in texts(at)
+    assert not at.get("image"), "an empty canvas must not show test image 0"
+    assert not any(m.value.startswith("**teacher**") for m in at.markdown)
 
 
 def test_distill_lab_trains_a_tiny_job_then_fetches_it(app_env, tiny_store: Path) -> None:
@@ -184,6 +189,7 @@ def test_distill_lab_picking_a_method_sets_its_settings_and_answers_from_the_sto
     at.selectbox(key="lab_method").set_value("attention").run()
     assert at.radio(key="lab_student").value == "student_cnn" and at.slider(key="lab_alpha").value == 0.0
     assert at.slider(key="lab_T").value == 4.0
+    at.selectbox(key="lab_dataset").set_value("mnist")  # the lab opens on full Fashion-MNIST where it is shipped
     at.button[0].click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.subheader[0].value == "mnist/student_cnn/attention T=4 a=0 s0  (from the store)"

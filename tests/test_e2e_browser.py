@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -67,11 +68,12 @@ def _rss_mb(pid: int) -> float:
 
 
 @pytest.fixture
-def server(tmp_path: Path):
+def server(tmp_path: Path, request: pytest.FixtureRequest):
     port = _free_port()
     env = {**os.environ, "KD_STORE_DIR": str(tmp_path / "store"), "KD_APP_TINY": "1", "KD_OFFLINE": "1",
            "KD_RUNNER_MODE": "process",  # as deployed: jobs in a worker process
-           "KD_DATA_DIR": os.environ.get("KD_DATA_DIR", str(tmp_path / "data"))}
+           "KD_DATA_DIR": os.environ.get("KD_DATA_DIR", str(tmp_path / "data")),
+           **getattr(request, "param", {})}  # a test's own settings (indirect parametrisation)
     log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
@@ -151,3 +153,46 @@ def test_every_page_in_chromium(server) -> None:
     (SHOTS.parent / "e2e-metrics.json").write_text(json.dumps(metrics, indent=1))
     print(metrics)
     assert peak < 1536, f"server peak RSS {peak:.0f} MB exceeds the 1.5 GB target"
+
+
+def _browser(p):  # noqa: ANN001, ANN202 - playwright objects
+    return p.chromium.launch(executable_path=CHROMIUM, args=[
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+
+
+# Jobs of 2,000 training images and 2 epochs (teachers 2): long enough that the status box is seen mid-run.
+@pytest.mark.parametrize("server", [{"KD_APP_TINY": "2000,500,2"}], indirect=True)
+def test_deep_link_first_after_start_shows_the_apps_navigation_and_live_progress(server, tmp_path: Path) -> None:
+    base, _ = server
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = _browser(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            page.set_default_timeout(60_000)
+            # the very first request after the server started is a page URL with settings in its query string
+            page.goto(f"{base}/distill_lab?dataset=mnist&T=8&method=hinton", wait_until="domcontentloaded")
+            page.get_by_role("heading", name="Distill lab").first.wait_for()
+            nav = page.locator('[data-testid="stSidebarNav"]')
+            nav.get_by_text("Temperature playground").wait_for()  # the router's titles, not Streamlit's file names
+            assert nav.get_by_text("distill lab", exact=True).count() == 0
+            assert "T=8" in page.url and "dataset=mnist" in page.url
+            page.get_by_label("MLP hidden sizes", exact=True).fill("64")
+            page.get_by_role("button", name="Train").click()
+            page.get_by_text(re.compile(r"teacher — epoch [0-2]/2")).first.wait_for()
+            page.screenshot(path=str(SHOTS / "6-lab-progress-teacher.png"))
+            page.get_by_text(re.compile(r"KD student — (teacher logits|epoch [0-2]/2)")).first.wait_for(timeout=180_000)
+            page.get_by_text(re.compile(r"scratch baseline — epoch [0-2]/2")).first.wait_for(timeout=180_000)
+            page.screenshot(path=str(SHOTS / "6-lab-progress-baseline.png"))
+            page.get_by_text("Test accuracy").first.wait_for(timeout=180_000)
+            assert page.locator(EXCEPTION).count() == 0
+            page.get_by_text(re.compile(r"Run log: teacher: trained in")).first.wait_for()
+
+            page.goto(f"{base}/temperature?dataset=mnist&T=16&image=7", wait_until="domcontentloaded")
+            page.get_by_text("entropy at T = 16:").first.wait_for()
+            page.get_by_text("true label:").first.wait_for()
+            assert page.locator(EXCEPTION).count() == 0
+        finally:
+            browser.close()
+    log = (tmp_path / "streamlit.log").read_text()  # the server fixture's log (same tmp_path)
+    assert "missing ScriptRunContext" not in log, log[-2000:]
