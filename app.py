@@ -21,6 +21,7 @@ def main() -> None:
 
     pages = [
         st.Page("app_pages/learn.py", title="Learn", icon=":material/school:", default=True),
+        st.Page("app_pages/lesson.py", title="Guided lesson", icon=":material/co_present:"),
         st.Page("app_pages/temperature.py", title="Temperature playground", icon=":material/thermostat:"),
         st.Page("app_pages/distill_lab.py", title="Distill lab", icon=":material/science:"),
         st.Page("app_pages/compare.py", title="Compare", icon=":material/leaderboard:"),

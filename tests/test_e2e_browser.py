@@ -196,3 +196,53 @@ def test_deep_link_first_after_start_shows_the_apps_navigation_and_live_progress
             browser.close()
     log = (tmp_path / "streamlit.log").read_text()  # the server fixture's log (same tmp_path)
     assert "missing ScriptRunContext" not in log, log[-2000:]
+
+
+def test_guided_lesson_start_to_end_and_in_presenter_mode(server) -> None:
+    from kdcore.views.lesson import STEPS
+
+    base, _ = server
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = _browser(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page.set_default_timeout(60_000)
+            page.goto(f"{base}/lesson", wait_until="domcontentloaded")
+            page.get_by_role("heading", name="Guided lesson: knowledge distillation").wait_for()
+
+            def settled() -> None:  # the rerun finished: no element of the previous run left (faded) on the page
+                page.wait_for_timeout(300)
+                page.wait_for_function("document.querySelectorAll('[data-stale=\"true\"]').length === 0",
+                                       timeout=120_000)
+
+            def walk(mode: str) -> None:
+                for i, step in enumerate(STEPS):
+                    page.get_by_role("heading", name=f"{i + 1} / {len(STEPS)} · {step.title}").wait_for()
+                    settled()
+                    page.locator('[data-testid="stRadio"]').get_by_text(step.options[-1], exact=True).click()
+                    settled()
+                    page.get_by_text("Reveal the answer").click()
+                    page.get_by_text(step.takeaway).wait_for()
+                    settled()
+                    assert page.get_by_text("; the stored results say “").count() == 1
+                    page.wait_for_timeout(600)  # let the chart draw
+                    assert page.locator(EXCEPTION).count() == 0, f"exception on {mode} step {i + 1}"
+                    assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 1, f"no demo on step {i + 1}"
+                    page.screenshot(path=str(SHOTS / f"7-lesson-{mode}-{i + 1}.png"))
+                    if i < len(STEPS) - 1:
+                        page.get_by_role("button", name="Next →").click()
+                assert f"step={len(STEPS)}" in page.url
+                page.get_by_role("button", name="← Previous").click()
+                page.get_by_role("heading", name=f"{len(STEPS) - 1} / {len(STEPS)}", exact=False).wait_for()
+                settled()
+
+            walk("normal")
+            page.goto(f"{base}/lesson?step=1", wait_until="domcontentloaded")
+            page.get_by_role("heading", name=f"1 / {len(STEPS)}", exact=False).wait_for()
+            settled()
+            page.get_by_text("Presenter mode").click()
+            page.get_by_role("heading", name="Guided lesson: knowledge distillation").wait_for(state="detached")
+            walk("presenter")
+        finally:
+            browser.close()
