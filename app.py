@@ -24,6 +24,7 @@ def main() -> None:
         st.Page("app_pages/lesson.py", title="Guided lesson", icon=":material/co_present:"),
         st.Page("app_pages/temperature.py", title="Temperature playground", icon=":material/thermostat:"),
         st.Page("app_pages/distill_lab.py", title="Distill lab", icon=":material/science:"),
+        st.Page("app_pages/student_learned.py", title="What the student learned", icon=":material/difference:"),
         st.Page("app_pages/compare.py", title="Compare", icon=":material/leaderboard:"),
         st.Page("app_pages/mhist.py", title="MHIST", icon=":material/biotech:"),
     ]

@@ -59,7 +59,8 @@ def texts(at: AppTest) -> str:
     return "\n".join(str(p) for p in parts)
 
 
-PAGES = [f"app_pages/{name}.py" for name in ("learn", "temperature", "distill_lab", "compare", "mhist")]
+PAGES = [f"app_pages/{name}.py" for name in ("learn", "lesson", "temperature", "distill_lab", "student_learned",
+                                              "compare", "mhist")]
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -68,7 +69,7 @@ def test_every_page_renders_on_an_empty_store(app_env, page: str) -> None:
     assert at.title, "every page has a title"
     assert not at.error, [e.value for e in at.error]
     shown = texts(at)
-    if page in ("app_pages/temperature.py", "app_pages/compare.py"):
+    if page in ("app_pages/temperature.py", "app_pages/compare.py", "app_pages/student_learned.py"):
         assert "precompute" in shown  # the empty state says how to get results
     if page == "app_pages/mhist.py":
         assert "bmirds.github.io/MHIST" in shown and "KD_MHIST_DIR" in shown

@@ -72,7 +72,7 @@ STEPS: tuple[Step, ...] = (
          "Will KD's gain on the small MNIST subset be larger or smaller than on full Fashion-MNIST?",
          ("larger", "about the same", "smaller, or none"),
          "Distillation is no free lunch: with little data and a teacher that knows little more than the labels, "
-         "the soft targets add little.", try_page="compare"),
+         "the soft targets add little.", try_page="student_learned"),
     Step("beyond", "Beyond Hinton: features, attention, subclasses, born-again",
          "FitNets match a hidden layer (a hint), attention transfer matches where the network looks, subclass "
          "distillation lets the teacher invent finer classes, and born-again networks distil a network into its "
