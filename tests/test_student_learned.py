@@ -104,6 +104,13 @@ def test_backfill_recomputes_from_weights_and_refuses_wrong_weights(use_pair: Pa
     report = backfill([wrong.get(scratch["key"])], wrong, [wrong])
     if kd["metrics"]["accuracy"] != scratch["metrics"]["accuracy"]:
         assert "refused" in report[0] and wrong.load_tensors(scratch["key"], GROUP) is None
+    from kdcore.store import LayeredStore
+
+    old2 = ResultStore(tmp_path / "old2")  # a shipped entry without them, a working store with them: copied
+    meta, tensors = read_entry(src, kd["key"])
+    old2.put(kd["key"], meta, {"weights": tensors["weights"]})
+    report = backfill([old2.get(kd["key"])], LayeredStore(ResultStore(use_pair), old2), [old2])
+    assert "copied" in report[0] and (old2.load_tensors(kd["key"], GROUP)["predicted"] == again["predicted"]).all()
     meta, _ = read_entry(src, scratch["key"])
     bare = ResultStore(tmp_path / "bare")
     bare.put(scratch["key"], meta, {})

@@ -56,11 +56,16 @@ def backfill(results: Iterable[dict], read: AnyStore, writes: Iterable[ResultSto
     writes = list(writes)
     report = []
     for r in results:
-        if f"{GROUP}.safetensors" in r.get("files", {}):
+        targets = [s for s in writes if (e := s.get(r["key"])) is not None
+                   and f"{GROUP}.safetensors" not in e.get("files", {})]
+        if not targets:
             report.append(f"{r['name']}: predictions already stored")
             continue
         try:
-            if read.load_tensors(r["key"], "weights") is not None:
+            if (tensors := read.load_tensors(r["key"], GROUP)) is not None:  # e.g. the working store has them
+                check_accuracy(r, tensors)
+                how = "copied from the store that has them"
+            elif read.load_tensors(r["key"], "weights") is not None:
                 tensors, how = recompute_predictions(r, read), "from its stored weights"
             elif retrain:
                 tensors, how = _from_a_retrain(r, read), "from a retrain that reproduced its stored accuracy exactly"
@@ -71,12 +76,9 @@ def backfill(results: Iterable[dict], read: AnyStore, writes: Iterable[ResultSto
         except (ValueError, FileNotFoundError) as e:
             report.append(f"{r['name']}: refused: {e}")
             continue
-        added = 0
-        for store in writes:
-            if store.get(r["key"]) is not None:
-                store.add_tensors(r["key"], GROUP, tensors)
-                added += 1
-        report.append(f"{r['name']}: predictions added {how} ({added} store(s))")
+        for store in targets:
+            store.add_tensors(r["key"], GROUP, tensors)
+        report.append(f"{r['name']}: predictions added {how} ({len(targets)} store(s))")
     return report
 
 
