@@ -102,8 +102,8 @@ if outcome is not None:
     st.dataframe(outcome.table, hide_index=True)
     st.markdown("**Over the stored seeds:** " + " · ".join(f"{k}: {v}" for k, v in outcome.seeds.items())
                 + (f"  \n**KD gain over the scratch twin:** {outcome.gain}" if outcome.gain else ""))
-    standin = "  ⚠ stand-in data: not the full data set." if r.get("is_standin") else ""
-    st.caption(f"Data: {r['data_source']}{standin}")
+    st.caption(f"Data: {r['data_source']}" + ("  ⚠ stand-in data: not the full data set. Why KD gains little on "
+               "small data is step 4 of the Guided lesson." if r.get("is_standin") else ""))
     if r.get("members"):
         st.info(f"The BAN ensemble trains nothing itself: it averages the class probabilities of born-again "
                 f"generations 1–{len(r['members'])} (rows above), so it costs all of them at test time. "

@@ -94,3 +94,29 @@ def test_distill_lab_page_shows_the_run_log_in_stage_order(tiny_empty_store: Pat
     at.button[0].click().run()  # again: every stage answered by the store
     log = next(c.value for c in at.caption if c.value.startswith("Run log: "))
     assert log == "Run log: teacher: from the store · KD student: from the store · scratch baseline: from the store"
+
+
+def test_lab_on_shipped_fashion_mnist_shows_mean_std_over_seeds_and_a_paired_gain(
+        shipped_env: pytest.MonkeyPatch) -> None:
+    from kdcore.views.results import load_runs
+
+    assert lab.lead_dataset() == "fashion_mnist"
+    outcome = lab.run_lab(lab.lab_config("fashion_mnist", "hinton"))
+    assert [s.describe() for s in outcome.stages] == [
+        "teacher: from the store", "KD student: from the store", "scratch baseline: from the store"]
+    runs = load_runs()
+    course = runs[(runs["dataset"] == "fashion_mnist") & (runs["hidden"] == "784x784") & (runs["n_train"] == 60000)]
+    kd = course[(course["method"] == "hinton") & (course["T"] == 4.0) & (course["alpha"] == 0.5)].set_index("seed")
+    scratch = course[course["method"] == "scratch"].set_index("seed")
+    assert len(kd) == len(scratch) == 3
+    acc = 100 * kd["accuracy"]
+    assert outcome.seeds["this run"] == f"{acc.mean():.2f} ± {acc.std():.2f} % (seeds 0, 1, 2)"
+    gain = 100 * (kd["accuracy"] - scratch["accuracy"])
+    assert outcome.gain == f"{gain.mean():+.2f} ± {gain.std():.2f} points (seeds 0, 1, 2, paired)"
+    assert gain.mean() > 2 * gain.std()  # on full Fashion-MNIST the gain stands clear of the seed noise
+
+
+def test_a_single_run_is_marked_as_such(tiny_empty_store: Path) -> None:
+    outcome = lab.run_lab(lab.lab_config("mnist", "hinton", "16"))
+    assert outcome.seeds["this run"].endswith("(one run, seed 0)")
+    assert "a single run, seed 0: seed noise not measured" in outcome.gain
