@@ -114,8 +114,9 @@ if outcome is not None:
             x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")), y=alt.Y("value:Q", title=kind),
             color=alt.Color("series:N", title=None), tooltip=["series", "value"])
         left.altair_chart(curve, height=200, width="stretch")
-    cm = alt.Chart(outcome.confusion).mark_rect().encode(
-        x=alt.X("predicted:N", sort=r["classes"]), y=alt.Y("true:N", sort=r["classes"]),
-        color=alt.Color("share:Q", scale=alt.Scale(scheme="blues"), title="share of row"),
-        tooltip=["true", "predicted", "count"]).properties(height=340, title="Confusion matrix (test set)")
-    right.altair_chart(cm, width="stretch")
+    cells = alt.Chart(outcome.confusion).encode(x=alt.X("predicted:N", sort=r["classes"]),
+                                                y=alt.Y("true:N", sort=r["classes"]), tooltip=["true", "predicted", "count"])
+    cm = cells.mark_rect().encode(color=alt.Color("share:Q", scale=alt.Scale(scheme="blues"), title="share of row")) + \
+        cells.mark_text(fontSize=10).encode(text="count:Q", color=alt.condition(  # the counts, readable on dark cells
+            alt.datum.share > 0.5, alt.value("white"), alt.value("#333")))
+    right.altair_chart(cm.properties(height=340, title="Confusion matrix (test set, counts)"), width="stretch")

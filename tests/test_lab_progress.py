@@ -91,6 +91,8 @@ def test_distill_lab_page_shows_the_run_log_in_stage_order(tiny_empty_store: Pat
     log = next(c.value for c in at.caption if c.value.startswith("Run log: "))
     assert re.fullmatch(r"Run log: teacher: trained in \d+ s · KD student: trained in \d+ s · "
                         r"scratch baseline: trained in \d+ s", log), log
+    specs = [c.proto.spec for c in at.get("vega_lite_chart")]
+    assert any('"text"' in sp and '"field": "count"' in sp for sp in specs), "the confusion matrix shows its counts"
     at.button[0].click().run()  # again: every stage answered by the store
     log = next(c.value for c in at.caption if c.value.startswith("Run log: "))
     assert log == "Run log: teacher: from the store · KD student: from the store · scratch baseline: from the store"
