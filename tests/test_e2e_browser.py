@@ -121,10 +121,10 @@ def test_every_page_in_chromium(server) -> None:
             page.locator(".katex").first.wait_for()  # st.latex rendered
             settle("1-learn")
 
-            visit("distill_lab", "Distill lab")
+            visit("distill_lab?dataset=mnist", "Distill lab")  # the lab opens on Fashion-MNIST where it is shipped
             page.get_by_label("MLP hidden sizes", exact=True).fill("16")
             page.get_by_role("button", name="Train").click()
-            page.get_by_text("Test accuracy").first.wait_for(timeout=60_000)
+            page.get_by_text("Test accuracy", exact=True).first.wait_for(timeout=60_000)
             settle("3-distill-lab")
             assert "stand-in" in page.content() or "Data: MNIST 60k" in page.content()
 
@@ -184,7 +184,7 @@ def test_deep_link_first_after_start_shows_the_apps_navigation_and_live_progress
             page.get_by_text(re.compile(r"KD student — (teacher logits|epoch [0-2]/2)")).first.wait_for(timeout=180_000)
             page.get_by_text(re.compile(r"scratch baseline — epoch [0-2]/2")).first.wait_for(timeout=180_000)
             page.screenshot(path=str(SHOTS / "6-lab-progress-baseline.png"))
-            page.get_by_text("Test accuracy").first.wait_for(timeout=180_000)
+            page.get_by_text("Test accuracy", exact=True).first.wait_for(timeout=180_000)
             assert page.locator(EXCEPTION).count() == 0
             page.get_by_text(re.compile(r"Run log: teacher: trained in")).first.wait_for()
 
