@@ -1,30 +1,43 @@
-"""Distillation Lab: the router. Each page is one thin file in pages/; every number comes from kdcore."""
+"""Distillation Lab: the router. Each page is one thin file in app_pages/; every number comes from kdcore.
 
-import streamlit as st
+The folder is not called pages/: Streamlit auto-lists a pages/ folder (its old multipage mode) when the
+first request after a start is a page URL, and this router (icons, wide layout) would never run.
+"""
 
-from kdcore.jobs.heap import return_freed_memory_to_os
-from kdcore.settings import SettingsError, settings
 
-return_freed_memory_to_os()  # freed tensors go back to the OS (a hosted app has ~2.7 GB)
-st.set_page_config(page_title="Distillation Lab", page_icon="⚗️", layout="wide")
-try:
-    settings()  # every KD_* variable, checked on each run: a malformed one is named here, not deep in a page
-except SettingsError as e:
-    st.error(f"The app cannot start with this environment: {e}")
-    st.stop()
+def main() -> None:
+    import streamlit as st
 
-pages = [
-    st.Page("pages/learn.py", title="Learn", icon=":material/school:", default=True),
-    st.Page("pages/temperature.py", title="Temperature playground", icon=":material/thermostat:"),
-    st.Page("pages/distill_lab.py", title="Distill lab", icon=":material/science:"),
-    st.Page("pages/compare.py", title="Compare", icon=":material/leaderboard:"),
-    st.Page("pages/mhist.py", title="MHIST", icon=":material/biotech:"),
-]
+    from kdcore.jobs.heap import return_freed_memory_to_os
+    from kdcore.settings import SettingsError, settings
 
-with st.sidebar:
-    st.caption(
-        "Knowledge distillation, taught and measured. Results come from the kdcore engine "
-        "(shipped in assets/store, plus whatever you train here)."
-    )
+    return_freed_memory_to_os()  # freed tensors go back to the OS (a hosted app has ~2.7 GB)
+    st.set_page_config(page_title="Distillation Lab", page_icon="⚗️", layout="wide")
+    try:
+        settings()  # every KD_* variable, checked on each run: a malformed one is named here, not deep in a page
+    except SettingsError as e:
+        st.error(f"The app cannot start with this environment: {e}")
+        st.stop()
 
-st.navigation(pages).run()
+    pages = [
+        st.Page("app_pages/learn.py", title="Learn", icon=":material/school:", default=True),
+        st.Page("app_pages/lesson.py", title="Guided lesson", icon=":material/co_present:"),
+        st.Page("app_pages/temperature.py", title="Temperature playground", icon=":material/thermostat:"),
+        st.Page("app_pages/distill_lab.py", title="Distill lab", icon=":material/science:"),
+        st.Page("app_pages/student_learned.py", title="What the student learned", icon=":material/difference:"),
+        st.Page("app_pages/compare.py", title="Compare", icon=":material/leaderboard:"),
+        st.Page("app_pages/mhist.py", title="MHIST", icon=":material/biotech:"),
+    ]
+    with st.sidebar:
+        st.caption(
+            "Knowledge distillation, taught and measured. Results come from the kdcore engine "
+            "(shipped in assets/store, plus whatever you train here)."
+        )
+    st.navigation(pages).run()
+
+
+# Streamlit runs this file as __main__. A job runner's worker process (multiprocessing spawn) re-imports the
+# main script as __mp_main__: there it must draw nothing (st.* outside a session filled the server log with
+# "missing ScriptRunContext" and cost the worker a Streamlit import).
+if __name__ == "__main__":
+    main()

@@ -59,7 +59,8 @@ def texts(at: AppTest) -> str:
     return "\n".join(str(p) for p in parts)
 
 
-PAGES = ["pages/learn.py", "pages/temperature.py", "pages/distill_lab.py", "pages/compare.py", "pages/mhist.py"]
+PAGES = [f"app_pages/{name}.py" for name in ("learn", "lesson", "temperature", "distill_lab", "student_learned",
+                                              "compare", "mhist")]
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -68,9 +69,9 @@ def test_every_page_renders_on_an_empty_store(app_env, page: str) -> None:
     assert at.title, "every page has a title"
     assert not at.error, [e.value for e in at.error]
     shown = texts(at)
-    if page in ("pages/temperature.py", "pages/compare.py"):
+    if page in ("app_pages/temperature.py", "app_pages/compare.py", "app_pages/student_learned.py"):
         assert "precompute" in shown  # the empty state says how to get results
-    if page == "pages/mhist.py":
+    if page == "app_pages/mhist.py":
         assert "bmirds.github.io/MHIST" in shown and "KD_MHIST_DIR" in shown
 
 
@@ -83,7 +84,7 @@ def test_router_title_and_default_page(app_env) -> None:
 
 def test_learn_shows_course_methods_registry_and_live_demo(app_env, tiny_store: Path) -> None:
     app_env(tiny_store)
-    at = open_page("pages/learn.py")
+    at = open_page("app_pages/learn.py")
     shown = texts(at)
     for cite in ("1503.02531", "Romero", "Zagoruyko", "Müller", "Furlanello", "Bagherinezhad"):
         assert cite in shown, cite
@@ -100,7 +101,7 @@ def test_learn_shows_course_methods_registry_and_live_demo(app_env, tiny_store: 
 
 def test_temperature_playground_slider_and_images(app_env, tiny_store: Path) -> None:
     app_env(tiny_store)
-    at = open_page("pages/temperature.py")
+    at = open_page("app_pages/temperature.py")
     assert len(at.get("vega_lite_chart")) >= 3  # teacher bars, student bars, entropy line (+ heatmap)
     at.select_slider(key="pg_T").set_value("16").run()
     assert not at.exception
@@ -119,14 +120,19 @@ def test_temperature_playground_slider_and_images(app_env, tiny_store: Path) -> 
     assert not at.exception
     assert at.get("image")[0].proto.imgs[0].caption == f"true label: {int(labels[7])}"
     at.toggle(key="pg_hide_diag").set_value(False).run()
-    at.radio(key="pg_source").set_value("Draw").run()  # nothing drawn (no browser): a hint, the test image stays
+    assert at.number_input(key="pg_index").max == playground.test_image_count("mnist") - 1  # bounded by the set
+    at.toggle(key="pg_log").set_value(True).run()  # probabilities on a log scale
+    assert not at.exception
+    at.radio(key="pg_source").set_value("Draw").run()  # nothing drawn (no browser): a hint, and no test image
     assert not at.exception and not at.error
     assert any("upload" in i.value.lower() for i in at.info) or "Draw one digit" in texts(at)
+    assert not at.get("image"), "an empty canvas must not show test image 0"
+    assert not any(m.value.startswith("**teacher**") for m in at.markdown)
 
 
 def test_distill_lab_trains_a_tiny_job_then_fetches_it(app_env, tiny_store: Path) -> None:
     app_env(tiny_store)
-    at = open_page("pages/distill_lab.py")
+    at = open_page("app_pages/distill_lab.py")
     assert any("Tiny mode" in i.value for i in at.info)
     at.text_input(key="lab_hidden").set_value("32")
     at.slider(key="lab_alpha").set_value(0.7)
@@ -147,7 +153,7 @@ def test_distill_lab_trains_a_tiny_job_then_fetches_it(app_env, tiny_store: Path
 
 def test_distill_lab_ban_ensemble_shows_its_generations(app_env, tiny_store: Path) -> None:
     app_env(tiny_store)
-    at = open_page("pages/distill_lab.py")
+    at = open_page("app_pages/distill_lab.py")
     at.selectbox(key="lab_method").set_value("ban_ensemble")
     at.button[0].click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
@@ -177,13 +183,14 @@ def test_each_lab_method_with_its_form_defaults_is_a_shipped_result(shipped_env:
 
 def test_distill_lab_picking_a_method_sets_its_settings_and_answers_from_the_store(
         shipped_env: pytest.MonkeyPatch) -> None:
-    at = open_page("pages/distill_lab.py")
+    at = open_page("app_pages/distill_lab.py")
     at.slider(key="lab_T").set_value(16.0).run()
     at.selectbox(key="lab_method").set_value("born_again").run()
     assert (at.slider(key="lab_T").value, at.slider(key="lab_alpha").value) == (1.0, 1.0)  # the paper's settings
     at.selectbox(key="lab_method").set_value("attention").run()
     assert at.radio(key="lab_student").value == "student_cnn" and at.slider(key="lab_alpha").value == 0.0
     assert at.slider(key="lab_T").value == 4.0
+    at.selectbox(key="lab_dataset").set_value("mnist")  # the lab opens on full Fashion-MNIST where it is shipped
     at.button[0].click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.subheader[0].value == "mnist/student_cnn/attention T=4 a=0 s0  (from the store)"
@@ -195,7 +202,7 @@ def test_distill_lab_picking_a_method_sets_its_settings_and_answers_from_the_sto
 
 def test_distill_lab_rejects_bad_hidden_sizes(app_env, tiny_store: Path) -> None:
     app_env(tiny_store)
-    at = open_page("pages/distill_lab.py")
+    at = open_page("app_pages/distill_lab.py")
     at.text_input(key="lab_hidden").set_value("784,abc")
     at.button[0].click().run()
     assert not at.exception
@@ -205,7 +212,7 @@ def test_distill_lab_rejects_bad_hidden_sizes(app_env, tiny_store: Path) -> None
 
 def test_compare_table_charts_and_csv(app_env, tiny_store: Path) -> None:
     app_env(tiny_store)
-    at = open_page("pages/compare.py")
+    at = open_page("app_pages/compare.py")
     table = at.dataframe[0].value
     assert set(table["role"]) == {"teacher", "scratch student", "KD student"}
     two_seeds = table[table["seeds"] == 2]
@@ -225,7 +232,7 @@ def test_compare_table_charts_and_csv(app_env, tiny_store: Path) -> None:
 
 def test_mhist_page_status_and_folder(app_env, tiny_store: Path, tmp_path: Path) -> None:
     app_env(tiny_store)
-    at = open_page("pages/mhist.py")
+    at = open_page("app_pages/mhist.py")
     assert "KD_MHIST_DIR" in texts(at)
     # the pipeline's KD method is chosen from the methods that fit ResNetV2-50 → MobileNetV2
     assert at.selectbox(key="mh_method").options == [title for _, title in lab.mhist_methods()]

@@ -133,7 +133,7 @@ def _sweep_values(at) -> dict[float, float]:
 
 
 def test_compare_page_shows_the_course_students_own_sweep(synthetic_store: Path) -> None:
-    at = apphelpers.open_page("pages/compare.py")
+    at = apphelpers.open_page("app_pages/compare.py")
     mnist = next(o for o in at.multiselect(key="cmp_datasets").options if o.startswith("MNIST"))
     assert sorted(at.multiselect(key="cmp_datasets").value) == sorted(["Fashion-MNIST", mnist])
     assert "off unless you choose" in " ".join(c.value for c in at.caption)

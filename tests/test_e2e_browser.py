@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -67,11 +68,12 @@ def _rss_mb(pid: int) -> float:
 
 
 @pytest.fixture
-def server(tmp_path: Path):
+def server(tmp_path: Path, request: pytest.FixtureRequest):
     port = _free_port()
     env = {**os.environ, "KD_STORE_DIR": str(tmp_path / "store"), "KD_APP_TINY": "1", "KD_OFFLINE": "1",
            "KD_RUNNER_MODE": "process",  # as deployed: jobs in a worker process
-           "KD_DATA_DIR": os.environ.get("KD_DATA_DIR", str(tmp_path / "data"))}
+           "KD_DATA_DIR": os.environ.get("KD_DATA_DIR", str(tmp_path / "data")),
+           **getattr(request, "param", {})}  # a test's own settings (indirect parametrisation)
     log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
@@ -119,10 +121,10 @@ def test_every_page_in_chromium(server) -> None:
             page.locator(".katex").first.wait_for()  # st.latex rendered
             settle("1-learn")
 
-            visit("distill_lab", "Distill lab")
+            visit("distill_lab?dataset=mnist", "Distill lab")  # the lab opens on Fashion-MNIST where it is shipped
             page.get_by_label("MLP hidden sizes", exact=True).fill("16")
             page.get_by_role("button", name="Train").click()
-            page.get_by_text("Test accuracy").first.wait_for(timeout=60_000)
+            page.get_by_text("Test accuracy", exact=True).first.wait_for(timeout=60_000)
             settle("3-distill-lab")
             assert "stand-in" in page.content() or "Data: MNIST 60k" in page.content()
 
@@ -151,3 +153,96 @@ def test_every_page_in_chromium(server) -> None:
     (SHOTS.parent / "e2e-metrics.json").write_text(json.dumps(metrics, indent=1))
     print(metrics)
     assert peak < 1536, f"server peak RSS {peak:.0f} MB exceeds the 1.5 GB target"
+
+
+def _browser(p):  # noqa: ANN001, ANN202 - playwright objects
+    return p.chromium.launch(executable_path=CHROMIUM, args=[
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+
+
+# Jobs of 2,000 training images and 2 epochs (teachers 2): long enough that the status box is seen mid-run.
+@pytest.mark.parametrize("server", [{"KD_APP_TINY": "2000,500,2"}], indirect=True)
+def test_deep_link_first_after_start_shows_the_apps_navigation_and_live_progress(server, tmp_path: Path) -> None:
+    base, _ = server
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = _browser(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            page.set_default_timeout(60_000)
+            # the very first request after the server started is a page URL with settings in its query string
+            page.goto(f"{base}/distill_lab?dataset=mnist&T=8&method=hinton", wait_until="domcontentloaded")
+            page.get_by_role("heading", name="Distill lab").first.wait_for()
+            nav = page.locator('[data-testid="stSidebarNav"]')
+            nav.get_by_text("Temperature playground").wait_for()  # the router's titles, not Streamlit's file names
+            assert nav.get_by_text("distill lab", exact=True).count() == 0
+            assert "T=8" in page.url and "dataset=mnist" in page.url
+            page.get_by_label("MLP hidden sizes", exact=True).fill("64")
+            page.get_by_role("button", name="Train").click()
+            page.get_by_text(re.compile(r"teacher — epoch [0-2]/2")).first.wait_for()
+            page.screenshot(path=str(SHOTS / "6-lab-progress-teacher.png"))
+            page.get_by_text(re.compile(r"KD student — (teacher logits|epoch [0-2]/2)")).first.wait_for(timeout=180_000)
+            page.get_by_text(re.compile(r"scratch baseline — epoch [0-2]/2")).first.wait_for(timeout=180_000)
+            page.screenshot(path=str(SHOTS / "6-lab-progress-baseline.png"))
+            page.get_by_text("Test accuracy", exact=True).first.wait_for(timeout=180_000)
+            assert page.locator(EXCEPTION).count() == 0
+            page.get_by_text(re.compile(r"Run log: teacher: trained in")).first.wait_for()
+
+            page.goto(f"{base}/temperature?dataset=mnist&T=16&image=7", wait_until="domcontentloaded")
+            page.get_by_text("entropy at T = 16:").first.wait_for()
+            page.get_by_text("true label:").first.wait_for()
+            assert page.locator(EXCEPTION).count() == 0
+        finally:
+            browser.close()
+    log = (tmp_path / "streamlit.log").read_text()  # the server fixture's log (same tmp_path)
+    assert "missing ScriptRunContext" not in log, log[-2000:]
+
+
+def test_guided_lesson_start_to_end_and_in_presenter_mode(server) -> None:
+    from kdcore.views.lesson import STEPS
+
+    base, _ = server
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = _browser(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page.set_default_timeout(60_000)
+            page.goto(f"{base}/lesson", wait_until="domcontentloaded")
+            page.get_by_role("heading", name="Guided lesson: knowledge distillation").wait_for()
+
+            def settled() -> None:  # the rerun finished: no element of the previous run left (faded) on the page
+                page.wait_for_timeout(300)
+                page.wait_for_function("document.querySelectorAll('[data-stale=\"true\"]').length === 0",
+                                       timeout=120_000)
+
+            def walk(mode: str) -> None:
+                for i, step in enumerate(STEPS):
+                    page.get_by_role("heading", name=f"{i + 1} / {len(STEPS)} · {step.title}").wait_for()
+                    settled()
+                    page.locator('[data-testid="stRadio"]').get_by_text(step.options[-1], exact=True).click()
+                    settled()
+                    page.get_by_text("Reveal the answer").click()
+                    page.get_by_text(step.takeaway).wait_for()
+                    settled()
+                    assert page.get_by_text("; the stored results say “").count() == 1
+                    page.wait_for_timeout(600)  # let the chart draw
+                    assert page.locator(EXCEPTION).count() == 0, f"exception on {mode} step {i + 1}"
+                    assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 1, f"no demo on step {i + 1}"
+                    page.screenshot(path=str(SHOTS / f"7-lesson-{mode}-{i + 1}.png"))
+                    if i < len(STEPS) - 1:
+                        page.get_by_role("button", name="Next →").click()
+                assert f"step={len(STEPS)}" in page.url
+                page.get_by_role("button", name="← Previous").click()
+                page.get_by_role("heading", name=f"{len(STEPS) - 1} / {len(STEPS)}", exact=False).wait_for()
+                settled()
+
+            walk("normal")
+            page.goto(f"{base}/lesson?step=1", wait_until="domcontentloaded")
+            page.get_by_role("heading", name=f"1 / {len(STEPS)}", exact=False).wait_for()
+            settled()
+            page.get_by_text("Presenter mode").click()
+            page.get_by_role("heading", name="Guided lesson: knowledge distillation").wait_for(state="detached")
+            walk("presenter")
+        finally:
+            browser.close()

@@ -33,7 +33,7 @@ def test_every_entry_cites_a_kdcore_source_with_code(key: str) -> None:
 def test_learn_page_shows_ban_e_entry(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_app_caches: None) -> None:
     monkeypatch.setattr("kdcore.store.SHIPPED_STORE", tmp_path / "no-shipped")
     monkeypatch.setenv("KD_STORE_DIR", str(tmp_path / "store"))
-    at = apphelpers.open_page("pages/learn.py")
+    at = apphelpers.open_page("app_pages/learn.py")
     assert any(h.value == METHODS["ban_ensemble"].title for h in at.subheader)
     captions = " ".join(c.value for c in at.caption)
     assert "Built-in" not in captions and "Furlanello" in captions

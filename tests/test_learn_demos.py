@@ -147,7 +147,7 @@ def test_export_adds_weights_to_an_entry_shipped_without_them(tmp_path: Path) ->
 
 # ---- the Learn page ------------------------------------------------------------------------------------
 def _learn_page() -> AppTest:
-    return open_page("pages/learn.py")
+    return open_page("app_pages/learn.py")
 
 
 def _map_captions(at: AppTest) -> list[str]:

@@ -100,7 +100,7 @@ def test_mhist_page_trains_and_tests_on_the_typed_folder(env_b, monkeypatch: pyt
     monkeypatch.setenv("KD_RUNNER_MODE", "thread")
     monkeypatch.setenv("KD_STORE_DIR", str(tmp_path / "store"))
     monkeypatch.setattr("kdcore.store.SHIPPED_STORE", tmp_path / "no-shipped-results")
-    at = apphelpers.open_page("pages/mhist.py", 180)
+    at = apphelpers.open_page("app_pages/mhist.py", 180)
     at.text_input(key="mh_folder").set_value(str(a)).run()
     assert not at.exception
     assert any(str(a) in s.value for s in at.success), [s.value for s in at.success]

@@ -170,7 +170,7 @@ def test_mhist_page_runs_the_chosen_pipeline(monkeypatch, tmp_path, fresh_app_ca
     monkeypatch.setattr("kdcore.store.SHIPPED_STORE", tmp_path / "no-shipped-results")
     submitted: list[JobConfig] = []
     monkeypatch.setattr(lab, "train_or_fetch", lambda cfg, progress=None: submitted.append(cfg) or {})
-    at = open_page("pages/mhist.py", 120)
+    at = open_page("app_pages/mhist.py", 120)
     titles = dict(lab.mhist_methods())
     assert {"early_stopped", "born_again", "takd"} <= titles.keys()
     at.selectbox(key="mh_dataset").set_value("mhist_synthetic")

@@ -65,7 +65,7 @@ def test_mhist_page_teaches_f1_and_auc_from_the_stored_numbers(monkeypatch: pyte
     store = open_store()
     for r in (COLLAPSED_TEACHER, COLLAPSED_STUDENT):
         store.put(r["key"], r)
-    at = apphelpers.open_page("pages/mhist.py")
+    at = apphelpers.open_page("app_pages/mhist.py")
     assert any("Why accuracy is not enough" in h.value for h in at.subheader)
     panel = next(d.value for d in at.dataframe if "predictor" in d.value.columns)
     assert panel["predictor"].iloc[0] == "always HP (majority class)"

@@ -105,7 +105,7 @@ def test_mhist_page_shows_the_subclass_tiles(store: ResultStore, teacher: dict, 
     monkeypatch.setenv("KD_STORE_DIR", str(store.root))
     monkeypatch.setattr("kdcore.store.SHIPPED_STORE", tmp_path / "no-shipped-results")
     monkeypatch.setattr(lab, "pipeline_configs", lambda *a, **k: _pipeline()[:1])  # no student: keep it fast
-    at = open_page("pages/mhist.py", 180)
+    at = open_page("app_pages/mhist.py", 180)
     at.selectbox(key="mh_dataset").set_value("mhist_synthetic")
     at.selectbox(key="mh_method").set_value("subclass")
     at.button[0].click().run()
@@ -129,7 +129,7 @@ def test_mhist_page_answers_the_shipped_subclass_pipeline_without_training(shipp
         raise AssertionError("the shipped pipeline must not be trained again")
 
     shipped_env.setattr(runner.JobRunner, "submit", no_training)
-    at = open_page("pages/mhist.py", 180)
+    at = open_page("app_pages/mhist.py", 180)
     at.selectbox(key="mh_dataset").set_value("mhist_synthetic")
     at.selectbox(key="mh_method").set_value("subclass")
     at.button[0].click().run()

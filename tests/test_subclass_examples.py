@@ -103,7 +103,7 @@ def test_precompute_part_saves_loads_and_exports_the_artefact(tiny_teacher: tupl
 
 # ---- the Learn page ------------------------------------------------------------------------------
 def _learn_page() -> AppTest:
-    return open_page("pages/learn.py")
+    return open_page("app_pages/learn.py")
 
 
 def _captions(at: AppTest) -> list[str]:

@@ -23,7 +23,8 @@ def run_through_runner(config: JobConfig, progress: Callable[[dict], None] | Non
     a bounded queue, so thirty people pressing *Train* wait their turn instead of exhausting the
     host, and identical requests share one computation. ``progress`` is called **in the caller's
     thread** (Streamlit elements can only be updated from the script thread) with the loop's
-    events and, while queued, ``{"stage": "queue", "message": "queued: your job is 3rd in the queue"}``.
+    events and, while queued, ``{"stage": "queue", "message": "queued: your job is 3rd in the queue",
+    "position": 3}`` (position None once it runs).
     If the caller stops waiting (a Streamlit rerun interrupts the script), the request is cancelled;
     the computation stops only when no one else waits for it.
 
@@ -43,7 +44,7 @@ def run_through_runner(config: JobConfig, progress: Callable[[dict], None] | Non
     finished = False
     try:
         if progress is not None and not handle.done():
-            progress({"stage": "queue", "message": handle.status().describe()})
+            progress({"stage": "queue", "message": handle.status().describe(), "position": handle.position()})
         while not handle.done():
             try:
                 event = events.get(timeout=poll_s)
@@ -52,7 +53,7 @@ def run_through_runner(config: JobConfig, progress: Callable[[dict], None] | Non
             if progress is None:
                 continue
             if event.get("stage") in ("queue", "state"):
-                progress({"stage": "queue", "message": handle.status().describe()})
+                progress({"stage": "queue", "message": handle.status().describe(), "position": handle.position()})
             else:
                 progress(event)
         result = handle.result()

@@ -25,6 +25,8 @@ from kdcore.engine import engine_version
 from kdcore.methods import outputs_per_class
 from kdcore.metrics import classification_metrics, complexity
 from kdcore.models import build_model
+from kdcore.predictions import GROUP as PREDICTIONS
+from kdcore.predictions import prediction_tensors
 from kdcore.store import LayeredStore, ResultStore, open_store
 from kdcore.train.loop import ProgressFn, pick_device, predict_logits
 
@@ -200,7 +202,9 @@ def evaluate_and_store(config: JobConfig, key: str, data: ArrayDataset, store: A
     result = result_record(config, data, n_train=n_train, n_test=len(xte), num_outputs=num_outputs(config, data),
                            history=history, metrics=metrics, complexity=cx, teacher_result=teacher_result,
                            train_s=train_s, wall_s=time.perf_counter() - t_start, device=pick_device())
-    stored = store.put(key, {**result, **extra}, {"weights": model.state_dict()})
+    # per-example test predictions (uint8 safetensors, no pickle): what the student learned vs its scratch twin
+    stored = store.put(key, {**result, **extra}, {"weights": model.state_dict(),
+                                                  PREDICTIONS: prediction_tensors(logits, yte)})
     for path in checkpoints:
         if path is not None:
             path.unlink(missing_ok=True)

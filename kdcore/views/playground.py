@@ -350,6 +350,15 @@ def temperature_demo(dataset: str = "mnist", index: int = 0, temps: tuple[float,
     return probability_frame({"teacher": z[i]}, list(temps), classes), classes[int(y[i])]
 
 
+def test_image_count(dataset: str, store: LayeredStore | None = None) -> int:
+    """How many test images the playground scores for ``dataset`` (the first :data:`MAX_TEST`, or the whole
+    test set when smaller, e.g. 1,000 on the MNIST-5k subset): the bound of its "Test image number"."""
+    store = store or open_store()
+    sid = store_id(store)
+    teacher, _ = _pick(dataset, sid, store_listing(store))
+    return 0 if teacher is None else len(_test_logits(teacher["key"], sid)[1])
+
+
 def playground_datasets(store: LayeredStore | None = None) -> list[str]:
     """Data sets with a stored teacher (MNIST first), for the playground's picker."""
     store = store or open_store()
@@ -370,5 +379,5 @@ def clear_caches() -> None:
 __all__ = [
     "ImageError", "PlaygroundView", "clear_caches", "dark_knowledge", "entropy_bits", "entropy_frame",
     "pick_models", "playground_datasets", "playground_view", "prepare_image", "probability_frame", "soften",
-    "stored_model", "temperature_demo", "test_logits",
+    "stored_model", "temperature_demo", "test_image_count", "test_logits",
 ]

@@ -4,7 +4,7 @@ import altair as alt
 import streamlit as st
 
 from kdcore.data import DATASET_TITLES
-from kdcore.views import playground
+from kdcore.views import links, playground
 
 try:  # the canvas component only imports inside a real Streamlit server (not under AppTest)
     from streamlit_drawable_canvas import st_canvas
@@ -21,17 +21,30 @@ if not datasets:
             "`python -m kdcore precompute` to fill the shipped results.")
     st.stop()
 
+TEMPS = [0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64]
+if "pg_dataset" not in st.session_state:  # a fresh visit: a shared link's data set and T come first
+    asked, notes = links.read_link(st.query_params.to_dict(), datasets=datasets, temperatures=TEMPS)
+    st.session_state.update(pg_dataset=asked.get("dataset", datasets[0]), pg_T=asked.get("T", 4))
+    for note in notes:
+        st.warning(note)
+
 left, right = st.columns([1, 2], gap="large")
 with left:
     dataset = st.selectbox("Data set", datasets, format_func=lambda d: DATASET_TITLES.get(d, d), key="pg_dataset")
     sources = ["Test image", "Draw", "Upload"] if dataset in playground.MNIST_LIKE else ["Test image"]
     source = st.radio("Image", sources, horizontal=True, key="pg_source")
-    T = st.select_slider("Temperature T", options=[0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64], value=4,
-                         key="pg_T")
+    T = st.select_slider("Temperature T", options=TEMPS, key="pg_T")
     image = None
     index = 0
     if source == "Test image":
-        index = st.number_input("Test image number", 0, playground.MAX_TEST - 1, 0, key="pg_index")
+        count = playground.test_image_count(dataset)  # 1,000 on the MNIST-5k subset, else the first 2,000
+        if "pg_index" not in st.session_state:
+            asked, notes = links.read_link(st.query_params.to_dict(), image_count=count)
+            st.session_state["pg_index"] = asked.get("image", 0)
+            for note in notes:
+                st.warning(note)
+        st.session_state["pg_index"] = min(int(st.session_state["pg_index"]), count - 1)  # after a data-set switch
+        index = st.number_input(f"Test image number (0–{count - 1})", 0, count - 1, key="pg_index")
     elif source == "Draw":
         if st_canvas is None:
             st.info("Drawing needs the browser canvas component; upload a picture instead.")
@@ -47,6 +60,8 @@ with left:
         upload = st.file_uploader("A picture of one digit or garment", type=["png", "jpg", "jpeg", "bmp", "gif",
                                                                              "webp"], key="pg_upload")
         image = upload.getvalue() if upload is not None else None
+    waiting = source != "Test image" and image is None  # nothing drawn or uploaded yet: no test image stands in
+    st.query_params.from_dict(links.link_params(dataset=dataset, T=T, image=index if source == "Test image" else None))
 
 try:
     view = playground.playground_view(dataset, float(T), index=int(index), image=image)
@@ -59,25 +74,30 @@ except Exception as e:  # noqa: BLE001 - never a traceback on the page
     st.stop()
 
 with left:
-    st.image(view.image, width=160, clamp=True,
-             caption=f"true label: {view.true_label}" if view.true_label else "your image, as the models see it")
+    if not waiting:
+        st.image(view.image, width=160, clamp=True,
+                 caption=f"true label: {view.true_label}" if view.true_label else "your image, as the models see it")
     st.markdown(f"**Teacher:** {view.teacher}  \n**Student:** {view.student or '— none stored'}")
     if view.is_standin:
         st.caption(f"Data: {view.data}")
 
 with right:
     order = view.classes
-    for model in view.probs["model"].unique():
+    log = st.toggle("Log scale (the tiny probabilities are the dark knowledge)", key="pg_log")
+    if waiting:
+        st.info("Draw a digit (or upload a picture) to see the models' probabilities for it.")
+    for model in view.probs["model"].unique() if not waiting else ():
         d = view.probs[view.probs["model"] == model]
         st.markdown(f"**{model}** predicts **{view.prediction[model]}** · entropy at T = {T:g}: "
                     f"{view.entropy_at_t[model]:.2f} bits")
+        scale = alt.Scale(type="log", domain=[1e-6, 1], clamp=True) if log else alt.Scale(domain=[0, 1])
         bars = alt.Chart(d).mark_bar().encode(
-            x=alt.X("class:N", sort=order, title=None), xOffset="T:N", y=alt.Y("prob:Q", title="probability",
-                                                                               scale=alt.Scale(domain=[0, 1])),
+            x=alt.X("class:N", sort=order, title=None), xOffset="T:N",
+            y=alt.Y("prob:Q", title="probability" + (" (log)" if log else ""), scale=scale),
             color=alt.Color("T:N", title=None, scale=alt.Scale(range=["#9aa9b0", "#2f6f8f"])),
-            tooltip=["T", "class", alt.Tooltip("prob:Q", format=".4f")]).properties(height=170)
+            tooltip=["T", "class", alt.Tooltip("prob:Q", format=".2e" if log else ".4f")]).properties(height=170)
         st.altair_chart(bars, width="stretch")
-    line = alt.Chart(view.entropy).mark_line().encode(
+    line = alt.Chart(view.entropy if not waiting else view.entropy.iloc[:0]).mark_line().encode(
         x=alt.X("T:Q", scale=alt.Scale(type="log"), title="temperature T (log scale)"),
         y=alt.Y("entropy_bits:Q", title="entropy of soft targets (bits)"), color=alt.Color("model:N", title=None))
     rule = alt.Chart().mark_rule(strokeDash=[4, 3], color="#c05a2b").encode(x=alt.datum(float(T)))
@@ -91,5 +111,5 @@ heat = alt.Chart(view.dark).mark_rect().encode(
     color=alt.Color("prob_offdiag:Q" if hide else "prob:Q", title="mean p", scale=alt.Scale(scheme="blues")),
     tooltip=["true", "class", alt.Tooltip("prob:Q", format=".4f")]).properties(height=360)
 st.altair_chart(heat, width="stretch")
-st.caption(f"Mean of the teacher's softmax(z / T) over the first {view.n_test} test images of each true class "
-           f"({view.data}).")
+st.caption(f"Row c: the mean of the teacher's softmax(z / T) over the images of true class c among the first "
+           f"{view.n_test} test images (all classes together, not {view.n_test} per class; {view.data}).")

@@ -5,7 +5,7 @@ import streamlit as st
 
 from kdcore.config import ConfigError
 from kdcore.data import DATASET_TITLES, DataError
-from kdcore.views import lab
+from kdcore.views import lab, links
 
 st.title("Distill lab")
 st.caption("Train a student with the method of your choice and see it beside the course teacher and a student "
@@ -24,16 +24,22 @@ def use_method_settings() -> None:
         st.session_state[f"lab_{name}"] = value
 
 
-if "lab_method" not in st.session_state:
-    st.session_state["lab_method"] = "hinton"
+if "lab_method" not in st.session_state:  # a fresh visit: a shared link's method, data set and T come first
+    asked, notes = links.read_link(st.query_params.to_dict(), datasets=lab.LAB_DATASETS, t_range=(1.0, 64.0),
+                                   methods=list(methods))
+    st.session_state["lab_method"] = asked.get("method", "hinton")
     use_method_settings()
+    st.session_state["lab_dataset"] = asked.get("dataset") or lab.lead_dataset()  # full Fashion-MNIST when shipped
+    st.session_state["lab_T"] = round(2 * asked.get("T", st.session_state["lab_T"])) / 2
+    for note in notes:
+        st.warning(note)
 method = st.selectbox("Method", list(methods), format_func=methods.get, key="lab_method", on_change=use_method_settings,
                       help="Picking a method fills in the settings its shipped results use (born-again: T = 1, "
                            "α = 1; attention transfer: the small CNN, α = 0; TAKD: a 32-unit student). Change them "
                            "freely; a setting already in the store is answered at once.")
 with st.form("lab_form"):
     c1, c2, c3 = st.columns(3)
-    dataset = c1.selectbox("Data set", ["mnist", "fashion_mnist"], format_func=DATASET_TITLES.get, key="lab_dataset")
+    dataset = c1.selectbox("Data set", lab.LAB_DATASETS, format_func=DATASET_TITLES.get, key="lab_dataset")
     student = c1.radio("Student", ["student_mlp", "student_cnn"], horizontal=True, key="lab_student",
                        format_func={"student_mlp": "MLP (course)", "student_cnn": "small CNN"}.get)
     hidden = c1.text_input("MLP hidden sizes", key="lab_hidden", help="comma-separated, e.g. 784,784 or 64")
@@ -44,6 +50,8 @@ with st.form("lab_form"):
     seed = c3.number_input("Seed", 0, 99, 0, key="lab_seed")
     submitted = st.form_submit_button("Train", type="primary")
 
+st.query_params.from_dict(links.link_params(method=method, dataset=dataset, T=T))
+
 if submitted:
     try:
         config = lab.lab_config(dataset, method, hidden, student, int(width), T, alpha, int(epochs), int(seed))
@@ -51,29 +59,29 @@ if submitted:
         st.error(f"Check the form: {e}")
         config = None
     if config is not None:
+        tracker = lab.LabProgress()  # stage, epoch, ETA and queue place from the runner's events
         with st.status(f"Running {config.short_name()} …", expanded=True) as status:
-            bar, curve, rows = st.progress(0.0, text="starting"), st.empty(), []
+            bar = st.progress(0.0, text="starting")
+            loss_box, acc_box = (c.empty() for c in st.columns(2))
 
             def progress(event: dict) -> None:
-                stage = event.get("stage", "")
-                if stage.endswith("train") and event.get("epochs"):
-                    # nested jobs say whose epoch it is ("teacher:train", "generation 2:train")
-                    who = stage.rsplit(":", 1)[0] + " " if ":" in stage else ""
-                    bar.progress(event["epoch"] / event["epochs"], text=f"{who}epoch {event['epoch']}/{event['epochs']}")
-                    if "row" in event and not who:
-                        rows.append({k: v for k, v in event["row"].items() if k in ("epoch", "train_loss", "test_acc")})
-                        curve.line_chart(rows, x="epoch", y=["train_loss", "test_acc"], height=180)
-                elif event.get("message"):
-                    status.update(label=f"{stage}: {event['message']}")
+                status.update(label=tracker.label, expanded=True)  # stays open while anything runs
+                bar.progress(min(1.0, tracker.fraction), text=tracker.label)
+                if "row" in event and ":" not in str(event.get("stage")):
+                    frame = tracker.chart_frame()
+                    for box, kind in ((loss_box, "train loss"), (acc_box, "test accuracy %")):
+                        box.altair_chart(alt.Chart(frame[frame["kind"] == kind]).mark_line(point=True).encode(
+                            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")), y=alt.Y("value:Q", title=kind,
+                            scale=alt.Scale(zero=False)), color=alt.Color("stage:N", title=None)), height=180, width="stretch")
 
             try:
-                st.session_state["lab_outcome"] = lab.run_lab(config, progress)
+                st.session_state["lab_outcome"] = lab.run_lab(config, progress, tracker)
                 status.update(label="Done", state="complete", expanded=False)
             except (ConfigError, DataError) as e:
-                status.update(label="Stopped", state="error")
+                status.update(label=f"Stopped at {tracker.label}", state="error")
                 st.error(f"{e}")
             except Exception as e:  # noqa: BLE001 - never a traceback on the page
-                status.update(label="Failed", state="error")
+                status.update(label=f"Failed at {tracker.label}", state="error")
                 st.error(f"Training failed: {e}. Try fewer hidden units or epochs, another method, or check the "
                          "server log; finished jobs are kept in the store.")
 
@@ -81,18 +89,21 @@ outcome = st.session_state.get("lab_outcome")
 if outcome is not None:
     r = outcome.result
     st.subheader(r["name"] + ("  (from the store)" if outcome.cached else ""))
+    st.caption("Run log: " + " · ".join(stage.describe() for stage in outcome.stages))
     t = outcome.table.set_index("model")
     m1, m2, m3, m4, m5 = st.columns(5)
     ref = t["accuracy %"].get("scratch student")
     m1.metric("Test accuracy", f"{t.loc['this run', 'accuracy %']:.2f}%",
-              None if ref is None else f"{t.loc['this run', 'accuracy %'] - ref:+.2f} pts vs scratch")
+              None if ref is None else f"{t.loc['this run', 'accuracy %'] - ref:+.2f} pts vs scratch (this seed)")
     m2.metric("F1 (macro)", f"{t.loc['this run', 'F1 %']:.2f}%")
     m3.metric("FLOPs", f"{r['complexity']['flops']:,}", help=r["complexity"].get("flops_convention"))
     m4.metric("Parameters", f"{r['complexity']['params']:,}")
     m5.metric("CPU latency / image", f"{r['complexity']['latency_ms']:.3f} ms")
     st.dataframe(outcome.table, hide_index=True)
-    standin = "  ⚠ stand-in data: not the full data set." if r.get("is_standin") else ""
-    st.caption(f"Data: {r['data_source']}{standin}")
+    st.markdown("**Over the stored seeds:** " + " · ".join(f"{k}: {v}" for k, v in outcome.seeds.items())
+                + (f"  \n**KD gain over the scratch twin:** {outcome.gain}" if outcome.gain else ""))
+    st.caption(f"Data: {r['data_source']}" + ("  ⚠ stand-in data: not the full data set. Why KD gains little on "
+               "small data is step 4 of the Guided lesson." if r.get("is_standin") else ""))
     if r.get("members"):
         st.info(f"The BAN ensemble trains nothing itself: it averages the class probabilities of born-again "
                 f"generations 1–{len(r['members'])} (rows above), so it costs all of them at test time. "
@@ -103,8 +114,9 @@ if outcome is not None:
             x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")), y=alt.Y("value:Q", title=kind),
             color=alt.Color("series:N", title=None), tooltip=["series", "value"])
         left.altair_chart(curve, height=200, width="stretch")
-    cm = alt.Chart(outcome.confusion).mark_rect().encode(
-        x=alt.X("predicted:N", sort=r["classes"]), y=alt.Y("true:N", sort=r["classes"]),
-        color=alt.Color("share:Q", scale=alt.Scale(scheme="blues"), title="share of row"),
-        tooltip=["true", "predicted", "count"]).properties(height=340, title="Confusion matrix (test set)")
-    right.altair_chart(cm, width="stretch")
+    cells = alt.Chart(outcome.confusion).encode(x=alt.X("predicted:N", sort=r["classes"]),
+                                                y=alt.Y("true:N", sort=r["classes"]), tooltip=["true", "predicted", "count"])
+    cm = cells.mark_rect().encode(color=alt.Color("share:Q", scale=alt.Scale(scheme="blues"), title="share of row")) + \
+        cells.mark_text(fontSize=10).encode(text="count:Q", color=alt.condition(  # the counts, readable on dark cells
+            alt.datum.share > 0.5, alt.value("white"), alt.value("#333")))
+    right.altair_chart(cm.properties(height=340, title="Confusion matrix (test set, counts)"), width="stretch")

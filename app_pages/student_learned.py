@@ -1,0 +1,68 @@
+"""What the student learned: test images the KD student gets right and its scratch twin wrong, and the reverse."""
+
+import altair as alt
+import streamlit as st
+
+from kdcore.data import DATASET_TITLES
+from kdcore.views import learned, links
+
+st.title("What the student learned")
+st.caption("A distilled student and its scratch twin (same architecture, data, epochs and seed; labels only) answer "
+           "the same test images. Where do they differ? Beside each image: the teacher's softened probabilities, the "
+           "soft targets the KD student learned from.")
+
+pairs = learned.learned_pairs()
+if not pairs:
+    st.info(learned.MISSING)
+    st.stop()
+datasets = list(dict.fromkeys(kd["dataset"] for kd, _ in pairs))
+if "sl_dataset" not in st.session_state:  # a fresh visit: a shared link's data set first
+    asked, notes = links.read_link(st.query_params.to_dict(), datasets=datasets)
+    st.session_state["sl_dataset"] = asked.get("dataset", datasets[0])
+    for note in notes:
+        st.warning(note)
+left, right = st.columns([1, 2])
+dataset = left.selectbox("Data set", datasets, format_func=lambda d: DATASET_TITLES.get(d, d), key="sl_dataset")
+options = [i for i, (kd, _) in enumerate(pairs) if kd["dataset"] == dataset]
+pick = right.selectbox("KD student", options, format_func=lambda i: pairs[i][0]["name"], key="sl_pair")
+st.query_params.from_dict(links.link_params(dataset=dataset))
+
+view = learned.student_learned(*pairs[pick])
+if not view.available:
+    st.info(view.notice)
+    st.stop()
+st.caption(f"KD student: {view.kd} · scratch twin: {view.scratch} · teacher: {view.teacher} · seed {view.seed} · "
+           f"{view.n_test:,} test images · Data: {view.data}. One seed: a single run, not a mean over seeds.")
+cols = st.columns(4)
+for col, outcome in zip(cols, learned.OUTCOMES, strict=True):
+    col.metric(outcome, f"{view.counts[outcome]:,}")
+net = view.counts[learned.KD_ONLY] - view.counts[learned.SCRATCH_ONLY]
+st.markdown(f"Net: the KD student gets **{net:+d}** more test images right than its twin "
+            f"({100 * net / view.n_test:+.2f} points); the two columns in the middle are where they disagree.")
+
+per_class = view.per_class.melt(id_vars="class", value_vars=[learned.KD_ONLY, learned.SCRATCH_ONLY],
+                                var_name="outcome", value_name="test images")
+st.altair_chart(alt.Chart(per_class).mark_bar().encode(
+    x=alt.X("class:N", sort=list(view.per_class["class"]), title=None), xOffset="outcome:N",
+    y=alt.Y("test images:Q"), color=alt.Color("outcome:N", title=None),
+    tooltip=["class", "outcome", "test images"]).properties(height=220, title="Per class: where the two disagree"),
+    width="stretch")
+with st.expander("Counts per class"):
+    st.dataframe(view.per_class, hide_index=True)
+if view.notice:
+    st.info(view.notice)
+
+for tab, kind in zip(st.tabs([f"{k} ({view.counts[k]:,})" for k in (learned.KD_ONLY, learned.SCRATCH_ONLY)]),
+                     (learned.KD_ONLY, learned.SCRATCH_ONLY), strict=True):
+    with tab:
+        if not view.examples[kind]:
+            st.caption("None.")
+        for ex in view.examples[kind]:
+            pic, bars = st.columns([1, 3])
+            pic.image(ex.image, width=96, clamp=True, caption=f"test image {ex.index}")
+            pic.markdown(f"true **{ex.true}** · KD **{ex.kd}** · scratch **{ex.scratch}**")
+            if ex.teacher is not None:
+                bars.altair_chart(alt.Chart(ex.teacher).mark_bar().encode(
+                    x=alt.X("class:N", sort=list(ex.teacher["class"]), title=None),
+                    y=alt.Y("prob:Q", title=f"teacher p at T = {view.temperature:g}"),
+                    tooltip=["class", alt.Tooltip("prob:Q", format=".3f")]).properties(height=120), width="stretch")
