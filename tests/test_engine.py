@@ -316,4 +316,4 @@ def test_racing_puts_of_one_key_keep_one_entry(tmp_path: Path, monkeypatch: pyte
     second = b.put("k1", {"metrics": {"accuracy": 0.5}}, {"weights": {"w": torch.ones(2)}})
     monkeypatch.undo()
     assert second["files"] == first["files"] and b.get("k1") is not None
-    assert not any((tmp_path / "tmp").iterdir())  # the loser's staging folder is gone
+    assert not any((tmp_path / store_mod.STAGING_DIR).iterdir())  # the loser's staging folder is gone
