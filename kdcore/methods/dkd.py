@@ -28,6 +28,7 @@ def check_config(config: JobConfig) -> None:
 
 METHOD = Method(
     name="dkd",
+    params=("dkd_alpha", "dkd_beta", "dkd_warmup", "dkd_ce_weight"),
     title="Decoupled KD (DKD)",
     summary="KD split into target-class (TCKD, weight dkd_alpha) and non-target-class (NCKD, weight "
     "dkd_beta) parts, plus CE; alpha is not used.",
