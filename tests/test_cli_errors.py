@@ -52,7 +52,8 @@ BAD_COMMAND_LINES: list[tuple[list[str], str]] = [
     (["sweep", "--param", "nope=1", "--seeds", "0", *QUICK], "hinton: unknown setting(s) 'nope'"),
     (["distill", "--data-source", "imagenet", "--epochs", "1", "--hidden", "8"], "source"),
     (["distill", "--dataset", "mnist", "--mhist-dir", "/tmp", *QUICK], "folder of your own"),
-    (["train-teacher", "--dataset", "mhist", "--mhist-dir", "/nonexistent/kd-mhist"], "no MHIST data at"),
+    (["train-teacher", "--dataset", "mhist", "--mhist-dir", "/nonexistent/kd-mhist"],
+     "MHIST folder /nonexistent/kd-mhist does not exist"),
 ]
 
 # (environment variable, value, words the message must contain); a value "{file}" is a plain file

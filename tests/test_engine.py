@@ -294,7 +294,7 @@ def test_cli_mhist_dir_flag_names_a_missing_folder(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("KD_MHIST_DIR", str(tmp_path))  # never read instead of the folder the flag names
     assert cli_main(["train-teacher", "--dataset", "mhist", "--mhist-dir", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
-    assert f"no MHIST data at '{tmp_path / 'nope'}'" in err and "bmirds.github.io/MHIST" in err
+    assert f"MHIST folder {tmp_path / 'nope'} does not exist" in err and "bmirds.github.io/MHIST" in err
     assert "Traceback" not in err
 
 
