@@ -723,6 +723,9 @@ def write_manifests(root: str | Path) -> tuple[int, list[str]]:
             if result.get("key") != e.name or any(not _FILE_RE.fullmatch(n) or _sha256(d / n) != h
                                                   for n, h in files.items()):
                 raise StoreError("its files do not match the hashes result.json records")
+            unlisted = sorted(p.name for p in d.glob("*.safetensors") if p.name not in files)
+            if unlisted:
+                raise StoreError(f"result.json records no hash for {', '.join(unlisted)}")
         except (OSError, ValueError, AttributeError, StoreError) as err:
             refused.append(f"{e.name}: {err}")
             continue

@@ -251,3 +251,22 @@ def test_a_nan_training_stores_nothing(store: ResultStore) -> None:
                            yte=data.y_test[:10], history=[{"epoch": 1, "train_loss": float("nan")}],
                            teacher_result=None, train_s=0.0, t_start=0.0, progress=lambda e: None)
     assert store.get("k1") is None and not (store.root / "objects").exists()
+
+
+def test_store_manifest_gives_legacy_entries_a_manifest_only_when_their_recorded_hashes_hold(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "shipped"
+    for key in ("k1", "k2"):
+        entry(ResultStore(root), key)
+        d = root / "objects" / key
+        manifest = json.loads((d / "MANIFEST.json").read_text())
+        record = json.loads((d / "result.json").read_text())
+        record["files"] = {n: h for n, h in manifest["files"].items() if n != "result.json"}  # the older format
+        (d / "result.json").write_text(json.dumps(record))
+        (d / "MANIFEST.json").unlink()
+    (root / "objects" / "k2" / "weights.safetensors").write_bytes(b"tampered")
+    assert ResultStore(root, readonly=True).get("k1") is None  # no manifest: not served
+    assert cli_main(["store-manifest", str(root)]) == 2
+    assert "1 manifests written, 1 entries refused" in capsys.readouterr().out
+    shipped = ResultStore(root, readonly=True)
+    assert shipped.get("k1")["i"] == 1 and shipped.load_tensors("k1") is not None and shipped.get("k2") is None
