@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from kdcore.config import DATASETS, DEFAULT_ALPHA, DEFAULT_T, ConfigError, JobConfig
@@ -46,11 +47,14 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def _params(items: Sequence[str]) -> tuple[tuple[str, float | int | str], ...]:
+    """``--param NAME=VALUE`` items; whether the method reads NAME is checked by its Method (validate)."""
     out = []
     for item in items or ():
-        if "=" not in item:
-            raise argparse.ArgumentTypeError(f"--param takes NAME=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
+        k, eq, v = item.partition("=")
+        if not eq or not k.strip() or not v.strip():
+            raise ConfigError(f"--param takes NAME=VALUE (e.g. --param dkd_beta=8), got {item!r}; "
+                              "python -m kdcore methods lists each method's settings")
+        k, v = k.strip(), v.strip()
         val: float | int | str
         try:
             val = int(v)
@@ -93,6 +97,8 @@ def _overrides(a: argparse.Namespace) -> dict:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m kdcore", description="Knowledge-distillation engine of Distillation Lab")
+    p.add_argument("--debug", action="store_true",
+                   help="show the traceback of a failure (it may also follow the command: … distill --debug)")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     t = sub.add_parser("train-teacher", help="train (or fetch) the course teacher")
@@ -112,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--dry-run", action="store_true",
                    help="print the job (name, store key, its teacher's key) without running it")
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="method setting, e.g. beta=100")
+    d.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a setting of the method, e.g. dkd_beta=8 (python -m kdcore methods lists them)")
     d.add_argument("--teacher-epochs", type=int, default=None)
 
     s = sub.add_parser("sweep", help="grid over T x alpha x seeds (plus teacher and scratch baselines)")
@@ -132,7 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
 
     sub.add_parser("list", help="list stored results").add_argument("--json", action="store_true")
-    sub.add_parser("methods", help="list the registered KD methods")
+    sub.add_parser("methods", help="list the registered KD methods and their settings")
+    sm = sub.add_parser("store-manifest", help="give the entries of a store folder that have none a MANIFEST.json "
+                        "(default: the shipped store, assets/store; run after re-exporting it)")
+    sm.add_argument("roots", nargs="*", help="store folders (default: assets/store and assets/store/artefacts)")
 
     b = sub.add_parser("bench", help="speed/memory benchmark; writes bench.json and prints a table")
     b.add_argument("--quick", action="store_true", help="MNIST-5k instead of full Fashion-MNIST")
@@ -204,8 +214,14 @@ def _run(config: JobConfig, recompute: bool = False) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line, with one error boundary: an expected failure (a bad setting, missing data, an
+    unusable store folder, a failed job, an OS error) prints one paragraph and exits 2; anything else is a
+    bug and exits 1. ``--debug`` adds the traceback."""
     from kdcore.jobs.heap import return_freed_memory_to_os
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]  # accepted before or after the command
     return_freed_memory_to_os()  # jobs may run in this process (see kdcore/jobs/heap.py)
     args = build_parser().parse_args(argv)
     try:
@@ -213,20 +229,60 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         settings()  # every KD_* variable checked once, before any work: a malformed one is named here
         return _dispatch(args)
-    except (ConfigError, DataError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted; finished epochs are checkpointed — rerun the same command to resume", file=sys.stderr)
         return 130
+    except Exception as e:  # noqa: BLE001 - the one boundary: no traceback unless --debug
+        expected = _expected_error(e)
+        if debug:
+            traceback.print_exc()
+        if expected is not None:
+            print(f"error: {expected}", file=sys.stderr)
+            return 2
+        print(f"error: unexpected {type(e).__name__}: {_paragraph(str(e))}. This is a bug in kdcore: rerun with "
+              "--debug for the traceback and report it.", file=sys.stderr)
+        return 1
+
+
+def _paragraph(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _expected_error(e: BaseException) -> str | None:
+    """The one-paragraph message of an expected failure, or None for a bug."""
+    from kdcore.jobs.runner import RunnerError
+    from kdcore.store import StoreError
+
+    if isinstance(e, (ConfigError, DataError, StoreError, RunnerError)):
+        return _paragraph(str(e))
+    if isinstance(e, OSError):
+        where = f" ({e.filename})" if e.filename else ""
+        return _paragraph(f"{e.strerror or e}{where}. If that is under KD_DATA_DIR or KD_STORE_DIR, point the "
+                          "variable at a folder you can write (e.g. export KD_DATA_DIR=~/kd-data)")
+    return None
 
 
 def _dispatch(a: argparse.Namespace) -> int:
     if a.cmd == "methods":
-        from kdcore.methods import METHODS
+        from kdcore.methods import COMMON_PARAMS, METHODS
 
         for name, method in METHODS.items():
             print(f"{name:16s} {method.title}: {method.summary}")
+            if method.params:
+                print(f"{'':16s}   settings (--param NAME=VALUE): {', '.join(method.params)}")
+        print(f"every method also takes: {', '.join(COMMON_PARAMS)}")
+        return 0
+    if a.cmd == "store-manifest":
+        from kdcore.store import SHIPPED_STORE, write_manifests
+
+        refused_all = []
+        for root in a.roots or [SHIPPED_STORE, SHIPPED_STORE / "artefacts"]:
+            written, refused = write_manifests(root)
+            print(f"{root}: {written} manifests written, {len(refused)} entries refused")
+            refused_all += refused
+        if refused_all:
+            raise ConfigError("entries whose files do not match what their result.json records were left without a "
+                              "manifest (they are not served): " + "; ".join(refused_all[:5]))
         return 0
     if a.cmd == "list":
         from kdcore.store import open_store
@@ -260,6 +316,10 @@ def _dispatch(a: argparse.Namespace) -> int:
         precompute(profile=a.profile, only=[s for s in a.only.split(",") if s])
         return 0
     o = _overrides(a)
+    if not getattr(a, "dry_run", False):
+        from kdcore.store import open_store
+
+        open_store().check_writable()  # a KD_STORE_DIR that is a file or read-only: refused before any work
     if a.cmd == "train-teacher":
         _print_result(_run(_in_folder(course_teacher(a.dataset, seed=a.seed, **o), a), a.recompute), a.json)
         return 0
@@ -305,11 +365,16 @@ def sweep_configs(dataset: str, method: str, temperatures: Sequence[float], alph
     teacher arrangement (:meth:`kdcore.methods.Method.job`: born-again, subclass, TAKD, early-stopped)."""
     student_over = dict(overrides)
     teacher_over = {k: v for k, v in overrides.items() if k in ("data_source",)}
+    from kdcore.methods import COMMON_PARAMS, method_job  # the method's own teacher arrangement, as in the lab
+
+    # the from-scratch baseline keeps the settings every job takes (a CNN's width), not the method's own
+    scratch_over = dict(student_over)
+    if "method_params" in scratch_over:
+        scratch_over["method_params"] = tuple((k, v) for k, v in scratch_over["method_params"] if k in COMMON_PARAMS)
     configs: list[JobConfig] = []
     for seed in seeds:
         configs.append(course_teacher(dataset, seed=seed, **teacher_over))
-        configs.append(course_student(dataset, "scratch", seed=seed, **student_over))
-    from kdcore.methods import method_job  # the method's own teacher arrangement, as in the Distill lab
+        configs.append(course_student(dataset, "scratch", seed=seed, **scratch_over))
 
     for seed, t, al in itertools.product(seeds, temperatures, alphas):
         student = course_student(dataset, "scratch", seed=seed, temperature=t, alpha=al, **student_over)
@@ -336,6 +401,10 @@ def _sweep(a: argparse.Namespace, o: dict) -> int:
     else:
         configs = sweep_configs(a.dataset, a.method, a.temperatures, a.alphas, a.seeds, **extra)
     configs = [_in_folder(c, a) for c in configs]
+    from kdcore.methods import validate
+
+    for cfg in configs:  # every job of the grid, before the first one runs: a bad one stops the sweep empty-handed
+        validate(cfg)
     if a.dry_run:
         from kdcore.train import job_key
 

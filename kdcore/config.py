@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,18 @@ ARCHS: tuple[str, ...] = ("teacher_cnn", "student_mlp", "student_cnn", "resnetv2
 DEFAULT_HIDDEN: tuple[int, ...] = (784, 784)
 DEFAULT_T = 4.0
 DEFAULT_ALPHA = 0.5
+
+
+# Sane ranges (check_ranges): far beyond any course setting, short of what breaks the engine (NaN weights,
+# seeds numpy/torch generators cannot take, a job that would run for months).
+MAX_TEMPERATURE = 1000.0
+MAX_LR = 10.0
+MAX_EPOCHS = 1000
+MAX_BATCH_SIZE = 65536
+MAX_HIDDEN_SIZE = 65536
+MAX_HIDDEN_LAYERS = 32
+MAX_SEED = 2**32 - 1  # numpy's and the loop's per-epoch generators take uint32 seeds
+MAX_LIMIT = 10**9
 
 
 class ConfigError(ValueError):
@@ -165,25 +178,31 @@ def check_ranges(config: JobConfig) -> JobConfig:
         raise ConfigError(f"unknown dataset {c.dataset!r}; choose one of {', '.join(DATASETS)}")
     if c.arch not in ARCHS:
         raise ConfigError(f"unknown architecture {c.arch!r}; choose one of {', '.join(ARCHS)}")
-    if not c.temperature > 0:
-        raise ConfigError(f"temperature T must be > 0 (got {c.temperature}); the course uses T in 1..64")
-    if not 0.0 <= c.alpha <= 1.0:
+    if not (math.isfinite(c.temperature) and 0 < c.temperature <= MAX_TEMPERATURE):
+        raise ConfigError(f"temperature T must be a number in (0, {MAX_TEMPERATURE:g}] (got {c.temperature}); "
+                          "the course uses T in 1..64")
+    if not 0.0 <= c.alpha <= 1.0:  # NaN fails this too
         raise ConfigError(f"alpha must be within [0, 1] (got {c.alpha}); it weights the KD term, 1-alpha the CE term")
     if c.arch == "student_mlp":
         if len(c.hidden) == 0:
             raise ConfigError("hidden sizes are empty; give at least one layer, e.g. 784,784 or 32")
         if any(h <= 0 for h in c.hidden):
             raise ConfigError(f"hidden sizes must be positive integers (got {list(c.hidden)}); e.g. 784,784")
-    if c.epochs < 1:
-        raise ConfigError(f"epochs must be >= 1 (got {c.epochs})")
-    if c.batch_size < 1:
-        raise ConfigError(f"batch size must be >= 1 (got {c.batch_size})")
-    if not c.lr > 0:
-        raise ConfigError(f"learning rate must be > 0 (got {c.lr})")
+        if len(c.hidden) > MAX_HIDDEN_LAYERS or max(c.hidden) > MAX_HIDDEN_SIZE:
+            raise ConfigError(f"hidden sizes {list(c.hidden)} are too large: at most {MAX_HIDDEN_LAYERS} layers of at "
+                              f"most {MAX_HIDDEN_SIZE} units; the course student is 784,784")
+    if not 1 <= c.epochs <= MAX_EPOCHS:
+        raise ConfigError(f"epochs must be within 1..{MAX_EPOCHS} (got {c.epochs}); the course trains 12")
+    if not 1 <= c.batch_size <= MAX_BATCH_SIZE:
+        raise ConfigError(f"batch size must be within 1..{MAX_BATCH_SIZE} (got {c.batch_size}); the course uses 256")
+    if not (math.isfinite(c.lr) and 0 < c.lr <= MAX_LR):
+        raise ConfigError(f"learning rate must be a number in (0, {MAX_LR:g}] (got {c.lr}); the course uses 1e-3")
+    if not 0 <= c.seed <= MAX_SEED:
+        raise ConfigError(f"seed must be a whole number within 0..{MAX_SEED} (got {c.seed}); e.g. 0, 1 or 2")
     for lim_name in ("train_limit", "test_limit"):
         lim = getattr(c, lim_name)
-        if lim is not None and lim < 1:
-            raise ConfigError(f"{lim_name} must be >= 1 or unset (got {lim})")
+        if lim is not None and not 1 <= lim <= MAX_LIMIT:
+            raise ConfigError(f"{lim_name} must be within 1..{MAX_LIMIT} or unset (got {lim})")
     if c.teacher is not None:
         check_ranges(c.teacher)
         if c.teacher.dataset != c.dataset:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import os
 import shutil
 import sys
@@ -47,7 +46,7 @@ from kdcore.config import JobConfig
 from kdcore.course import course_student, course_teacher
 from kdcore.methods import get_method
 from kdcore.settings import settings
-from kdcore.store import SHIPPED_STORE, ResultStore, read_entry
+from kdcore.store import SHIPPED_STORE, STAGING_DIR, ResultStore, read_entry
 
 SEEDS = (0, 1, 2)
 COURSE_T = (1.0, 2.0, 4.0, 16.0, 32.0, 64.0)
@@ -219,20 +218,14 @@ def _add_shipped_weights(src: ResultStore, dst: ResultStore, key: str) -> bool:
     """Give an entry already shipped as JSON only the weights it is now wanted with; True if added.
 
     The rule of :func:`_weights_wanted` grows over time, and an entry once exported is never re-put
-    (its key is taken). ``add_tensors`` adds the file and its hash atomically; then ``result.json``
-    is replaced (write beside, ``os.replace``) so it says ``shipped_weights: true`` — the entry is
-    valid at every moment, since result.json's own bytes are not hashed.
+    (its key is taken). ``add_tensors`` adds the file and its hash atomically; then ``update_result``
+    makes ``result.json`` say ``shipped_weights: true`` (its manifest follows, atomically).
     """
     weights = src.load_tensors(key, "weights")
     if not weights:
         return False
     dst.add_tensors(key, "weights", weights)
-    manifest = dst.root / "objects" / key / "result.json"
-    result = json.loads(manifest.read_text())
-    result["shipped_weights"] = True
-    staged = manifest.with_name(".result.shipped.json")
-    staged.write_text(json.dumps(result, indent=1))
-    os.replace(staged, manifest)
+    dst.update_result(key, {"shipped_weights": True})
     return True
 
 
@@ -305,8 +298,9 @@ def export(src: ResultStore, dst_root: Path = SHIPPED_STORE) -> int:
         if a.get("teacher_key") not in kept:
             _remove_entry(arts, a["key"])
             n += 1
-    shutil.rmtree(dst_root / "tmp", ignore_errors=True)
-    shutil.rmtree(dst_root / "locks", ignore_errors=True)
+    # the store's own working folders: nothing in them is shipped (a user's own files are never there)
+    for own in (STAGING_DIR, "locks"):
+        shutil.rmtree(dst_root / own, ignore_errors=True)
     (dst_root / "PROVENANCE.md").write_text(
         "# Shipped results\n\n"
         "Made by `python -m kdcore precompute` (see kdcore/precompute.py for the exact job list).\n"

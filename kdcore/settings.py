@@ -135,6 +135,16 @@ def _path(raw: str | None) -> Path | None:
     return Path(raw.strip()).expanduser() if raw and raw.strip() else None
 
 
+def _folder(name: str, raw: str | None, example: str) -> Path | None:
+    """A folder path; one that names an existing file is refused (whether it can be written is checked where
+    it is written: the store, the data loaders)."""
+    path = _path(raw)
+    if path is not None and path.exists() and not path.is_dir():
+        raise SettingsError(name, raw or "", "it names a file, not a folder (a folder is made if it is missing)",
+                            example)
+    return path
+
+
 def _bool(name: str, raw: str | None) -> bool:
     text = (raw or "").strip().lower()
     if text in ("", *_FALSE):
@@ -218,8 +228,8 @@ def _parse(raw: tuple[str | None, ...]) -> Settings:
     workers = _int("KD_WORKERS", env["KD_WORKERS"], 1, "2")
     queue_limit = _int("KD_QUEUE_LIMIT", env["KD_QUEUE_LIMIT"], 1, "32")
     return Settings(
-        data_dir=_path(env["KD_DATA_DIR"]) or Path(DEFAULT_DATA_DIR),
-        store_dir=_path(env["KD_STORE_DIR"]),
+        data_dir=_folder("KD_DATA_DIR", env["KD_DATA_DIR"], "~/kd-data") or Path(DEFAULT_DATA_DIR),
+        store_dir=_folder("KD_STORE_DIR", env["KD_STORE_DIR"], "~/kd-store"),
         mhist_dir=_path(env["KD_MHIST_DIR"]),
         offline=_bool("KD_OFFLINE", env["KD_OFFLINE"]),
         device=cast(Device, _choice("KD_DEVICE", env["KD_DEVICE"], DEVICES, "auto", "cpu")),

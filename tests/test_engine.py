@@ -294,7 +294,7 @@ def test_cli_mhist_dir_flag_names_a_missing_folder(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("KD_MHIST_DIR", str(tmp_path))  # never read instead of the folder the flag names
     assert cli_main(["train-teacher", "--dataset", "mhist", "--mhist-dir", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
-    assert f"no MHIST data at '{tmp_path / 'nope'}'" in err and "bmirds.github.io/MHIST" in err
+    assert f"MHIST folder {tmp_path / 'nope'} does not exist" in err and "bmirds.github.io/MHIST" in err
     assert "Traceback" not in err
 
 
@@ -316,4 +316,4 @@ def test_racing_puts_of_one_key_keep_one_entry(tmp_path: Path, monkeypatch: pyte
     second = b.put("k1", {"metrics": {"accuracy": 0.5}}, {"weights": {"w": torch.ones(2)}})
     monkeypatch.undo()
     assert second["files"] == first["files"] and b.get("k1") is not None
-    assert not any((tmp_path / "tmp").iterdir())  # the loser's staging folder is gone
+    assert not any((tmp_path / store_mod.STAGING_DIR).iterdir())  # the loser's staging folder is gone

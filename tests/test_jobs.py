@@ -30,7 +30,7 @@ from kdcore.jobs import (
     parse_bytes,
     run_configs,
 )
-from kdcore.store import NEXT_MANIFEST, ResultStore, open_store
+from kdcore.store import NEXT_MANIFEST, STAGING_DIR, ResultStore, open_store
 from kdcore.train import JobCancelled, run_job
 
 REPO = Path(__file__).resolve().parents[1]
@@ -275,7 +275,7 @@ def test_kills_during_store_writes_never_expose_a_torn_entry(env: Path) -> None:
     # the killed writers' staging folders go with the next write; nothing temporary is left in an entry
     # (but the next manifest of an add_tensors killed half-way: the next re-check rolls it forward)
     store.put("kfinal", {"i": 0})
-    assert not list((env / "tmp").iterdir())
+    assert not list((env / STAGING_DIR).iterdir())
     assert not [f for f in (env / "objects").rglob("*") if f.name.startswith(".") and f.name != NEXT_MANIFEST]
     # a torn entry would have failed its checksums and been moved aside: none was
     assert not (env / "corrupt").exists() or not any((env / "corrupt").iterdir())

@@ -142,7 +142,8 @@ def test_export_adds_weights_to_an_entry_shipped_without_them(tmp_path: Path) ->
     assert json.loads((dst_root / "objects" / "k1" / "result.json").read_text())["shipped_weights"] is True
     torch.testing.assert_close(dst.load_tensors("k1")["conv1.weight"], weights["conv1.weight"])
     assert export(src, dst_root) == 0  # idempotent
-    assert sorted(p.name for p in (dst_root / "objects" / "k1").iterdir()) == ["result.json", "weights.safetensors"]
+    assert sorted(p.name for p in (dst_root / "objects" / "k1").iterdir()) == ["MANIFEST.json", "result.json",
+                                                                         "weights.safetensors"]
 
 
 # ---- the Learn page ------------------------------------------------------------------------------------

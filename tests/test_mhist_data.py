@@ -102,7 +102,8 @@ def test_standin_loads_with_mhist_format_and_label(template):
 def test_real_layout_without_marker_is_mhist(ds):
     data = load_mhist(ds)
     assert not data.is_standin
-    assert data.source == "MHIST (Wei et al. 2021) 8/4"
+    # a folder in MHIST's format, but not the released 2,175/977 split: never called MHIST
+    assert data.source == "MHIST-format folder (12 images) 8/4" and data.label == "MHIST-format folder (12 images)"
 
 
 def test_images_beside_csv(ds):
@@ -361,7 +362,7 @@ def test_zip_escape_refused_and_nothing_written(ds, tmp_path, entry, symlink, wo
     _evil_zip(d, entry, symlink)
     before_outside, before_inside = _tree(tmp_path), _tree(d)
     msg = _error(d)
-    assert words in msg and "refusing to unpack images.zip" in msg
+    assert words in msg and f"refusing to unpack {d / 'images.zip'}" in msg  # the zip's full path
     assert _tree(d) == before_inside and _tree(tmp_path) == before_outside
     assert not Path("/tmp/kd_abs_escaped.txt").exists()
 

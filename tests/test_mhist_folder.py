@@ -58,7 +58,7 @@ def test_load_dataset_reads_the_given_folder_not_the_env(env_b) -> None:
 
 
 def test_a_folder_that_holds_no_mhist_never_falls_back_to_the_env(env_b, tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="no MHIST data at") as e:
+    with pytest.raises(DataError, match=f"MHIST folder {tmp_path / 'nowhere'} does not exist") as e:
         load_dataset("mhist", data_dir=tmp_path / "nowhere")
     assert isinstance(e.value, MhistError)  # the MHIST page catches these
 

@@ -67,7 +67,7 @@ def test_a_job_that_cannot_fit_is_refused_before_training(tmp_path: Path) -> Non
     """The CLI goes through the runner's memory guard: a clear refusal, non-zero exit, no traceback."""
     env = {**os.environ, "KD_MEMORY_BUDGET": "1GB", "KD_STORE_DIR": str(tmp_path / "store"), "KD_OFFLINE": "1"}
     proc = subprocess.run([sys.executable, "-m", "kdcore", "distill", "--dataset", "mnist", "--method", "scratch",
-                           "--hidden", "100000,100000"], cwd=ROOT, env=env, capture_output=True, text=True,
+                           "--hidden", "60000,60000"], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 2, proc.stderr
     assert "memory" in proc.stderr and "KD_MEMORY_BUDGET" in proc.stderr and "Traceback" not in proc.stderr

@@ -43,26 +43,27 @@ store.ResultStore(sys.argv[1]).put("kstalled", {"i": 0}, {"weights": {"w": torch
 
 def test_a_killed_writers_staging_folder_is_removed_and_a_live_ones_kept(tmp_path: Path) -> None:
     root = tmp_path / "store"
+    staging = root / store_module.STAGING_DIR
     writer = subprocess.Popen([sys.executable, "-c", STALLED_WRITER, str(root)], cwd=REPO,
                               stdout=subprocess.PIPE, text=True)
     try:
         assert writer.stdout is not None and writer.stdout.readline().strip() == "staging"
-        staged = list((root / "tmp").iterdir())
+        staged = list(staging.iterdir())
         assert len(staged) == 1
-        # a legacy staging name (no owner recorded): kept while recent, removed once old
-        legacy_new, legacy_old = root / "tmp" / "knew.abc123", root / "tmp" / "kold.def456"
-        legacy_new.mkdir(), legacy_old.mkdir()
+        # a name that is not the store's own pattern is never removed, however old
+        foreign = staging / "notes.abc123"
+        foreign.mkdir()
         old = time.time() - 7 * 24 * 3600  # older than any write takes (the store's STALE_STAGING_S)
-        os.utime(legacy_old, (old, old))
+        os.utime(foreign, (old, old))
         entry(ResultStore(root), "kfirst")  # a write sweeps: the stalled writer is alive, so its folder stays
-        assert sorted((root / "tmp").iterdir()) == sorted([*staged, legacy_new])
+        assert sorted(staging.iterdir()) == sorted([*staged, foreign])
         writer.kill()  # kill -9 in the middle of put
         writer.wait(30)
         assert staged[0].exists()  # a killed write never cleans up after itself
         entry(ResultStore(root), "ksecond")
-        assert list((root / "tmp").iterdir()) == [legacy_new]
+        assert list(staging.iterdir()) == [foreign]
         reader = ResultStore(root, readonly=True)  # a read-only store never sweeps (never writes)
-        dead = root / "tmp" / f"kdead.{staged[0].name.split('.', 1)[1]}"
+        dead = staging / f"kdead.{staged[0].name.split('.', 1)[1]}"
         dead.mkdir()
         assert reader.get("kfirst") is not None and len(reader.list()) == 2
         assert dead.exists()
@@ -153,4 +154,4 @@ def test_a_really_corrupt_entry_is_still_quarantined_and_a_read_only_one_left_al
     extra.write_bytes(extra.read_bytes()[:-4])  # truncated, and no writer anywhere
     assert ResultStore(root, readonly=True).get("k1") is None and extra.exists()
     assert ResultStore(root).load_tensors("k1", "extra") is None
-    assert not (root / "objects" / "k1").exists() and len(list((root / "corrupt").iterdir())) == 1
+    assert not (root / "objects" / "k1").exists() and len([p for p in (root / "corrupt").iterdir() if p.is_dir()]) == 1

@@ -86,6 +86,7 @@ class MhistData:
     root: Path
     classes: tuple[str, str] = CLASSES
     warnings: tuple[str, ...] = field(default=())
+    label: str = ""  # "MHIST (Wei et al. 2021)" (the released split), "MHIST-format folder (N images)", or the stand-in's
 
 
 def _list_problems(items: Sequence[str]) -> str:
@@ -164,10 +165,10 @@ def _extract_zip(zip_path: Path, target: Path) -> None:
     try:
         zf = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError) as e:
-        raise MhistError(f"{zip_path.name} is not a readable zip ({e}); download it again from the MHIST site "
+        raise MhistError(f"{zip_path} is not a readable zip ({e}); download it again from the MHIST site "
                          "or unpack it yourself into this folder") from e
     with zf:
-        infos = _check_zip_entries(zf, target, zip_path.name)
+        infos = _check_zip_entries(zf, target, str(zip_path))
         tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=target))
         try:
             for info in infos:
@@ -182,7 +183,7 @@ def _extract_zip(zip_path: Path, target: Path) -> None:
                     while chunk := src.read(1 << 20):
                         written += len(chunk)
                         if written > max(info.file_size, 0) or written > MAX_ZIP_ENTRY_BYTES:
-                            raise MhistError(f"refusing to unpack {zip_path.name}: entry {info.filename!r} "
+                            raise MhistError(f"refusing to unpack {zip_path}: entry {info.filename!r} "
                                              "decompresses to more than its header declares (zip bomb?)")
                         out.write(chunk)
             for child in tmp.iterdir():
@@ -194,7 +195,7 @@ def _extract_zip(zip_path: Path, target: Path) -> None:
                     continue  # never overwrite a file the user already has
                 child.rename(final)
         except zipfile.BadZipFile as e:
-            raise MhistError(f"{zip_path.name} is corrupt ({e}); download it again from the MHIST site") from e
+            raise MhistError(f"{zip_path} is corrupt ({e}); download it again from the MHIST site") from e
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -269,15 +270,15 @@ def _read_annotations(csv_path: Path) -> tuple[list[_Row], list[str]]:
             header = [h.strip() for h in (reader.fieldnames or [])]
             raw_rows = [{(k or "").strip(): (v or "").strip() for k, v in r.items()} for r in reader]
     except (UnicodeDecodeError, csv.Error) as e:
-        raise MhistError(f"{csv_path.name} is not a readable CSV ({e}); download annotations.csv again from "
+        raise MhistError(f"{csv_path} is not a readable CSV ({e}); download annotations.csv again from "
                          "the MHIST site") from e
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         hint = "" if len(missing) < len(COLUMNS) else " — this does not look like MHIST's annotations.csv"
-        raise MhistError(f"{csv_path.name} lacks column(s) {missing}; found {header}{hint}. MHIST's annotations.csv "
+        raise MhistError(f"{csv_path} lacks column(s) {missing}; found {header}{hint}. MHIST's annotations.csv "
                          f"has the columns {list(COLUMNS)}; use the file from the MHIST release unchanged")
     if not raw_rows:
-        raise MhistError(f"{csv_path.name} has a header but no rows; use the annotations.csv from the MHIST release")
+        raise MhistError(f"{csv_path} has a header but no rows; use the annotations.csv from the MHIST release")
     rows: list[_Row] = []
     bad_label, bad_part, bad_votes, bad_name, inconsistent = [], [], [], [], []
     for i, r in enumerate(raw_rows, start=2):  # line 1 is the header
@@ -344,6 +345,18 @@ def _check_counts(rows: list[_Row], expect_full_release: bool) -> None:
                          "(2,175 train / 977 test; HP 2,162 / SSA 990): use the original annotations.csv unchanged")
 
 
+def is_released_split(rows: list[_Row]) -> bool:
+    """The folder has the published release's split: 2,175 train / 977 test images (HP 2,162 / SSA 990)."""
+    return (sum(r.partition == "train" for r in rows), sum(r.partition == "test" for r in rows),
+            sum(r.label == 0 for r in rows), sum(r.label == 1 for r in rows)) == (
+        FULL_RELEASE["train"], FULL_RELEASE["test"], FULL_RELEASE["HP"], FULL_RELEASE["SSA"])
+
+
+def mhist_label(rows: list[_Row]) -> str:
+    """What a folder is called beside its numbers: "MHIST (Wei et al. 2021)" only for the released split."""
+    return "MHIST (Wei et al. 2021)" if is_released_split(rows) else f"MHIST-format folder ({len(rows):,} images)"
+
+
 def _stratified_first(rows: list[_Row], limit: int | None) -> list[_Row]:
     """The first ``limit`` rows in a deterministic order that keeps the class ratio (for small demos)."""
     if limit is None or limit >= len(rows):
@@ -359,9 +372,9 @@ def _stratified_first(rows: list[_Row], limit: int | None) -> list[_Row]:
 
 # ---- images ------------------------------------------------------------------------------------
 def _load_images(image_dir: Path, rows: list[_Row], problems: dict[str, list[str]],
-                 progress: Callable[[int, int], None] | None, done0: int, total: int) -> ImageFiles:
-    """Check every image (header, size, mode, and a full decode for corrupt data); return them as
-    :class:`ImageFiles`, decoded again batch by batch when used (the pixels are not kept)."""
+                 progress: Callable[[int, int], None] | None, done0: int, total: int, decode: bool = True) -> ImageFiles:
+    """Check every image (header, size, mode, and unless ``decode`` is False a full decode for corrupt data);
+    return them as :class:`ImageFiles`, decoded again batch by batch when used (the pixels are not kept)."""
     for i, r in enumerate(rows):
         p = image_dir / r.name
         if progress is not None and (i % 64 == 0 or i == len(rows) - 1):
@@ -378,7 +391,8 @@ def _load_images(image_dir: Path, rows: list[_Row], problems: dict[str, list[str
                 if im.mode != "RGB":
                     problems["mode"].append(f"{r.name} ({im.mode})")
                     continue
-                im.load()  # decodes; truncated/corrupt data raises here
+                if decode:
+                    im.load()  # decodes; truncated/corrupt data raises here
         except Image.DecompressionBombError as e:
             problems["bomb"].append(f"{r.name} ({e})")
             continue
@@ -409,6 +423,7 @@ def load_mhist(
     expect_full_release: bool = False,
     limit: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    decode: bool = True,
 ) -> MhistData:
     """Load and validate MHIST (or the synthetic stand-in) from ``path`` (else ``$KD_MHIST_DIR``).
 
@@ -417,10 +432,22 @@ def load_mhist(
     limit: at most this many images *per partition*, chosen deterministically with the class ratio
         kept (for quick demos and tests). The whole CSV is validated; only chosen images are decoded.
     progress: called as ``progress(done, total)`` while images are decoded.
+    decode: False checks every image's header (present, 224×224, RGB, not a bomb) but not its pixel data
+        (:func:`check_mhist_folder`: the MHIST page's check, fast enough to run on every page view).
 
     Raises :class:`MhistError` naming the problem and the fix.
     """
     folder = prepare_mhist_dir(path)
+    try:
+        return _load_from(folder, expect_full_release, limit, progress, decode)
+    except MhistError as e:  # name the folder in every message (the CSV's and the counts' do not)
+        if str(folder) in str(e):
+            raise
+        raise MhistError(f"MHIST folder {folder}: {e}") from e
+
+
+def _load_from(folder: Path, expect_full_release: bool, limit: int | None,
+               progress: Callable[[int, int], None] | None, decode: bool) -> MhistData:
     csv_path = folder / "annotations.csv"
     rows, warnings = _read_annotations(csv_path)
     _check_counts(rows, expect_full_release)
@@ -441,14 +468,14 @@ def load_mhist(
     xs = {}
     done = 0
     for p in PARTITIONS:
-        xs[p] = _load_images(image_dir, parts[p], problems, progress, done, total)
+        xs[p] = _load_images(image_dir, parts[p], problems, progress, done, total, decode)
         done += len(parts[p])
     msgs = [f"{len(v):,} {_PROBLEM_TEXT[k][0]}: {_list_problems(v)}; fix: {_PROBLEM_TEXT[k][1]}"
             for k, v in problems.items() if v]
     if msgs:
         raise MhistError(f"bad images in {image_dir}: " + " | ".join(msgs))
     tr, te = parts["train"], parts["test"]
-    source = SOURCE_STANDIN if is_standin else f"MHIST (Wei et al. 2021) {len(tr):,}/{len(te):,}"
+    source = SOURCE_STANDIN if is_standin else f"{mhist_label(rows)} {len(tr):,}/{len(te):,}"
     return MhistData(
         x_train=xs["train"],
         y_train=torch.tensor([r.label for r in tr], dtype=torch.int64),
@@ -462,10 +489,71 @@ def load_mhist(
         is_standin=is_standin,
         root=folder,
         warnings=tuple(warnings),
+        label=SOURCE_STANDIN if is_standin else mhist_label(rows),
     )
+
+
+# ---- the MHIST page's check ---------------------------------------------------------------------
+UNCHECKED = ("not yet checked: the pixel data of each image (a job decodes every image when it loads the folder "
+             "and refuses a corrupt one, naming it)")
+
+
+@dataclass(frozen=True)
+class MhistCheck:
+    """What :func:`check_mhist_folder` found. ``message``: the error exactly as the CLI prints it (after
+    ``error:``), or what was found and checked."""
+
+    ok: bool
+    message: str
+    folder: Path | None = None  # the folder holding annotations.csv
+    label: str = ""
+    n_images: int = 0
+    unchecked: str = ""
+
+
+_checks: dict[tuple, MhistCheck] = {}
+
+
+def _signature(raw: str | Path) -> tuple:
+    """What changes when the folder's contents do (for the memo): the path and the times of what is read."""
+    p = Path(raw).expanduser()
+    sig: list = [str(p)]
+    for q in (p, p / "annotations.csv", p / "images", *sorted(p.glob("*/annotations.csv"))[:2], *sorted(p.glob("*.zip"))):
+        try:
+            st = q.stat()
+            sig.append((str(q), st.st_mtime_ns, st.st_size))
+        except OSError:
+            sig.append((str(q), None))
+    return tuple(sig)
+
+
+def check_mhist_folder(path: str | Path | None = None) -> MhistCheck:
+    """The validation a job runs on an MHIST folder (``path``, else ``$KD_MHIST_DIR``): :func:`load_mhist`
+    itself — folder, zips (unpacked as for a job), annotations.csv, counts, every image present with a 224×224
+    RGB header — all but decoding every image's pixels (:data:`UNCHECKED` says so). Memoised per folder state,
+    so the MHIST page can run it on every view."""
+    raw = path if path is not None else settings().mhist_dir
+    if raw is None or str(raw).strip() == "":
+        return MhistCheck(False, "no MHIST folder given: pass a path or set KD_MHIST_DIR. " + HOW_TO_GET_MHIST)
+    key = _signature(raw)
+    if key in _checks:
+        return _checks[key]
+    try:
+        data = load_mhist(raw, decode=False)
+        n = len(data.names_train) + len(data.names_test)
+        check = MhistCheck(True, f"{data.label} found: {data.root} ({len(data.names_train):,} train / "
+                           f"{len(data.names_test):,} test images; annotations.csv, the split and every image's "
+                           f"header checked; {UNCHECKED})", data.root, data.label, n, UNCHECKED)
+    except MhistError as e:
+        check = MhistCheck(False, str(e))
+    if len(_checks) > 32:
+        _checks.clear()
+    _checks[key] = check
+    return check
 
 
 __all__ = [
     "CLASSES", "COLUMNS", "FULL_RELEASE", "HOW_TO_GET_MHIST", "MhistData", "MhistError", "SOURCE_MHIST_FULL",
-    "SOURCE_STANDIN", "STANDIN_MARKER", "find_mhist_dir", "load_mhist", "prepare_mhist_dir",
+    "SOURCE_STANDIN", "STANDIN_MARKER", "MhistCheck", "check_mhist_folder", "find_mhist_dir", "load_mhist",
+    "mhist_label", "prepare_mhist_dir",
 ]

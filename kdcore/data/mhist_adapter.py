@@ -27,8 +27,9 @@ import re
 from pathlib import Path
 
 from kdcore.data.base import ArrayDataset, DataError
-from kdcore.data.mhist import FULL_RELEASE, HOW_TO_GET_MHIST, MhistData, MhistError, find_mhist_dir, load_mhist
+from kdcore.data.mhist import FULL_RELEASE, HOW_TO_GET_MHIST, MhistData, MhistError, load_mhist
 from kdcore.data.synthetic_mhist import DEFAULT_N_TEST, DEFAULT_N_TRAIN, GENERATOR_VERSION, ensure_synthetic_mhist
+from kdcore.settings import settings
 
 
 class MhistDataError(DataError, MhistError):
@@ -59,16 +60,12 @@ def _load_real(source: str, data_dir: str | Path | None = None) -> ArrayDataset:
             raise MhistDataError(f"unknown MHIST data source {source!r}: use auto, mhist-full or mhist-<n> "
                                  "(n images per partition)")
         limit = int(m.group(1))
-    folder = find_mhist_dir(data_dir)  # None: $KD_MHIST_DIR
-    if folder is None and data_dir is not None:
-        raise MhistDataError(f"no MHIST data at {str(data_dir)!r}: expected annotations.csv (here or one folder "
-                             "down) with the images, or the release zips. " + HOW_TO_GET_MHIST)
-    if folder is None:
-        raise MhistDataError("MHIST not found (KD_MHIST_DIR is unset or holds neither annotations.csv nor the "
-                             "release zips). " + HOW_TO_GET_MHIST
+    raw = data_dir if data_dir is not None else settings().mhist_dir
+    if raw is None or str(raw).strip() == "":
+        raise MhistDataError("MHIST not found: KD_MHIST_DIR is not set. " + HOW_TO_GET_MHIST
                              + " To try the page without it, use the dataset mhist_synthetic.")
-    try:
-        data = load_mhist(folder, expect_full_release=source == "mhist-full", limit=limit)
+    try:  # the folder's own message (a file, an empty folder, no CSV, bad images …), naming its path
+        data = load_mhist(raw, expect_full_release=source == "mhist-full", limit=limit)
     except MhistError as e:
         raise MhistDataError(str(e)) from e
     if data.is_standin:

@@ -36,8 +36,10 @@ def run_through_runner(config: JobConfig, progress: Callable[[dict], None] | Non
     from kdcore.train import job_key
 
     validate(config)
-    if not recompute and (stored := open_store().get(job_key(config))) is not None:
+    store = open_store()
+    if not recompute and (stored := store.get(job_key(config))) is not None:
         return {**stored, "cached": True}
+    store.check_writable()  # a store folder that is a file, read-only or a link: refused before anything queues
     handle = get_runner().submit(config, recompute=recompute)
     events: queue.Queue[dict] = queue.Queue()
     unsubscribe = handle.subscribe(events.put)

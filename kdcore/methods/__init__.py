@@ -15,7 +15,7 @@ from torch import nn
 
 from kdcore.config import ConfigError, JobConfig, check_ranges
 from kdcore.methods import attention, born_again, dkd, early_stopped, fitnet, hinton, scratch, subclass, takd
-from kdcore.methods.base import Method
+from kdcore.methods.base import COMMON_PARAMS, Method
 from kdcore.methods.checks import FeatureSide
 
 METHODS: dict[str, Method] = {
@@ -58,6 +58,7 @@ def validate(config: JobConfig) -> JobConfig:
         raise ConfigError(f"method {config.method!r} distils from a teacher: give a teacher config")
     if not method.needs_teacher and config.teacher is not None:
         raise ConfigError(f"method {config.method!r} uses labels only; drop the teacher or pick a KD method")
+    method.check_param_names(config)
     if method.check_config is not None:
         method.check_config(config)
     if config.teacher is not None:
@@ -96,5 +97,5 @@ def outputs_per_class(config: JobConfig) -> int:
     return get_method(config.method).outputs_per_class(config)
 
 
-__all__ = ["METHODS", "FeatureSide", "Method", "check_feature_settings", "check_method_fits", "get_method",
+__all__ = ["COMMON_PARAMS", "METHODS", "FeatureSide", "Method", "check_feature_settings", "check_method_fits", "get_method",
            "method_job", "outputs_per_class", "validate"]

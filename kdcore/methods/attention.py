@@ -31,10 +31,15 @@ def build_attention(config: JobConfig, student: nn.Module, teacher: nn.Module | 
     )
 
 
-def check_features(config: JobConfig, student: FeatureSide, teacher: FeatureSide) -> None:
+def check_config(config: JobConfig) -> None:
+    """The numeric settings, from the config alone: refused before the teacher trains."""
     number(config, "beta", 1.0)
     if number(config, "at_p", 2.0) <= 0:
         raise ConfigError("attention: at_p must be > 0 (the paper uses 2)")
+
+
+def check_features(config: JobConfig, student: FeatureSide, teacher: FeatureSide) -> None:
+    check_config(config)
     pairs = parse_layer_pairs(at_layers(config))
     if not pairs:
         default = data_pair(config.dataset).at_layers
@@ -56,6 +61,7 @@ def check_features(config: JobConfig, student: FeatureSide, teacher: FeatureSide
 
 METHOD = Method(
     name="attention",
+    params=("at_layers", "beta", "at_p"),
     title="Attention transfer",
     summary="Match the teacher's normalised spatial attention maps Σ_c|A_c|² layer by layer (+ CE, + KD if "
     "alpha > 0). Needs spatial feature maps: CNN students only.",
@@ -63,6 +69,7 @@ METHOD = Method(
     loss_class=AttentionTransfer,
     teacher_features=True,
     fc_student_ok=False,
+    check_config=check_config,
     check_pair=on_probed_networks(check_features),
     form_defaults={"student": "student_cnn", "alpha": 0.0},  # AT alone, as measured
     mhist_note="Attention transfer runs the teacher on every fine-tuning batch (about twice the time).",

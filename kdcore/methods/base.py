@@ -55,6 +55,11 @@ def number(config: JobConfig, name: str, default: float, *, minimum: float = 0.0
     return value
 
 
+# Settings (``JobConfig.method_params``) any job may carry, whatever its method: the small CNN's width, the
+# MHIST two-stage schedule's lengths, its micro-batch and class weighting (kdcore.train.common).
+COMMON_PARAMS: tuple[str, ...] = ("width", "stage1_epochs", "stage2_epochs", "micro_batch", "class_weighted")
+
+
 @dataclass(frozen=True)
 class Method:
     """One KD method (see the module docstring).
@@ -76,6 +81,8 @@ class Method:
     in_picker: offered as a student method (the subclass *teacher* is an intermediate job only).
     cost_rank: precompute's cost class of one of its jobs on full Fashion-MNIST (cheapest first).
     outputs_per_class: network outputs per class (subclass methods: ``subclasses``; else 1).
+    params: the names of the ``method_params`` settings this method reads, beyond :data:`COMMON_PARAMS`; any
+    other name is refused (:meth:`check_param_names`), so a misspelt setting never silently does nothing.
     default_params: ``method_params`` a student gets unless it sets them (FitNets on the fully connected
     student: the vector hint), applied by :meth:`jobs`.
     revision: bump when a change alters what this method's jobs produce (its loss, arrangement or defaults);
@@ -105,6 +112,15 @@ class Method:
     outputs_per_class: Callable[[JobConfig], int] = lambda config: 1
     default_params: Callable[[JobConfig], Mapping[str, object]] = lambda student: MappingProxyType({})
     revision: int = 1
+    params: tuple[str, ...] = ()
+
+    def check_param_names(self, config: JobConfig) -> None:
+        """Refuse a ``method_params`` name this method does not read, listing the ones it does."""
+        unknown = sorted(name for name, _ in config.method_params if name not in (*self.params, *COMMON_PARAMS))
+        if unknown:
+            own = ", ".join(self.params) if self.params else "none of its own"
+            raise ConfigError(f"{self.name}: unknown setting(s) {', '.join(map(repr, unknown))} (--param NAME=VALUE); "
+                              f"{self.name} takes {own}, and every method takes {', '.join(COMMON_PARAMS)}")
 
     def jobs(self, teacher: JobConfig, student: JobConfig) -> list[JobConfig]:
         """The jobs a ``student`` of this method needs beyond ``teacher``, its own job last.

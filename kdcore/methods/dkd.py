@@ -49,6 +49,7 @@ def sweep_params(beta: float, warmup: int) -> tuple[tuple[str, float], ...]:
 
 METHOD = Method(
     name="dkd",
+    params=("dkd_alpha", "dkd_beta", "dkd_warmup", "dkd_ce_weight"),
     title="Decoupled KD (DKD)",
     summary="KD split into target-class (TCKD, weight dkd_alpha) and non-target-class (NCKD, weight "
     "dkd_beta) parts, plus CE, the KD part warmed up linearly over dkd_warmup epochs; alpha is not used.",

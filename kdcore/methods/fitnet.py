@@ -59,8 +59,8 @@ def _hint_epochs(config: JobConfig) -> tuple[int, str]:
     return config.epochs, "epochs"
 
 
-def check_features(config: JobConfig, student: FeatureSide, teacher: FeatureSide) -> None:
-    """The layer settings against what each network provides (probed, or the MHIST backbones' declared shapes)."""
+def check_config(config: JobConfig) -> None:
+    """The numeric settings, from the config alone: refused before the teacher trains."""
     number(config, "beta", DEFAULT_BETA)
     k = number(config, "fitnet_stage1_epochs", 0, integer=True)
     n, setting = _hint_epochs(config)
@@ -70,6 +70,11 @@ def check_features(config: JobConfig, student: FeatureSide, teacher: FeatureSide
             f"fitnet: fitnet_stage1_epochs={k:g} hint-only epochs leave no epoch for the KD stage "
             f"({setting}={n}{where}); use fewer than {n}"
         )
+
+
+def check_features(config: JobConfig, student: FeatureSide, teacher: FeatureSide) -> None:
+    """The layer settings against what each network provides (probed, or the MHIST backbones' declared shapes)."""
+    check_config(config)
     hint, guided = hint_layers(config)
     if data_pair(config.dataset).backbone_pair:
         hint_fix = " On the MHIST pair match two maps, e.g. hint_layer='map14', guided_layer='map14'."
@@ -93,6 +98,7 @@ def check_features(config: JobConfig, student: FeatureSide, teacher: FeatureSide
 
 METHOD = Method(
     name="fitnet",
+    params=("hint_layer", "guided_layer", "beta", "fitnet_stage1_epochs"),
     title="FitNets (hints)",
     summary="A regressor maps a student layer onto a teacher layer (the hint); hint loss β·½‖r(f_S)−f_T‖² "
     "plus Hinton KD, optionally after k hint-only epochs. On the fully connected student use a vector "
@@ -101,6 +107,7 @@ METHOD = Method(
     loss_class=FitNetLoss,
     teacher_features=True,
     fc_student_ok=True,
+    check_config=check_config,
     check_pair=on_probed_networks(check_features),
     form_defaults={"student": "student_cnn"},  # conv-feature hints; the MLP gets a vector hint
     mhist_note="FitNets runs the teacher on every fine-tuning batch (about twice the time).",

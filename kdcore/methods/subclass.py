@@ -89,6 +89,7 @@ def check_student_pair(config: JobConfig, student: nn.Module, teacher: nn.Module
 
 TEACHER = Method(
     name="subclass_teacher",
+    params=("subclasses", "aux_weight", "aux_temperature"),
     title="Subclass teacher (training)",
     summary="Train a teacher with s invented subclasses per class: CE on summed subclass probabilities plus "
     "an auxiliary loss that spreads examples over the subclasses. The network has C·s outputs.",
@@ -110,6 +111,7 @@ TEACHER = Method(
 
 METHOD = Method(
     name="subclass",
+    params=("subclasses",),
     title="Subclass distillation",
     summary="The student (C·s outputs) matches the subclass teacher's C·s probabilities (KL · T²) plus "
     "class-level CE; more dark knowledge when there are few classes.",

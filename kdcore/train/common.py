@@ -8,6 +8,7 @@ MHIST schedule) and :mod:`kdcore.train.ensemble` (evaluation-only jobs); it impo
 from __future__ import annotations
 
 import datetime as dt
+import math
 import platform
 import time
 from collections.abc import Callable
@@ -27,12 +28,16 @@ from kdcore.metrics import classification_metrics, complexity
 from kdcore.models import build_model
 from kdcore.predictions import GROUP as PREDICTIONS
 from kdcore.predictions import prediction_tensors
-from kdcore.store import LayeredStore, ResultStore, open_store
+from kdcore.store import BrokenEntry, LayeredStore, ResultStore, open_store, remove_checkpoint
 from kdcore.train.loop import ProgressFn, pick_device, predict_logits
 
 AnyStore = LayeredStore | ResultStore
 # (teacher job, progress stage label) -> its result, run (or fetched) through run_job by the caller.
 RunTeacher = Callable[[JobConfig, str], dict]
+
+
+class TrainingDiverged(ConfigError):
+    """The loss became NaN or infinite: the settings cannot train this network; nothing is stored."""
 
 
 # ---- the MHIST pair's two-stage schedule (kdcore.train.transfer runs it) ----------------------------
@@ -91,7 +96,13 @@ def load_model(result: dict, store: AnyStore | None = None) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = build_model(config, int(result["num_outputs"]))
-    model.load_state_dict(weights)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as e:  # checksums fine, but not this network's weights: never served again
+        why = f"its weights do not fit the network its config builds ({str(e).splitlines()[0]})"
+        store.quarantine(result["key"], why)
+        raise BrokenEntry(f"the stored weights of {result.get('name', result['key'])} do not fit its network; "
+                          "the entry was set aside (a writable store) — run the job again to retrain it") from e
     return model.eval()
 
 
@@ -185,6 +196,13 @@ def evaluate_and_store(config: JobConfig, key: str, data: ArrayDataset, store: A
     """The end of every training job, whichever schedule trained it: test logits as the job evaluates them
     (:func:`eval_logits`), metrics (F1/AUC of the data set's positive class), complexity, the result record
     (plus ``extra``; its ``timings`` get ``eval_s``), one atomic store write; its checkpoints removed."""
+    diverged = next((row for row in history if not math.isfinite(row.get("train_loss", 0.0))), None)
+    if diverged is not None:  # NaN/inf weights must never be stored as a result
+        for path in checkpoints:
+            if path is not None:
+                remove_checkpoint(path)
+        raise TrainingDiverged(f"{config.short_name()}: training diverged (the loss became {diverged['train_loss']} in "
+                               f"epoch {diverged['epoch']}); nothing was stored. Lower the learning rate (--lr)")
     progress({"stage": "eval", "message": "evaluating"})
     pair = data_pair(config.dataset)
     t0 = time.perf_counter()
@@ -202,12 +220,13 @@ def evaluate_and_store(config: JobConfig, key: str, data: ArrayDataset, store: A
     result = result_record(config, data, n_train=n_train, n_test=len(xte), num_outputs=num_outputs(config, data),
                            history=history, metrics=metrics, complexity=cx, teacher_result=teacher_result,
                            train_s=train_s, wall_s=time.perf_counter() - t_start, device=pick_device())
-    # per-example test predictions (uint8 safetensors, no pickle): what the student learned vs its scratch twin
+    # per-example test predictions (uint8 safetensors, no pickle): what the student learned vs its scratch twin;
+    # replace: a recomputation (--recompute) takes the old entry's place (the job lock is held)
     stored = store.put(key, {**result, **extra}, {"weights": model.state_dict(),
-                                                  PREDICTIONS: prediction_tensors(logits, yte)})
+                                                  PREDICTIONS: prediction_tensors(logits, yte)}, replace=True)
     for path in checkpoints:
         if path is not None:
-            path.unlink(missing_ok=True)
+            remove_checkpoint(path)
     progress({"stage": "done", "message": "done"})
     return stored
 

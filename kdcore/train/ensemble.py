@@ -56,6 +56,6 @@ def compute_ban_ensemble(config: JobConfig, key: str, data: ArrayDataset, store:
                            device=pick_device())
     result["members"] = [r["key"] for r in results]
     result["member_metrics"] = [r["metrics"] for r in results]
-    stored = store.put(key, result)  # type: ignore[attr-defined]
+    stored = store.put(key, result, replace=True)  # type: ignore[attr-defined]
     progress({"stage": "done", "message": "done"})
     return stored

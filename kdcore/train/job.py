@@ -21,7 +21,7 @@ from kdcore.data.pairs import data_pair
 from kdcore.engine import key_part
 from kdcore.methods import check_method_fits, get_method, validate
 from kdcore.models import build_model
-from kdcore.store import open_store, store_key
+from kdcore.store import BrokenEntry, open_store, store_key
 from kdcore.train.common import (
     AnyStore,
     RunTeacher,
@@ -99,7 +99,10 @@ def run_job(
         def run_teacher(teacher: JobConfig, stage: str) -> dict:  # a job this one learns from, stored first
             return run_job(teacher, progress=nested_progress(progress, stage), store=store, cancel=cancel)
 
-        return {**compute(config, key, data, store, progress, cancel, run_teacher), "cached": False}
+        try:
+            return {**compute(config, key, data, store, progress, cancel, run_teacher), "cached": False}
+        except BrokenEntry:  # a stored teacher passed its checksums but did not load: set aside; train it again, once
+            return {**compute(config, key, data, store, progress, cancel, run_teacher), "cached": False}
 
 
 def _compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, progress: ProgressFn,

@@ -8,7 +8,7 @@ every batch.
 
 from __future__ import annotations
 
-import os
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +20,9 @@ from torch import nn
 from kdcore.losses.base import Batch
 from kdcore.models.contract import ModelOutput
 from kdcore.settings import settings
+from kdcore.store import read_checkpoint, write_checkpoint
+
+log = logging.getLogger("kdcore.train")
 
 ProgressFn = Callable[[dict], None]
 
@@ -60,7 +63,8 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1024, de
 
 def _save_checkpoint(path: Path, model: nn.Module, loss_fn: nn.Module, opt: torch.optim.Optimizer,
                      epoch: int, history: list[dict]) -> None:
-    """Atomic per-epoch checkpoint (temp file + rename); loadable with ``weights_only=True``."""
+    """Atomic per-epoch checkpoint, bound to its job (:func:`kdcore.store.write_checkpoint`); loadable with
+    ``weights_only=True``."""
     state = {
         "epoch": epoch,
         "model": model.state_dict(),
@@ -69,21 +73,25 @@ def _save_checkpoint(path: Path, model: nn.Module, loss_fn: nn.Module, opt: torc
         "rng": torch.get_rng_state(),
         "history": history,
     }
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    write_checkpoint(path, state)
 
 
-def _load_checkpoint(path: Path, model: nn.Module, loss_fn: nn.Module, opt: torch.optim.Optimizer) -> FitState:
+def _load_checkpoint(path: Path, model: nn.Module, loss_fn: nn.Module, opt: torch.optim.Optimizer,
+                     epochs: int) -> FitState:
+    state = read_checkpoint(path)  # None: absent, or not this job's (ignored with a warning)
+    if state is None:
+        return FitState()
     try:
-        state = torch.load(path, weights_only=True, map_location="cpu")
+        epoch, history = int(state["epoch"]), list(state["history"])
+        if not 0 <= epoch < epochs or len(history) != epoch + 1:
+            raise ValueError(f"epoch {epoch} with {len(history)} history rows, for a job of {epochs} epochs")
         model.load_state_dict(state["model"])
         loss_fn.load_state_dict(state["loss"])
         opt.load_state_dict(state["opt"])
         torch.set_rng_state(state["rng"])
-        return FitState(history=list(state["history"]), start_epoch=int(state["epoch"]) + 1)
-    except Exception:  # a torn or foreign checkpoint: start over rather than crash
+        return FitState(history=history, start_epoch=epoch + 1)
+    except Exception as e:  # a torn or foreign checkpoint: start over rather than crash
+        log.warning("ignoring the checkpoint %s (%s); this job trains from its first epoch", path, e)
         return FitState()
 
 
@@ -156,8 +164,8 @@ def _fit_epochs(
     params = [p for p in list(model.parameters()) + list(loss_fn.parameters()) if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
     state = FitState()
-    if checkpoint_path is not None and checkpoint_path.exists():
-        state = _load_checkpoint(checkpoint_path, model, loss_fn, opt)
+    if checkpoint_path is not None:
+        state = _load_checkpoint(checkpoint_path, model, loss_fn, opt, epochs)
     history = state.history
     n = len(x_train)
     to_class = logits_to_class or (lambda z: z)

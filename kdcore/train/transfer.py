@@ -67,6 +67,7 @@ from kdcore.models import build_model
 from kdcore.models.contract import ModelOutput
 from kdcore.models.mhist import ARCHS as MHIST_ARCHS
 from kdcore.models.mhist import FEATURE_SHAPES, BackboneClassifier, imagenet_normalize
+from kdcore.store import read_checkpoint, temp_path
 from kdcore.train.common import (
     AnyStore,
     RunTeacher,
@@ -181,7 +182,7 @@ def cached_features(model: BackboneClassifier, config: JobConfig, data: ArrayDat
     fte = pooled_features(model, xte, batch_size, cancel=cancel)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp = temp_path(path)  # named after its writer: the store's sweep removes it if this write is killed
         save_file({"train": ftr.contiguous(), "test": fte.contiguous()}, str(tmp))
         os.replace(tmp, path)
     except OSError:  # a read-only store: the features still serve this job
@@ -191,12 +192,12 @@ def cached_features(model: BackboneClassifier, config: JobConfig, data: ArrayDat
 
 def _finished_stage(path: Path | None, epochs: int) -> dict | None:
     """The checkpoint of a stage that ran all ``epochs`` (a job killed in the next stage), else None."""
-    if path is None or not path.is_file():
+    if path is None:
         return None
+    state = read_checkpoint(path)  # None: absent, or not this job's (ignored with a warning)
     try:
-        state = torch.load(path, weights_only=True, map_location="cpu")
-        return state if int(state["epoch"]) + 1 >= epochs else None
-    except Exception:
+        return state if state is not None and int(state["epoch"]) + 1 >= epochs else None
+    except (KeyError, TypeError, ValueError):
         return None
 
 

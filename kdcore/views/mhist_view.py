@@ -59,16 +59,20 @@ def mhist_status(path: str | None = None) -> MhistStatus:
     how_to = getattr(mhist, "HOW_TO_GET_MHIST", FALLBACK_HOW_TO)
     typed = (path or "").strip()
     raw = typed or str(settings().mhist_dir or "")
-    folder = mhist.find_mhist_dir(raw) if (mhist is not None and raw) else None
-    data_dir = str(Path(folder).resolve()) if (typed and folder is not None) else None
-    if folder is not None:
+    folder = None
+    if mhist is not None and raw:
+        # the validation a job runs (load_mhist, all but decoding each image's pixels): its message is the
+        # CLI's, word for word, and it says what is still unchecked
+        check = mhist.check_mhist_folder(raw)
+        folder = check.folder if check.ok else None
         via = "the folder entered below" if typed else "KD_MHIST_DIR"
-        message = (f"MHIST folder found: {folder} ({via}; checked in full when a job loads it). The pipeline "
-                   "below trains and tests on this folder.")
+        message = (f"{check.message} — via {via}; the pipeline below trains and tests on this folder." if check.ok
+                   else check.message)
     elif raw:
-        message = f"No MHIST data at {raw!r}: expected annotations.csv (here or one folder down) or the release zips."
+        message = f"The MHIST loader is not available in this build, so {raw!r} cannot be checked."
     else:
         message = "MHIST not found: KD_MHIST_DIR is not set."
+    data_dir = str(Path(folder).resolve()) if (typed and folder is not None) else None
     standin = None
     try:
         from kdcore.data.synthetic_mhist import default_data_dir

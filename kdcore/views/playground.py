@@ -40,6 +40,11 @@ MAX_TEST = 2000
 ENTROPY_TEMPS = tuple(float(t) for t in np.geomspace(0.25, 64.0, 41))
 COURSE_TEMPS = (1.0, 2.0, 4.0, 16.0, 32.0, 64.0)
 MNIST_LIKE = ("mnist", "fashion_mnist")
+# A photo of one digit or garment needs neither more bytes nor more pixels than these; both are checked
+# before any pixel is decoded (a 168 KB PNG can declare 12000×12000 pixels: 4.5 GB once decoded as floats).
+MAX_UPLOAD_BYTES = 10 * 1024**2
+MAX_UPLOAD_PIXELS = 25_000_000
+WORK_SIDE = 512  # pictures are shrunk to at most this many pixels a side before any float work
 
 
 class ImageError(ValueError):
@@ -189,24 +194,23 @@ def prepare_image(image: bytes | np.ndarray) -> np.ndarray:
 
     Like MNIST: light ink on a dark background (inverted when the background is light), the ink's
     bounding box scaled to fit 20×20 and centred by its centre of mass in a 28×28 frame.
-    Raises :class:`ImageError` for unreadable files and blank pictures.
+    Raises :class:`ImageError` for unreadable, too large (:data:`MAX_UPLOAD_BYTES`,
+    :data:`MAX_UPLOAD_PIXELS`, checked before decoding) and blank pictures.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     if isinstance(image, (bytes, bytearray)):
-        try:
-            img = Image.open(io.BytesIO(image))
-            img.load()
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
-            raise ImageError("this file could not be read as an image; upload a PNG or JPEG picture of one "
-                             "digit or garment") from e
-        arr = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
+        arr = np.asarray(_decode_small(bytes(image)).convert("RGBA"), dtype=np.float32) / 255.0
     else:
-        arr = np.asarray(image, dtype=np.float32)
+        arr = np.asarray(image)
+        if arr.size > 4 * MAX_UPLOAD_PIXELS:
+            raise ImageError(f"this picture is too large ({arr.shape}); draw or upload one of at most "
+                             f"{MAX_UPLOAD_PIXELS / 1e6:.0f} megapixels")
+        arr = arr.astype(np.float32)
         arr = arr / 255.0 if arr.max(initial=0) > 1.0 else arr
         if arr.ndim == 2:
             arr = np.stack([arr, arr, arr, np.ones_like(arr)], -1)
-        elif arr.shape[-1] == 3:
+        elif arr.ndim == 3 and arr.shape[-1] == 3:
             arr = np.concatenate([arr, np.ones_like(arr[..., :1])], -1)
     if arr.ndim != 3 or arr.shape[-1] != 4 or min(arr.shape[:2]) < 2:
         raise ImageError("the picture has an unexpected shape; upload an ordinary PNG or JPEG")
@@ -242,6 +246,43 @@ def prepare_image(image: bytes | np.ndarray) -> np.ndarray:
         dx = int(np.clip(dx, -left, 28 - nw - left))
         out = np.roll(out, (dy, dx), axis=(0, 1))
     return np.clip(out, 0.0, 1.0)
+
+
+def _decode_small(data: bytes):  # noqa: ANN202 - PIL.Image.Image
+    """An uploaded file decoded at no more than :data:`WORK_SIDE` pixels a side. Its size in bytes and its
+    pixel count (read from the header: ``Image.open`` decodes nothing) are checked first; JPEGs are decoded
+    at a reduced scale (``draft``), other formats shrunk by ``thumbnail`` (integer ``reduce`` first)."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    too_large = (f"upload a picture of at most {MAX_UPLOAD_BYTES // 1024**2} MB and "
+                 f"{MAX_UPLOAD_PIXELS / 1e6:.0f} megapixels (a phone photo or a scan is fine; crop it to the "
+                 "digit or garment)")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ImageError(f"this file is too large ({len(data) / 1024**2:.1f} MB); {too_large}")
+    unreadable = "this file could not be read as an image; upload a PNG or JPEG picture of one digit or garment"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below, with our message
+            img = Image.open(io.BytesIO(data))  # lazy: the header only
+    except Image.DecompressionBombError as e:
+        over = 2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6  # Pillow refuses twice its warning limit at open
+        raise ImageError(f"this picture is too large: over {over:.0f} megapixels; {too_large}") from e
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise ImageError(unreadable) from e
+    width, height = img.size
+    if width * height > MAX_UPLOAD_PIXELS:
+        raise ImageError(f"this picture is too large: {width}×{height} = {width * height / 1e6:.0f} megapixels; "
+                         f"{too_large}")
+    try:
+        if img.format == "JPEG":
+            img.draft(img.mode, (WORK_SIDE, WORK_SIDE))  # the decoder scales by 1/2 … 1/8 as it reads
+        img.thumbnail((WORK_SIDE, WORK_SIDE), reducing_gap=2.0)  # decodes, then reduces by whole factors
+        img.load()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise ImageError(unreadable) from e
+    return img
 
 
 @torch.no_grad()
