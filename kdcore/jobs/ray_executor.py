@@ -91,14 +91,17 @@ def _memory_request(config: JobConfig, store: object, shared_store: bool, node_m
 
 def _ray_task(config: dict) -> dict:
     """Runs on a Ray worker: one job, into the store named by the worker's KD_STORE_DIR."""
-    from kdcore.jobs.heap import return_freed_memory_to_os
+    from kdcore.jobs.heap import return_freed_memory_to_os, trim_heap
     from kdcore.store import open_store
     from kdcore.train import run_job
 
     return_freed_memory_to_os()
     store = open_store()
-    result = run_job(JobConfig.from_dict(config), store=store)
-    return {"result": result, "entries": _entries(store, result["key"])}
+    try:
+        result = run_job(JobConfig.from_dict(config), store=store)
+        return {"result": result, "entries": _entries(store, result["key"])}
+    finally:
+        trim_heap()
 
 
 def run_on_ray(configs: list[JobConfig], address: str | None = None,

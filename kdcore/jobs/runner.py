@@ -196,7 +196,7 @@ class JobHandle:
 def _worker_main(conn: object, cancel: object, threads: int) -> None:
     """A worker process: run the jobs it is sent, one at a time, reporting over ``conn``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    from kdcore.jobs.heap import return_freed_memory_to_os
+    from kdcore.jobs.heap import return_freed_memory_to_os, trim_heap
 
     return_freed_memory_to_os()
     import torch
@@ -225,6 +225,8 @@ def _worker_main(conn: object, cancel: object, threads: int) -> None:
         except BaseException as e:  # report every failure; the worker lives on for the next job
             tb = traceback.format_exc(limit=-3)
             conn.send(("error", job_id, f"{type(e).__name__}: {e}", tb))
+        finally:
+            trim_heap()  # the next job's peak starts from what it needs, not from this one's leftovers
 
 
 class _Worker:
@@ -512,6 +514,10 @@ class JobRunner:
             return JobState.CANCELLED, None, "cancelled while running"
         except Exception as e:
             return JobState.FAILED, None, f"{type(e).__name__}: {e}"
+        finally:
+            from kdcore.jobs.heap import trim_heap
+
+            trim_heap()
 
     def _run_in_process(self, slot: int, job: _Job) -> tuple[JobState, dict | None, str | None]:
         for attempt in (1, 2):  # a worker that died while idle is replaced once
