@@ -3,7 +3,7 @@
 Targets (issue #2; floors, checked here, never in timed tests):
   kd_cached_epoch_s <= 1.15 x scratch_epoch_s, and >= 10x faster than kd_per_batch_teacher_epoch_s
   kd_cached_epoch_s <= 1.5 x flop_limit_epoch_s
-  distill_job_s <= 5 s
+  distill_job_s <= 2.5 s (MNIST-5k), fashion_distill_job_s <= 30 s (12 epochs, teacher logits shipped)
 (the other sections' targets are in :data:`TARGETS`).
 
 Sections (``--only``): ``engine`` (here), ``mhist`` (:func:`kdcore.bench_mhist.bench_mhist`),
@@ -147,23 +147,31 @@ def engine_section(quick: bool) -> dict:
 
 
 def distill_job_section() -> dict:
-    """A default 12-epoch MNIST-5k student job end to end, with its teacher already stored."""
-    from kdcore.store import ResultStore
+    """Default 12-epoch KD students (the course pair, T = 4, α = 0.5) end to end, as a user's first KD job runs:
+    a fresh user store over the shipped results, whose course teachers carry their logits (no teacher pass).
+    A teacher not shipped for this machine's data (e.g. full MNIST online) is trained first, untimed."""
+    from kdcore.store import open_store
     from kdcore.train import run_job
+    from kdcore.train.job import stored_teacher
 
-    with tempfile.TemporaryDirectory() as tmp:
-        store = ResultStore(tmp)
-        teacher = course_teacher("mnist", data_source="mnist-5k")
-        run_job(teacher, store=store)  # not timed: "teacher already stored"
-        student = course_student("mnist", "hinton", data_source="mnist-5k", teacher=teacher)
-        t0 = time.perf_counter()
-        r = run_job(student, store=store)
-        job_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        again = run_job(student, store=store)
-        hit_s = time.perf_counter() - t0
-    assert again["cached"]
-    return {"distill_job_s": job_s, "distill_job_cached_s": hit_s, "distill_job_accuracy": r["metrics"]["accuracy"]}
+    out: dict = {}
+    for dataset, label in (("mnist", "distill_job"), ("fashion_mnist", "fashion_distill_job")):
+        with tempfile.TemporaryDirectory() as tmp:
+            store = open_store(tmp)
+            student = course_student(dataset, "hinton", teacher=course_teacher(dataset))
+            shipped = stored_teacher(student, store) is not None
+            if not shipped:
+                run_job(student.teacher, store=store)  # not timed: "teacher already stored"
+            t0 = time.perf_counter()
+            r = run_job(student, store=store)
+            job_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            again = run_job(student, store=store)
+            hit_s = time.perf_counter() - t0
+        assert again["cached"]
+        out.update({f"{label}_data": r["data_source"], f"{label}_teacher_logits_shipped": shipped,
+                    f"{label}_s": job_s, f"{label}_cached_s": hit_s, f"{label}_accuracy": r["metrics"]["accuracy"]})
+    return out
 
 
 # (label, section, figure, test). A target whose section was not run is left out of the table.
@@ -171,7 +179,8 @@ TARGETS: list[tuple[str, str, str, Callable[[float], bool]]] = [
     ("kd_cached_epoch_s <= 1.15 x scratch_epoch_s", "engine", "ratio_kd_cached_vs_scratch", lambda v: v <= 1.15),
     ("kd_cached >= 10x faster than per-batch teacher", "engine", "speedup_cached_vs_per_batch_teacher", lambda v: v >= 10),
     ("kd_cached_epoch_s <= 1.5 x flop_limit_epoch_s", "engine", "ratio_kd_cached_vs_flop_limit", lambda v: v <= 1.5),
-    ("distill_job_s <= 5 s", "engine", "distill_job_s", lambda v: v <= 5.0),
+    ("MNIST KD job (12 epochs, end to end) <= 2.5 s", "engine", "distill_job_s", lambda v: v <= 2.5),
+    ("Fashion-MNIST KD job (12 epochs, end to end) <= 30 s", "engine", "fashion_distill_job_s", lambda v: v <= 30),
     ("heap policy: KD epoch <= 1.1 x glibc defaults", "engine", "heap_policy_vs_default", lambda v: v <= 1.1),
     ("MHIST stage 1 (ResNetV2-50) <= 1.1 x one feature pass", "mhist", "stage1_ratio_resnetv2_50", lambda v: v <= 1.1),
     ("MHIST stage 1 (MobileNetV2) <= 1.1 x one feature pass", "mhist", "stage1_ratio_mobilenet_v2", lambda v: v <= 1.1),

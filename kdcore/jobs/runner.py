@@ -346,12 +346,10 @@ class JobRunner:
     # ---- internals -----------------------------------------------------------------------------
     def _teacher_jobs(self, config: JobConfig, store: object) -> list[JobHandle]:
         """Handles of ``config``'s teacher job (submitted, recursively, unless it is stored), else []."""
-        from kdcore.train import job_key
+        from kdcore.train.job import stored_teacher
 
         teacher = config.teacher
-        if teacher is None:
-            return []
-        if store.get(job_key(teacher), need_weights=get_method(teacher.method).trains) is not None:  # type: ignore[attr-defined]
+        if teacher is None or stored_teacher(config, store) is not None:  # type: ignore[arg-type]
             return []
         handle = self.submit(teacher)
         return [] if handle.done() and handle.state() is JobState.DONE else [handle]
