@@ -163,7 +163,7 @@ def distill_job_section() -> dict:
             if not shipped:
                 run_job(student.teacher, store=store)  # not timed: "teacher already stored"
             t0 = time.perf_counter()
-            r = run_job(student, store=store)
+            r = run_job(student, store=store, recompute=True)  # the student itself ships too: train it anyway
             job_s = time.perf_counter() - t0
             t0 = time.perf_counter()
             again = run_job(student, store=store)
@@ -186,7 +186,8 @@ TARGETS: list[tuple[str, str, str, Callable[[float], bool]]] = [
     ("MHIST stage 1 (MobileNetV2) <= 1.1 x one feature pass", "mhist", "stage1_ratio_mobilenet_v2", lambda v: v <= 1.1),
     ("MHIST full-size run peak RSS <= 2,048 MB", "mhist", "peak_rss_mb_full_size_run", lambda v: v <= 2048),
     ("30 users: no request lost", "runner", "classroom.lost", lambda v: v == 0),
-    ("30 users: peak RSS (app + workers) <= budget (MB)", "runner", "classroom.peak_rss_mb", lambda v: v <= 2048),
+    ("30 users: peak RSS (app + workers) <= 1,536 MB", "runner", "classroom.peak_rss_mb", lambda v: v <= 1536),
+    ("30 users: median wait <= 5 s", "runner", "classroom.latency_median_s", lambda v: v <= 5),
     ("runner overhead on one short job <= 5 %", "runner", "overhead.overhead_pct", lambda v: v <= 5),
     ("app: first page <= 5 s after health", "app", "first_page_s", lambda v: v <= 5),
     ("app: playground response <= 300 ms", "app", "playground_response_ms", lambda v: v <= 300),

@@ -28,10 +28,11 @@ Variables (``Settings`` field in brackets; default; example):
     threads well). E.g. ``KD_WORKERS=2``.
 ``KD_QUEUE_LIMIT`` (``queue_limit: int``, >= 1)
     Jobs that may wait in the runner's queue; one more is refused. Default ``64``. E.g. ``KD_QUEUE_LIMIT=32``.
-``KD_RUNNER_MODE`` (``runner_mode: "process" | "thread"``)
+``KD_RUNNER_MODE`` (``runner_mode: "auto" | "process" | "thread"``)
     ``process``: each worker slot hands its job to a worker process (a crash fails only that job);
-    ``thread``: jobs run in threads of the calling process (~400 MB less). Default ``process``.
-    E.g. ``KD_RUNNER_MODE=thread``.
+    ``thread``: jobs run in threads of the calling process (~400 MB less); ``auto``: small jobs (the
+    MNIST-style pairs, estimated ≤ 256 MB) in threads, anything bigger (MHIST) in a worker process.
+    Default ``auto``. E.g. ``KD_RUNNER_MODE=thread``.
 ``KD_WORKER_THREADS`` (``worker_threads: int | None``, >= 0)
     Torch threads per worker process; ``0`` leaves torch's own default. Unset (None):
     ``max(1, cpus // workers)``. E.g. ``KD_WORKER_THREADS=2``.
@@ -76,9 +77,9 @@ DEFAULT_MEMORY_BUDGET = "2G"
 DEFAULT_TINY = (256, 128, 1)  # KD_APP_TINY=1: training / test examples, epochs
 COST_CLASSES: tuple[int, ...] = (0, 1, 2, 3, 4, 5)  # precompute.method_cost_rank's classes
 Device = Literal["auto", "cpu", "cuda"]
-RunnerMode = Literal["process", "thread"]
+RunnerMode = Literal["auto", "process", "thread"]
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
-RUNNER_MODES: tuple[str, ...] = ("process", "thread")
+RUNNER_MODES: tuple[str, ...] = ("auto", "process", "thread")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -225,7 +226,7 @@ def _parse(raw: tuple[str | None, ...]) -> Settings:
         device=cast(Device, _choice("KD_DEVICE", env["KD_DEVICE"], DEVICES, "auto", "cpu")),
         workers=max(1, cpus // 2) if workers is None else workers,
         queue_limit=DEFAULT_QUEUE_LIMIT if queue_limit is None else queue_limit,
-        runner_mode=cast(RunnerMode, _choice("KD_RUNNER_MODE", env["KD_RUNNER_MODE"], RUNNER_MODES, "process",
+        runner_mode=cast(RunnerMode, _choice("KD_RUNNER_MODE", env["KD_RUNNER_MODE"], RUNNER_MODES, "auto",
                                              "thread")),
         worker_threads=_int("KD_WORKER_THREADS", env["KD_WORKER_THREADS"], 0, "2"),
         memory_budget=_memory_budget(env["KD_MEMORY_BUDGET"]),

@@ -16,7 +16,12 @@ every write is atomic); the next job starts a fresh worker, and resubmitting the
 from its last finished epoch (the loop checkpoints each epoch). The worker is started once and
 reused, so a job pays the start-up (~3 s: importing torch) only the first time. ``KD_RUNNER_MODE=thread``
 runs jobs in threads of the calling process instead (no second copy of torch in memory, ~400 MB
-less; no crash isolation).
+less; no crash isolation). The default, ``auto``, decides per job: one whose estimated peak
+(:func:`kdcore.jobs.memory.estimate`, without the runtime and the data, which the calling process holds
+already) is at most :data:`THREAD_JOB_BYTES` and that is
+not a transfer-learning (MHIST) job runs in a thread — the course pair's jobs: tens of MB, they cannot
+exhaust the host, and thirty students' jobs then cost no second torch and no worker start-up; anything
+bigger goes to a worker process, where the out-of-memory killer can only take that job.
 
 Settings (environment, read by :mod:`kdcore.settings`): ``KD_WORKERS`` (default ``max(1, cpus // 2)``:
 one training job per two cores, since a job uses two threads well), ``KD_QUEUE_LIMIT`` (64),
@@ -48,6 +53,7 @@ from kdcore.store import default_store_dir, open_store
 from kdcore.train.loop import JobCancelled
 
 Callback = Callable[[dict], None]
+THREAD_JOB_BYTES = 256 * 1024**2  # auto mode: a job estimated at most this (beyond the runtime) runs in a thread
 
 
 class JobState(str, Enum):
@@ -271,8 +277,8 @@ class JobRunner:
         self.workers = workers or env.workers
         self.queue_limit = queue_limit or env.queue_limit
         self.mode = mode or env.runner_mode
-        if self.mode not in ("process", "thread"):
-            raise ValueError(f"mode must be 'process' or 'thread', got {self.mode!r}")
+        if self.mode not in ("auto", "process", "thread"):
+            raise ValueError(f"mode must be 'auto', 'process' or 'thread', got {self.mode!r}")
         self.memory_budget = env.memory_budget if memory_budget_bytes is None else memory_budget_bytes
         self.store_root = str(store_root) if store_root is not None else None
         threads = env.worker_threads if env.worker_threads is not None else max(1, (os.cpu_count() or 1) // self.workers)
@@ -342,6 +348,22 @@ class JobRunner:
             if w is not None:
                 w.stop()
                 self._procs[i] = None
+
+    def job_mode(self, config: JobConfig) -> str:
+        """Where ``config`` runs: ``"thread"`` or ``"process"`` (``auto`` mode: see the module docstring)."""
+        if self.mode != "auto":
+            return self.mode
+        from kdcore.data.pairs import data_pair
+        from kdcore.jobs.memory import estimate
+
+        if data_pair(config.dataset).transfer:
+            return "process"
+        try:  # the runtime and the data are in this process already (submit loaded the data set for its key)
+            parts = estimate(config, teacher_cached=True).parts
+            small = sum(v for k, v in parts.items() if k not in ("runtime", "data")) <= THREAD_JOB_BYTES
+        except Exception:  # no estimate: the safe place
+            return "process"
+        return "thread" if small else "process"
 
     # ---- internals -----------------------------------------------------------------------------
     def _teacher_jobs(self, config: JobConfig, store: object) -> list[JobHandle]:
@@ -493,7 +515,7 @@ class JobRunner:
             self._emit(job, {"stage": "state", "state": "running"})
             self._announce_positions()
             try:
-                if self.mode == "thread":
+                if self.job_mode(job.config) == "thread":
                     outcome = self._run_in_thread(job)
                 else:
                     outcome = self._run_in_process(slot, job)
