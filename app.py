@@ -19,6 +19,7 @@ pages = [
     st.Page("pages/distill_lab.py", title="Distill lab", icon=":material/science:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/leaderboard:"),
     st.Page("pages/mhist.py", title="MHIST", icon=":material/biotech:"),
+    st.Page("pages/class_board.py", title="Class board", icon=":material/groups:"),
 ]
 
 with st.sidebar:

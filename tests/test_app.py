@@ -59,7 +59,8 @@ def texts(at: AppTest) -> str:
     return "\n".join(str(p) for p in parts)
 
 
-PAGES = ["pages/learn.py", "pages/temperature.py", "pages/distill_lab.py", "pages/compare.py", "pages/mhist.py"]
+PAGES = ["pages/learn.py", "pages/temperature.py", "pages/distill_lab.py", "pages/compare.py", "pages/mhist.py",
+         "pages/class_board.py"]
 
 
 @pytest.mark.parametrize("page", PAGES)
