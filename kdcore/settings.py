@@ -50,6 +50,11 @@ Variables (``Settings`` field in brackets; default; example):
 ``KD_SEEDS`` (``seeds: tuple[int, ...] | None``)
     ``precompute --only fashion-methods``: which seeds to run. Unset (None): precompute's own
     (``0,1,2``). E.g. ``KD_SEEDS=0,1``.
+``KD_RAY_ADDRESS`` (``ray_address: str | None``)
+    Run every job of the job runner (the app's, the CLI's) on the Ray cluster at this address
+    (:mod:`kdcore.jobs.ray_executor`): ``auto`` (this machine's cluster), ``ray://HOST:10001`` or
+    ``HOST:6379``; the runner's queue, de-duplication and memory guard stay here. Unset: jobs run on
+    this machine. E.g. ``KD_RAY_ADDRESS=ray://10.0.0.5:10001``.
 
 This module imports nothing heavy (no torch) and, of kdcore, only :mod:`kdcore.config`.
 """
@@ -69,6 +74,7 @@ from kdcore.config import ConfigError
 ENV_VARS: tuple[str, ...] = (
     "KD_DATA_DIR", "KD_STORE_DIR", "KD_MHIST_DIR", "KD_OFFLINE", "KD_DEVICE", "KD_WORKERS", "KD_QUEUE_LIMIT",
     "KD_RUNNER_MODE", "KD_WORKER_THREADS", "KD_MEMORY_BUDGET", "KD_APP_TINY", "KD_COST_CLASSES", "KD_SEEDS",
+    "KD_RAY_ADDRESS",
 )
 
 DEFAULT_DATA_DIR = "data"
@@ -113,6 +119,7 @@ class Settings:
     app_tiny: tuple[int, int, int] | None  # (train_limit, test_limit, epochs), None: tiny mode off
     cost_classes: tuple[int, ...]
     seeds: tuple[int, ...] | None  # None: precompute's own SEEDS
+    ray_address: str | None = None  # None: jobs run on this machine
 
 
 def parse_bytes(text: str | int | float) -> int:
@@ -233,6 +240,7 @@ def _parse(raw: tuple[str | None, ...]) -> Settings:
         app_tiny=_tiny(env["KD_APP_TINY"]),
         cost_classes=_ints("KD_COST_CLASSES", env["KD_COST_CLASSES"], "1,2", COST_CLASSES) or COST_CLASSES,
         seeds=_ints("KD_SEEDS", env["KD_SEEDS"], "0,1"),
+        ray_address=(env["KD_RAY_ADDRESS"] or "").strip() or None,
     )
 
 

@@ -26,7 +26,9 @@ bigger goes to a worker process, where the out-of-memory killer can only take th
 Settings (environment, read by :mod:`kdcore.settings`): ``KD_WORKERS`` (default ``max(1, cpus // 2)``:
 one training job per two cores, since a job uses two threads well), ``KD_QUEUE_LIMIT`` (64),
 ``KD_RUNNER_MODE`` (``process``/``thread``), ``KD_WORKER_THREADS`` (torch threads per worker, default
-``max(1, cpus // workers)``), ``KD_MEMORY_BUDGET`` (shared by the workers: each job gets ``budget / workers``).
+``max(1, cpus // workers)``), ``KD_MEMORY_BUDGET`` (shared by the workers: each job gets ``budget / workers``),
+``KD_RAY_ADDRESS`` (mode ``ray``: each slot hands its job to a Ray task on that cluster,
+:func:`kdcore.jobs.ray_executor.run_job_on_ray`; ``KD_WORKERS`` is then how many run at once).
 """
 
 from __future__ import annotations
@@ -276,9 +278,10 @@ class JobRunner:
         env = settings()
         self.workers = workers or env.workers
         self.queue_limit = queue_limit or env.queue_limit
-        self.mode = mode or env.runner_mode
-        if self.mode not in ("auto", "process", "thread"):
-            raise ValueError(f"mode must be 'auto', 'process' or 'thread', got {self.mode!r}")
+        self.mode = mode or ("ray" if env.ray_address else env.runner_mode)
+        if self.mode not in ("auto", "process", "thread", "ray"):
+            raise ValueError(f"mode must be 'auto', 'process', 'thread' or 'ray', got {self.mode!r}")
+        self.ray_address = env.ray_address
         self.memory_budget = env.memory_budget if memory_budget_bytes is None else memory_budget_bytes
         self.store_root = str(store_root) if store_root is not None else None
         threads = env.worker_threads if env.worker_threads is not None else max(1, (os.cpu_count() or 1) // self.workers)
@@ -515,7 +518,9 @@ class JobRunner:
             self._emit(job, {"stage": "state", "state": "running"})
             self._announce_positions()
             try:
-                if self.job_mode(job.config) == "thread":
+                if self.mode == "ray":
+                    outcome = self._run_on_ray(job)
+                elif self.job_mode(job.config) == "thread":
                     outcome = self._run_in_thread(job)
                 else:
                     outcome = self._run_in_process(slot, job)
@@ -538,6 +543,18 @@ class JobRunner:
             from kdcore.jobs.heap import trim_heap
 
             trim_heap()
+
+    def _run_on_ray(self, job: _Job) -> tuple[JobState, dict | None, str | None]:
+        from kdcore.jobs.ray_executor import run_job_on_ray
+
+        try:
+            result = run_job_on_ray(job.config, job.store_root, self.ray_address, cancel=job.cancel_event,
+                                    progress=lambda e: self._on_progress(job, e))
+            return JobState.DONE, result, None
+        except JobCancelled:
+            return JobState.CANCELLED, None, "cancelled while running"
+        except Exception as e:
+            return JobState.FAILED, None, f"{type(e).__name__}: {e}"
 
     def _run_in_process(self, slot: int, job: _Job) -> tuple[JobState, dict | None, str | None]:
         for attempt in (1, 2):  # a worker that died while idle is replaced once
