@@ -3,7 +3,7 @@
 Targets (issue #2; floors, checked here, never in timed tests):
   kd_cached_epoch_s <= 1.15 x scratch_epoch_s, and >= 10x faster than kd_per_batch_teacher_epoch_s
   kd_cached_epoch_s <= 1.5 x flop_limit_epoch_s
-  distill_job_s <= 5 s
+  distill_job_s <= 2.5 s (MNIST-5k), fashion_distill_job_s <= 30 s (12 epochs, teacher logits shipped)
 (the other sections' targets are in :data:`TARGETS`).
 
 Sections (``--only``): ``engine`` (here), ``mhist`` (:func:`kdcore.bench_mhist.bench_mhist`),
@@ -40,6 +40,69 @@ def _epoch_s(data: ArrayDataset, loss: torch.nn.Module, teacher: torch.nn.Module
                epochs=epochs, batch_size=256, lr=1e-3, seed=0, teacher=teacher, teacher_logits=teacher_logits,
                eval_every_epoch=False)
     return min(r["train_s"] for r in hist[1:] or hist)
+
+
+HEAP_VARIANTS = ("policy", "glibc_default", "fixed_128k")  # kdcore.jobs.heap's policy; none; the old fix
+
+
+def heap_child(variant: str, n: int, quick: bool) -> dict:
+    """Child process of :func:`heap_section`: one heap setting, then cached-logits KD epochs on the first ``n``
+    training examples. Returns the fastest epoch after the first and the page faults per step."""
+    import resource
+
+    from kdcore.jobs import heap
+
+    if variant == "policy":
+        heap.return_freed_memory_to_os()
+    elif variant == "fixed_128k":
+        libc = heap._libc()
+        if libc is not None:
+            libc.mallopt(heap.M_MMAP_THRESHOLD, 128 * 1024)
+    data = load_dataset("mnist", "mnist-5k") if quick else load_dataset("fashion_mnist")
+    n = min(n, len(data.x_train))
+    torch.manual_seed(0)
+    student = build_model(course_student(data.name), data.num_classes)
+    logits = torch.randn(n, data.num_classes)
+    marks: list[tuple[float, int]] = []
+
+    def mark(event: dict) -> None:
+        if "row" in event:
+            marks.append((time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt))
+
+    marks.append((time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt))
+    fit(student, HintonKD(4.0, 0.5), data.x_train[:n], data.y_train[:n], data.x_test[:1], data.y_test[:1], epochs=3,
+        batch_size=256, lr=1e-3, seed=0, teacher_logits=logits, eval_every_epoch=False, progress=mark)
+    steps = -(-n // 256)
+    epochs = [(b[0] - a[0], (b[1] - a[1]) / steps) for a, b in zip(marks[1:], marks[2:], strict=False)]
+    return {"epoch_s": min(e[0] for e in epochs), "page_faults_per_step": min(e[1] for e in epochs), "n": n}
+
+
+def heap_section(quick: bool, n: int = 20_480, rounds: int = 2) -> dict:
+    """The heap policy against glibc's defaults and the old 128 KB fix (kdcore/jobs/heap.py): each in a fresh
+    child process (a heap setting cannot be undone), round-robin ``rounds`` times so the machine's other
+    load hits each alike; the fastest epoch of each. ``heap_policy_vs_default`` ≈ 1 means no speed tax."""
+    import subprocess
+    import sys
+
+    best: dict[str, dict] = {}
+    for _ in range(rounds):
+        for variant in HEAP_VARIANTS:
+            code = ("import json; from kdcore.bench import heap_child; "
+                    f"print('BENCH' + json.dumps(heap_child({variant!r}, {n}, {quick})))")
+            proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+            line = [ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH")]
+            if proc.returncode or not line:
+                raise RuntimeError(f"heap benchmark child ({variant}) failed: {proc.stderr[-2000:]}")
+            r = json.loads(line[0][5:])
+            if variant not in best or r["epoch_s"] < best[variant]["epoch_s"]:
+                best[variant] = r
+    out: dict = {"heap_bench_examples": best["policy"]["n"]}
+    for variant, r in best.items():
+        out[f"heap_{variant}_epoch_s"] = r["epoch_s"]
+        out[f"heap_{variant}_page_faults_per_step"] = r["page_faults_per_step"]
+    out["heap_policy_vs_default"] = best["policy"]["epoch_s"] / best["glibc_default"]["epoch_s"]
+    out["heap_fixed_128k_vs_default"] = best["fixed_128k"]["epoch_s"] / best["glibc_default"]["epoch_s"]
+    return out
 
 
 def matmul_flops_per_s(m: int = 256, k: int = 784, n: int = 784, seconds: float = 1.0) -> float:
@@ -79,27 +142,36 @@ def engine_section(quick: bool) -> dict:
     out["speedup_cached_vs_per_batch_teacher"] = out["kd_per_batch_teacher_epoch_s"] / out["kd_cached_epoch_s"]
     out["ratio_kd_cached_vs_flop_limit"] = out["kd_cached_epoch_s"] / out["flop_limit_epoch_s"]
     out.update(distill_job_section())
+    out.update(heap_section(quick))
     return out
 
 
 def distill_job_section() -> dict:
-    """A default 12-epoch MNIST-5k student job end to end, with its teacher already stored."""
-    from kdcore.store import ResultStore
+    """Default 12-epoch KD students (the course pair, T = 4, α = 0.5) end to end, as a user's first KD job runs:
+    a fresh user store over the shipped results, whose course teachers carry their logits (no teacher pass).
+    A teacher not shipped for this machine's data (e.g. full MNIST online) is trained first, untimed."""
+    from kdcore.store import open_store
     from kdcore.train import run_job
+    from kdcore.train.job import stored_teacher
 
-    with tempfile.TemporaryDirectory() as tmp:
-        store = ResultStore(tmp)
-        teacher = course_teacher("mnist", data_source="mnist-5k")
-        run_job(teacher, store=store)  # not timed: "teacher already stored"
-        student = course_student("mnist", "hinton", data_source="mnist-5k", teacher=teacher)
-        t0 = time.perf_counter()
-        r = run_job(student, store=store)
-        job_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        again = run_job(student, store=store)
-        hit_s = time.perf_counter() - t0
-    assert again["cached"]
-    return {"distill_job_s": job_s, "distill_job_cached_s": hit_s, "distill_job_accuracy": r["metrics"]["accuracy"]}
+    out: dict = {}
+    for dataset, label in (("mnist", "distill_job"), ("fashion_mnist", "fashion_distill_job")):
+        with tempfile.TemporaryDirectory() as tmp:
+            store = open_store(tmp)
+            student = course_student(dataset, "hinton", teacher=course_teacher(dataset))
+            shipped = stored_teacher(student, store) is not None
+            if not shipped:
+                run_job(student.teacher, store=store)  # not timed: "teacher already stored"
+            t0 = time.perf_counter()
+            r = run_job(student, store=store, recompute=True)  # the student itself ships too: train it anyway
+            job_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            again = run_job(student, store=store)
+            hit_s = time.perf_counter() - t0
+        assert again["cached"]
+        out.update({f"{label}_data": r["data_source"], f"{label}_teacher_logits_shipped": shipped,
+                    f"{label}_s": job_s, f"{label}_cached_s": hit_s, f"{label}_accuracy": r["metrics"]["accuracy"]})
+    return out
 
 
 # (label, section, figure, test). A target whose section was not run is left out of the table.
@@ -107,12 +179,15 @@ TARGETS: list[tuple[str, str, str, Callable[[float], bool]]] = [
     ("kd_cached_epoch_s <= 1.15 x scratch_epoch_s", "engine", "ratio_kd_cached_vs_scratch", lambda v: v <= 1.15),
     ("kd_cached >= 10x faster than per-batch teacher", "engine", "speedup_cached_vs_per_batch_teacher", lambda v: v >= 10),
     ("kd_cached_epoch_s <= 1.5 x flop_limit_epoch_s", "engine", "ratio_kd_cached_vs_flop_limit", lambda v: v <= 1.5),
-    ("distill_job_s <= 5 s", "engine", "distill_job_s", lambda v: v <= 5.0),
+    ("MNIST KD job (12 epochs, end to end) <= 2.5 s", "engine", "distill_job_s", lambda v: v <= 2.5),
+    ("Fashion-MNIST KD job (12 epochs, end to end) <= 30 s", "engine", "fashion_distill_job_s", lambda v: v <= 30),
+    ("heap policy: KD epoch <= 1.1 x glibc defaults", "engine", "heap_policy_vs_default", lambda v: v <= 1.1),
     ("MHIST stage 1 (ResNetV2-50) <= 1.1 x one feature pass", "mhist", "stage1_ratio_resnetv2_50", lambda v: v <= 1.1),
     ("MHIST stage 1 (MobileNetV2) <= 1.1 x one feature pass", "mhist", "stage1_ratio_mobilenet_v2", lambda v: v <= 1.1),
     ("MHIST full-size run peak RSS <= 2,048 MB", "mhist", "peak_rss_mb_full_size_run", lambda v: v <= 2048),
     ("30 users: no request lost", "runner", "classroom.lost", lambda v: v == 0),
-    ("30 users: peak RSS (app + workers) <= budget (MB)", "runner", "classroom.peak_rss_mb", lambda v: v <= 2048),
+    ("30 users: peak RSS (app + workers) <= 1,536 MB", "runner", "classroom.peak_rss_mb", lambda v: v <= 1536),
+    ("30 users: median wait <= 5 s", "runner", "classroom.latency_median_s", lambda v: v <= 5),
     ("runner overhead on one short job <= 5 %", "runner", "overhead.overhead_pct", lambda v: v <= 5),
     ("app: first page <= 5 s after health", "app", "first_page_s", lambda v: v <= 5),
     ("app: playground response <= 300 ms", "app", "playground_response_ms", lambda v: v <= 300),

@@ -25,7 +25,7 @@ def _bench_pipeline(n: int, stage2_epochs: int, chain: tuple[str, ...]) -> dict:
     import kdcore.data as kdata
     from kdcore.course import course_student, course_teacher
     from kdcore.data.images import ImageFiles
-    from kdcore.jobs.heap import return_freed_memory_to_os
+    from kdcore.jobs.heap import return_freed_memory_to_os, trim_heap
     from kdcore.store import ResultStore
     from kdcore.train.job import run_job
 
@@ -52,6 +52,7 @@ def _bench_pipeline(n: int, stage2_epochs: int, chain: tuple[str, ...]) -> dict:
         store = ResultStore(tmp)
         for name in chain:
             r = run_job(jobs[name], store=store)
+            trim_heap()  # as the job runner's workers do after each job
             s2 = [h for h in r["history"] if h["stage"] == "stage2"]
             out[name] = {**r["timings"], "stage2_train_s_per_img": min(h["train_s"] for h in s2) / n,
                          "pretrained_source": r["pretrained_source"]}

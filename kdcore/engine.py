@@ -25,6 +25,8 @@ CORE_HISTORY: tuple[tuple[int, str, str], ...] = (
     (1, "", "the first engine"),
     (2, "2026-11-25T17:46:27+00:00", "conv nets train and evaluate channels-last (commit 9ac3ca8): teacher "
      "logits, and so every student distilled from them, moved by up to ~0.3 points"),
+    (3, "2026-11-28T08:30:00+00:00", "the loop's Adam is fused (kdcore.train.loop.adam) and born-again / every "
+     "job that loads its teacher keeps its own dropout stream: updates equal the old ones up to float rounding"),
 )
 CORE_ENGINE: int = CORE_HISTORY[-1][0]
 

@@ -23,6 +23,10 @@ Parts (``--only``), each idempotent (finished jobs are never recomputed):
              each MNIST-style data set (made by ``methods``), an artefact of ~100 KB for the Learn page,
              and of the MHIST page's subclass teacher (made by ``mhist``, ~600 KB; see
              kdcore/views/subclass_examples.py); each result.json says which teacher, data and rule.
+  teacher-logits  the course teachers' training- and test-set logits (float16, with a check of the inputs they
+             were computed on) for MNIST (offline: the 5k subset) and full Fashion-MNIST, each seed, so a KD job
+             on the course pair runs no teacher pass (``kdcore.train.common.teacher_logits``); a teacher whose
+             weights are not here is trained first (MNIST-5k: ~1 min; Fashion-MNIST: ~15 min a seed).
   export     copy results (+ selected weights) and artefacts into assets/store and write
              assets/store/PROVENANCE.md.
   predictions  per-example test predictions (kdcore/predictions.py) for the course pairs' seed-0 entries
@@ -175,6 +179,58 @@ def mhist_configs() -> list[JobConfig]:
     return out
 
 
+LOGIT_DATASETS = ("mnist", "fashion_mnist")
+LOGIT_NAMES = ("train_logits", "test_logits")
+
+
+def teacher_logit_configs(seeds: Iterable[int] = SEEDS) -> list[JobConfig]:
+    """The course teachers whose logits ship (:data:`LOGIT_DATASETS`, each seed)."""
+    return [course_teacher(ds, seed=s) for ds in LOGIT_DATASETS for s in seeds]
+
+
+def make_teacher_logits(work: ResultStore, seeds: Iterable[int] = SEEDS) -> int:
+    """Store each course teacher's train and test logits in the working store (trained first, through the
+    runner, where its weights are neither there nor shipped). Returns how many teachers have them."""
+    from kdcore.data import load_dataset
+    from kdcore.jobs.runner import get_runner
+    from kdcore.store import open_store
+    from kdcore.train.common import teacher_logits
+    from kdcore.train.job import job_key
+
+    store = open_store(work.root)
+    made = 0
+    for cfg in teacher_logit_configs(seeds):
+        try:
+            data = load_dataset(cfg.dataset, cfg.data_source)
+            result = store.get(job_key(cfg, data), need_weights=True) or get_runner().submit(cfg).result()
+            for name, x in zip(LOGIT_NAMES, (data.x_train, data.x_test), strict=True):
+                teacher_logits(result, x, store, name)
+            made += 1
+        except Exception as e:  # one teacher's failure must not stop the rest; it is reported
+            print(f"FAILED logits of {cfg.short_name()}: {type(e).__name__}: {e}", file=sys.stderr)
+    return made
+
+
+def export_teacher_logits(src: ResultStore, dst: ResultStore) -> int:
+    """Add the course teachers' logits to their shipped entries — only where the working store's teacher is
+    the shipped one (same metrics): logits of a retrained, different model are never filed under it."""
+    n = 0
+    for key in {r["key"] for r in src.list() if r.get("config_key") in {c.key() for c in teacher_logit_configs()}}:
+        mine, shipped = src.get(key), dst.get(key)
+        if mine is None or shipped is None:
+            continue
+        if mine.get("metrics") != shipped.get("metrics"):
+            print(f"not shipping logits of {mine['name']}: the working store's teacher is not the shipped one "
+                  "(retrained by a newer engine?): rerun precompute for it and export", file=sys.stderr)
+            continue
+        for name in LOGIT_NAMES:
+            tensors = src.load_tensors(key, name)
+            if tensors is not None and f"{name}.safetensors" not in shipped.get("files", {}):
+                dst.add_tensors(key, name, tensors)
+                n += 1
+    return n
+
+
 def _run_all(configs: list[JobConfig], label: str, recompute: bool = False) -> list[dict]:
     """Run each job through the runner; a stored result an older engine made (:func:`kdcore.engine.is_stale`) is
     made again, a current one is kept (so every part is idempotent)."""
@@ -288,6 +344,7 @@ def export(src: ResultStore, dst_root: Path = SHIPPED_STORE) -> int:
         meta["shipped_weights"] = bool(tensors)
         dst.put(r["key"], meta, tensors)
         n += 1
+    n += export_teacher_logits(src, dst)
     from kdcore.views.subclass_examples import export_artefacts
 
     n += export_artefacts(src, dst_root)
@@ -308,7 +365,9 @@ def export(src: ResultStore, dst_root: Path = SHIPPED_STORE) -> int:
         "engine that made it (`engine`; kdcore/engine.py: results of an older engine are marked stale in the app and\n"
         "remade by `python -m kdcore precompute --only stale,export`);\n"
         "`weights.safetensors` ships only for the models the app needs to open instantly (playground teacher and\n"
-        "KD student; the Learn page's attention-transfer and scratch CNN students).\n"
+        "KD student; the Learn page's attention-transfer and scratch CNN students). The course teachers' entries\n"
+        "carry `train_logits`/`test_logits.safetensors` (float16; `precompute --only teacher-logits,export`) so KD\n"
+        "jobs on the course pair run no teacher pass.\n"
         "Reproduce one: `python -m kdcore distill …` with the config in its result.json, or rerun precompute.\n"
         "`artefacts/objects/<key>/` holds derived pictures (subclass examples: `precompute --only subclass-examples`);\n"
         "each result.json names the stored result it was computed from and how.\n\n"
@@ -319,7 +378,7 @@ def export(src: ResultStore, dst_root: Path = SHIPPED_STORE) -> int:
 
 def precompute(profile: str = "default", only: list[str] | None = None) -> None:
     parts = only or ["mnist", "fashion", "methods", "subclass-binary", "fashion-methods", "dkd-sweep", "mhist",
-                     "subclass-examples", "export"]
+                     "subclass-examples", "teacher-logits", "export"]
     env = settings()
     work = ResultStore(env.store_dir or Path.home() / ".cache" / "distillation-lab" / "precompute")
     os.environ.setdefault("KD_STORE_DIR", str(work.root))
@@ -348,6 +407,10 @@ def precompute(profile: str = "default", only: list[str] | None = None) -> None:
         # the MHIST page's subclass pipeline teacher (stand-in offline), so its pictures show without training
         made += make_subclass_examples(work, (mhist_configs()[0].dataset,), MHIST_PER_SUBCLASS)
         print(f"subclass examples: {made or 'no subclass teacher stored'}", file=sys.stderr)
+    if "teacher-logits" in parts:
+        seeds = env.seeds or SEEDS
+        print(f"teacher logits: {make_teacher_logits(work, seeds if profile != 'quick' else (0,))} teachers",
+              file=sys.stderr)
     if "export" in parts:
         print(f"exported {export(work)} new results to {SHIPPED_STORE}", file=sys.stderr)
     if "predictions" in parts or "predictions-retrain" in parts:

@@ -28,10 +28,11 @@ Variables (``Settings`` field in brackets; default; example):
     threads well). E.g. ``KD_WORKERS=2``.
 ``KD_QUEUE_LIMIT`` (``queue_limit: int``, >= 1)
     Jobs that may wait in the runner's queue; one more is refused. Default ``64``. E.g. ``KD_QUEUE_LIMIT=32``.
-``KD_RUNNER_MODE`` (``runner_mode: "process" | "thread"``)
+``KD_RUNNER_MODE`` (``runner_mode: "auto" | "process" | "thread"``)
     ``process``: each worker slot hands its job to a worker process (a crash fails only that job);
-    ``thread``: jobs run in threads of the calling process (~400 MB less). Default ``process``.
-    E.g. ``KD_RUNNER_MODE=thread``.
+    ``thread``: jobs run in threads of the calling process (~400 MB less); ``auto``: small jobs (the
+    MNIST-style pairs, estimated ≤ 256 MB) in threads, anything bigger (MHIST) in a worker process.
+    Default ``auto``. E.g. ``KD_RUNNER_MODE=thread``.
 ``KD_WORKER_THREADS`` (``worker_threads: int | None``, >= 0)
     Torch threads per worker process; ``0`` leaves torch's own default. Unset (None):
     ``max(1, cpus // workers)``. E.g. ``KD_WORKER_THREADS=2``.
@@ -49,6 +50,11 @@ Variables (``Settings`` field in brackets; default; example):
 ``KD_SEEDS`` (``seeds: tuple[int, ...] | None``)
     ``precompute --only fashion-methods``: which seeds to run. Unset (None): precompute's own
     (``0,1,2``). E.g. ``KD_SEEDS=0,1``.
+``KD_RAY_ADDRESS`` (``ray_address: str | None``)
+    Run every job of the job runner (the app's, the CLI's) on the Ray cluster at this address
+    (:mod:`kdcore.jobs.ray_executor`): ``auto`` (this machine's cluster), ``ray://HOST:10001`` or
+    ``HOST:6379``; the runner's queue, de-duplication and memory guard stay here. Unset: jobs run on
+    this machine. E.g. ``KD_RAY_ADDRESS=ray://10.0.0.5:10001``.
 
 This module imports nothing heavy (no torch) and, of kdcore, only :mod:`kdcore.config`.
 """
@@ -68,6 +74,7 @@ from kdcore.config import ConfigError
 ENV_VARS: tuple[str, ...] = (
     "KD_DATA_DIR", "KD_STORE_DIR", "KD_MHIST_DIR", "KD_OFFLINE", "KD_DEVICE", "KD_WORKERS", "KD_QUEUE_LIMIT",
     "KD_RUNNER_MODE", "KD_WORKER_THREADS", "KD_MEMORY_BUDGET", "KD_APP_TINY", "KD_COST_CLASSES", "KD_SEEDS",
+    "KD_RAY_ADDRESS",
 )
 
 DEFAULT_DATA_DIR = "data"
@@ -76,9 +83,9 @@ DEFAULT_MEMORY_BUDGET = "2G"
 DEFAULT_TINY = (256, 128, 1)  # KD_APP_TINY=1: training / test examples, epochs
 COST_CLASSES: tuple[int, ...] = (0, 1, 2, 3, 4, 5)  # precompute.method_cost_rank's classes
 Device = Literal["auto", "cpu", "cuda"]
-RunnerMode = Literal["process", "thread"]
+RunnerMode = Literal["auto", "process", "thread"]
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
-RUNNER_MODES: tuple[str, ...] = ("process", "thread")
+RUNNER_MODES: tuple[str, ...] = ("auto", "process", "thread")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -112,6 +119,7 @@ class Settings:
     app_tiny: tuple[int, int, int] | None  # (train_limit, test_limit, epochs), None: tiny mode off
     cost_classes: tuple[int, ...]
     seeds: tuple[int, ...] | None  # None: precompute's own SEEDS
+    ray_address: str | None = None  # None: jobs run on this machine
 
 
 def parse_bytes(text: str | int | float) -> int:
@@ -235,13 +243,14 @@ def _parse(raw: tuple[str | None, ...]) -> Settings:
         device=cast(Device, _choice("KD_DEVICE", env["KD_DEVICE"], DEVICES, "auto", "cpu")),
         workers=max(1, cpus // 2) if workers is None else workers,
         queue_limit=DEFAULT_QUEUE_LIMIT if queue_limit is None else queue_limit,
-        runner_mode=cast(RunnerMode, _choice("KD_RUNNER_MODE", env["KD_RUNNER_MODE"], RUNNER_MODES, "process",
+        runner_mode=cast(RunnerMode, _choice("KD_RUNNER_MODE", env["KD_RUNNER_MODE"], RUNNER_MODES, "auto",
                                              "thread")),
         worker_threads=_int("KD_WORKER_THREADS", env["KD_WORKER_THREADS"], 0, "2"),
         memory_budget=_memory_budget(env["KD_MEMORY_BUDGET"]),
         app_tiny=_tiny(env["KD_APP_TINY"]),
         cost_classes=_ints("KD_COST_CLASSES", env["KD_COST_CLASSES"], "1,2", COST_CLASSES) or COST_CLASSES,
         seeds=_ints("KD_SEEDS", env["KD_SEEDS"], "0,1"),
+        ray_address=(env["KD_RAY_ADDRESS"] or "").strip() or None,
     )
 
 

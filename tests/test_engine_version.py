@@ -26,7 +26,10 @@ def test_unversioned_records_take_the_core_of_their_day() -> None:
     kd = course_student("mnist", "hinton", teacher=course_teacher("mnist"))
     before, after = _record(kd, "2026-11-25T16:52:49+00:00"), _record(kd, "2026-11-25T19:00:00+00:00")
     assert record_engine(before) == "1" and is_stale(before) and "channels-last" in stale_reason(before)
-    assert record_engine(after) == str(CORE_ENGINE) and not is_stale(after)
+    assert record_engine(after) == "2" and is_stale(after) and "fused" in stale_reason(after)
+    assert "channels-last" not in stale_reason(after)  # only what changed since it was made
+    today = _record(kd, "2026-11-28T09:00:00+00:00")
+    assert record_engine(today) == str(CORE_ENGINE) and not is_stale(today)
     assert not is_stale(_record(kd, "2020-01-01", engine=engine_version(kd)))
 
 

@@ -27,7 +27,7 @@ def test_defaults(clean_env: pytest.MonkeyPatch) -> None:
     cpus = os.cpu_count() or 1
     assert settings() == Settings(
         data_dir=Path("data"), store_dir=None, mhist_dir=None, offline=False, device="auto",
-        workers=max(1, cpus // 2), queue_limit=64, runner_mode="process", worker_threads=None,
+        workers=max(1, cpus // 2), queue_limit=64, runner_mode="auto", worker_threads=None,
         memory_budget=2 * 1024**3, app_tiny=None, cost_classes=(0, 1, 2, 3, 4, 5), seeds=None)
 
 

@@ -1,4 +1,6 @@
-"""Sweeps on Ray: each config becomes one ``ray.remote`` task that calls ``run_job`` on a worker.
+"""Jobs on Ray: each config becomes one ``ray.remote`` task that calls ``run_job`` on a worker — a sweep's
+configs (:func:`run_on_ray`), or every job of the job runner when ``KD_RAY_ADDRESS`` is set
+(:func:`run_job_on_ray`: the runner keeps its queue, de-duplication and memory guard; Ray runs the work).
 
 Ray is optional (``pip install -r requirements-ray.txt``); nothing else in kdcore imports it.
 
@@ -19,6 +21,7 @@ with the reason, the others run.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -89,16 +92,92 @@ def _memory_request(config: JobConfig, store: object, shared_store: bool, node_m
     return need
 
 
-def _ray_task(config: dict) -> dict:
-    """Runs on a Ray worker: one job, into the store named by the worker's KD_STORE_DIR."""
-    from kdcore.jobs.heap import return_freed_memory_to_os
+def _ray_task(config: dict, store_root: str | None = None, entries: list | None = None) -> dict:
+    """Runs on a Ray worker: one job, into the store at ``store_root`` (None: the worker's KD_STORE_DIR).
+    ``entries`` (the teacher chain's stored entries, sent by the job runner) are put there first, so a
+    worker on another machine learns from the very teacher this one stored instead of training its own."""
+    from kdcore.jobs.heap import return_freed_memory_to_os, trim_heap
     from kdcore.store import open_store
     from kdcore.train import run_job
 
     return_freed_memory_to_os()
-    store = open_store()
-    result = run_job(JobConfig.from_dict(config), store=store)
-    return {"result": result, "entries": _entries(store, result["key"])}
+    store = open_store(store_root)
+    for key, result, groups in reversed(entries or []):  # teacher's teacher first
+        if store.get(key) is None:
+            store.put(key, result, groups)
+    try:
+        result = run_job(JobConfig.from_dict(config), store=store)
+        return {"result": result, "entries": _entries(store, result["key"])}
+    finally:
+        trim_heap()
+
+
+_session_lock = threading.Lock()
+_own_session = False  # this process called ray.init (so tasks inherit the job-level runtime_env)
+
+
+def _runtime_env(address: str | None) -> dict:
+    """What a worker needs to compute exactly what a local run computes: the settings, and kdcore itself
+    (shipped to a cluster; on this machine, found through PYTHONPATH)."""
+    from kdcore.store import default_store_dir
+
+    env = {k: os.environ[k] for k in PASS_ENV if k in os.environ}
+    env["KD_STORE_DIR"] = str(default_store_dir().resolve())
+    runtime_env: dict = {"env_vars": env}
+    if address:
+        runtime_env["py_modules"] = [str(PACKAGE_DIR)]  # the cluster's Python must have torch & co already
+    else:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_DIR.parent), os.environ.get("PYTHONPATH")) if p)
+    return runtime_env
+
+
+def connect(address: str | None) -> object:
+    """This process's Ray connection, made once: the cluster at ``address`` (``KD_RAY_ADDRESS``), or — with
+    no address — a Ray already initialised here (a test's local one), else a local Ray."""
+    global _own_session
+    ray = import_ray()
+    with _session_lock:
+        if not ray.is_initialized():
+            init = {"address": address} if address else {"include_dashboard": False}
+            ray.init(runtime_env=_runtime_env(address), logging_level="warning", **init)
+            _own_session = True
+    return ray
+
+
+def run_job_on_ray(config: JobConfig, store_root: str, address: str | None, cancel: object | None = None,
+                   progress: Callable[[dict], None] | None = None, poll_s: float = 0.5) -> dict:
+    """One job of the job runner as a Ray task (``KD_RAY_ADDRESS``): its memory asked of Ray, its teacher's
+    stored entries sent along, the finished entries copied into ``store_root`` under the same keys.
+    Stops (``ray.cancel``) when ``cancel`` is set; raises the job's own error when it fails."""
+    from kdcore.store import open_store
+    from kdcore.train import job_key
+    from kdcore.train.loop import JobCancelled
+
+    ray = connect(address)
+    store = open_store(store_root)
+    need = _memory_request(config, store, shared_store=True, node_memory=_largest_node_memory(ray))
+    teacher_entries = _entries(store, job_key(config.teacher)) if config.teacher is not None else []
+    opts: dict = {"memory": need}
+    if not _own_session:  # someone else's Ray session: give the task the settings itself
+        opts["runtime_env"] = _runtime_env(address)
+    task = ray.remote(num_cpus=1, max_retries=1)(_ray_task)
+    # on this machine the worker writes where the app reads; on a cluster, into its own store (sent back)
+    ref = task.options(**opts).remote(config.to_dict(), None if address else store_root, teacher_entries)
+    if progress is not None:
+        progress({"stage": "ray", "message": f"running on Ray ({address or 'local'})"})
+    while not ray.wait([ref], timeout=poll_s)[0]:
+        if cancel is not None and cancel.is_set():
+            ray.cancel(ref, force=True)
+            raise JobCancelled("cancelled")
+    try:
+        out = ray.get(ref)
+    except Exception as e:  # ray.exceptions.RayTaskError wraps the job's own error: raise that
+        cause = getattr(e, "cause", None)
+        raise (cause if isinstance(cause, BaseException) else e) from None
+    for key, result, groups in reversed(out["entries"]):  # teacher first
+        if store.get(key) is None:
+            store.put(key, result, groups)
+    return {**(store.get(out["result"]["key"]) or out["result"]), "cached": out["result"]["cached"]}
 
 
 def run_on_ray(configs: list[JobConfig], address: str | None = None,
@@ -106,18 +185,10 @@ def run_on_ray(configs: list[JobConfig], address: str | None = None,
     """Run each config as a Ray task on the cluster at ``address`` (``"auto"``, ``"ray://host:10001"``)
     or on a local Ray started with ``num_cpus`` CPUs; results in the order given."""
     ray = import_ray()
-    from kdcore.store import default_store_dir, open_store
+    from kdcore.store import open_store
 
-    store_dir = default_store_dir().resolve()
-    env = {k: os.environ[k] for k in PASS_ENV if k in os.environ}
-    env["KD_STORE_DIR"] = str(store_dir)
-    runtime_env: dict = {"env_vars": env}
+    runtime_env = _runtime_env(address)
     started_here = not ray.is_initialized()
-    if address:
-        # ship kdcore itself; the cluster's Python must already have torch & co (requirements.txt)
-        runtime_env["py_modules"] = [str(PACKAGE_DIR)]
-    else:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_DIR.parent), os.environ.get("PYTHONPATH")) if p)
     if started_here:
         # a job-level runtime_env: the workers Ray starts for this driver already have it (a per-task
         # one would start a second set of workers, each importing torch again)

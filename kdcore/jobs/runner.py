@@ -16,12 +16,19 @@ every write is atomic); the next job starts a fresh worker, and resubmitting the
 from its last finished epoch (the loop checkpoints each epoch). The worker is started once and
 reused, so a job pays the start-up (~3 s: importing torch) only the first time. ``KD_RUNNER_MODE=thread``
 runs jobs in threads of the calling process instead (no second copy of torch in memory, ~400 MB
-less; no crash isolation).
+less; no crash isolation). The default, ``auto``, decides per job: one whose estimated peak
+(:func:`kdcore.jobs.memory.estimate`, without the runtime and the data, which the calling process holds
+already) is at most :data:`THREAD_JOB_BYTES` and that is
+not a transfer-learning (MHIST) job runs in a thread — the course pair's jobs: tens of MB, they cannot
+exhaust the host, and thirty students' jobs then cost no second torch and no worker start-up; anything
+bigger goes to a worker process, where the out-of-memory killer can only take that job.
 
 Settings (environment, read by :mod:`kdcore.settings`): ``KD_WORKERS`` (default ``max(1, cpus // 2)``:
 one training job per two cores, since a job uses two threads well), ``KD_QUEUE_LIMIT`` (64),
 ``KD_RUNNER_MODE`` (``process``/``thread``), ``KD_WORKER_THREADS`` (torch threads per worker, default
-``max(1, cpus // workers)``), ``KD_MEMORY_BUDGET`` (shared by the workers: each job gets ``budget / workers``).
+``max(1, cpus // workers)``), ``KD_MEMORY_BUDGET`` (shared by the workers: each job gets ``budget / workers``),
+``KD_RAY_ADDRESS`` (mode ``ray``: each slot hands its job to a Ray task on that cluster,
+:func:`kdcore.jobs.ray_executor.run_job_on_ray`; ``KD_WORKERS`` is then how many run at once).
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from kdcore.store import default_store_dir, open_store
 from kdcore.train.loop import JobCancelled
 
 Callback = Callable[[dict], None]
+THREAD_JOB_BYTES = 256 * 1024**2  # auto mode: a job estimated at most this (beyond the runtime) runs in a thread
 
 
 class JobState(str, Enum):
@@ -196,7 +204,7 @@ class JobHandle:
 def _worker_main(conn: object, cancel: object, threads: int) -> None:
     """A worker process: run the jobs it is sent, one at a time, reporting over ``conn``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    from kdcore.jobs.heap import return_freed_memory_to_os
+    from kdcore.jobs.heap import return_freed_memory_to_os, trim_heap
 
     return_freed_memory_to_os()
     import torch
@@ -225,6 +233,8 @@ def _worker_main(conn: object, cancel: object, threads: int) -> None:
         except BaseException as e:  # report every failure; the worker lives on for the next job
             tb = traceback.format_exc(limit=-3)
             conn.send(("error", job_id, f"{type(e).__name__}: {e}", tb))
+        finally:
+            trim_heap()  # the next job's peak starts from what it needs, not from this one's leftovers
 
 
 class _Worker:
@@ -268,9 +278,10 @@ class JobRunner:
         env = settings()
         self.workers = workers or env.workers
         self.queue_limit = queue_limit or env.queue_limit
-        self.mode = mode or env.runner_mode
-        if self.mode not in ("process", "thread"):
-            raise ValueError(f"mode must be 'process' or 'thread', got {self.mode!r}")
+        self.mode = mode or ("ray" if env.ray_address else env.runner_mode)
+        if self.mode not in ("auto", "process", "thread", "ray"):
+            raise ValueError(f"mode must be 'auto', 'process', 'thread' or 'ray', got {self.mode!r}")
+        self.ray_address = env.ray_address
         self.memory_budget = env.memory_budget if memory_budget_bytes is None else memory_budget_bytes
         self.store_root = str(store_root) if store_root is not None else None
         threads = env.worker_threads if env.worker_threads is not None else max(1, (os.cpu_count() or 1) // self.workers)
@@ -341,15 +352,29 @@ class JobRunner:
                 w.stop()
                 self._procs[i] = None
 
+    def job_mode(self, config: JobConfig) -> str:
+        """Where ``config`` runs: ``"thread"`` or ``"process"`` (``auto`` mode: see the module docstring)."""
+        if self.mode != "auto":
+            return self.mode
+        from kdcore.data.pairs import data_pair
+        from kdcore.jobs.memory import estimate
+
+        if data_pair(config.dataset).transfer:
+            return "process"
+        try:  # the runtime and the data are in this process already (submit loaded the data set for its key)
+            parts = estimate(config, teacher_cached=True).parts
+            small = sum(v for k, v in parts.items() if k not in ("runtime", "data")) <= THREAD_JOB_BYTES
+        except Exception:  # no estimate: the safe place
+            return "process"
+        return "thread" if small else "process"
+
     # ---- internals -----------------------------------------------------------------------------
     def _teacher_jobs(self, config: JobConfig, store: object) -> list[JobHandle]:
         """Handles of ``config``'s teacher job (submitted, recursively, unless it is stored), else []."""
-        from kdcore.train import job_key
+        from kdcore.train.job import stored_teacher
 
         teacher = config.teacher
-        if teacher is None:
-            return []
-        if store.get(job_key(teacher), need_weights=get_method(teacher.method).trains) is not None:  # type: ignore[attr-defined]
+        if teacher is None or stored_teacher(config, store) is not None:  # type: ignore[arg-type]
             return []
         handle = self.submit(teacher)
         return [] if handle.done() and handle.state() is JobState.DONE else [handle]
@@ -493,7 +518,9 @@ class JobRunner:
             self._emit(job, {"stage": "state", "state": "running"})
             self._announce_positions()
             try:
-                if self.mode == "thread":
+                if self.mode == "ray":
+                    outcome = self._run_on_ray(job)
+                elif self.job_mode(job.config) == "thread":
                     outcome = self._run_in_thread(job)
                 else:
                     outcome = self._run_in_process(slot, job)
@@ -507,6 +534,22 @@ class JobRunner:
         try:
             result = run_job(job.config, progress=lambda e: self._on_progress(job, e),
                              store=open_store(job.store_root), cancel=job.cancel_event, recompute=job.recompute)
+            return JobState.DONE, result, None
+        except JobCancelled:
+            return JobState.CANCELLED, None, "cancelled while running"
+        except Exception as e:
+            return JobState.FAILED, None, f"{type(e).__name__}: {e}"
+        finally:
+            from kdcore.jobs.heap import trim_heap
+
+            trim_heap()
+
+    def _run_on_ray(self, job: _Job) -> tuple[JobState, dict | None, str | None]:
+        from kdcore.jobs.ray_executor import run_job_on_ray
+
+        try:
+            result = run_job_on_ray(job.config, job.store_root, self.ray_address, cancel=job.cancel_event,
+                                    progress=lambda e: self._on_progress(job, e))
             return JobState.DONE, result, None
         except JobCancelled:
             return JobState.CANCELLED, None, "cancelled while running"

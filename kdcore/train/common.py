@@ -139,22 +139,53 @@ def eval_logits(model: nn.Module, x: torch.Tensor, config: JobConfig) -> torch.T
                           transform=imagenet_normalize)
 
 
-def teacher_train_logits(teacher_result: dict, x_train: torch.Tensor, store: AnyStore, batch_size: int = 1024,
-                         transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
-    """The teacher's logits over the training inputs: computed once per trained teacher, then read
-    from its store entry (``train_logits``) by every student job that distils from it."""
-    n = len(x_train)
-    cached = store.load_tensors(teacher_result["key"], "train_logits")
-    if cached is not None and cached["logits"].shape[0] >= n:
-        return cached["logits"][:n]
+# A teacher's logits are stored (and shipped, for the course teachers) in float16: half the bytes, and
+# every job distils from the same rounded values whether it computed them or read them.
+LOGITS_DTYPE = torch.float16
+CHECK_ROWS = 16  # inputs rows whose sums are stored beside the logits, to check they are of these inputs
+
+
+def inputs_check(x: torch.Tensor) -> torch.Tensor:
+    """Per-row sums (float64) of the first :data:`CHECK_ROWS` inputs: stored beside cached logits and
+    compared before they are used, so logits of other inputs (another split, order or data set filed
+    under the same key by mistake) are never read as this data's."""
+    return torch.stack([x[i].double().sum() for i in range(min(CHECK_ROWS, len(x)))]) if len(x) else torch.zeros(0)
+
+
+def stored_logits(store: AnyStore, key: str, name: str, x: torch.Tensor) -> torch.Tensor | None:
+    """The ``name`` logits (``train_logits``/``test_logits``) stored with entry ``key``, as float32, if they
+    cover ``x`` and were computed on these very inputs (:func:`inputs_check`); else None."""
+    cached = store.load_tensors(key, name)
+    if cached is None or "logits" not in cached or "inputs_check" not in cached:
+        return None
+    z, check = cached["logits"], cached["inputs_check"]
+    mine = inputs_check(x)
+    if z.ndim != 2 or z.shape[0] < len(x) or check.shape != mine.shape or not torch.equal(check, mine):
+        return None
+    return z[: len(x)].float()
+
+
+def teacher_logits(teacher_result: dict, x: torch.Tensor, store: AnyStore, name: str = "train_logits",
+                   batch_size: int = 1024, transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """A trained teacher's logits over ``x`` (float16-rounded, returned as float32): read from its store entry
+    (``name``; the course teachers' ship in assets/store) when stored for these inputs, else computed once
+    from its weights and added to the entry for every later student."""
+    if (z := stored_logits(store, teacher_result["key"], name, x)) is not None:
+        return z
     teacher = load_model(teacher_result, store).to(pick_device())
-    logits = predict_logits(teacher, x_train, batch_size=batch_size, transform=transform)
+    logits = predict_logits(teacher, x, batch_size=batch_size, transform=transform).to(LOGITS_DTYPE)
     del teacher
     try:
-        store.add_tensors(teacher_result["key"], "train_logits", {"logits": logits})
+        store.add_tensors(teacher_result["key"], name, {"logits": logits, "inputs_check": inputs_check(x)})
     except Exception:  # a read-only or full store: the logits still serve this process
         pass
-    return logits
+    return logits.float()
+
+
+def teacher_train_logits(teacher_result: dict, x_train: torch.Tensor, store: AnyStore, batch_size: int = 1024,
+                         transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """The teacher's logits over the training inputs (:func:`teacher_logits`, ``train_logits``)."""
+    return teacher_logits(teacher_result, x_train, store, "train_logits", batch_size, transform)
 
 
 def result_record(config: JobConfig, data: ArrayDataset, *, n_train: int, n_test: int, num_outputs: int,

@@ -32,6 +32,7 @@ from kdcore.train.common import (
     nested_progress,
     num_outputs,
     result_record,
+    stored_logits,
     subset,
     teacher_train_logits,
     versions,
@@ -56,6 +57,25 @@ def job_key(config: JobConfig, data: ArrayDataset | None = None) -> str:
         if config.teacher is not None:
             tag += f"|teacher={job_key(config.teacher, data)}"
     return store_key(config, tag)
+
+
+def stored_teacher(config: JobConfig, store: AnyStore, data: ArrayDataset | None = None) -> dict | None:
+    """The stored result of ``config``'s teacher if ``config`` can learn from it without training it: one
+    with weights, or — for a method that reads only the teacher's logits — one whose training-set logits
+    are stored for these inputs (the course teachers' ship in assets/store, mostly without weights). None
+    when the teacher must be trained (or there is none)."""
+    if config.teacher is None:
+        return None
+    data = data or load_dataset(config.dataset, config.data_source, config.data_dir)
+    teacher_key = job_key(config.teacher, data)
+    if (hit := store.get(teacher_key, need_weights=get_method(config.teacher.method).trains)) is not None:
+        return hit
+    if get_method(config.method).teacher_features or data_pair(config.dataset).transfer:
+        return None
+    hit = store.get(teacher_key)
+    if hit is None or stored_logits(store, teacher_key, "train_logits", data.x_train) is None:
+        return None
+    return hit
 
 
 def run_job(
@@ -114,7 +134,8 @@ def _compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, p
     teacher_result = None
     if config.teacher is not None:
         progress({"stage": "teacher", "message": f"teacher {config.teacher.short_name()}"})
-        teacher_result = run_teacher(config.teacher, "teacher")
+        # stored with weights, or (logits-only methods) with its logits: no teacher pass, no training
+        teacher_result = stored_teacher(config, store, data) or run_teacher(config.teacher, "teacher")
         if spec.teacher_features:
             teacher_model = load_model(teacher_result, store)
         else:
@@ -122,7 +143,9 @@ def _compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, p
     n_out = num_outputs(config, data)
     torch.manual_seed(config.seed)
     model = build_model(config, n_out)
-    teacher_for_checks = teacher_model or (load_model(teacher_result, store) if teacher_result else None)
+    # the checks need the teacher's architecture only, unless the method reads its features
+    teacher_for_checks = teacher_model or (build_model(config.teacher, num_outputs(config.teacher, data))
+                                           if teacher_result else None)
     # pair-specific checks (a hint layer that does not exist, AT on the FC student …), before training
     check_method_fits(config, model, teacher_for_checks)
     loss_fn = spec.loss(config, model, teacher_for_checks)
@@ -146,4 +169,4 @@ def _compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, p
 
 
 __all__ = ["AnyStore", "ConfigError", "class_logits_fn", "eval_logits", "job_key", "load_model", "num_outputs",
-           "result_record", "run_job", "subset", "teacher_train_logits", "versions"]
+           "result_record", "run_job", "stored_teacher", "subset", "teacher_train_logits", "versions"]

@@ -1,0 +1,82 @@
+"""Class board: each person's KD runs, labelled with their name, live for the whole class."""
+
+import altair as alt
+import streamlit as st
+
+from kdcore.board import current_class, start_class
+from kdcore.config import ConfigError
+from kdcore.data import DATASET_TITLES
+from kdcore.views.board import board_frame, board_summary, run_for_board
+
+st.title("Class board")
+st.caption("Type your name, try a temperature T, a weight α and a student size: your run appears here for everyone "
+           "in the class. Your name labels the run only; equal settings share one result.")
+
+if "board_code_next" in st.session_state:  # a fresh class the lecturer just started (set before the widget exists)
+    st.session_state["board_code"] = st.session_state.pop("board_code_next")
+st.session_state.setdefault("board_code", current_class())
+c1, c2 = st.columns(2)
+name = c1.text_input("Your name", key="board_name", max_chars=40)
+code = c2.text_input("Class code", key="board_code",
+                     help="Your lecturer gives it; everyone with the same code sees the same board.")
+
+with st.form("board_try"):
+    f1, f2, f3, f4 = st.columns(4)
+    dataset = f1.selectbox("Data", ["mnist", "fashion_mnist"], key="board_dataset",
+                           format_func=lambda d: DATASET_TITLES.get(d, d))
+    temperature = f2.select_slider("T", [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0], value=4.0, key="board_T")
+    alpha = f3.slider("α (weight of the distillation term)", 0.0, 1.0, 0.5, 0.1, key="board_alpha")
+    hidden = f4.text_input("Student hidden sizes", "784,784", key="board_hidden")
+    go = st.form_submit_button("Train and post to the board", type="primary")
+
+if go:
+    bar = st.progress(0.0, text="starting")
+
+    def progress(e: dict) -> None:
+        if e.get("epochs"):
+            bar.progress(min(1.0, (e.get("epoch") or 0) / e["epochs"]), text=f"epoch {e.get('epoch')}/{e['epochs']}")
+        elif e.get("message"):
+            bar.progress(0.0, text=str(e["message"]))
+
+    try:
+        r = run_for_board(code, name, dataset, temperature, alpha, hidden, progress)
+        bar.empty()
+        st.success(f"Posted: {r['name']} — test accuracy {100 * r['metrics']['accuracy']:.2f}%")
+    except (ConfigError, ValueError) as e:
+        bar.empty()
+        st.error(str(e))
+
+
+@st.fragment(run_every=10)
+def board(code: str) -> None:
+    try:
+        frame = board_frame(code)
+    except ConfigError as e:
+        st.error(str(e))
+        return
+    s = board_summary(frame)
+    if not s["runs"]:
+        st.info(f"No runs on class **{code}** yet: be the first.")
+        return
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Runs", s["runs"])
+    m2.metric("People", s["people"])
+    m3.metric("Best so far", f"{s['best']['accuracy']:.2f}%", help=f"{s['best']['who']}: {s['best']['setting']}")
+    m4.metric("Spread (min–max)", f"{s['spread']['min']:.2f}–{s['spread']['max']:.2f}%")
+    data = DATASET_TITLES.get(s["best"]["data"], s["best"]["data"])
+    st.caption(f"Best: **{s['best']['who']}** — {s['best']['setting']} on {data}. "
+               f"Standard deviation across runs: {s['spread']['std']:.2f} points.")
+    points = alt.Chart(frame).mark_circle(size=90).encode(
+        x=alt.X("T:Q", scale=alt.Scale(type="log", base=2)), y=alt.Y("test accuracy %:Q", scale=alt.Scale(zero=False)),
+        color="who:N", shape="data:N", tooltip=list(frame.columns[:7]))
+    st.altair_chart(points.properties(height=300), width="stretch")
+    st.dataframe(frame.drop(columns=["key"]), hide_index=True, width="stretch")
+
+
+board(code)
+
+with st.expander("Lecturer: start a fresh class"):
+    st.caption("A new code: the board starts empty, new visitors join it, and every earlier class and result stays.")
+    if st.button("Start a fresh class", key="board_new_class"):
+        st.session_state["board_code_next"] = start_class()
+        st.rerun()

@@ -1,0 +1,123 @@
+"""Class boards: who in a class tried which setting, for the Class board page.
+
+A run is *labelled* with a person's name and a class code; the label lives here, beside the store, and
+never in the job's config (its key): two students who try the same setting share one computation and
+both appear on the board. Layout, in the store folder (``KD_STORE_DIR``)::
+
+    <root>/boards/<code>.jsonl    one line per labelled run: name, result key, created (append-only)
+    <root>/boards/CURRENT         the class code new visitors join (the lecturer's latest class)
+
+Every write holds ``<root>/boards/<code>.lock`` and replaces the whole file (written beside, then
+``os.replace``): a reader sees the old index or the new one, never half a line. A fresh class is a new
+code and a new file; nothing is deleted, so every earlier class and every result stays.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import secrets
+import tempfile
+from pathlib import Path
+
+from filelock import FileLock
+
+from kdcore.config import ConfigError
+from kdcore.store import default_store_dir
+
+CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+MAX_NAME = 40
+DEFAULT_CODE = "class"
+
+
+def _dir(root: str | Path | None) -> Path:
+    return Path(root) if root is not None else default_store_dir()
+
+
+def check_code(code: str) -> str:
+    """``code`` stripped, or :class:`ConfigError` naming the rule."""
+    code = (code or "").strip()
+    if not CODE_RE.match(code):
+        raise ConfigError(f"class code {code!r}: use 1–32 letters, digits, '-' or '_' (e.g. 'ece1512-w3')")
+    return code
+
+
+def check_name(name: str) -> str:
+    """A person's display name, stripped, or :class:`ConfigError` saying what to type."""
+    name = " ".join((name or "").split())
+    if not name:
+        raise ConfigError("type your name (or a nickname) first: your runs are labelled with it on the class board")
+    if len(name) > MAX_NAME:
+        raise ConfigError(f"a name of at most {MAX_NAME} characters, please (got {len(name)})")
+    return name
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def current_class(root: str | Path | None = None) -> str:
+    """The class code new visitors join: the lecturer's latest, else :data:`DEFAULT_CODE`."""
+    try:
+        return check_code((_dir(root) / "boards" / "CURRENT").read_text())
+    except (OSError, ConfigError):
+        return DEFAULT_CODE
+
+
+def start_class(root: str | Path | None = None, code: str | None = None) -> str:
+    """Make ``code`` (or a new random one) the current class; earlier classes and results stay. Returns it."""
+    code = check_code(code) if code else f"class-{secrets.token_hex(3)}"
+    boards = _dir(root) / "boards"
+    boards.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(boards / "CURRENT.lock"), timeout=30):
+        _write_atomic(boards / "CURRENT", code)
+    return code
+
+
+def board_entries(code: str, root: str | Path | None = None) -> list[dict]:
+    """The labelled runs of class ``code``, oldest first (lines that do not parse are skipped)."""
+    path = _dir(root) / "boards" / f"{check_code(code)}.jsonl"
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and "key" in entry and "name" in entry:
+            out.append(entry)
+    return out
+
+
+def label_run(code: str, name: str, result: dict, root: str | Path | None = None) -> dict:
+    """Label the stored result ``result`` with ``name`` on class ``code``'s board (once per name and result)."""
+    code, name = check_code(code), check_name(name)
+    boards = _dir(root) / "boards"
+    boards.mkdir(parents=True, exist_ok=True)
+    entry = {"name": name, "key": result["key"], "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    path = boards / f"{code}.jsonl"
+    with FileLock(str(boards / f"{code}.lock"), timeout=30):
+        entries = board_entries(code, root)
+        if any(e["name"] == name and e["key"] == entry["key"] for e in entries):
+            return entry
+        text = path.read_text() if path.exists() else ""
+        if text and not text.endswith("\n"):
+            text += "\n"
+        _write_atomic(path, text + json.dumps(entry) + "\n")
+    return entry
+
+
+__all__ = ["DEFAULT_CODE", "board_entries", "check_code", "check_name", "current_class", "label_run", "start_class"]

@@ -1,0 +1,45 @@
+"""``KD_RAY_ADDRESS``: the job runner's jobs (the app's, not only sweeps) run as Ray tasks and land in the
+store under the same keys with the same numbers as a local run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from kdcore.course import course_student, course_teacher
+from kdcore.jobs.runner import JobRunner
+from kdcore.store import ResultStore
+
+TINY = dict(epochs=1, train_limit=256, test_limit=200, data_source="mnist-5k")
+
+
+def test_runner_jobs_on_a_local_ray_give_the_local_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ray = pytest.importorskip("ray")
+    teacher = course_teacher("mnist", **TINY)
+    student = course_student("mnist", "hinton", teacher=teacher, seed=3, **TINY)
+    local = JobRunner(workers=1, mode="thread", store_root=tmp_path / "local")
+    torch.set_num_threads(1)  # as in a 1-CPU Ray task: same kernels, same sums
+    try:
+        want = local.submit(student).result(300)
+    finally:
+        local.shutdown()
+        torch.set_num_threads(os.cpu_count() or 1)
+    monkeypatch.setenv("KD_RAY_ADDRESS", "")  # no address: the runner uses the Ray this process started
+    ray.init(num_cpus=1, include_dashboard=False, logging_level="warning",
+             runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+                                       "KD_OFFLINE": "1", "KD_STORE_DIR": str(tmp_path / "unused")}})
+    runner = JobRunner(workers=1, mode="ray", store_root=tmp_path / "ray")
+    try:
+        got = runner.submit(student).result(600)  # its teacher becomes a Ray task of its own first, as locally
+    finally:
+        runner.shutdown()
+        ray.shutdown()
+    assert got["key"] == want["key"] and not got["cached"]
+    assert got["metrics"] == want["metrics"] and got["teacher_key"] == want["teacher_key"]
+    stored = ResultStore(tmp_path / "ray")
+    assert stored.get(want["key"], need_weights=True) is not None  # in the runner's store, under the same key
+    assert stored.get(want["teacher_key"], need_weights=True) is not None
+    assert runner.stats["dispatched"] == 2
