@@ -416,5 +416,5 @@ def precompute(profile: str = "default", only: list[str] | None = None) -> None:
     if "predictions" in parts or "predictions-retrain" in parts:
         from kdcore.train.backfill import course_pair_predictions
 
-        for line in course_pair_predictions(work, retrain="predictions-retrain" in parts):
+        for line in course_pair_predictions(work, retrain="predictions-retrain" in parts, seeds=SEEDS):
             print(line, file=sys.stderr)
