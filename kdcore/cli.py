@@ -301,9 +301,15 @@ def _dispatch(a: argparse.Namespace) -> int:
         print(f"{len(rows)} results")
         return 0
     if a.cmd == "report":
+        from kdcore.data.pairs import UnknownDataset, data_pair
         from kdcore.views.report import report
 
-        print(report(tuple(d for d in a.datasets.split(",") if d)))
+        names = tuple(d for d in a.datasets.split(",") if d)
+        try:
+            [data_pair(d) for d in names]
+        except UnknownDataset as e:
+            raise ConfigError(f"--datasets: {e}") from None
+        print(report(names))
         return 0
     if a.cmd == "bench":
         from kdcore.bench import run_bench

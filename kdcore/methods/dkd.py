@@ -19,7 +19,7 @@ from kdcore.methods.base import Method, number
 # under one epoch of the course's 12, so the warm-up length is swept too.
 SWEEP_BETAS = (1.0, 2.0, 4.0, 8.0)
 SWEEP_WARMUPS = (1, 6)
-DEFAULT_BETA = 8.0
+DEFAULT_BETA = 1.0
 DEFAULT_WARMUP = 6
 REVISION = 2
 SETTINGS = (("dkd_alpha", 1.0), ("dkd_beta", DEFAULT_BETA), ("dkd_ce_weight", 1.0))

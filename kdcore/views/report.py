@@ -41,7 +41,10 @@ def settings_table(dataset: str, results: list[dict] | None = None, include_stal
     binary = data_pair(dataset).positive_class is not None
     for _, g in runs.groupby("group", sort=False):
         first = g.iloc[0]
-        row = {"role": first["role"], "model": first["model"], "seeds": ", ".join(str(int(s)) for s in sorted(g["seed"])),
+        cfg = next(r for r in results if r["key"] == first["key"])["config"]
+        settings = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in cfg.get("method_params", []))
+        row = {"role": first["role"], "model": first["model"], "settings": settings or "–",
+               "seeds": ", ".join(str(int(s)) for s in sorted(g["seed"])),
                "accuracy %": _fmt([100 * a for a in g["accuracy"]])}
         if binary:
             row["F1 %"] = _fmt([100 * a for a in g["f1"].dropna()])
