@@ -92,10 +92,18 @@ def check_method_fits(config: JobConfig, student: nn.Module, teacher: nn.Module 
         method.check_pair(config, student, teacher)
 
 
+def scratch_twin(config: JobConfig) -> JobConfig:
+    """The from-scratch twin of a student job: same data, architecture, size, schedule and seed, labels only. It
+    keeps the settings every method takes (:data:`~kdcore.methods.base.COMMON_PARAMS`: a CNN's width, the MHIST
+    schedule), not the method's own (DKD's β means nothing to a scratch job, and ``scratch`` refuses it)."""
+    params = tuple((k, v) for k, v in config.method_params if k in COMMON_PARAMS)
+    return config.replace(method="scratch", teacher=None, method_params=params)
+
+
 def outputs_per_class(config: JobConfig) -> int:
     """Network outputs per class of ``config``'s job (subclass methods: its subclasses; else 1)."""
     return get_method(config.method).outputs_per_class(config)
 
 
 __all__ = ["COMMON_PARAMS", "METHODS", "FeatureSide", "Method", "check_feature_settings", "check_method_fits", "get_method",
-           "method_job", "outputs_per_class", "validate"]
+           "method_job", "outputs_per_class", "scratch_twin", "validate"]

@@ -19,7 +19,7 @@ import pandas as pd
 from kdcore.config import ConfigError, JobConfig
 from kdcore.course import course_student, course_teacher
 from kdcore.data.pairs import data_pair
-from kdcore.methods import METHODS, get_method, validate
+from kdcore.methods import METHODS, get_method, scratch_twin, validate
 from kdcore.settings import settings
 from kdcore.store import open_store
 from kdcore.views.results import confusion_frame, history_frame, load_runs, result_row
@@ -134,7 +134,7 @@ def baselines(config: JobConfig, progress: Callable[[dict], None] | None = None)
     after their first run): ``{"teacher": result, "scratch student": result}``."""
     caps = tiny_caps()
     teacher = _cap(course_teacher(config.dataset, seed=config.seed), caps, teacher=True)
-    scratch = config.replace(method="scratch", teacher=None)
+    scratch = scratch_twin(config)
     if not get_method(config.method).scratch_baseline:  # born-again: its student is the teacher's arch
         scratch = teacher
     out = {"teacher": train_or_fetch(teacher, progress)}
@@ -288,7 +288,7 @@ def lab_stages(config: JobConfig) -> list[tuple[str, JobConfig]]:
     stages = [("teacher" if c == course else f"teacher {c.short_name()} ({c.epochs} epochs)", c) for c in reversed(chain)]
     stages.append(("KD student" if config.teacher is not None else "student", config))
     if get_method(config.method).scratch_baseline and config.method != "scratch":
-        stages.append(("scratch baseline", config.replace(method="scratch", teacher=None)))
+        stages.append(("scratch baseline", scratch_twin(config)))
     if course not in chain:  # e.g. subclass distillation learns from a teacher of its own: the course one is the baseline
         stages.append(("teacher", course))
     return stages
