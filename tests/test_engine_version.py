@@ -84,3 +84,13 @@ def test_subclass_purity_counts_digits_the_teacher_never_saw() -> None:
     assert ex.purity() == pytest.approx([70 / 80, 0.5])
     assert ex.one_subclass_purity() == pytest.approx([40 / 80, 0.5])
     assert "digits: 0 (75 %), 1 (25 %)" in ex.label(0, 0)
+
+
+def test_compare_marks_a_result_of_an_older_engine() -> None:
+    from kdcore.views.results import result_row
+
+    kd = course_student("mnist", "hinton", teacher=course_teacher("mnist"))
+    old = {**_record(kd, "2026-11-25T16:52:49+00:00"), "metrics": {"accuracy": 0.9}}
+    new = {**_record(kd, "2026-11-28T09:00:00+00:00", engine=engine_version(kd)), "metrics": {"accuracy": 0.9}}
+    assert result_row(old)["model"].endswith("[older engine]")
+    assert "older engine" not in result_row(new)["model"]

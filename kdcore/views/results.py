@@ -22,6 +22,7 @@ import pandas as pd
 from kdcore.course import course_student
 from kdcore.data import DATASET_TITLES
 from kdcore.data.pairs import DATA_PAIRS, data_pair
+from kdcore.engine import is_stale
 from kdcore.store import LayeredStore, open_store
 
 TEACHER_ARCHS = ("teacher_cnn", "resnetv2_50")
@@ -175,7 +176,8 @@ def result_row(result: dict) -> dict:
         "data_source": result.get("data_source", ""),
         "is_standin": bool(result.get("is_standin", False)),
         "role": role_of(cfg),
-        "model": model_label(cfg),
+        # a result an older engine made says so wherever it is listed (kdcore.engine; --recompute refreshes it)
+        "model": model_label(cfg) + (" [older engine]" if is_stale(result) else ""),
         "arch": cfg.get("arch"),
         "hidden": "x".join(str(h) for h in cfg.get("hidden", [])) if cfg.get("arch") == "student_mlp" else "",
         "method": cfg.get("method"),
