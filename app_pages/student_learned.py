@@ -36,11 +36,11 @@ st.caption(f"KD student: {view.kd} · scratch twin: {view.scratch} · teacher: {
 cols = st.columns(4)
 for col, outcome in zip(cols, learned.OUTCOMES, strict=True):
     col.metric(outcome, f"{view.counts[outcome]:,}")
-net = view.counts[learned.KD_ONLY] - view.counts[learned.SCRATCH_ONLY]
+net = view.counts[learned.ONLY_KD_RIGHT] - view.counts[learned.SCRATCH_ONLY]
 st.markdown(f"Net: the KD student gets **{net:+d}** more test images right than its twin "
             f"({100 * net / view.n_test:+.2f} points); the two columns in the middle are where they disagree.")
 
-per_class = view.per_class.melt(id_vars="class", value_vars=[learned.KD_ONLY, learned.SCRATCH_ONLY],
+per_class = view.per_class.melt(id_vars="class", value_vars=[learned.ONLY_KD_RIGHT, learned.SCRATCH_ONLY],
                                 var_name="outcome", value_name="test images")
 st.altair_chart(alt.Chart(per_class).mark_bar().encode(
     x=alt.X("class:N", sort=list(view.per_class["class"]), title=None), xOffset="outcome:N",
@@ -52,8 +52,8 @@ with st.expander("Counts per class"):
 if view.notice:
     st.info(view.notice)
 
-for tab, kind in zip(st.tabs([f"{k} ({view.counts[k]:,})" for k in (learned.KD_ONLY, learned.SCRATCH_ONLY)]),
-                     (learned.KD_ONLY, learned.SCRATCH_ONLY), strict=True):
+for tab, kind in zip(st.tabs([f"{k} ({view.counts[k]:,})" for k in (learned.ONLY_KD_RIGHT, learned.SCRATCH_ONLY)]),
+                     (learned.ONLY_KD_RIGHT, learned.SCRATCH_ONLY), strict=True):
     with tab:
         if not view.examples[kind]:
             st.caption("None.")

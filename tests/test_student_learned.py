@@ -43,7 +43,7 @@ def _recount(kd: dict, scratch: dict, store: object) -> tuple[dict[str, int], di
     y = a["label"].numpy()
     assert (y == b["label"].numpy()).all()
     k, s = a["predicted"].numpy() == y, b["predicted"].numpy() == y
-    masks = {"both right": k & s, learned.KD_ONLY: k & ~s, learned.SCRATCH_ONLY: ~k & s, "both wrong": ~k & ~s}
+    masks = {"both right": k & s, learned.ONLY_KD_RIGHT: k & ~s, learned.SCRATCH_ONLY: ~k & s, "both wrong": ~k & ~s}
     return {name: int(m.sum()) for name, m in masks.items()}, {name: np.bincount(y[m], minlength=10)
                                                                for name, m in masks.items()}
 
@@ -68,7 +68,7 @@ def test_view_counts_match_a_recomputation_from_the_stored_predictions(use_pair:
     assert view.counts == expected and sum(expected.values()) == view.n_test == kd["n_test"]
     for name, counts in per_class.items():
         assert view.per_class[name].tolist() == counts.tolist()
-    for ex in view.examples[learned.KD_ONLY]:
+    for ex in view.examples[learned.ONLY_KD_RIGHT]:
         assert ex.kd == ex.true != ex.scratch
         assert ex.teacher is not None and ex.teacher["prob"].sum() == pytest.approx(1.0, abs=1e-4)
     for ex in view.examples[learned.SCRATCH_ONLY]:

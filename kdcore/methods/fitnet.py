@@ -64,6 +64,8 @@ def check_config(config: JobConfig) -> None:
     number(config, "beta", DEFAULT_BETA)
     k = number(config, "fitnet_stage1_epochs", 0, integer=True)
     n, setting = _hint_epochs(config)
+    if n < 1:
+        raise ConfigError(f"fitnet: {setting}={n} leaves no epoch to train in; set {setting} >= 1")
     if k >= n:
         where = ": on MHIST they are the first fine-tuning epochs" if setting != "epochs" else ""
         raise ConfigError(

@@ -129,11 +129,19 @@ def train_or_fetch(config: JobConfig, progress: Callable[[dict], None] | None = 
     return run_through_runner(config, progress=progress, poll_s=poll_s)
 
 
+def chain_seed(config: JobConfig) -> int:
+    """The seed of the job at the bottom of ``config``'s teacher chain: the course teacher a run is compared with.
+    Usually the student's own; a born-again generation has a seed of its own (its chain's + 1000·k)."""
+    while config.teacher is not None:
+        config = config.teacher
+    return config.seed
+
+
 def baselines(config: JobConfig, progress: Callable[[dict], None] | None = None) -> dict[str, dict]:
     """The course teacher and the scratch student of the same data, size, epochs and seed (stored
     after their first run): ``{"teacher": result, "scratch student": result}``."""
     caps = tiny_caps()
-    teacher = _cap(course_teacher(config.dataset, seed=config.seed), caps, teacher=True)
+    teacher = _cap(course_teacher(config.dataset, seed=chain_seed(config)), caps, teacher=True)
     scratch = scratch_twin(config)
     if not get_method(config.method).scratch_baseline:  # born-again: its student is the teacher's arch
         scratch = teacher
@@ -284,7 +292,7 @@ def lab_stages(config: JobConfig) -> list[tuple[str, JobConfig]]:
     while t is not None:
         chain.append(t)
         t = t.teacher
-    course = _cap(course_teacher(config.dataset, seed=config.seed), tiny_caps(), teacher=True)
+    course = _cap(course_teacher(config.dataset, seed=chain_seed(config)), tiny_caps(), teacher=True)
     stages = [("teacher" if c == course else f"teacher {c.short_name()} ({c.epochs} epochs)", c) for c in reversed(chain)]
     stages.append(("KD student" if config.teacher is not None else "student", config))
     if get_method(config.method).scratch_baseline and config.method != "scratch":

@@ -16,9 +16,9 @@ import pandas as pd
 from kdcore.predictions import load_predictions
 from kdcore.views.results import data_label, model_label, stored_results
 
-KD_ONLY = "KD right, scratch wrong"
+ONLY_KD_RIGHT = "KD right, scratch wrong"
 SCRATCH_ONLY = "scratch right, KD wrong"
-OUTCOMES = ("both right", KD_ONLY, SCRATCH_ONLY, "both wrong")
+OUTCOMES = ("both right", ONLY_KD_RIGHT, SCRATCH_ONLY, "both wrong")
 MISSING = ("No KD student and scratch twin with stored per-example predictions yet. New runs store them (train a "
            "pair in the Distill lab); for the shipped course pairs run `python -m kdcore precompute --only "
            "predictions` (from stored weights) or `--only predictions-retrain` (retrains what has no weights).")
@@ -29,7 +29,7 @@ def outcome_counts(kd_pred: np.ndarray, scratch_pred: np.ndarray, labels: np.nda
     """Counts of the four outcomes overall, and per true class (``class``, ``images``, one column per outcome,
     ``net`` = KD-only minus scratch-only)."""
     kd_ok, sc_ok = kd_pred == labels, scratch_pred == labels
-    masks = {OUTCOMES[0]: kd_ok & sc_ok, KD_ONLY: kd_ok & ~sc_ok, SCRATCH_ONLY: ~kd_ok & sc_ok,
+    masks = {OUTCOMES[0]: kd_ok & sc_ok, ONLY_KD_RIGHT: kd_ok & ~sc_ok, SCRATCH_ONLY: ~kd_ok & sc_ok,
              OUTCOMES[3]: ~kd_ok & ~sc_ok}
     overall = {k: int(m.sum()) for k, m in masks.items()}
     rows = []
@@ -37,7 +37,7 @@ def outcome_counts(kd_pred: np.ndarray, scratch_pred: np.ndarray, labels: np.nda
         of_c = labels == c
         rows.append({"class": name, "images": int(of_c.sum()), **{k: int((m & of_c).sum()) for k, m in masks.items()}})
     per_class = pd.DataFrame(rows, columns=["class", "images", *OUTCOMES])
-    per_class["net"] = per_class[KD_ONLY] - per_class[SCRATCH_ONLY]
+    per_class["net"] = per_class[ONLY_KD_RIGHT] - per_class[SCRATCH_ONLY]
     return overall, per_class
 
 
@@ -64,7 +64,7 @@ class LearnedView:
     n_test: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     per_class: pd.DataFrame = field(default_factory=pd.DataFrame)
-    examples: dict[str, list[Example]] = field(default_factory=dict)  # KD_ONLY / SCRATCH_ONLY -> first few
+    examples: dict[str, list[Example]] = field(default_factory=dict)  # ONLY_KD_RIGHT / SCRATCH_ONLY -> first few
 
 
 def _twin_key(kd: dict) -> str:
@@ -126,13 +126,13 @@ def student_learned(kd: dict, scratch: dict, n_examples: int = 8, store: object 
     classes = list(kd.get("classes") or [str(i) for i in range(int(labels.max()) + 1)])
     counts, per_class = outcome_counts(kd_pred, sc_pred, labels, classes)
     kd_ok, sc_ok = kd_pred == labels, sc_pred == labels
-    picks = {KD_ONLY: np.flatnonzero(kd_ok & ~sc_ok)[:n_examples].tolist(),
+    picks = {ONLY_KD_RIGHT: np.flatnonzero(kd_ok & ~sc_ok)[:n_examples].tolist(),
              SCRATCH_ONLY: np.flatnonzero(~kd_ok & sc_ok)[:n_examples].tolist()}
-    teacher, probs = _teacher_probs(kd, picks[KD_ONLY] + picks[SCRATCH_ONLY], store)
+    teacher, probs = _teacher_probs(kd, picks[ONLY_KD_RIGHT] + picks[SCRATCH_ONLY], store)
     data = playground._load_data(kd)
     examples = {kind: [Example(i, playground._display_image(data.x_test[i]), classes[labels[i]], classes[kd_pred[i]],
                                classes[sc_pred[i]], probs.get(i)) for i in idx] for kind, idx in picks.items()}
-    notice = "" if probs or not (picks[KD_ONLY] or picks[SCRATCH_ONLY]) else (
+    notice = "" if probs or not (picks[ONLY_KD_RIGHT] or picks[SCRATCH_ONLY]) else (
         "The teacher's weights are not stored, so its probabilities cannot be shown beside the images.")
     return LearnedView(
         available=True, notice=notice, kd=model_label(kd["config"]), scratch=model_label(scratch["config"]),
@@ -141,5 +141,5 @@ def student_learned(kd: dict, scratch: dict, n_examples: int = 8, store: object 
         seed=kd["config"].get("seed"), n_test=len(labels), counts=counts, per_class=per_class, examples=examples)
 
 
-__all__ = ["KD_ONLY", "MISSING", "OUTCOMES", "SCRATCH_ONLY", "Example", "LearnedView", "learned_pairs",
+__all__ = ["ONLY_KD_RIGHT", "MISSING", "OUTCOMES", "SCRATCH_ONLY", "Example", "LearnedView", "learned_pairs",
            "outcome_counts", "student_learned"]
