@@ -81,19 +81,14 @@ def heap_section(quick: bool, n: int = 20_480, rounds: int = 2) -> dict:
     """The heap policy against glibc's defaults and the old 128 KB fix (kdcore/jobs/heap.py): each in a fresh
     child process (a heap setting cannot be undone), round-robin ``rounds`` times so the machine's other
     load hits each alike; the fastest epoch of each. ``heap_policy_vs_default`` ≈ 1 means no speed tax."""
-    import subprocess
-    import sys
+    from kdcore.bench_mhist import run_in_child  # not at the top: the heap child imports this module
 
     best: dict[str, dict] = {}
     for _ in range(rounds):
         for variant in HEAP_VARIANTS:
             code = ("import json; from kdcore.bench import heap_child; "
                     f"print('BENCH' + json.dumps(heap_child({variant!r}, {n}, {quick})))")
-            proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
-            line = [ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH")]
-            if proc.returncode or not line:
-                raise RuntimeError(f"heap benchmark child ({variant}) failed: {proc.stderr[-2000:]}")
-            r = json.loads(line[0][5:])
+            r = run_in_child(code, 600, f"heap {variant}")
             if variant not in best or r["epoch_s"] < best[variant]["epoch_s"]:
                 best[variant] = r
     out: dict = {"heap_bench_examples": best["policy"]["n"]}

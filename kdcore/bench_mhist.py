@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 
 import torch
@@ -14,6 +17,15 @@ from kdcore.train.transfer import PooledHead, pooled_features
 
 MHIST_TRAIN, MHIST_TEST = 2175, 977
 
+
+def run_in_child(code: str, timeout_s: int, what: str) -> dict:
+    """Run ``code`` in a fresh Python process (its own heap and RSS, nothing this process holds) and return the
+    JSON it prints after ``BENCH``; a RuntimeError with the child's stderr when it fails."""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout_s)
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH")]
+    if proc.returncode or not line:
+        raise RuntimeError(f"benchmark child ({what}) failed: {proc.stderr[-2000:]}")
+    return json.loads(line[0][5:])
 
 def _bench_pipeline(n: int, stage2_epochs: int, chain: tuple[str, ...]) -> dict:
     """Child process of :func:`bench_mhist`: teacher → students on the stand-in **repeated to MHIST's
@@ -73,9 +85,6 @@ def bench_mhist(quick: bool) -> dict:
     - ``standin_pipeline_est_s``: the default stand-in (96/48) with the course schedule (10 + 25 epochs),
       per model and stage, from the figures above.
     """
-    import json
-    import subprocess
-    import sys
 
     from kdcore.models.mhist import build_backbone_model
 
@@ -105,11 +114,7 @@ def bench_mhist(quick: bool) -> dict:
     n, chain = (16, ("teacher", "hinton")) if quick else (48, ("teacher", "scratch", "hinton"))
     code = ("import json; from kdcore.bench_mhist import _bench_pipeline; "
             f"print('BENCH' + json.dumps(_bench_pipeline({n}, 1, {chain!r})))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=3600)
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH")]
-    if proc.returncode or not line:
-        raise RuntimeError(f"benchmark child failed: {proc.stderr[-2000:]}")
-    child = json.loads(line[0][5:])
+    child = run_in_child(code, 3600, "MHIST full-size run")
     out["peak_rss_mb_full_size_run"] = child["peak_rss_mb"]
     out["rss_run_jobs"] = "+".join(chain) + f" (train on {n} images, data held at MHIST size)"
     est: dict[str, float] = {}

@@ -371,16 +371,13 @@ def sweep_configs(dataset: str, method: str, temperatures: Sequence[float], alph
     teacher arrangement (:meth:`kdcore.methods.Method.job`: born-again, subclass, TAKD, early-stopped)."""
     student_over = dict(overrides)
     teacher_over = {k: v for k, v in overrides.items() if k in ("data_source",)}
-    from kdcore.methods import COMMON_PARAMS, method_job  # the method's own teacher arrangement, as in the lab
+    from kdcore.methods import method_job, scratch_twin  # the method's own teacher arrangement, as in the lab
 
-    # the from-scratch baseline keeps the settings every job takes (a CNN's width), not the method's own
-    scratch_over = dict(student_over)
-    if "method_params" in scratch_over:
-        scratch_over["method_params"] = tuple((k, v) for k, v in scratch_over["method_params"] if k in COMMON_PARAMS)
     configs: list[JobConfig] = []
     for seed in seeds:
         configs.append(course_teacher(dataset, seed=seed, **teacher_over))
-        configs.append(course_student(dataset, "scratch", seed=seed, **scratch_over))
+        # the from-scratch baseline keeps the settings every job takes (a CNN's width), not the method's own
+        configs.append(scratch_twin(course_student(dataset, "scratch", seed=seed, **student_over)))
 
     for seed, t, al in itertools.product(seeds, temperatures, alphas):
         student = course_student(dataset, "scratch", seed=seed, temperature=t, alpha=al, **student_over)
