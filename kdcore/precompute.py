@@ -15,6 +15,8 @@ Parts (``--only``), each idempotent (finished jobs are never recomputed):
              seeds, so two processes can split the work over two cores).
   subclass-binary  the subclass-distillation paper's demo: MNIST 0–4 vs 5–9, a 5-subclass teacher, the course MLP
              from scratch / Hinton KD / subclass distillation, 3 seeds.
+  subclass-sweep  the subclass teacher's auxiliary-loss temperature on MNIST (offline: the 5k subset), 3 seeds
+             (picks DataPair.subclass_aux_temperature of the 10-class sets: kdcore/methods/subclass.py).
   dkd-sweep  DKD's beta x warm-up sweep on full Fashion-MNIST, 3 seeds (picks DKD's defaults: kdcore/methods/dkd.py).
   stale      every shipped result an older engine made (kdcore/engine.py), made again (teachers first).
   mhist      the MHIST page's pipeline of every method it offers, on the synthetic stand-in (or real
@@ -115,6 +117,17 @@ def subclass_binary_configs(seeds: Iterable[int] = SEEDS) -> list[JobConfig]:
         mlp = course_student("mnist_binary", "scratch", seed=s)
         out += [t, mlp, course_student("mnist_binary", "hinton", seed=s, teacher=t), *get_method("subclass").jobs(t, mlp)]
     return out
+
+
+def subclass_sweep_configs(seeds: Iterable[int] = SEEDS, dataset: str | None = None) -> list[JobConfig]:
+    """The subclass teacher's auxiliary-loss temperature sweep (:data:`kdcore.methods.subclass.SWEEP_AUX_TEMPERATURES`,
+    each cell's temperature explicit) on the course teacher; every teacher records how it splits each class
+    (``subclass_shares``). Picks the 10-class sets' ``DataPair.subclass_aux_temperature``."""
+    from kdcore.methods.subclass import SWEEP_AUX_TEMPERATURES, SWEEP_DATASET, subclass_configs
+
+    dataset = dataset or SWEEP_DATASET
+    return [subclass_configs(course_teacher(dataset, seed=s), course_student(dataset, "scratch", seed=s),
+                             aux_temperature=t)[0] for s in seeds for t in SWEEP_AUX_TEMPERATURES]
 
 
 def dkd_sweep_configs(seeds: Iterable[int] = SEEDS, dataset: str = "fashion_mnist") -> list[JobConfig]:
@@ -377,8 +390,8 @@ def export(src: ResultStore, dst_root: Path = SHIPPED_STORE) -> int:
 
 
 def precompute(profile: str = "default", only: list[str] | None = None) -> None:
-    parts = only or ["mnist", "fashion", "methods", "subclass-binary", "fashion-methods", "dkd-sweep", "mhist",
-                     "subclass-examples", "teacher-logits", "export"]
+    parts = only or ["mnist", "fashion", "methods", "subclass-binary", "subclass-sweep", "fashion-methods", "dkd-sweep",
+                     "mhist", "subclass-examples", "teacher-logits", "export"]
     env = settings()
     work = ResultStore(env.store_dir or Path.home() / ".cache" / "distillation-lab" / "precompute")
     os.environ.setdefault("KD_STORE_DIR", str(work.root))
@@ -394,6 +407,8 @@ def precompute(profile: str = "default", only: list[str] | None = None) -> None:
         _run_all(fashion_method_configs(seeds if profile != "quick" else (0,), classes), "fashion-methods")
     if "subclass-binary" in parts:
         _run_all(subclass_binary_configs(SEEDS if profile != "quick" else (0,)), "subclass-binary")
+    if "subclass-sweep" in parts:
+        _run_all(subclass_sweep_configs((env.seeds or SEEDS) if profile != "quick" else (0,)), "subclass-sweep")
     if "dkd-sweep" in parts:
         _run_all(dkd_sweep_configs((env.seeds or SEEDS) if profile != "quick" else (0,)), "dkd-sweep")
     if "stale" in parts:  # results an older engine made: made again (teachers first)

@@ -22,7 +22,13 @@ from kdcore.losses.dkd import DecoupledKD, nckd, tckd
 from kdcore.losses.features import parse_layer_pairs
 from kdcore.losses.fitnet import FitNetLoss, hint_loss
 from kdcore.losses.hinton import soft_target_kl
-from kdcore.losses.subclass import SubclassKD, SubclassTeacherLoss, class_logits_from_subclass, subclass_contrastive_loss
+from kdcore.losses.subclass import (
+    SubclassKD,
+    SubclassTeacherLoss,
+    class_logits_from_subclass,
+    subclass_contrastive_loss,
+    subclass_shares,
+)
 from kdcore.methods import METHODS, check_method_fits, validate
 from kdcore.methods.born_again import ban_ensemble_config, born_again_configs, born_again_generation, ensemble_members
 from kdcore.methods.early_stopped import early_stopped_teacher
@@ -221,6 +227,19 @@ def test_subclass_contrastive_loss_sees_a_subclass_taking_over() -> None:
     moved[:, 0] = moved[:, 0] + offset
     subclass_contrastive_loss(moved).backward()
     assert offset.grad is not None and abs(offset.grad.item()) > 1e-3  # the old loss: ~1e-17
+
+
+def test_subclass_shares_count_each_class_by_its_own_subclasses() -> None:
+    # 2 classes x 2 subclasses; only the true class's two outputs decide an example's subclass
+    z = torch.tensor([[5.0, 1.0, 9.0, 0.0],   # class 0 -> subclass 0 (the 9 is class 1's, ignored)
+                      [0.0, 2.0, 0.0, 0.0],   # class 0 -> subclass 1
+                      [1.0, 0.0, 3.0, 4.0],   # class 0 -> subclass 0
+                      [9.0, 9.0, 0.0, 1.0]])  # class 1 -> subclass 1
+    shares = subclass_shares(z, torch.tensor([0, 0, 0, 1]), 2)
+    assert shares.tolist() == [[pytest.approx(2 / 3), pytest.approx(1 / 3)], [0.0, 1.0]]
+    assert subclass_shares(z, torch.tensor([0, 0, 0, 0]), 2)[1].tolist() == [0.0, 0.0]  # a class with no examples
+    with pytest.raises(ValueError, match="s=3"):
+        subclass_shares(z, torch.tensor([0, 0, 0, 1]), 3)
 
 
 def test_subclass_teacher_loss_ce_is_summed_subclass_probability() -> None:

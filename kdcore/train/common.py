@@ -241,11 +241,14 @@ def evaluate_and_store(config: JobConfig, key: str, data: ArrayDataset, store: A
         model.cpu()
     logits = eval_logits(model.eval(), xte, config)
     to_class = class_logits_fn(config)
-    if to_class is not None:
+    extra = dict(extra or {})
+    if to_class is not None:  # a subclass network: how it splits each class, then its class logits
+        from kdcore.losses.subclass import subclass_shares
+
+        extra["subclass_shares"] = subclass_shares(logits, yte, outputs_per_class(config)).round(decimals=4).tolist()
         logits = to_class(logits)
     metrics = classification_metrics(yte, torch.softmax(logits, 1), positive=pair.positive_index)
     cx = complexity(model.cpu(), pair.input_shape, **({"latency_repeats": 5} if pair.transfer else {}))
-    extra = dict(extra or {})
     if "timings" in extra:
         extra["timings"] = {**extra["timings"], "eval_s": time.perf_counter() - t0}
     result = result_record(config, data, n_train=n_train, n_test=len(xte), num_outputs=num_outputs(config, data),

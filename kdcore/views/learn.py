@@ -547,6 +547,12 @@ had to spread each class over its s outputs, and how it split them is its own in
 a class is put into the subclass that scores highest within that class; shown are the images the teacher
 puts there most confidently, and each subclass's share of the class's test images. Whether the columns
 differ in a way you can name is for you to judge: nobody told the teacher what they should mean.
+
+With ten classes the auxiliary loss at the authors' temperature (1) leaves most classes in one subclass: the
+class outputs already make two examples of different classes look unlike each other, so the loss gains little by
+splitting a class. A lower temperature sharpens it onto the most similar pairs — examples of the same class —
+and the authors' code says it is "usually less than 1"; these ten-class teachers use the temperature a small
+sweep picked (README, *Subclass teacher: auxiliary-loss temperature*), at some cost in the teacher's accuracy.
 """
 SUBCLASS_MISSING = (
     "No subclass examples are stored yet. They are made from a trained MNIST subclass teacher (weights are not "

@@ -94,6 +94,45 @@ def best_dkd_cell(table: pd.DataFrame, seeds: int = 3) -> tuple[float, int] | No
     return float(best["dkd_beta"]), int(best["dkd_warmup"])
 
 
+def subclass_sweep_table(dataset: str | None = None, results: list[dict] | None = None) -> pd.DataFrame:
+    """The subclass teacher's auxiliary-temperature sweep (``precompute --only subclass-sweep``): per temperature,
+    the classes split (no subclass above ``SPLIT_SHARE`` of the class's test images; mean over seeds, and the
+    fewest), the teacher's test accuracy % mean ± std, and which is the data set's default."""
+    from kdcore.data.pairs import data_pair
+    from kdcore.engine import is_stale
+    from kdcore.methods.subclass import SPLIT_SHARE, SWEEP_DATASET
+    from kdcore.views.results import stored_results
+
+    dataset = dataset or SWEEP_DATASET
+    cells: dict[float, list[tuple[int, float]]] = {}
+    for r in stored_results() if results is None else results:
+        cfg = r.get("config", {})
+        params = dict(tuple(p) for p in cfg.get("method_params", []))
+        if (r.get("dataset") != dataset or cfg.get("method") != "subclass_teacher" or cfg.get("train_limit")
+                or "aux_temperature" not in params or float(params.get("aux_weight", 1.0)) != 1.0
+                or "subclass_shares" not in r or is_stale(r)):
+            continue
+        split = sum(max(row) <= SPLIT_SHARE for row in r["subclass_shares"])
+        cells.setdefault(float(params["aux_temperature"]), []).append((split, 100 * float(r["metrics"]["accuracy"])))
+    default = data_pair(dataset).subclass_aux_temperature
+    classes = data_pair(dataset).num_classes
+    rows = [{"aux temperature": t, "seeds": len(v), f"classes split (of {classes})": f"{sum(c for c, _ in v) / len(v):.1f}",
+             "fewest": min(c for c, _ in v), "teacher accuracy %": _fmt([a for _, a in v]),
+             "split": sum(c for c, _ in v) / len(v), "default": t == default}
+            for t, v in sorted(cells.items(), reverse=True)]
+    return pd.DataFrame(rows, columns=["aux temperature", "seeds", f"classes split (of {classes})", "fewest",
+                                       "teacher accuracy %", "split", "default"])
+
+
+def best_aux_temperature(table: pd.DataFrame, seeds: int = 3) -> float | None:
+    """The sweep's choice: the temperature whose teachers leave the most classes split (mean over ``seeds`` seeds;
+    a tie goes to the higher temperature, the one nearer the authors'); None until a cell has the seeds."""
+    full = table[table["seeds"] >= seeds]
+    if full.empty:
+        return None
+    return float(full.sort_values(["split", "aux temperature"], ascending=[False, False]).iloc[0]["aux temperature"])
+
+
 def markdown(table: pd.DataFrame) -> str:
     """A pipe table (what ``DataFrame.to_markdown`` prints, without needing ``tabulate``)."""
     head = "| " + " | ".join(map(str, table.columns)) + " |"
@@ -109,6 +148,10 @@ def report(datasets: tuple[str, ...] = ("fashion_mnist", "mnist", "mnist_binary"
         table = settings_table(ds)
         if not table.empty:
             parts.append(f"### {DATASET_TITLES.get(ds, ds)}\n\n{markdown(table)}\n")
+    sub = subclass_sweep_table()
+    if not sub.empty:
+        parts.append("### Subclass teacher: auxiliary-loss temperature (MNIST, course CNN, 2 subclasses per class)\n\n"
+                     f"{markdown(sub.drop(columns='split'))}\n")
     sweep = dkd_sweep_table()
     if not sweep.empty:
         parts.append("### DKD β × warm-up sweep (Fashion-MNIST, course MLP, T = 4)\n\n"

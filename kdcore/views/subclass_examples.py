@@ -154,18 +154,26 @@ class SubclassExamples:
                 f"on {str(m.get('created', '?'))[:10]}.")
 
     def summary(self) -> str:
-        """One sentence on how evenly the teacher uses its subclasses (argmax shares over the test set)."""
+        """One sentence on how evenly the teacher uses its subclasses (argmax shares over the test set), with the
+        auxiliary-loss temperature it was trained with."""
+        from kdcore.methods.subclass import LOSS_AUX_TEMPERATURE, SPLIT_SHARE
+
         present = self.counts.sum(axis=1) > 0
-        one_sided = int(((self.shares.max(axis=1) >= 0.99) & present).sum())
+        one_sided = int(((self.shares.max(axis=1) > SPLIT_SHARE) & present).sum())
         total = int(present.sum())
+        params = dict(tuple(p) for p in self.meta.get("teacher_config", {}).get("method_params", []))
+        t_aux = float(params.get("aux_temperature", LOSS_AUX_TEMPERATURE))
+        trained = f" (auxiliary loss at temperature {t_aux:g})"
+        most = f"{100 * SPLIT_SHARE:.0f} %"
         if one_sided == total:
-            return (f"For every class ({total} of {total}) one subclass wins on (nearly) all test images: this teacher "
-                    "collapsed each class onto one subclass, and its other subclasses carry little information. The "
-                    "other columns show the images it scores closest to those subclasses.")
+            return (f"For every class ({total} of {total}) one subclass takes more than {most} of its test images"
+                    f"{trained}: this teacher keeps each class in one subclass, and its other subclasses carry little "
+                    "information. The other columns show the images it scores closest to those subclasses.")
         if one_sided:
-            return (f"For {one_sided} of {total} classes one subclass wins on (nearly) all test images (the other "
-                    "column then shows the images it scores closest); the other classes are split between subclasses.")
-        return f"Each of the {total} classes is split between its subclasses."
+            return (f"{total - one_sided} of {total} classes are split between subclasses{trained}; in the other "
+                    f"{one_sided} one subclass takes more than {most} of the class's test images (the other column then "
+                    "shows the images the teacher scores closest to it).")
+        return f"Each of the {total} classes is split between its subclasses{trained}."
 
     def tile(self, c: int, k: int, columns: int = 3, gap: int = 2) -> np.ndarray:
         """The examples of (c, k) as one uint8 picture: ``columns`` per row, mid-grey ``gap`` between them
@@ -184,12 +192,31 @@ class SubclassExamples:
 
 
 # ---- computing ---------------------------------------------------------------------------------
+def _is_default_teacher(teacher_config: dict) -> bool:
+    """Whether a subclass teacher has its data set's default settings (the job the lab and precompute make)."""
+    from kdcore.config import JobConfig
+    from kdcore.methods.subclass import subclass_configs
+
+    try:
+        cfg = JobConfig.from_dict(teacher_config)
+        default, _ = subclass_configs(cfg.replace(method="scratch", method_params=()), cfg)
+        return dict(default.method_params) == dict(cfg.method_params)
+    except Exception:  # a config this engine cannot read: not the default
+        return False
+
+
+def _teacher_rank(teacher_config: dict, n_train: int) -> tuple:
+    """Which teacher's pictures to show first: the data set's default settings, most training data, lowest seed."""
+    return (not _is_default_teacher(teacher_config), -int(n_train or 0), int(teacher_config.get("seed", 0)))
+
+
 def subclass_teachers(store: ResultStore | LayeredStore, dataset: str | None = None) -> list[dict]:
-    """Stored subclass teachers (with weights) of ``dataset``: most training data first, then lowest seed."""
+    """Stored subclass teachers (with weights) of ``dataset``: the data set's default settings first, then most
+    training data, then lowest seed."""
     found = [r for r in store.list()
              if r.get("config", {}).get("method") == "subclass_teacher" and "weights.safetensors" in r.get("files", {})
              and (dataset is None or r.get("dataset") == dataset)]
-    return sorted(found, key=lambda r: (-int(r.get("n_train", 0)), int(r["config"].get("seed", 0)), r["key"]))
+    return sorted(found, key=lambda r: (*_teacher_rank(r["config"], r.get("n_train", 0)), r["key"]))
 
 
 def compute_subclass_examples(result: dict, store: ResultStore | LayeredStore | None = None,
@@ -332,13 +359,14 @@ def _from_entry(result: dict, images: torch.Tensor) -> SubclassExamples:
 def load_subclass_examples(dataset: str = "mnist", store: LayeredStore | ResultStore | None = None) -> SubclassExamples | None:
     """The stored examples of ``dataset`` (the user store first, then the shipped one); None when there are none.
 
-    Within a layer: the teacher with most training data, then the lowest seed (as precompute picks it).
+    Within a layer: the teacher with the data set's default settings, then most training data, then the lowest
+    seed (as precompute picks it).
     """
     store = store or open_store()
     for layer in getattr(store, "layers", (store,)):
         arts = artefact_store(layer)
         found = [r for r in arts.list() if r.get("kind") == KIND and r.get("dataset") == dataset]
-        found.sort(key=lambda r: (-int(r.get("n_train") or 0), int(r.get("teacher_config", {}).get("seed", 0)),
+        found.sort(key=lambda r: (*_teacher_rank(r.get("teacher_config", {}), r.get("n_train") or 0),
                                   r.get("created", "")))
         for r in found:
             tensors = arts.load_tensors(r["key"], "images")
@@ -393,8 +421,8 @@ def teacher_examples(teacher: dict, store: LayeredStore | ResultStore | None = N
 
 def make_subclass_examples(work: ResultStore, datasets: tuple[str, ...] = DATASETS,
                            per_subclass: int = PER_SUBCLASS) -> list[str]:
-    """Precompute part: examples of the first stored subclass teacher (most data, lowest seed) of each
-    data set in ``work``; idempotent (an artefact already made for that teacher is kept)."""
+    """Precompute part: examples of the first stored subclass teacher (default settings, most data, lowest seed) of
+    each data set in ``work``; idempotent (an artefact already made for that teacher is kept)."""
     made = []
     for ds in datasets:
         teachers = subclass_teachers(work, ds)
