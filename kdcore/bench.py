@@ -51,7 +51,9 @@ def heap_child(variant: str, n: int, quick: bool) -> dict:
     import resource
 
     from kdcore.jobs import heap
+    from kdcore.train.loop import flush_denormals
 
+    flush_denormals()  # as every job runs (kdcore.train.loop.flush_denormals): the heap is what differs
     if variant == "policy":
         heap.return_freed_memory_to_os()
     elif variant == "fixed_128k":
@@ -215,6 +217,9 @@ def _sections() -> dict[str, Callable[[bool], dict]]:
 
 
 def run_bench(quick: bool = False, out: str | Path = "bench.json", only: list[str] | None = None) -> dict:
+    from kdcore.train.loop import flush_denormals
+
+    flush_denormals()  # as the CLI and every job do, before this process's first parallel op
     sections = _sections()
     wanted = only or list(sections)
     result: dict = {

@@ -223,6 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]  # accepted before or after the command
     return_freed_memory_to_os()  # jobs may run in this process (see kdcore/jobs/heap.py)
+    from kdcore.train.loop import flush_denormals
+
+    flush_denormals()  # before any parallel op, so every OpenMP thread of this process inherits it
     args = build_parser().parse_args(argv)
     try:
         from kdcore.settings import settings

@@ -209,6 +209,9 @@ def _worker_main(conn: object, cancel: object, threads: int) -> None:
     return_freed_memory_to_os()
     import torch
 
+    from kdcore.train.loop import flush_denormals
+
+    flush_denormals()  # before the first parallel op: the worker's OpenMP threads inherit it
     if threads > 0:
         torch.set_num_threads(threads)
     from kdcore.store import open_store
@@ -499,6 +502,9 @@ class JobRunner:
             self._emit(j, {"stage": "queue", "position": i + 1})
 
     def _slot_loop(self, slot: int) -> None:
+        from kdcore.train.loop import flush_denormals
+
+        flush_denormals()  # thread-mode jobs run in this thread (kdcore.train.loop.flush_denormals)
         while True:
             with self._cv:
                 while not self._closed and (job := self._next_ready()) is None:

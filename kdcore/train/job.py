@@ -38,7 +38,7 @@ from kdcore.train.common import (
     versions,
     weights_id,
 )
-from kdcore.train.loop import ProgressFn, fit
+from kdcore.train.loop import ProgressFn, fit, flush_denormals
 
 
 def _noop(_: dict) -> None:
@@ -87,6 +87,7 @@ def run_job(
 ) -> dict:
     """Run (or fetch) one job and return its result dict (``result["cached"]`` says which)."""
     progress = progress or _noop
+    flush_denormals()  # before this thread's first parallel op, so its OpenMP threads inherit it
     validate(config)
     mhist = data_pair(config.dataset).transfer
     if mhist:

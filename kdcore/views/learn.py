@@ -592,13 +592,28 @@ def subclass_purity_line(examples: SubclassExamples) -> str:
 def subclass_students(dataset: str = "mnist_binary", results: list[dict] | None = None) -> pd.DataFrame:
     """The course MLP on ``dataset`` trained from scratch, by Hinton KD and by subclass distillation, and the two
     teachers: test accuracy in %, mean ± std over the stored seeds (one row each; ``seeds`` lists them).
-    Only full-data runs at the course settings of today's engine (no ``train_limit``, no stale results)."""
-    from kdcore.course import course_student
+    Only full-data runs at the course settings of today's engine (no ``train_limit``, no stale results; T, α and
+    the schedule of the course, the data set's default subclass teacher), so each row compares like with like."""
+    from kdcore.course import course_student, course_teacher
     from kdcore.engine import is_stale
     from kdcore.views.results import stored_results
+    from kdcore.views.subclass_examples import is_default_teacher
 
     results = stored_results() if results is None else results
-    hidden = list(course_student(dataset, "scratch").hidden or ())
+    course = course_student(dataset, "hinton")
+    hidden = list(course.hidden or ())
+
+    def course_settings(cfg: dict) -> bool:  # like with like: the course's T, α and schedule, default subclasses
+        if cfg.get("method") in ("hinton", "subclass") and (
+                cfg.get("temperature") != course.temperature or cfg.get("alpha") != course.alpha):
+            return False
+        schedule = {"student_mlp": course, "teacher_cnn": course_teacher(dataset)}.get(str(cfg.get("arch")))
+        if schedule is not None and (cfg.get("epochs"), cfg.get("lr"), cfg.get("batch_size")) != (
+                schedule.epochs, schedule.lr, schedule.batch_size):
+            return False  # e.g. the early-stopped (3-epoch) teacher is not "the teacher"
+        teacher = cfg if cfg.get("method") == "subclass_teacher" else cfg.get("teacher") or {}
+        return teacher.get("method") != "subclass_teacher" or is_default_teacher(teacher)
+
     roles = {("student_mlp", "scratch"): "student from scratch", ("student_mlp", "hinton"): "Hinton KD student",
              ("student_mlp", "subclass"): "subclass-distilled student", ("teacher_cnn", "scratch"): "teacher (labels)",
              ("teacher_cnn", "subclass_teacher"): "subclass teacher"}
@@ -607,7 +622,8 @@ def subclass_students(dataset: str = "mnist_binary", results: list[dict] | None 
         cfg = r.get("config", {})
         role = roles.get((cfg.get("arch"), cfg.get("method")))
         if (r.get("dataset") != dataset or role is None or cfg.get("train_limit") or is_stale(r)
-                or (cfg.get("arch") == "student_mlp" and list(cfg.get("hidden") or ()) != hidden)):
+                or (cfg.get("arch") == "student_mlp" and list(cfg.get("hidden") or ()) != hidden)
+                or not course_settings(cfg)):
             continue
         rows.setdefault(role, []).append((int(cfg.get("seed", 0)), 100 * float(r["metrics"]["accuracy"])))
     out = []

@@ -192,7 +192,7 @@ class SubclassExamples:
 
 
 # ---- computing ---------------------------------------------------------------------------------
-def _is_default_teacher(teacher_config: dict) -> bool:
+def is_default_teacher(teacher_config: dict) -> bool:
     """Whether a subclass teacher has its data set's default settings (the job the lab and precompute make)."""
     from kdcore.config import JobConfig
     from kdcore.methods.subclass import subclass_configs
@@ -207,7 +207,7 @@ def _is_default_teacher(teacher_config: dict) -> bool:
 
 def _teacher_rank(teacher_config: dict, n_train: int) -> tuple:
     """Which teacher's pictures to show first: the data set's default settings, most training data, lowest seed."""
-    return (not _is_default_teacher(teacher_config), -int(n_train or 0), int(teacher_config.get("seed", 0)))
+    return (not is_default_teacher(teacher_config), -int(n_train or 0), int(teacher_config.get("seed", 0)))
 
 
 def subclass_teachers(store: ResultStore | LayeredStore, dataset: str | None = None) -> list[dict]:
