@@ -233,7 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings()  # every KD_* variable checked once, before any work: a malformed one is named here
         return _dispatch(args)
     except KeyboardInterrupt:
-        print("interrupted; finished epochs are checkpointed — rerun the same command to resume", file=sys.stderr)
+        print("interrupted; the last checkpoint (saved every KD_CHECKPOINT_EVERY_S seconds of training) is kept — rerun "
+              "the same command to resume", file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001 - the one boundary: no traceback unless --debug
         expected = _expected_error(e)

@@ -174,6 +174,7 @@ def test_eight_identical_requests_compute_once() -> None:
 
 def test_kill_worker_mid_job_then_resume_matches_uninterrupted(env: Path, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KD_CHECKPOINT_EVERY_S", "0")  # a checkpoint after every epoch (the worker inherits it)
     cfg = course_student("mnist", "scratch", seed=31, epochs=4, test_limit=256, hidden=(256,))
     runner = JobRunner(workers=1, mode="process", worker_threads=1)
     try:

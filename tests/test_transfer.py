@@ -121,7 +121,8 @@ class _CancelAfter:
     ("stage1", (("stage1_epochs", 3), ("stage2_epochs", 0))),  # head epochs on cached features
     ("stage2", (("stage1_epochs", 1), ("stage2_epochs", 2))),  # fine-tuning (stage 1 skipped on resume)
 ])
-def test_resume_after_interrupt_equals_uninterrupted(tmp_path, stage, params):
+def test_resume_after_interrupt_equals_uninterrupted(tmp_path, stage, params, monkeypatch):
+    monkeypatch.setenv("KD_CHECKPOINT_EVERY_S", "0")  # a checkpoint after every epoch
     cfg = _student("scratch", params=params)
     ref = run_job(cfg, store=ResultStore(tmp_path / "a"))
     store = ResultStore(tmp_path / "b")

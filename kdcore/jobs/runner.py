@@ -13,7 +13,7 @@ releases the GIL, so threads alone would train as fast, but a job that crashes o
 kernel's out-of-memory killer would take the whole app with it. With a process per slot, ``kill -9``
 of a worker only fails the job it was running (the reason says so and the store stays intact:
 every write is atomic); the next job starts a fresh worker, and resubmitting the failed job resumes
-from its last finished epoch (the loop checkpoints each epoch). The worker is started once and
+from its last checkpoint (the loop saves one every KD_CHECKPOINT_EVERY_S seconds of training). The worker is started once and
 reused, so a job pays the start-up (~3 s: importing torch) only the first time. ``KD_RUNNER_MODE=thread``
 runs jobs in threads of the calling process instead (no second copy of torch in memory, ~400 MB
 less; no crash isolation). The default, ``auto``, decides per job: one whose estimated peak

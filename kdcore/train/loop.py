@@ -150,13 +150,15 @@ def fit(
     logits_to_class: Callable[[torch.Tensor], torch.Tensor] | None = None,
     eval_batch_size: int = 1024,
     micro_batch: int | None = None,
+    checkpoint_last: bool = False,
 ) -> list[dict]:
     """Train ``model`` with the summed terms of ``loss_fn``; return per-epoch history rows.
 
     Either ``teacher_logits`` (cached, indexed by ``Batch.index``) or ``teacher`` (run on every
     batch, for feature-based methods) feeds the loss; both None for label-only training.
     ``cancel`` is anything with ``is_set()`` (a ``threading.Event``); checked every batch.
-    ``checkpoint_path``: save after every epoch and resume from it when it exists.
+    ``checkpoint_path``: save after an epoch (every ``KD_CHECKPOINT_EVERY_S`` seconds; after the last one only with
+    ``checkpoint_last``, for a stage a later stage resumes from) and resume from it when it exists.
     ``eval_batch_size``: batch of the per-epoch test pass (small for 224×224 backbones: memory).
     ``micro_batch``: forward/backward in slices of this size, one optimiser step per batch.
     """
@@ -176,7 +178,7 @@ def fit(
                            lr=lr, seed=seed, teacher=teacher, teacher_logits=teacher_logits, progress=progress,
                            cancel=cancel, checkpoint_path=checkpoint_path, transform=transform,
                            eval_every_epoch=eval_every_epoch, device=device, logits_to_class=logits_to_class,
-                           eval_batch_size=eval_batch_size, micro_batch=micro_batch)
+                           eval_batch_size=eval_batch_size, micro_batch=micro_batch, checkpoint_last=checkpoint_last)
     finally:
         for m in nets:
             m.to(memory_format=torch.contiguous_format)
@@ -188,7 +190,7 @@ def _fit_epochs(
     teacher: nn.Module | None, teacher_logits: torch.Tensor | None, progress: ProgressFn | None,
     cancel: object | None, checkpoint_path: Path | None, transform: Callable[[torch.Tensor], torch.Tensor] | None,
     eval_every_epoch: bool, device: torch.device, logits_to_class: Callable[[torch.Tensor], torch.Tensor] | None,
-    eval_batch_size: int, micro_batch: int | None,
+    eval_batch_size: int, micro_batch: int | None, checkpoint_last: bool,
 ) -> list[dict]:
     params = [p for p in list(model.parameters()) + list(loss_fn.parameters()) if p.requires_grad]
     opt = adam(params, lr)
@@ -197,6 +199,9 @@ def _fit_epochs(
         state = _load_checkpoint(checkpoint_path, model, loss_fn, opt, epochs)
     history = state.history
     n = len(x_train)
+    # a resume checkpoint once settings().checkpoint_every_s have passed since the last one; after the last epoch
+    # only if asked (the result is stored then): a short job writes none (KD_CHECKPOINT_EVERY_S, kdcore/settings.py)
+    every_s, last_saved = settings().checkpoint_every_s, time.perf_counter()
     to_class = logits_to_class or (lambda z: z)
     on_device = x_train.device == device
     for epoch in range(state.start_epoch, epochs):
@@ -249,8 +254,10 @@ def _fit_epochs(
             logits = predict_logits(model, x_test, batch_size=eval_batch_size, device=device, transform=transform)
             row["test_acc"] = float((to_class(logits).argmax(1) == y_test).float().mean())
         history.append(row)
-        if checkpoint_path is not None:
+        last = epoch == epochs - 1
+        if checkpoint_path is not None and (checkpoint_last if last else time.perf_counter() - last_saved >= every_s):
             _save_checkpoint(checkpoint_path, model, loss_fn, opt, epoch, history)
+            last_saved = time.perf_counter()
         if progress is not None:
             progress({"stage": "train", "epoch": epoch + 1, "epochs": epochs, "row": row})
     return history

@@ -363,7 +363,7 @@ def compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, pr
             loss1 = HeadOnlyTerms(loss_fn) if teacher_model is not None else loss_fn
             history1 = fit(head, loss1, ftr, ytr, fte, yte, epochs=sched.stage1_epochs, lr=sched.stage1_lr,
                            seed=config.seed, progress=_stage_progress(progress, "stage1"), checkpoint_path=ck1,
-                           **common)
+                           checkpoint_last=bool(sched.stage2_epochs), **common)  # stage 2's resume reads it
             timings["stage1_s"] = time.perf_counter() - t0
             del ftr, fte
 
