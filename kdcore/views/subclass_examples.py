@@ -421,11 +421,12 @@ def teacher_examples(teacher: dict, store: LayeredStore | ResultStore | None = N
 
 def make_subclass_examples(work: ResultStore, datasets: tuple[str, ...] = DATASETS,
                            per_subclass: int = PER_SUBCLASS) -> list[str]:
-    """Precompute part: examples of the first stored subclass teacher (default settings, most data, lowest seed) of
-    each data set in ``work``; idempotent (an artefact already made for that teacher is kept)."""
+    """Precompute part: examples of the first stored subclass teacher with the data set's default settings (most
+    data, lowest seed) of each data set in ``work``; idempotent (an artefact already made for that teacher is kept)."""
     made = []
     for ds in datasets:
-        teachers = subclass_teachers(work, ds)
+        # the data set's default teacher only: a sweep cell's pictures would never be shown (load_subclass_examples)
+        teachers = [t for t in subclass_teachers(work, ds) if is_default_teacher(t["config"])]
         if not teachers:
             continue
         teacher = teachers[0]
