@@ -161,6 +161,7 @@ def fit(
     ``checkpoint_last``, for a stage a later stage resumes from) and resume from it when it exists.
     ``eval_batch_size``: batch of the per-epoch test pass (small for 224×224 backbones: memory).
     ``micro_batch``: forward/backward in slices of this size, one optimiser step per batch.
+    The calling thread keeps denormal floats flushed afterwards (:func:`flush_denormals`; results are unchanged).
     """
     flush_denormals()
     device = device or pick_device()

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from kdcore.data.pairs import data_pair
-from kdcore.store import LayeredStore, ResultStore, open_store, read_entry
+from kdcore.store import STAGING_DIR, LayeredStore, ResultStore, open_store, read_entry
 
 KIND = "subclass_examples"
 VERSION = 2  # bump when the selection rule or the stored fields change: it is part of the artefact key
@@ -445,7 +445,7 @@ def export_artefacts(src: ResultStore, dst_root: Path) -> int:
         if dst_arts.get(r["key"]) is None and (entry := read_entry(src_arts, r["key"])) is not None:
             dst_arts.put(r["key"], *entry)
             n += 1
-    shutil.rmtree(dst_arts.root / "tmp", ignore_errors=True)
+    shutil.rmtree(dst_arts.root / STAGING_DIR, ignore_errors=True)  # the store's own working folder: never shipped
     shutil.rmtree(dst_arts.root / "locks", ignore_errors=True)
     return n
 
