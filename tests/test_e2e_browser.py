@@ -182,7 +182,10 @@ def test_deep_link_first_after_start_shows_the_apps_navigation_and_live_progress
             page.get_by_text(re.compile(r"teacher — epoch [0-2]/2")).first.wait_for()
             page.screenshot(path=str(SHOTS / "6-lab-progress-teacher.png"))
             page.get_by_text(re.compile(r"KD student — (teacher logits|epoch [0-2]/2)")).first.wait_for(timeout=180_000)
-            page.get_by_text(re.compile(r"scratch baseline — epoch [0-2]/2")).first.wait_for(timeout=180_000)
+            # the 64-unit scratch baseline trains in well under a second: its live label can come and go between two
+            # screen updates, so its stage is seen either live or in the run log that replaces the status box
+            page.get_by_text(re.compile(r"scratch baseline — epoch [0-2]/2|scratch baseline: trained in")).first.wait_for(
+                timeout=180_000)
             page.screenshot(path=str(SHOTS / "6-lab-progress-baseline.png"))
             page.get_by_text("Test accuracy", exact=True).first.wait_for(timeout=180_000)
             assert page.locator(EXCEPTION).count() == 0
