@@ -243,6 +243,7 @@ def _parse(raw: tuple[str | None, ...]) -> Settings:
     cpus = os.cpu_count() or 1
     workers = _int("KD_WORKERS", env["KD_WORKERS"], 1, "2")
     queue_limit = _int("KD_QUEUE_LIMIT", env["KD_QUEUE_LIMIT"], 1, "32")
+    checkpoint_every_s = _int("KD_CHECKPOINT_EVERY_S", env["KD_CHECKPOINT_EVERY_S"], 0, "0")
     return Settings(
         data_dir=_folder("KD_DATA_DIR", env["KD_DATA_DIR"], "~/kd-data") or Path(DEFAULT_DATA_DIR),
         store_dir=_folder("KD_STORE_DIR", env["KD_STORE_DIR"], "~/kd-store"),
@@ -259,13 +260,8 @@ def _parse(raw: tuple[str | None, ...]) -> Settings:
         cost_classes=_ints("KD_COST_CLASSES", env["KD_COST_CLASSES"], "1,2", COST_CLASSES) or COST_CLASSES,
         seeds=_ints("KD_SEEDS", env["KD_SEEDS"], "0,1"),
         ray_address=(env["KD_RAY_ADDRESS"] or "").strip() or None,
-        checkpoint_every_s=_or(_int("KD_CHECKPOINT_EVERY_S", env["KD_CHECKPOINT_EVERY_S"], 0, "0"),
-                               DEFAULT_CHECKPOINT_EVERY_S),
+        checkpoint_every_s=DEFAULT_CHECKPOINT_EVERY_S if checkpoint_every_s is None else checkpoint_every_s,
     )
-
-
-def _or(value: int | None, default: int) -> int:
-    return default if value is None else value
 
 
 __all__ = ["ENV_VARS", "Settings", "SettingsError", "parse_bytes", "settings"]

@@ -6,6 +6,8 @@ class) and ``subclass`` (the student distilling its ``C·s`` subclass probabilit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from torch import nn
 
 from kdcore.config import ConfigError, JobConfig
@@ -26,6 +28,13 @@ SWEEP_AUX_TEMPERATURES = (1.0, 0.5, 0.3, 0.2, 0.1)
 SWEEP_DATASET = "mnist"
 SPLIT_SHARE = 0.9
 LOSS_AUX_TEMPERATURE = 1.0  # SubclassTeacherLoss's own default (a job without the setting means this)
+
+
+def classes_split(shares: Sequence[Sequence[float]]) -> int:
+    """How many classes (rows of per-class subclass shares, e.g. a result's ``subclass_shares``) are split: no
+    subclass takes more than :data:`SPLIT_SHARE` of the class's test images. A class with no images is not counted."""
+    return sum(1 for row in shares if sum(row) > 0 and max(row) <= SPLIT_SHARE)
+
 
 # Default of the ``subclasses`` setting. 1 (= no subclasses: the method degenerates to plain CE /
 # Hinton KD) so the network is sized the same way everywhere; subclass_configs always writes s.

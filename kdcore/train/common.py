@@ -8,6 +8,7 @@ MHIST schedule) and :mod:`kdcore.train.ensemble` (evaluation-only jobs); it impo
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import platform
 import time
@@ -23,6 +24,7 @@ from kdcore.config import ConfigError, JobConfig, transfer_stages
 from kdcore.data import ArrayDataset
 from kdcore.data.pairs import data_pair
 from kdcore.engine import engine_version
+from kdcore.losses.subclass import class_logits_from_subclass, subclass_shares
 from kdcore.methods import outputs_per_class
 from kdcore.metrics import classification_metrics, complexity
 from kdcore.models import build_model
@@ -72,9 +74,7 @@ def class_logits_fn(config: JobConfig) -> Callable[[torch.Tensor], torch.Tensor]
     s = outputs_per_class(config)
     if s <= 1:
         return None
-    def to_class(z: torch.Tensor) -> torch.Tensor:
-        return z.view(z.shape[0], -1, s).logsumexp(-1)
-    return to_class
+    return functools.partial(class_logits_from_subclass, s=s)
 
 
 def subset(data: ArrayDataset, config: JobConfig) -> tuple[torch.Tensor, ...]:
@@ -243,8 +243,6 @@ def evaluate_and_store(config: JobConfig, key: str, data: ArrayDataset, store: A
     to_class = class_logits_fn(config)
     extra = dict(extra or {})
     if to_class is not None:  # a subclass network: how it splits each class, then its class logits
-        from kdcore.losses.subclass import subclass_shares
-
         extra["subclass_shares"] = subclass_shares(logits, yte, outputs_per_class(config)).round(decimals=4).tolist()
         logits = to_class(logits)
     metrics = classification_metrics(yte, torch.softmax(logits, 1), positive=pair.positive_index)

@@ -96,11 +96,11 @@ def best_dkd_cell(table: pd.DataFrame, seeds: int = 3) -> tuple[float, int] | No
 
 def subclass_sweep_table(dataset: str | None = None, results: list[dict] | None = None) -> pd.DataFrame:
     """The subclass teacher's auxiliary-temperature sweep (``precompute --only subclass-sweep``): per temperature,
-    the classes split (no subclass above ``SPLIT_SHARE`` of the class's test images; mean over seeds, and the
+    the classes split (:func:`kdcore.methods.subclass.classes_split`; mean over seeds, and the
     fewest), the teacher's test accuracy % mean ± std, and which is the data set's default."""
     from kdcore.data.pairs import data_pair
     from kdcore.engine import is_stale
-    from kdcore.methods.subclass import SPLIT_SHARE, SWEEP_DATASET
+    from kdcore.methods.subclass import SWEEP_DATASET, classes_split
     from kdcore.views.results import stored_results
 
     dataset = dataset or SWEEP_DATASET
@@ -112,8 +112,8 @@ def subclass_sweep_table(dataset: str | None = None, results: list[dict] | None 
                 or "aux_temperature" not in params or float(params.get("aux_weight", 1.0)) != 1.0
                 or "subclass_shares" not in r or is_stale(r)):
             continue
-        split = sum(max(row) <= SPLIT_SHARE for row in r["subclass_shares"])
-        cells.setdefault(float(params["aux_temperature"]), []).append((split, 100 * float(r["metrics"]["accuracy"])))
+        cells.setdefault(float(params["aux_temperature"]), []).append(
+            (classes_split(r["subclass_shares"]), 100 * float(r["metrics"]["accuracy"])))
     default = data_pair(dataset).subclass_aux_temperature
     classes = data_pair(dataset).num_classes
     rows = [{"aux temperature": t, "seeds": len(v), f"classes split (of {classes})": f"{sum(c for c, _ in v) / len(v):.1f}",

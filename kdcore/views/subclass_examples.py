@@ -156,11 +156,10 @@ class SubclassExamples:
     def summary(self) -> str:
         """One sentence on how evenly the teacher uses its subclasses (argmax shares over the test set), with the
         auxiliary-loss temperature it was trained with."""
-        from kdcore.methods.subclass import LOSS_AUX_TEMPERATURE, SPLIT_SHARE
+        from kdcore.methods.subclass import LOSS_AUX_TEMPERATURE, SPLIT_SHARE, classes_split
 
-        present = self.counts.sum(axis=1) > 0
-        one_sided = int(((self.shares.max(axis=1) > SPLIT_SHARE) & present).sum())
-        total = int(present.sum())
+        total = int((self.counts.sum(axis=1) > 0).sum())
+        one_sided = total - classes_split(self.shares.tolist())
         params = dict(tuple(p) for p in self.meta.get("teacher_config", {}).get("method_params", []))
         t_aux = float(params.get("aux_temperature", LOSS_AUX_TEMPERATURE))
         trained = f" (auxiliary loss at temperature {t_aux:g})"
