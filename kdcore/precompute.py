@@ -15,8 +15,9 @@ Parts (``--only``), each idempotent (finished jobs are never recomputed):
              seeds, so two processes can split the work over two cores).
   subclass-binary  the subclass-distillation paper's demo: MNIST 0–4 vs 5–9, a 5-subclass teacher, the course MLP
              from scratch / Hinton KD / subclass distillation, 3 seeds.
-  subclass-sweep  the subclass teacher's auxiliary-loss temperature on MNIST (offline: the 5k subset), 3 seeds
-             (picks DataPair.subclass_aux_temperature of the 10-class sets: kdcore/methods/subclass.py).
+  subclass-sweep  the subclass teacher's auxiliary-loss temperature on MNIST (offline: the 5k subset; 5 temperatures,
+             3 seeds) and full Fashion-MNIST (3 temperatures, seed 0; ~45 CPU minutes); picks each data set's
+             DataPair.subclass_aux_temperature (kdcore/methods/subclass.py).
   dkd-sweep  DKD's beta x warm-up sweep on full Fashion-MNIST, 3 seeds (picks DKD's defaults: kdcore/methods/dkd.py).
   stale      every shipped result an older engine made (kdcore/engine.py), made again (teachers first).
   mhist      the MHIST page's pipeline of every method it offers, on the synthetic stand-in (or real
@@ -119,15 +120,18 @@ def subclass_binary_configs(seeds: Iterable[int] = SEEDS) -> list[JobConfig]:
     return out
 
 
-def subclass_sweep_configs(seeds: Iterable[int] = SEEDS, dataset: str | None = None) -> list[JobConfig]:
-    """The subclass teacher's auxiliary-loss temperature sweep (:data:`kdcore.methods.subclass.SWEEP_AUX_TEMPERATURES`,
-    each cell's temperature explicit) on the course teacher; every teacher records how it splits each class
-    (``subclass_shares``). Picks the 10-class sets' ``DataPair.subclass_aux_temperature``."""
-    from kdcore.methods.subclass import SWEEP_AUX_TEMPERATURES, SWEEP_DATASET, subclass_configs
+def subclass_sweep_configs(datasets: Iterable[str] | None = None, seeds: Iterable[int] | None = None) -> list[JobConfig]:
+    """The subclass teacher's auxiliary-loss temperature sweeps (:data:`kdcore.methods.subclass.AUX_TEMPERATURE_SWEEPS`,
+    each cell's temperature explicit; ``seeds`` replaces a sweep's own) on the course teacher; every teacher records
+    how it splits each class (``subclass_shares``). They pick each data set's ``DataPair.subclass_aux_temperature``."""
+    from kdcore.methods.subclass import AUX_TEMPERATURE_SWEEPS, subclass_configs
 
-    dataset = dataset or SWEEP_DATASET
-    return [subclass_configs(course_teacher(dataset, seed=s), course_student(dataset, "scratch", seed=s),
-                             aux_temperature=t)[0] for s in seeds for t in SWEEP_AUX_TEMPERATURES]
+    out: list[JobConfig] = []
+    for sweep in (AUX_TEMPERATURE_SWEEPS[d] for d in (datasets or AUX_TEMPERATURE_SWEEPS)):
+        out += [subclass_configs(course_teacher(sweep.dataset, seed=s), course_student(sweep.dataset, "scratch", seed=s),
+                                 aux_temperature=t)[0]
+                for s in (sweep.seeds if seeds is None else seeds) for t in sweep.temperatures]
+    return out
 
 
 def dkd_sweep_configs(seeds: Iterable[int] = SEEDS, dataset: str = "fashion_mnist") -> list[JobConfig]:
@@ -408,7 +412,7 @@ def precompute(profile: str = "default", only: list[str] | None = None) -> None:
     if "subclass-binary" in parts:
         _run_all(subclass_binary_configs(SEEDS if profile != "quick" else (0,)), "subclass-binary")
     if "subclass-sweep" in parts:
-        _run_all(subclass_sweep_configs((env.seeds or SEEDS) if profile != "quick" else (0,)), "subclass-sweep")
+        _run_all(subclass_sweep_configs(seeds=env.seeds if profile != "quick" else (0,)), "subclass-sweep")
     if "dkd-sweep" in parts:
         _run_all(dkd_sweep_configs((env.seeds or SEEDS) if profile != "quick" else (0,)), "dkd-sweep")
     if "stale" in parts:  # results an older engine made: made again (teachers first)

@@ -48,8 +48,8 @@ Variables (``Settings`` field in brackets; default; example):
     ``precompute --only fashion-methods``: which cost classes (0–5, see
     :func:`kdcore.precompute.method_cost_rank`) to run. Default ``0,1,2,3,4,5``. E.g. ``KD_COST_CLASSES=1,2``.
 ``KD_SEEDS`` (``seeds: tuple[int, ...] | None``)
-    ``precompute --only fashion-methods``: which seeds to run. Unset (None): precompute's own
-    (``0,1,2``). E.g. ``KD_SEEDS=0,1``.
+    ``precompute --only fashion-methods`` (also ``subclass-sweep``, ``dkd-sweep``, ``teacher-logits``): which seeds
+    to run. Unset (None): each part's own (``0,1,2``; the Fashion-MNIST subclass sweep: ``0``). E.g. ``KD_SEEDS=0,1``.
 ``KD_RAY_ADDRESS`` (``ray_address: str | None``)
     Run every job of the job runner (the app's, the CLI's) on the Ray cluster at this address
     (:mod:`kdcore.jobs.ray_executor`): ``auto`` (this machine's cluster), ``ray://HOST:10001`` or

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from kdcore.data.pairs import data_pair
 from kdcore.methods.dkd import DEFAULT_BETA, DEFAULT_WARMUP, SWEEP_BETAS, SWEEP_WARMUPS
-from kdcore.methods.subclass import LOSS_AUX_TEMPERATURE, SPLIT_SHARE, SWEEP_AUX_TEMPERATURES, SWEEP_DATASET
+from kdcore.methods.subclass import AUX_TEMPERATURE_SWEEPS, LOSS_AUX_TEMPERATURE, classes_split
 from kdcore.store import SHIPPED_STORE, ResultStore
 from kdcore.views.report import best_aux_temperature, best_dkd_cell, dkd_sweep_table, subclass_sweep_table
 from kdcore.views.subclass_examples import is_default_teacher, load_subclass_examples
@@ -22,41 +23,32 @@ def test_dkd_defaults_are_the_shipped_sweeps_choice() -> None:
     assert best_dkd_cell(table) == (DEFAULT_BETA, DEFAULT_WARMUP), table
 
 
-def test_subclass_aux_temperature_is_the_shipped_sweeps_choice() -> None:
-    table = subclass_sweep_table(SWEEP_DATASET, _shipped())
-    assert len(table[table["seeds"] >= 3]) == len(SWEEP_AUX_TEMPERATURES), table
-    best = best_aux_temperature(table)
+@pytest.mark.parametrize("dataset", sorted(AUX_TEMPERATURE_SWEEPS))
+def test_subclass_aux_temperature_is_the_shipped_sweeps_choice(dataset: str) -> None:
+    sweep = AUX_TEMPERATURE_SWEEPS[dataset]
+    table = subclass_sweep_table(dataset, _shipped(), seeds=sweep.seeds)
+    swept = table[table["aux temperature"].isin(sweep.temperatures)]
+    assert (swept["seeds"] == len(sweep.seeds)).sum() == len(sweep.temperatures), table  # every cell shipped
+    best = best_aux_temperature(dataset, _shipped())
     assert best is not None and best < LOSS_AUX_TEMPERATURE, table  # at the authors' 1 most classes stay unsplit
-    assert data_pair(SWEEP_DATASET).subclass_aux_temperature == best, table
+    assert data_pair(dataset).subclass_aux_temperature == best, table
 
 
-def _split(shares: list[list[float]]) -> int:
-    return sum(max(row) <= SPLIT_SHARE for row in shares)
-
-
-def test_shipped_subclass_teachers_use_their_subclasses() -> None:
+@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist"])
+def test_shipped_subclass_teachers_use_their_subclasses(dataset: str) -> None:
     # Issue 16: every revision-1 teacher put 100 % of every class into one subclass (the loss could not see it).
+    # Now, at the data set's swept temperature, most classes are split in the default teacher of every seed.
     results, store = _shipped(), ResultStore(SHIPPED_STORE, readonly=True)
-    # MNIST (the sweep's temperature): most classes split, every seed
-    teachers = [r for r in results if r.get("dataset") == "mnist" and r["config"]["method"] == "subclass_teacher"
+    teachers = [r for r in results if r.get("dataset") == dataset and r["config"]["method"] == "subclass_teacher"
                 and not r["config"].get("train_limit") and is_default_teacher(r["config"])]
     assert sorted(r["config"]["seed"] for r in teachers) == [0, 1, 2]
     for r in teachers:
         assert "subclass_teacher.2" in r["engine"], r["key"]
-        assert _split(r["subclass_shares"]) >= 6, (r["config"]["seed"], r["subclass_shares"])
-    for dataset, least in (("mnist", 6), ("fashion_mnist", 2)):  # the Learn page's pictures: a default teacher's
-        ex = load_subclass_examples(dataset, store)
-        assert ex is not None and is_default_teacher(ex.meta["teacher_config"]), dataset
-        assert "subclass_teacher.2" in store.get(ex.meta["teacher_key"])["engine"]
-        # Fashion-MNIST keeps the authors' temperature 1 (not swept yet): 2 of 10 classes split, not most
-        assert _split(ex.shares.tolist()) >= least, (dataset, ex.shares.round(2).tolist())
-
-
-def test_fashion_mnist_check_at_the_mnist_temperature_is_shipped() -> None:
-    # the README's one Fashion-MNIST check of the MNIST sweep's temperature (seed 0): 5 of 10 classes split
-    [r] = [r for r in _shipped() if r.get("dataset") == "fashion_mnist" and r["config"]["method"] == "subclass_teacher"
-           and dict(tuple(p) for p in r["config"]["method_params"]).get("aux_temperature") == 0.2]
-    assert _split(r["subclass_shares"]) == 5, r["subclass_shares"]
+        assert classes_split(r["subclass_shares"]) >= 6, (r["config"]["seed"], r["subclass_shares"])
+    ex = load_subclass_examples(dataset, store)  # the Learn page's pictures: a default teacher's
+    assert ex is not None and is_default_teacher(ex.meta["teacher_config"]), dataset
+    assert "subclass_teacher.2" in store.get(ex.meta["teacher_key"])["engine"]
+    assert classes_split(ex.shares.tolist()) >= 6, (dataset, ex.shares.round(2).tolist())
 
 
 def test_binary_mnist_subclasses_recover_digits() -> None:

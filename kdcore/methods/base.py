@@ -69,6 +69,8 @@ class Method:
     the teacher must run on every batch (its features are compared); otherwise the loop reads the
     teacher's cached training-set logits. fc_student_ok: works with the fully connected MNIST student.
     trains: the job trains a network (False: the BAN ensemble, evaluated from stored networks).
+    evaluation_code: for a method that does not train, (maths, code) as "module:function" names: the function
+    whose docstring holds its equations and the one that makes its result (the Learn page shows both).
     check_config / check_pair:
     refusals from the config alone (before anything runs) / from the built networks (before training).
     arrange: the jobs a student of this method needs (:meth:`jobs`). student_settings: ``JobConfig``
@@ -99,6 +101,7 @@ class Method:
     teacher_features: bool = False
     fc_student_ok: bool = True
     trains: bool = True
+    evaluation_code: tuple[str, str] | None = None
     check_config: ConfigCheck | None = None
     check_pair: PairCheck | None = None
     arrange: Arrangement = distil_directly

@@ -136,6 +136,7 @@ ENSEMBLE = Method(
     loss=_no_loss,
     loss_class=None,
     trains=False,
+    evaluation_code=("kdcore.losses.born_again:ban_ensemble_logits", "kdcore.train.ensemble:compute_ban_ensemble"),
     check_config=_check_ensemble,
     arrange=_ensemble,
     student_settings=PAPER_SETTINGS,

@@ -194,15 +194,6 @@ def _math_blocks(doc: str | None) -> list[str]:
     return out
 
 
-# An evaluation-only method (``Method.trains`` False) has no loss class to show. For it the page shows the
-# maths it applies (citation from that function's module, equations from its docstring) and the code that
-# makes its result, as "module:function" names. (This fact belongs on the Method — a field naming its code
-# — and moves there when methods/ gets one.)
-EVALUATION_CODE: dict[str, tuple[str, str]] = {
-    "ban_ensemble": ("kdcore.losses.born_again:ban_ensemble_logits", "kdcore.train.ensemble:compute_ban_ensemble"),
-}
-
-
 def _resolve(ref: str) -> typing.Any:
     module_name, _, name = ref.partition(":")
     return getattr(importlib.import_module(module_name), name)
@@ -230,14 +221,14 @@ def _evaluation_info(info: MethodInfo, maths_ref: str, code_ref: str) -> MethodI
 def method_info(key: str) -> MethodInfo:
     """What the registry says about ``key``, plus citation, equations and code from its loss class
     (``Method.loss_class``); an evaluation-only method without one (the BAN ensemble) shows the maths it
-    applies and the function that computes its result (:data:`EVALUATION_CODE`)."""
+    applies and the function that computes its result (``Method.evaluation_code``)."""
     from kdcore.methods import get_method
 
     method = get_method(key)
     info = MethodInfo(key=key, title=method.title, summary=method.summary, needs_teacher=method.needs_teacher)
     cls = method.loss_class
-    if cls is None and key in EVALUATION_CODE:
-        return _evaluation_info(info, *EVALUATION_CODE[key])
+    if cls is None and method.evaluation_code is not None:
+        return _evaluation_info(info, *method.evaluation_code)
     module = inspect.getmodule(cls) if cls is not None else inspect.getmodule(method.loss)
     if module is not None:
         doc = inspect.getdoc(module) or ""

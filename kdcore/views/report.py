@@ -7,10 +7,12 @@ some); the README says which command printed each one, so a table is re-made, ne
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import pandas as pd
 
 from kdcore.data import DATASET_TITLES
+from kdcore.methods.subclass import AUX_TEMPERATURE_SWEEPS, classes_split
 
 
 def _fmt(values: list[float]) -> str:
@@ -94,23 +96,24 @@ def best_dkd_cell(table: pd.DataFrame, seeds: int = 3) -> tuple[float, int] | No
     return float(best["dkd_beta"]), int(best["dkd_warmup"])
 
 
-def subclass_sweep_table(dataset: str | None = None, results: list[dict] | None = None) -> pd.DataFrame:
-    """The subclass teacher's auxiliary-temperature sweep (``precompute --only subclass-sweep``): per temperature,
-    the classes split (:func:`kdcore.methods.subclass.classes_split`; mean over seeds, and the
-    fewest), the teacher's test accuracy % mean ± std, and which is the data set's default."""
+def subclass_sweep_table(dataset: str = "mnist", results: list[dict] | None = None,
+                         seeds: Iterable[int] | None = None) -> pd.DataFrame:
+    """The subclass teacher's auxiliary-temperature sweep (``precompute --only subclass-sweep``) on ``dataset``, over
+    ``seeds`` (None: every stored seed): per temperature, the classes split
+    (:func:`kdcore.methods.subclass.classes_split`; mean over seeds, and the fewest), the teacher's test accuracy %
+    mean ± std, and which is the data set's default."""
     from kdcore.data.pairs import data_pair
     from kdcore.engine import is_stale
-    from kdcore.methods.subclass import SWEEP_DATASET, classes_split
     from kdcore.views.results import stored_results
 
-    dataset = dataset or SWEEP_DATASET
+    wanted = None if seeds is None else set(seeds)
     cells: dict[float, list[tuple[int, float]]] = {}
     for r in stored_results() if results is None else results:
         cfg = r.get("config", {})
         params = dict(tuple(p) for p in cfg.get("method_params", []))
         if (r.get("dataset") != dataset or cfg.get("method") != "subclass_teacher" or cfg.get("train_limit")
                 or "aux_temperature" not in params or float(params.get("aux_weight", 1.0)) != 1.0
-                or "subclass_shares" not in r or is_stale(r)):
+                or "subclass_shares" not in r or is_stale(r) or (wanted is not None and cfg.get("seed") not in wanted)):
             continue
         cells.setdefault(float(params["aux_temperature"]), []).append(
             (classes_split(r["subclass_shares"]), 100 * float(r["metrics"]["accuracy"])))
@@ -124,10 +127,13 @@ def subclass_sweep_table(dataset: str | None = None, results: list[dict] | None 
                                        "teacher accuracy %", "split", "default"])
 
 
-def best_aux_temperature(table: pd.DataFrame, seeds: int = 3) -> float | None:
-    """The sweep's choice: the temperature whose teachers leave the most classes split (mean over ``seeds`` seeds;
-    a tie goes to the higher temperature, the one nearer the authors'); None until a cell has the seeds."""
-    full = table[table["seeds"] >= seeds]
+def best_aux_temperature(dataset: str = "mnist", results: list[dict] | None = None) -> float | None:
+    """The data set's sweep's choice (:data:`kdcore.methods.subclass.AUX_TEMPERATURE_SWEEPS`): the temperature whose
+    teachers leave the most classes split on the sweep's seeds (mean; a tie goes to the higher temperature, the one
+    nearer the authors'); None until every seed of a temperature is stored."""
+    sweep = AUX_TEMPERATURE_SWEEPS[dataset]
+    table = subclass_sweep_table(dataset, results, seeds=sweep.seeds)
+    full = table[(table["seeds"] >= len(sweep.seeds)) & table["aux temperature"].isin(sweep.temperatures)]
     if full.empty:
         return None
     return float(full.sort_values(["split", "aux temperature"], ascending=[False, False]).iloc[0]["aux temperature"])
@@ -148,10 +154,12 @@ def report(datasets: tuple[str, ...] = ("fashion_mnist", "mnist", "mnist_binary"
         table = settings_table(ds)
         if not table.empty:
             parts.append(f"### {DATASET_TITLES.get(ds, ds)}\n\n{markdown(table)}\n")
-    sub = subclass_sweep_table()
-    if not sub.empty:
-        parts.append("### Subclass teacher: auxiliary-loss temperature (MNIST, course CNN, 2 subclasses per class)\n\n"
-                     f"{markdown(sub.drop(columns='split'))}\n")
+    for sweep in AUX_TEMPERATURE_SWEEPS.values():
+        sub = subclass_sweep_table(sweep.dataset)
+        if not sub.empty:
+            parts.append(f"### Subclass teacher: auxiliary-loss temperature ({DATASET_TITLES.get(sweep.dataset, sweep.dataset)}"
+                         f", course CNN, 2 subclasses per class; chosen on seeds {', '.join(map(str, sweep.seeds))})\n\n"
+                         f"{markdown(sub.drop(columns='split'))}\n")
     sweep = dkd_sweep_table()
     if not sweep.empty:
         parts.append("### DKD β × warm-up sweep (Fashion-MNIST, course MLP, T = 4)\n\n"
