@@ -2,9 +2,10 @@
 
 The facts here were copied across modules as ``dataset.startswith("mhist")`` checks and literals
 (``"SSA"``, ``(3, 224, 224)``, ``"mobilenet_v2"`` …); :func:`data_pair` is the one place to read them.
-Pure: no torch, no data loading — the config, the losses and the views import it freely. Only facts
-that hold whatever source a data set is loaded from (the MNIST-5k subset and the full MNIST share
-one pair; a stand-in is a *source*, see :attr:`kdcore.data.ArrayDataset.is_standin`).
+Pure: no torch, no data loading — the config, the losses and the views import it freely. Facts that
+hold whatever source a data set is loaded from (the MNIST-5k subset and the full MNIST share one pair;
+a stand-in is a *source*, see :attr:`kdcore.data.ArrayDataset.is_standin`), except its size, given
+per source (``examples``: the memory guard's estimate).
 
 The default numbers mirror those the engine uses today (``kdcore.config.course_teacher`` /
 ``course_student``, the FitNets / attention-transfer default
@@ -13,7 +14,9 @@ layers); a test keeps them equal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
 MNIST_CLASSES: tuple[str, ...] = tuple(str(i) for i in range(10))
 FASHION_CLASSES: tuple[str, ...] = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
@@ -53,6 +56,13 @@ class DataPair:
     # their code says "usually less than 1"; with 10 classes at 1 most classes stay in one subclass (the sweep in
     # kdcore/methods/subclass.py picks the value for the 10-class sets)
     subclass_aux_temperature: float = 1.0
+    # (train, test) examples as loaded, by JobConfig.data_source; any other source ("auto" included) counts as the
+    # full release (None): offline "auto" MNIST may be the 5k subset, the larger figure is the safe guess
+    examples: Mapping[str | None, tuple[int, int]] = field(default_factory=lambda: MappingProxyType({}))
+    # what load_dataset holds per example: 28×28 float32 images in memory; MHIST keeps its images in their PNG files
+    # (a path and a label each, about 512 bytes) and decodes one batch of uint8 images at a time
+    bytes_per_example: int = 28 * 28 * 4
+    images_on_disk: bool = False
 
     @property
     def num_classes(self) -> int:
@@ -64,17 +74,21 @@ class DataPair:
         return None if self.positive_class is None else self.classes.index(self.positive_class)
 
 
-def _mnist_style(name: str, title: str, classes: tuple[str, ...]) -> DataPair:
+MNIST_EXAMPLES = MappingProxyType({None: (60_000, 10_000), "mnist-5k": (4_000, 1_000)})
+
+
+def _mnist_style(name: str, title: str, classes: tuple[str, ...],
+                 examples: Mapping[str | None, tuple[int, int]] = MNIST_EXAMPLES) -> DataPair:
     return DataPair(
         name=name, title=title, family="mnist", input_shape=(1, 28, 28), classes=classes, positive_class=None,
         teacher_arch="teacher_cnn", teacher_batch_size=256, teacher_lr=1e-3,
         student_arch="student_mlp", student_batch_size=256, student_lr=1e-3, student_hidden=(784, 784),
         assistant_arch=None, transfer=False, micro_batch=None, imagenet_normalized=False, backbone_pair=False,
-        hint_layers=("conv2", "conv2"), at_layers="conv1,conv2", user_folder=False,
+        hint_layers=("conv2", "conv2"), at_layers="conv1,conv2", user_folder=False, examples=examples,
     )
 
 
-def _mhist_style(name: str, title: str, user_folder: bool) -> DataPair:
+def _mhist_style(name: str, title: str, user_folder: bool, examples: tuple[int, int]) -> DataPair:
     return DataPair(
         name=name, title=title, family="mhist", input_shape=(3, 224, 224), classes=MHIST_CLASSES,
         positive_class="SSA",
@@ -82,6 +96,7 @@ def _mhist_style(name: str, title: str, user_folder: bool) -> DataPair:
         student_arch="mobilenet_v2", student_batch_size=32, student_lr=1e-3, student_hidden=None,
         assistant_arch="resnet18", transfer=True, micro_batch=4, imagenet_normalized=True, backbone_pair=True,
         hint_layers=("map14", "map14"), at_layers="map28,map14,map7", user_folder=user_folder,
+        examples=MappingProxyType({None: examples}), bytes_per_example=512, images_on_disk=True,
     )
 
 
@@ -90,13 +105,15 @@ DATA_PAIRS: dict[str, DataPair] = {
     # keeps the authors' 1 until a sweep of its own (~15 CPU minutes a teacher): one check at 0.2 (seed 0) split 5 of
     # its 10 classes (2 at 1) and cost the student 0.7 points (README)
     "mnist": replace(_mnist_style("mnist", "MNIST", MNIST_CLASSES), subclass_aux_temperature=0.2),
-    "fashion_mnist": _mnist_style("fashion_mnist", "Fashion-MNIST", FASHION_CLASSES),
+    "fashion_mnist": _mnist_style("fashion_mnist", "Fashion-MNIST", FASHION_CLASSES,
+                                  MappingProxyType({None: (60_000, 10_000)})),
     # MNIST collapsed to 0–4 vs 5–9: the subclass-distillation paper's demo (the teacher never sees digits)
     "mnist_binary": replace(_mnist_style("mnist_binary", "MNIST 0–4 vs 5–9", BINARY_CLASSES), subclasses=5),
     # the real release, from the user's folder (JobConfig.data_dir, else KD_MHIST_DIR)
-    "mhist": _mhist_style("mhist", "MHIST", user_folder=True),
+    "mhist": _mhist_style("mhist", "MHIST", user_folder=True, examples=(2_175, 977)),
     # the synthetic stand-in, made by kdcore.data.synthetic_mhist under KD_DATA_DIR
-    "mhist_synthetic": replace(_mhist_style("mhist_synthetic", "MHIST synthetic stand-in", user_folder=False),
+    "mhist_synthetic": replace(_mhist_style("mhist_synthetic", "MHIST synthetic stand-in", user_folder=False,
+                                           examples=(96, 48)),
                                synthetic=True),
 }
 

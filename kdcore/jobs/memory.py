@@ -52,18 +52,6 @@ RUNTIME_BYTES = 600 * MB
 BACKWARD_FACTOR = 1.3
 SAFETY = 1.1  # allocator slack and the small tensors this sum leaves out
 
-# Data sets as load_dataset holds them: (examples, bytes per example) for train + test together.
-# "auto" MNIST may resolve to the 5k subset offline; the 60k figure is the safe (larger) guess.
-DATA_BYTES = {
-    ("mnist", "mnist-5k"): 5_000 * 784 * 4,
-    ("mnist", None): 70_000 * 784 * 4,
-    ("fashion_mnist", None): 70_000 * 784 * 4,
-    # MHIST stays in its PNG files (kdcore/data/images.py): paths and labels, plus one decoded uint8 batch
-    ("mhist", None): 3_152 * 512 + 32 * 3 * 224 * 224,
-    ("mhist_synthetic", None): (96 + 48) * 512 + 32 * 3 * 224 * 224,
-}
-
-
 @dataclass(frozen=True)
 class Backbone:
     """Measured figures of an ImageNet backbone at 224×224 (see :func:`saved_bytes_per_example`)."""
@@ -255,18 +243,25 @@ def _outputs(config: JobConfig) -> int:
     return data_pair(config.dataset).num_classes * int(config.param("subclasses", 1))
 
 
+def _examples(config: JobConfig) -> tuple[int, int]:
+    """(train, test) examples the job's data set holds as loaded (``DataPair.examples``), before ``train_limit``."""
+    examples = data_pair(config.dataset).examples
+    return examples.get(config.data_source, examples[None])
+
+
 def _data_bytes(config: JobConfig) -> int:
-    source = "mnist-5k" if config.data_source == "mnist-5k" else None
-    dataset = "mnist" if config.dataset == "mnist_binary" else config.dataset  # the same images
-    return DATA_BYTES.get((dataset, source), DATA_BYTES[("mnist", None)])
+    """What load_dataset holds for the whole data set (train + test), plus one decoded batch when the images stay in
+    their files."""
+    pair = data_pair(config.dataset)
+    held = sum(_examples(config)) * pair.bytes_per_example
+    if pair.images_on_disk:
+        c, h, w = pair.input_shape
+        held += pair.teacher_batch_size * c * h * w  # one uint8 batch
+    return held
 
 
 def _n_train(config: JobConfig) -> int:
-    full = DATA_BYTES.get((config.dataset, None), 0)
-    per = 784 * 4
-    mnist = 60_000 if config.data_source != "mnist-5k" else 4_000
-    n = {"mnist": mnist, "mnist_binary": mnist, "fashion_mnist": 60_000,
-         "mhist": 2_175, "mhist_synthetic": 96}.get(config.dataset, full // per)
+    n = _examples(config)[0]
     return min(n, config.train_limit) if config.train_limit else n
 
 
