@@ -40,8 +40,8 @@ class AuxTemperatureSweep:
 AUX_TEMPERATURE_SWEEPS: dict[str, AuxTemperatureSweep] = {
     # MNIST-5k: a teacher is ~1.5 CPU minutes, so three seeds a temperature
     "mnist": AuxTemperatureSweep("mnist", (1.0, 0.5, 0.3, 0.2, 0.1), (0, 1, 2)),
-    # full Fashion-MNIST: a teacher is ~15 CPU minutes, so one seed a temperature around MNIST's choice (at 1 its
-    # fashion-methods teachers split 2 of 10 classes: the Learn page's pictures)
+    # full Fashion-MNIST: a teacher is ~15 CPU minutes, so one seed a temperature around MNIST's choice (at 1 the
+    # teachers fashion-methods made before split 2 of 10 classes: their pictures, assets/store/artefacts)
     "fashion_mnist": AuxTemperatureSweep("fashion_mnist", (0.3, 0.2, 0.15), (0,)),
 }
 SPLIT_SHARE = 0.9

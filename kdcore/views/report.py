@@ -25,6 +25,10 @@ def _fmt(values: list[float]) -> str:
     return f"{mean:.2f} ± {std:.2f}"
 
 
+def _params_text(params: list) -> str:
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params)
+
+
 def settings_table(dataset: str, results: list[dict] | None = None, include_stale: bool = False) -> pd.DataFrame:
     """One row per stored setting of ``dataset`` (seed repeats together): model, seeds, test accuracy % (and F1 /
     AUC % on binary sets with a positive class) as mean ± sample std; results of an older engine left out unless
@@ -44,7 +48,9 @@ def settings_table(dataset: str, results: list[dict] | None = None, include_stal
     for _, g in runs.groupby("group", sort=False):
         first = g.iloc[0]
         cfg = next(r for r in results if r["key"] == first["key"])["config"]
-        settings = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in cfg.get("method_params", []))
+        settings = _params_text(cfg.get("method_params", []))
+        if teacher_settings := _params_text((cfg.get("teacher") or {}).get("method_params", [])):
+            settings = f"{settings or '–'}; its teacher: {teacher_settings}"  # e.g. which subclass teacher
         row = {"role": first["role"], "model": first["model"], "settings": settings or "–",
                "seeds": ", ".join(str(int(s)) for s in sorted(g["seed"])),
                "accuracy %": _fmt([100 * a for a in g["accuracy"]])}
