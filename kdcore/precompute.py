@@ -16,8 +16,8 @@ Parts (``--only``), each idempotent (finished jobs are never recomputed):
   subclass-binary  the subclass-distillation paper's demo: MNIST 0–4 vs 5–9, a 5-subclass teacher, the course MLP
              from scratch / Hinton KD / subclass distillation, 3 seeds.
   subclass-sweep  the subclass teacher's auxiliary-loss temperature on MNIST (offline: the 5k subset; 5 temperatures,
-             3 seeds) and full Fashion-MNIST (3 temperatures, seed 0; ~45 CPU minutes); picks each data set's
-             DataPair.subclass_aux_temperature (kdcore/methods/subclass.py).
+             3 seeds) and full Fashion-MNIST (3 temperatures on seed 0, the best 2 on seeds 0-2; ~90 CPU minutes);
+             picks each data set's DataPair.subclass_aux_temperature (kdcore/methods/subclass.py).
   dkd-sweep  DKD's beta x warm-up sweep on full Fashion-MNIST, 3 seeds (picks DKD's defaults: kdcore/methods/dkd.py).
   stale      every shipped result an older engine made (kdcore/engine.py), made again (teachers first).
   mhist      the MHIST page's pipeline of every method it offers, on the synthetic stand-in (or real
@@ -120,17 +120,29 @@ def subclass_binary_configs(seeds: Iterable[int] = SEEDS) -> list[JobConfig]:
     return out
 
 
-def subclass_sweep_configs(datasets: Iterable[str] | None = None, seeds: Iterable[int] | None = None) -> list[JobConfig]:
+def subclass_sweep_configs(datasets: Iterable[str] | None = None, seeds: Iterable[int] | None = None,
+                           results: list[dict] | None = None) -> list[JobConfig]:
     """The subclass teacher's auxiliary-loss temperature sweeps (:data:`kdcore.methods.subclass.AUX_TEMPERATURE_SWEEPS`,
     each cell's temperature explicit; ``seeds`` replaces a sweep's own) on the course teacher; every teacher records
-    how it splits each class (``subclass_shares``). They pick each data set's ``DataPair.subclass_aux_temperature``."""
+    how it splits each class (``subclass_shares``). A sweep with finalists: every temperature on its first seed, and,
+    given the stored ``results`` of that screen, its finalists (:func:`kdcore.views.report.sweep_finalists`) on the
+    other seeds. They pick each data set's ``DataPair.subclass_aux_temperature``."""
     from kdcore.methods.subclass import AUX_TEMPERATURE_SWEEPS, subclass_configs
+    from kdcore.views.report import sweep_finalists
+
+    def teacher(dataset: str, seed: int, t: float) -> JobConfig:
+        return subclass_configs(course_teacher(dataset, seed=seed), course_student(dataset, "scratch", seed=seed),
+                                aux_temperature=t)[0]
 
     out: list[JobConfig] = []
     for sweep in (AUX_TEMPERATURE_SWEEPS[d] for d in (datasets or AUX_TEMPERATURE_SWEEPS)):
-        out += [subclass_configs(course_teacher(sweep.dataset, seed=s), course_student(sweep.dataset, "scratch", seed=s),
-                                 aux_temperature=t)[0]
-                for s in (sweep.seeds if seeds is None else seeds) for t in sweep.temperatures]
+        run_seeds = tuple(sweep.seeds if seeds is None else seeds)
+        if sweep.finalists is None:
+            out += [teacher(sweep.dataset, s, t) for s in run_seeds for t in sweep.temperatures]
+            continue
+        out += [teacher(sweep.dataset, run_seeds[0], t) for t in sweep.temperatures]
+        if results is not None:
+            out += [teacher(sweep.dataset, s, t) for s in run_seeds[1:] for t in sweep_finalists(sweep.dataset, results)]
     return out
 
 
@@ -412,7 +424,9 @@ def precompute(profile: str = "default", only: list[str] | None = None) -> None:
     if "subclass-binary" in parts:
         _run_all(subclass_binary_configs(SEEDS if profile != "quick" else (0,)), "subclass-binary")
     if "subclass-sweep" in parts:
-        _run_all(subclass_sweep_configs(seeds=env.seeds if profile != "quick" else (0,)), "subclass-sweep")
+        seeds = env.seeds if profile != "quick" else (0,)
+        _run_all(subclass_sweep_configs(seeds=seeds), "subclass-sweep")  # a sweep with finalists: its screen
+        _run_all(subclass_sweep_configs(seeds=seeds, results=work.list()), "subclass-sweep finalists")
     if "dkd-sweep" in parts:
         _run_all(dkd_sweep_configs((env.seeds or SEEDS) if profile != "quick" else (0,)), "dkd-sweep")
     if "stale" in parts:  # results an older engine made: made again (teachers first)

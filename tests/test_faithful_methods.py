@@ -9,7 +9,13 @@ from kdcore.data.pairs import data_pair
 from kdcore.methods.dkd import DEFAULT_BETA, DEFAULT_WARMUP, SWEEP_BETAS, SWEEP_WARMUPS
 from kdcore.methods.subclass import AUX_TEMPERATURE_SWEEPS, LOSS_AUX_TEMPERATURE, classes_split
 from kdcore.store import SHIPPED_STORE, ResultStore
-from kdcore.views.report import best_aux_temperature, best_dkd_cell, dkd_sweep_table, subclass_sweep_table
+from kdcore.views.report import (
+    best_aux_temperature,
+    best_dkd_cell,
+    dkd_sweep_table,
+    subclass_sweep_table,
+    sweep_finalists,
+)
 from kdcore.views.subclass_examples import is_default_teacher, load_subclass_examples
 
 
@@ -25,11 +31,13 @@ def test_dkd_defaults_are_the_shipped_sweeps_choice() -> None:
 
 @pytest.mark.parametrize("dataset", sorted(AUX_TEMPERATURE_SWEEPS))
 def test_subclass_aux_temperature_is_the_shipped_sweeps_choice(dataset: str) -> None:
-    sweep = AUX_TEMPERATURE_SWEEPS[dataset]
-    table = subclass_sweep_table(dataset, _shipped(), seeds=sweep.seeds)
-    swept = table[table["aux temperature"].isin(sweep.temperatures)]
-    assert (swept["seeds"] == len(sweep.seeds)).sum() == len(sweep.temperatures), table  # every cell shipped
-    best = best_aux_temperature(dataset, _shipped())
+    sweep, results = AUX_TEMPERATURE_SWEEPS[dataset], _shipped()
+    table = subclass_sweep_table(dataset, results, seeds=sweep.seeds).set_index("aux temperature")
+    finalists = sweep_finalists(dataset, results)
+    assert len(finalists) == (sweep.finalists or len(sweep.temperatures)), table
+    for t in sweep.temperatures:  # every cell shipped: the finalists on every seed, the others on the first
+        assert table.loc[t, "seeds"] == (len(sweep.seeds) if t in finalists else 1), table
+    best = best_aux_temperature(dataset, results)
     assert best is not None and best < LOSS_AUX_TEMPERATURE, table  # at the authors' 1 most classes stay unsplit
     assert data_pair(dataset).subclass_aux_temperature == best, table
 
