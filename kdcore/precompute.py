@@ -142,7 +142,8 @@ def subclass_sweep_configs(datasets: Iterable[str] | None = None, seeds: Iterabl
             continue
         out += [teacher(sweep.dataset, run_seeds[0], t) for t in sweep.temperatures]
         if results is not None:
-            out += [teacher(sweep.dataset, s, t) for s in run_seeds[1:] for t in sweep_finalists(sweep.dataset, results)]
+            finalists = sweep_finalists(sweep.dataset, results, screen_seed=run_seeds[0])
+            out += [teacher(sweep.dataset, s, t) for s in run_seeds[1:] for t in finalists]
     return out
 
 

@@ -133,32 +133,36 @@ def subclass_sweep_table(dataset: str = "mnist", results: list[dict] | None = No
                                        "teacher accuracy %", "split", "default"])
 
 
-def sweep_finalists(dataset: str = "mnist", results: list[dict] | None = None) -> tuple[float, ...]:
+def _most_split_first(table: pd.DataFrame) -> pd.DataFrame:
+    """Sweep rows, most classes split first; a tie goes to the higher temperature (the one nearer the authors' 1)."""
+    return table.sort_values(["split", "aux temperature"], ascending=[False, False])
+
+
+def sweep_finalists(dataset: str = "mnist", results: list[dict] | None = None,
+                    screen_seed: int | None = None) -> tuple[float, ...]:
     """The temperatures of the data set's sweep that are trained on every seed: all of them, or, for a sweep with
-    ``finalists``, the ones that split the most classes on its first seed (a tie goes to the higher temperature);
+    ``finalists``, the ones that split the most classes on the screen's seed (default: the sweep's first);
     () until that screen is stored."""
     sweep = AUX_TEMPERATURE_SWEEPS[dataset]
     if sweep.finalists is None:
         return sweep.temperatures
-    table = subclass_sweep_table(dataset, results, seeds=sweep.seeds[:1])
+    table = subclass_sweep_table(dataset, results, seeds=(sweep.seeds[0] if screen_seed is None else screen_seed,))
     screened = table[table["aux temperature"].isin(sweep.temperatures)]
     if len(screened) < len(sweep.temperatures):
         return ()
-    ranked = screened.sort_values(["split", "aux temperature"], ascending=[False, False])
-    return tuple(float(t) for t in ranked["aux temperature"].head(sweep.finalists))
+    return tuple(float(t) for t in _most_split_first(screened)["aux temperature"].head(sweep.finalists))
 
 
 def best_aux_temperature(dataset: str = "mnist", results: list[dict] | None = None) -> float | None:
     """The data set's sweep's choice (:data:`kdcore.methods.subclass.AUX_TEMPERATURE_SWEEPS`): of the temperatures
     trained on every seed (:func:`sweep_finalists`), the one whose teachers leave the most classes split (mean over
-    the sweep's seeds; a tie goes to the higher temperature, the one nearer the authors'); None until one is stored
-    on every seed."""
+    the sweep's seeds; a tie goes to the higher temperature); None until one is stored on every seed."""
     sweep = AUX_TEMPERATURE_SWEEPS[dataset]
     table = subclass_sweep_table(dataset, results, seeds=sweep.seeds)
     full = table[(table["seeds"] >= len(sweep.seeds)) & table["aux temperature"].isin(sweep_finalists(dataset, results))]
     if full.empty:
         return None
-    return float(full.sort_values(["split", "aux temperature"], ascending=[False, False]).iloc[0]["aux temperature"])
+    return float(_most_split_first(full).iloc[0]["aux temperature"])
 
 
 def markdown(table: pd.DataFrame) -> str:
