@@ -435,3 +435,16 @@ def test_images_stay_on_disk_until_a_batch_is_indexed(tmp_path):
     Image.new("L", (224, 224)).save(data.x_train.paths[0])
     with pytest.raises(DataError, match="changed or vanished"):
         data.x_train[torch.tensor([0])]
+
+
+@pytest.mark.parametrize(("dataset", "source"), [("mnist", "mnist-5k"), ("mnist_binary", "mnist-5k"),
+                                                 ("mhist_synthetic", "auto")])
+def test_data_pair_sizes_are_the_loaded_data_sets(mhist_env: None, dataset: str, source: str) -> None:
+    # the memory guard estimates a job's data from DataPair.examples of the job's data_source: they must be what
+    # load_dataset holds for that source
+    from kdcore.data import load_dataset
+    from kdcore.data.pairs import data_pair
+
+    data = load_dataset(dataset, source)
+    examples = data_pair(dataset).examples
+    assert examples.get(source, examples[None]) == (len(data.y_train), len(data.y_test)), data.source_id

@@ -44,7 +44,7 @@ AUX_TEMPERATURE_SWEEPS: dict[str, AuxTemperatureSweep] = {
     # MNIST-5k: a teacher is ~1.5 CPU minutes, so every temperature on three seeds
     "mnist": AuxTemperatureSweep("mnist", (1.0, 0.5, 0.3, 0.2, 0.1), (0, 1, 2)),
     # full Fashion-MNIST: a teacher is ~15 CPU minutes, so temperatures around MNIST's choice screened on seed 0 and
-    # the best two on three seeds (at 1 the teachers fashion-methods made before split 2 of 10 classes: their
+    # the best two on three seeds (at 1, the seed-0 teacher fashion-methods made before split 2 of 10 classes: its
     # pictures, assets/store/artefacts)
     "fashion_mnist": AuxTemperatureSweep("fashion_mnist", (0.3, 0.2, 0.15), (0, 1, 2), finalists=2),
 }
