@@ -30,17 +30,21 @@ def class_logits_from_subclass(logits: torch.Tensor, s: int) -> torch.Tensor:
     return logits.view(n, width // s, s).logsumexp(dim=2)
 
 
-def subclass_shares(logits: torch.Tensor, y: torch.Tensor, s: int) -> torch.Tensor:
-    r"""``(C, s)`` share of each class's examples that its subclass ``k`` wins: example ``x`` of class ``c`` goes
-    to :math:`\arg\max_{k < s} z_{c s + k}(x)`. A row with a share near 1 is a class kept in one subclass
-    (collapse); a class with no examples gets a row of zeros."""
+def assigned_subclasses(logits: torch.Tensor, y: torch.Tensor, s: int) -> torch.Tensor:
+    r"""``(N,)`` the subclass each example is put in: example ``x`` of class ``c`` goes to
+    :math:`\arg\max_{k < s} z_{c s + k}(x)` (its own class's subclasses only)."""
     n, width = logits.shape
     if s < 1 or width % s:
         raise ValueError(f"{width} logits cannot be split into groups of s={s} subclasses")
-    n_classes = width // s
-    own = logits.view(n, n_classes, s)[torch.arange(n), y]  # (N, s): the true class's subclass logits
-    counts = torch.zeros(n_classes, s, dtype=torch.float64)
-    counts.index_put_((y, own.argmax(dim=1)), torch.ones(n, dtype=torch.float64), accumulate=True)
+    return logits.view(n, width // s, s)[torch.arange(n), y].argmax(dim=1)
+
+
+def subclass_shares(logits: torch.Tensor, y: torch.Tensor, s: int) -> torch.Tensor:
+    r"""``(C, s)`` share of each class's examples that its subclass ``k`` wins (:func:`assigned_subclasses`). A row
+    with a share near 1 is a class kept in one subclass (collapse); a class with no examples gets a row of zeros."""
+    sub = assigned_subclasses(logits, y, s)  # refuses a width that is not classes × s
+    counts = torch.zeros(logits.shape[1] // s, s, dtype=torch.float64)
+    counts.index_put_((y, sub), torch.ones(len(y), dtype=torch.float64), accumulate=True)
     return counts / counts.sum(dim=1, keepdim=True).clamp(min=1)
 
 

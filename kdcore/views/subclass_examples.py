@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from kdcore.data.pairs import data_pair
+from kdcore.losses.subclass import assigned_subclasses
 from kdcore.store import STAGING_DIR, LayeredStore, ResultStore, open_store, read_entry
 
 KIND = "subclass_examples"
@@ -250,8 +251,8 @@ def compute_subclass_examples(result: dict, store: ResultStore | LayeredStore | 
         raise ValueError(f"the network has {z.shape[1]} outputs, expected {n_classes} classes x {s} subclasses")
     prob = torch.softmax(z.double(), dim=1).view(len(z), n_classes, s)
     rows = torch.arange(len(z))
-    own = prob[rows, y]  # (N, s): the probabilities of the true class's subclasses
-    sub = own.argmax(dim=1)
+    own = prob[rows, y]  # (N, s): the probabilities of the true class's subclasses (they rank the pictures)
+    sub = assigned_subclasses(z, y, s)
 
     indices = np.full((n_classes, s, per_subclass), -1, np.int64)
     confidence = np.full((n_classes, s, per_subclass), np.nan, np.float32)
