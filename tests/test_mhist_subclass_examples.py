@@ -137,3 +137,14 @@ def test_mhist_page_answers_the_shipped_subclass_pipeline_without_training(shipp
     captions = [img.caption for el in at.get("image") for img in el.proto.imgs]
     assert len(captions) == 4 and all(c.startswith("subclass ") for c in captions)
     assert any("Subclasses the teacher invented" in h.value for h in at.subheader)
+
+
+def test_the_mhist_pipelines_subclass_teacher_is_its_default() -> None:
+    # precompute's subclass-examples makes pictures of default teachers only; the MHIST pipeline's teacher carries
+    # stage epochs beside its subclass settings, and is still the default one (its pictures must be made)
+    from kdcore.views.lab import pipeline_configs
+    from kdcore.views.subclass_examples import is_default_teacher
+
+    [teacher] = [c for c in pipeline_configs("mhist_synthetic", method="subclass") if c.method == "subclass_teacher"]
+    assert is_default_teacher(teacher.to_dict())
+    assert not is_default_teacher(teacher.replace(method_params=(*teacher.method_params, ("aux_temperature", 0.5))).to_dict())

@@ -193,13 +193,17 @@ class SubclassExamples:
 
 # ---- computing ---------------------------------------------------------------------------------
 def is_default_teacher(teacher_config: dict) -> bool:
-    """Whether a subclass teacher has its data set's default settings (the job the lab and precompute make)."""
+    """Whether a subclass teacher has its data set's default subclass settings (the job the lab and precompute make;
+    settings that are not the subclass teacher's own, e.g. the MHIST pipeline's stage epochs, are kept as they are)."""
     from kdcore.config import JobConfig
+    from kdcore.methods import get_method
     from kdcore.methods.subclass import subclass_configs
 
     try:
         cfg = JobConfig.from_dict(teacher_config)
-        default, _ = subclass_configs(cfg.replace(method="scratch", method_params=()), cfg)
+        own = set(get_method("subclass_teacher").params)
+        base = cfg.replace(method="scratch", method_params=tuple((k, v) for k, v in cfg.method_params if k not in own))
+        default, _ = subclass_configs(base, cfg)
         return dict(default.method_params) == dict(cfg.method_params)
     except Exception:  # a config this engine cannot read: not the default
         return False
