@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
+import browser_support
 import pytest
 
 # Set before any kdcore import decides "online?" (the answer is cached per process). The suite
@@ -69,3 +72,31 @@ def mhist_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     clear_cache()
     yield
     clear_cache()
+
+
+@pytest.fixture
+def server(tmp_path: Path, request: pytest.FixtureRequest):
+    """``streamlit run app.py`` as deployed (worker processes), tiny jobs, its own store; yields (url, process).
+    A test adds settings by ``@pytest.mark.parametrize("server", [{...}], indirect=True)``."""
+    port = browser_support.free_port()
+    env = {**os.environ, "KD_STORE_DIR": str(tmp_path / "store"), "KD_APP_TINY": "1", "KD_OFFLINE": "1",
+           "KD_RUNNER_MODE": "process",  # as deployed: jobs in a worker process
+           "KD_DATA_DIR": os.environ.get("KD_DATA_DIR", str(tmp_path / "data")),
+           **getattr(request, "param", {})}  # a test's own settings (indirect parametrisation)
+    log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115 - closed in the finally below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=browser_support.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        browser_support.wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", proc)
+        yield f"http://127.0.0.1:{port}", proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        log.close()
+        print((tmp_path / "streamlit.log").read_text()[-3000:])

@@ -9,88 +9,15 @@ Run: ``pytest -m e2e tests/test_e2e_browser.py`` (needs Debian's /usr/bin/chromi
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
+import browser_support
 import pytest
+from browser_support import EXCEPTION, SHOTS, sync_playwright
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = ROOT / "artifacts" / "screenshots"
-EXCEPTION = '[data-testid="stException"]'
-
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    sync_playwright = None
-
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} missing (apt-get install chromium)"),
-    pytest.mark.skipif(sync_playwright is None, reason="the playwright Python package is missing (pip install playwright)"),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited early with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"{url} did not answer within {timeout_s:.0f} s")
-
-
-def _rss_mb(pid: int) -> float:
-    import psutil
-
-    try:
-        return psutil.Process(pid).memory_info().rss / 2**20
-    except psutil.Error:
-        return 0.0
-
-
-@pytest.fixture
-def server(tmp_path: Path, request: pytest.FixtureRequest):
-    port = _free_port()
-    env = {**os.environ, "KD_STORE_DIR": str(tmp_path / "store"), "KD_APP_TINY": "1", "KD_OFFLINE": "1",
-           "KD_RUNNER_MODE": "process",  # as deployed: jobs in a worker process
-           "KD_DATA_DIR": os.environ.get("KD_DATA_DIR", str(tmp_path / "data")),
-           **getattr(request, "param", {})}  # a test's own settings (indirect parametrisation)
-    log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115 - closed in the finally below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        _wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", proc)
-        yield f"http://127.0.0.1:{port}", proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log.close()
-        print((tmp_path / "streamlit.log").read_text()[-3000:])
+pytestmark = browser_support.MARKS
 
 
 def test_every_page_in_chromium(server) -> None:
@@ -98,8 +25,7 @@ def test_every_page_in_chromium(server) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     peak = 0.0
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = _browser(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 2400})
             page.set_default_timeout(30_000)
@@ -113,7 +39,7 @@ def test_every_page_in_chromium(server) -> None:
                 page.wait_for_timeout(800)  # let charts draw
                 page.screenshot(path=str(SHOTS / f"{shot}.png"), full_page=True)
                 assert page.locator(EXCEPTION).count() == 0, f"exception box on {shot}"
-                peak = max(peak, _rss_mb(proc.pid))
+                peak = max(peak, browser_support.rss_mb(proc.pid))
 
             t0 = time.monotonic()
             visit("", "Learn: knowledge distillation")
@@ -155,9 +81,7 @@ def test_every_page_in_chromium(server) -> None:
     assert peak < 1536, f"server peak RSS {peak:.0f} MB exceeds the 1.5 GB target"
 
 
-def _browser(p):  # noqa: ANN001, ANN202 - playwright objects
-    return p.chromium.launch(executable_path=CHROMIUM, args=[
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+_browser = browser_support.launch
 
 
 # Jobs of 2,000 training images and 2 epochs (teachers 2): long enough that the status box is seen mid-run.
