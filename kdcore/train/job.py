@@ -12,6 +12,7 @@ training-set logits → build student + loss (its :class:`~kdcore.methods.Method
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import torch
 
@@ -21,7 +22,7 @@ from kdcore.data.pairs import data_pair
 from kdcore.engine import key_part
 from kdcore.methods import check_method_fits, get_method, validate
 from kdcore.models import build_model
-from kdcore.store import BrokenEntry, open_store, store_key
+from kdcore.store import BrokenEntry, open_store, remove_checkpoint, store_key
 from kdcore.train.common import (
     AnyStore,
     RunTeacher,
@@ -38,7 +39,7 @@ from kdcore.train.common import (
     versions,
     weights_id,
 )
-from kdcore.train.loop import ProgressFn, fit, flush_denormals
+from kdcore.train.loop import JobCancelled, ProgressFn, fit, flush_denormals
 
 
 def _noop(_: dict) -> None:
@@ -121,9 +122,24 @@ def run_job(
             return run_job(teacher, progress=nested_progress(progress, stage), store=store, cancel=cancel)
 
         try:
-            return {**compute(config, key, data, store, progress, cancel, run_teacher), "cached": False}
-        except BrokenEntry:  # a stored teacher passed its checksums but did not load: set aside; train it again, once
-            return {**compute(config, key, data, store, progress, cancel, run_teacher), "cached": False}
+            try:
+                return {**compute(config, key, data, store, progress, cancel, run_teacher), "cached": False}
+            except BrokenEntry:  # a stored teacher passed its checksums but did not load: set aside; train it again
+                return {**compute(config, key, data, store, progress, cancel, run_teacher), "cached": False}
+        except JobCancelled:
+            # cancelled on purpose (the lab's Cancel): nothing half-made stays, not even its resume checkpoints
+            # (a job killed by a crash keeps them: resubmitting it resumes)
+            drop_checkpoints(store, key)
+            raise
+
+
+def drop_checkpoints(store: AnyStore, key: str) -> None:
+    """Remove every resume checkpoint of job ``key`` (``<key>.pt``, the MHIST stages' ``<key>.stage*.pt``)."""
+    root = getattr(store, "root", None)
+    if root is None:
+        return
+    for path in (Path(root) / "checkpoints").glob(f"{key}*.pt"):
+        remove_checkpoint(path)
 
 
 def _compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, progress: ProgressFn,
