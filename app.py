@@ -21,6 +21,9 @@ def main() -> None:
     except SettingsError as e:
         st.error(f"The app cannot start with this environment: {e}")
         st.stop()
+    from kdcore.board import lecturer_code
+
+    lecturer_code()  # made (when KD_LECTURER_CODE is unset) and printed to the server log once, at the first visit
 
     pages = [
         st.Page("app_pages/learn.py", title="Learn", icon=":material/school:", default=True),
