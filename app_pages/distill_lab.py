@@ -74,12 +74,18 @@ if submitted:
         elif plan is not None:
             pending = (config, plan)
 if pending is None and (waiting := st.session_state.get("lab_pending")) is not None:
-    st.warning(waiting[1].warning())
-    st.caption("Plan: " + waiting[1].describe())
-    go, drop = st.columns([1, 3])
-    if go.button(f"Start anyway (about {lab.duration_words(waiting[1].total_s)})", key="lab_confirm", type="primary"):
+    ask = st.empty()  # emptied once started: a stale "Start anyway" clicked during the run would stop it
+    with ask.container():
+        st.warning(waiting[1].warning())
+        st.caption("Plan: " + waiting[1].describe())
+        go, drop = st.columns([1, 3])
+        start = go.button(f"Start anyway (about {lab.duration_words(waiting[1].total_s)})", key="lab_confirm",
+                          type="primary")
+        dropped = drop.button("Don't run it", key="lab_drop")
+    if start:
         pending = st.session_state.pop("lab_pending")
-    elif drop.button("Don't run it", key="lab_drop"):
+        ask.empty()
+    elif dropped:
         st.session_state.pop("lab_pending")
         st.rerun()
 
