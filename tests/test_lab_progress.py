@@ -230,8 +230,8 @@ def test_cancel_through_the_runner_stops_within_seconds_and_stores_nothing(
         assert list((store.root / "checkpoints").glob(f"{handle.key}*.pt"))  # a half-made job has its checkpoint
         t0 = time.monotonic()
         assert handle.cancel()
-        assert ended.wait(5) and states == [JobState.CANCELLED.value]
-        assert time.monotonic() - t0 < 3
+        assert ended.wait(10) and states == [JobState.CANCELLED.value]
+        assert time.monotonic() - t0 < 5  # at its next batch (tens of ms); slack for a machine shared with others
         assert store.get(handle.key) is None  # no result ...
         assert not list((store.root / "checkpoints").glob(f"{handle.key}*"))  # ... and no resume checkpoint
     finally:
