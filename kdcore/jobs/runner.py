@@ -484,6 +484,15 @@ class JobRunner:
             job.worker.cancel.set()
 
     def _finish(self, job: _Job, state: JobState, result: dict | None = None, error: str | None = None) -> None:
+        if state is JobState.CANCELLED and not self._closed:
+            # cancelled by the people waiting for it: nothing half-made stays, not even its resume checkpoints (a
+            # shutdown keeps them, so the job resumes after a restart, as a killed one does)
+            from kdcore.train.job import drop_checkpoints
+
+            try:
+                drop_checkpoints(open_store(job.store_root), job.key)
+            except OSError:
+                pass
         with self._cv:
             job.state, job.result, job.error, job.worker = state, result, error, None
             if self._active.get((job.store_root, job.key)) is job:

@@ -39,7 +39,7 @@ from kdcore.train.common import (
     versions,
     weights_id,
 )
-from kdcore.train.loop import JobCancelled, ProgressFn, fit, flush_denormals
+from kdcore.train.loop import ProgressFn, fit, flush_denormals
 
 
 def _noop(_: dict) -> None:
@@ -122,19 +122,14 @@ def run_job(
             return run_job(teacher, progress=nested_progress(progress, stage), store=store, cancel=cancel)
 
         try:
-            try:
-                return {**compute(config, key, data, store, progress, cancel, run_teacher), "cached": False}
-            except BrokenEntry:  # a stored teacher passed its checksums but did not load: set aside; train it again
-                return {**compute(config, key, data, store, progress, cancel, run_teacher), "cached": False}
-        except JobCancelled:
-            # cancelled on purpose (the lab's Cancel): nothing half-made stays, not even its resume checkpoints
-            # (a job killed by a crash keeps them: resubmitting it resumes)
-            drop_checkpoints(store, key)
-            raise
+            return {**compute(config, key, data, store, progress, cancel, run_teacher), "cached": False}
+        except BrokenEntry:  # a stored teacher passed its checksums but did not load: set aside; train it again, once
+            return {**compute(config, key, data, store, progress, cancel, run_teacher), "cached": False}
 
 
 def drop_checkpoints(store: AnyStore, key: str) -> None:
-    """Remove every resume checkpoint of job ``key`` (``<key>.pt``, the MHIST stages' ``<key>.stage*.pt``)."""
+    """Remove every resume checkpoint of job ``key`` (``<key>.pt``, the MHIST stages' ``<key>.stage*.pt``): the job
+    runner's Cancel leaves nothing half-made (an interrupted or killed job keeps them: resubmitting it resumes)."""
     root = getattr(store, "root", None)
     if root is None:
         return
@@ -185,5 +180,5 @@ def _compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, p
                               progress=progress, checkpoints=(ckpt,))
 
 
-__all__ = ["AnyStore", "ConfigError", "class_logits_fn", "eval_logits", "job_key", "load_model", "num_outputs",
-           "result_record", "run_job", "stored_teacher", "subset", "teacher_train_logits", "versions"]
+__all__ = ["AnyStore", "ConfigError", "class_logits_fn", "drop_checkpoints", "eval_logits", "job_key", "load_model",
+           "num_outputs", "result_record", "run_job", "stored_teacher", "subset", "teacher_train_logits", "versions"]
