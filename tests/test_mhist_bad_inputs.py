@@ -139,8 +139,8 @@ def _wrong_size(d: Path) -> Path:
     return d
 
 
-def _grayscale(d: Path) -> Path:
-    Image.new("L", (224, 224), 128).save(first_image(d))
+def _sixteen_bit(d: Path) -> Path:  # grayscale, RGBA and palette images are converted (issue 23); this is not
+    Image.new("I;16", (224, 224), 128).save(first_image(d))
     return d
 
 
@@ -208,7 +208,7 @@ CORPUS: list[tuple[str, Callable[[Path], Path], str]] = [
     ("no images", _no_images, "none of the 12 images"),
     ("images is a file", _images_is_a_file, "none of the 12 images"),
     ("wrong size", _wrong_size, "are not 224×224"),
-    ("grayscale", _grayscale, "are not 8-bit RGB"),
+    ("16-bit", _sixteen_bit, "no faithful 8-bit RGB conversion"),
     ("not a png", _not_a_png, "corrupt or not PNG"),
     ("decompression bomb", _bomb, "decompression bomb"),
     ("zip slip", _zip_slip, "zip-slip"),
