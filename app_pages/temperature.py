@@ -75,6 +75,8 @@ except Exception as e:  # noqa: BLE001 - never a traceback on the page
     st.stop()
 
 with left:
+    for note in playground.skipped_models(dataset):  # a damaged stored model: skipped, the page still works
+        st.caption(plain(note))
     if not waiting:
         st.image(view.image, width=160, clamp=True,
                  caption=f"true label: {view.true_label}" if view.true_label else "your image, as the models see it")

@@ -46,7 +46,7 @@ def parse_decimal(raw: str, lo: float, hi: float) -> float | None:
     return t if math.isfinite(t) and lo <= t <= hi else None
 
 
-def shown(raw: str, limit: int = 40) -> str:
+def shown(raw: str, limit: int = 80) -> str:
     """A link's value as a note quotes it: at most ``limit`` characters (a 5,000-digit value is not echoed
     whole). The page escapes the note before drawing it (:func:`kdcore.views.text.plain`)."""
     return repr(raw if len(raw) <= limit else raw[:limit] + "…")

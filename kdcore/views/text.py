@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 
 # Every ASCII punctuation character may be backslash-escaped in CommonMark; these are the ones that can
-# start or end markup in GFM, Streamlit's directives (":", "[", "]") or its maths ("$"), and the ones that
-# break an autolink literal (":" in "https://", "." and "/" in "www.example.com/x").
-_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&/=\"'@%^;?])")
+# start or end markup in GFM, Streamlit's directives (":", "[", "]") or its maths ("$"), an HTML entity
+# ("&"), and the ones that break an autolink literal (":" in "https://", "." and "/" in "www.example.com/x",
+# "@" in an e-mail address). Quotes and the like stay as they are: markdown never reads them.
+_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&/@])")
 
 
 def plain(text: object, limit: int | None = 2000) -> str:
