@@ -19,6 +19,12 @@ import re
 # "@" in an e-mail address). Quotes and the like stay as they are: markdown never reads them.
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&/@])")
 
+# GFM's autolink literals ("https://…", "www.…", "a@b.c") are found in the text *after* escapes are read
+# (remark-gfm rewrites text nodes), so escaping cannot stop them: a zero-width space after "://"'s colon,
+# between "www" and ".", and after "@" does (the text reads the same; the e2e test checks the page).
+ZWSP = "\u200b"
+_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?i:(?<=www)(?=\.))|(?<=@)")
+
 
 def plain(text: object, limit: int | None = 2000) -> str:
     """``text`` (anything: ``str()`` of it) escaped for a markdown element, on one line, at most ``limit``
@@ -28,7 +34,8 @@ def plain(text: object, limit: int | None = 2000) -> str:
     if limit is not None and len(s) > limit:
         s = s[:limit] + "…"
     s = " ".join(s.split())  # a newline could start a heading, list or code block in what follows
+    s = _AUTOLINK.sub(ZWSP, s)
     return _SPECIAL.sub(r"\\\1", s)
 
 
-__all__ = ["plain"]
+__all__ = ["ZWSP", "plain"]
