@@ -19,7 +19,9 @@ def main() -> None:
     try:
         settings()  # every KD_* variable, checked on each run: a malformed one is named here, not deep in a page
     except SettingsError as e:
-        st.error(f"The app cannot start with this environment: {e}")
+        from kdcore.views.text import plain
+
+        st.error(f"The app cannot start with this environment: {plain(e)}")
         st.stop()
     from kdcore.train.loop import device_note
 

@@ -196,6 +196,11 @@ def test_cuda_asked_for_without_a_gpu_warns_and_trains_on_the_cpu(store_dir: Pat
     assert code == 0 and "warning: KD_DEVICE=cuda, but no CUDA GPU is visible" in err and "on the CPU" in err
     monkeypatch.setenv("KD_DEVICE", "cpu")
     assert "warning" not in run_cli(["distill", "--dry-run", *QUICK], capsys)[1]
+    import apphelpers  # the app says it too, on every page
+
+    monkeypatch.setenv("KD_DEVICE", "cuda")
+    at = apphelpers.open_page("app_pages/learn.py", 120)
+    assert any("no CUDA GPU is visible" in w.value and "on the CPU" in w.value for w in at.sidebar.warning)
 
 
 def test_a_stored_job_is_served_from_a_read_only_store_and_a_new_one_refused(
@@ -263,6 +268,11 @@ def test_a_resumed_job_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     run(stop_after=1)
     resumed = [e for e in run(stop_after=None) if e.get("resumed_from")]
     assert resumed and resumed[0]["resumed_from"] >= 1 and "resumed from its checkpoint" in resumed[0]["message"]
+    from kdcore.views.lab import LabProgress  # the Distill lab's status line
+
+    tracker = LabProgress()
+    tracker.update(resumed[0])
+    assert "resumed from its checkpoint after epoch" in tracker.label
     cb, close = cli._tqdm_progress("student")
     cb(resumed[0])
     close()

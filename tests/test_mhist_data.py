@@ -299,6 +299,9 @@ def test_grayscale_rgba_and_palette_are_converted_to_rgb_and_noted(ds, mode):
     assert np.array_equal(got.numpy(), want)
     if mode == "RGBA":  # dropping alpha keeps the colours exactly
         assert np.array_equal(want, rgb.transpose(2, 0, 1))
+    from kdcore.data.mhist_adapter import load_mhist_dataset  # what each result records as its data_notes
+
+    assert "converted to RGB" in (load_mhist_dataset("mhist", data_dir=ds).notice or "")
 
 
 def test_a_16_bit_image_is_still_refused(ds):
