@@ -315,10 +315,12 @@ def _unpack_to_cache(zip_path: Path) -> Path:
             _extract_zip(inner, inner.parent)
             inner.unlink()
         (work / _COMPLETE).write_text(str(zip_path))
-        if final.exists():  # a leftover without its marker (a killed unpack): replaced
+        if final.exists() and not (final / _COMPLETE).is_file():  # a killed unpack's leftover: replaced
             shutil.rmtree(final, ignore_errors=True)
         os.replace(work, final)
     except OSError as e:
+        if (final / _COMPLETE).is_file():  # another process (a second click) finished the same zip first
+            return final
         raise MhistError(f"cannot unpack {zip_path} into the app's cache {final.parent} ({e}); free space or set "
                          "KD_DATA_DIR to a writable folder with room") from e
     finally:
