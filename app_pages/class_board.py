@@ -3,10 +3,11 @@
 import altair as alt
 import streamlit as st
 
-from kdcore.board import current_class, start_class
+from kdcore.board import current_class, read_board, start_class
 from kdcore.config import ConfigError
 from kdcore.data import DATASET_TITLES
 from kdcore.views.board import board_frame, board_summary, run_for_board, summary_table
+from kdcore.views.text import plain
 
 st.title("Class board")
 st.caption("Type your name, try a temperature T, a weight α and a student size: your run appears here for everyone "
@@ -41,10 +42,10 @@ if go:
     try:
         r = run_for_board(code, name, dataset, temperature, alpha, hidden, progress)
         bar.empty()
-        st.success(f"Posted: {r['name']} — test accuracy {100 * r['metrics']['accuracy']:.2f}%")
+        st.success(f"Posted: {plain(r['name'])} — test accuracy {100 * r['metrics']['accuracy']:.2f}%")
     except (ConfigError, ValueError) as e:
         bar.empty()
-        st.error(str(e))
+        st.error(plain(e))
 
 
 @st.fragment(run_every=10)
@@ -52,11 +53,13 @@ def board(code: str) -> None:
     try:
         frame = board_frame(code)
     except ConfigError as e:
-        st.error(str(e))
+        st.error(plain(e))
         return
+    for note in read_board(code)[1]:  # a damaged line of the board file is skipped, the rest shown
+        st.caption(plain(note))
     s = board_summary(frame)
     if not s["runs"]:
-        st.info(f"No runs on class **{code}** yet: be the first.")
+        st.info(f"No runs on class **{plain(code)}** yet: be the first.")
         return
     m1, m2 = st.columns(2)
     m1.metric("Runs", s["runs"])
@@ -91,4 +94,4 @@ with st.expander("Lecturer: start a fresh class"):
             st.session_state["board_code_next"] = start_class(secret)
             st.rerun()
         except ConfigError as e:
-            st.error(str(e))
+            st.error(plain(e))
