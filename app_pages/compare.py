@@ -3,6 +3,7 @@
 import altair as alt
 import streamlit as st
 
+from kdcore.latency import device_here
 from kdcore.views.results import COURSE_STUDENT, compare_view
 
 st.title("Compare")
@@ -31,6 +32,8 @@ view = compare_view(chosen, metric, student)
 title = view.metric_title
 
 st.dataframe(view.table, hide_index=True)
+st.caption(f"Each row: one setting (everything but the seed equal), its seeds listed. Latency: per image, measured on "
+           f"{device_here()} for each network; FLOPs and parameters are the machine-free costs.")
 if view.has_standin:
     st.caption("⚠ Rows whose *data* says “stand-in” were measured on a stand-in (the MNIST-5k subset or the "
                "synthetic MHIST), not on the full data set.")

@@ -5,6 +5,7 @@ import streamlit as st
 
 from kdcore.config import ConfigError
 from kdcore.data import DATASET_TITLES, DataError
+from kdcore.latency import device_here
 from kdcore.views import lab, links
 
 st.title("Distill lab")
@@ -98,7 +99,8 @@ if outcome is not None:
     m2.metric("F1 (macro)", f"{t.loc['this run', 'F1 %']:.2f}%")
     m3.metric("FLOPs", f"{r['complexity']['flops']:,}", help=r["complexity"].get("flops_convention"))
     m4.metric("Parameters", f"{r['complexity']['params']:,}")
-    m5.metric("CPU latency / image", f"{r['complexity']['latency_ms']:.3f} ms")
+    m5.metric("Latency / image (here)", f"{t.loc['this run', 'latency ms (here)']:.3f} ms",
+              help=f"Measured on {device_here()} for every network in the table (not the training machine's).")
     st.dataframe(outcome.table, hide_index=True)
     st.markdown("**Over the stored seeds:** " + " · ".join(f"{k}: {v}" for k, v in outcome.seeds.items())
                 + (f"  \n**KD gain over the scratch twin:** {outcome.gain}" if outcome.gain else ""))

@@ -152,7 +152,11 @@ def baselines(config: JobConfig, progress: Callable[[dict], None] | None = None)
 
 
 def comparison_frame(results: dict[str, dict]) -> pd.DataFrame:
-    """Side-by-side table (one row per model) of the lab's result and its baselines."""
+    """Side-by-side table (one row per model) of the lab's result and its baselines. Latency is measured for each
+    network on this machine (:func:`kdcore.latency.latency_here`), never the records' own (each made on whatever
+    machine trained it)."""
+    from kdcore.latency import latency_here
+
     rows = []
     for label, r in results.items():
         row = result_row(r)
@@ -161,10 +165,10 @@ def comparison_frame(results: dict[str, dict]) -> pd.DataFrame:
             "F1 %": 100 * row["f1"] if row["f1"] is not None else None,
             "AUC %": 100 * row["auc"] if row["auc"] is not None else None,
             "MFLOPs": row["flops"] / 1e6 if row["flops"] is not None else None, "params": row["params"],
-            "latency ms": row["latency_ms"], "size MB": (row["weights_bytes"] or 0) / 1e6,
+            "latency ms (here)": latency_here(r.get("config", {})).ms, "size MB": (row["weights_bytes"] or 0) / 1e6,
             "train/test": f"{row['n_train']}/{row['n_test']}", "data": row["data"],
         })
-    return pd.DataFrame(rows).round({"accuracy %": 2, "F1 %": 2, "AUC %": 2, "MFLOPs": 3, "latency ms": 3,
+    return pd.DataFrame(rows).round({"accuracy %": 2, "F1 %": 2, "AUC %": 2, "MFLOPs": 3, "latency ms (here)": 3,
                                      "size MB": 2})
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from kdcore.course import course_student, course_teacher
 from kdcore.data import DATASET_TITLES
+from kdcore.latency import device_here, latency_here
 from kdcore.views.results import data_label, model_label, stored_results
 
 LESSON_DATASETS = ("fashion_mnist", "mnist")
@@ -209,11 +210,12 @@ def _demo(key: str, dataset: str, index: int, store: object | None, missing: str
             if runs:
                 cx = runs[0]["complexity"]
                 rows.append({"model": role, "what": model_label(runs[0]["config"]), "MFLOPs": cx["flops"] / 1e6,
-                             "params": cx["params"], "latency ms": cx.get("latency_ms"),
+                             "params": cx["params"], "latency ms (here)": latency_here(runs[0]["config"]).ms,
                              "accuracy %": _pm([100 * r["metrics"]["accuracy"] for r in runs])})
         frame = pd.DataFrame(rows)
         return Demo(frame, x="model", y="MFLOPs", color="model", table=frame, missing=missing,
-                    caption="FLOPs per image (thop's count) of the stored course networks; accuracy over the stored seeds.")
+                    caption="FLOPs per image (thop's count) of the stored course networks; accuracy over the stored seeds; "
+                            f"latency per image measured on {device_here()}.")
     if key == "soft_targets":
         from kdcore.views.playground import temperature_demo
 
