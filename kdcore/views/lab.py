@@ -222,36 +222,45 @@ def lead_dataset(store: object | None = None) -> str:
 
 
 def seed_accuracies(result: dict, store: object | None = None) -> pd.Series:
-    """Test accuracy per seed of every stored result with ``result``'s settings (all but the seed, on the
-    same data), ``result`` itself included; indexed by seed."""
-    runs = load_runs(store)  # type: ignore[arg-type]
-    same = runs[runs["group"] == result_row(result)["group"]].drop_duplicates("seed")
-    acc = same.set_index("seed")["accuracy"].astype(float).sort_index()
-    if result.get("seed") not in acc.index and result.get("metrics"):
-        acc.loc[result["seed"]] = float(result["metrics"]["accuracy"])
-    return acc.sort_index()
+    """Test accuracy per seed of the group of ``result`` (:func:`kdcore.views.groups.group_of`: every stored result
+    with its settings, all but the seed, on the same data), ``result`` itself included; indexed by seed."""
+    from kdcore.views.groups import group_of
+    from kdcore.views.results import stored_results
+
+    group = group_of(result, stored_results(store))  # type: ignore[arg-type]
+    return pd.Series([v / 100.0 for v in group.values("accuracy")], index=list(group.seeds), dtype=float)
 
 
 def _seeds_words(seeds: list) -> str:
-    return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(str(int(s)) for s in seeds)
+    from kdcore.views.groups import seeds_words
+
+    return seeds_words(seeds)
 
 
 def accuracy_words(result: dict, store: object | None = None) -> str:
-    """``"89.71 ± 0.20 % (seeds 0, 1, 2)"``, or ``"88.20 % (one run, seed 0)"`` when only one seed is stored."""
-    acc = 100 * seed_accuracies(result, store)
-    if len(acc) > 1:
-        return f"{acc.mean():.2f} ± {acc.std():.2f} % ({_seeds_words(list(acc.index))})"
-    return f"{acc.iloc[0]:.2f} % (one run, {_seeds_words(list(acc.index))})"
+    """``"89.71 ± 0.20 % (seeds 0, 1, 2)"``, or ``"88.20 % (one run, seed 0)"`` when only one seed is stored: the
+    group's figure as every page writes it (:meth:`kdcore.views.groups.Group.words`)."""
+    from kdcore.views.groups import group_of, stat_words
+    from kdcore.views.results import stored_results
+
+    group = group_of(result, stored_results(store))  # type: ignore[arg-type]
+    values = group.values("accuracy")
+    if len(values) > 1:
+        return f"{stat_words(values)} % ({_seeds_words(list(group.seeds))})"
+    return f"{values[0]:.2f} % (one run, {_seeds_words(list(group.seeds))})"
 
 
 def gain_words(kd: dict, scratch: dict, store: object | None = None) -> str:
     """The KD student's gain over its scratch twin in points, paired by seed: mean ± std of the per-seed
     differences where several seeds of both are stored, else a single-run delta marked as such."""
+    from kdcore.views.groups import stat
+
     a, b = seed_accuracies(kd, store), seed_accuracies(scratch, store)
     common = sorted(set(a.index) & set(b.index))
     d = 100 * (a[common] - b[common])
     if len(d) > 1:
-        return f"{d.mean():+.2f} ± {d.std():.2f} points ({_seeds_words(common)}, paired)"
+        mean, std, _ = stat(list(d))
+        return f"{mean:+.2f} ± {std:.2f} points ({_seeds_words(common)}, paired)"
     delta = 100 * (float(kd["metrics"]["accuracy"]) - float(scratch["metrics"]["accuracy"]))
     return f"{delta:+.2f} points (a single run, seed {kd.get('seed')}: seed noise not measured)"
 
