@@ -7,6 +7,7 @@ from kdcore.config import ConfigError
 from kdcore.data import DATASET_TITLES, DataError
 from kdcore.latency import device_here
 from kdcore.views import lab, links
+from kdcore.views.groups import run_label
 
 st.title("Distill lab")
 st.caption("Train a student with the method of your choice and see it beside the course teacher and a student "
@@ -89,7 +90,7 @@ if submitted:
 outcome = st.session_state.get("lab_outcome")
 if outcome is not None:
     r = outcome.result
-    st.subheader(r["name"] + ("  (from the store)" if outcome.cached else ""))
+    st.subheader(f"{run_label(r['config'])} · seed {r['config']['seed']}" + ("  (from the store)" if outcome.cached else ""))
     st.caption("Run log: " + " · ".join(stage.describe() for stage in outcome.stages))
     t = outcome.table.set_index("model")
     m1, m2, m3, m4, m5 = st.columns(5)

@@ -5,6 +5,7 @@ import streamlit as st
 
 from kdcore.data import DATASET_TITLES, data_pair
 from kdcore.views import lab
+from kdcore.views.groups import run_label
 from kdcore.views.mhist_scoring import scoring_lesson
 from kdcore.views.mhist_view import (
     mhist_view,
@@ -54,7 +55,7 @@ if go:
                 st.caption(lab.MHIST_METHOD_NOTES[method])
             # the typed folder goes into every job (its key): the run reads it, never KD_MHIST_DIR instead
             for cfg in pipeline_jobs(dataset, method, status.data_dir):
-                st.write(f"{cfg.short_name()}")
+                st.write(run_label(cfg.to_dict()))
                 lab.train_or_fetch(cfg)
             run_status.update(label="Done", state="complete")
         st.rerun()

@@ -24,7 +24,7 @@ if "sl_dataset" not in st.session_state:  # a fresh visit: a shared link's data 
 left, right = st.columns([1, 2])
 dataset = left.selectbox("Data set", datasets, format_func=lambda d: DATASET_TITLES.get(d, d), key="sl_dataset")
 options = [i for i, (kd, _) in enumerate(pairs) if kd["dataset"] == dataset]
-pick = right.selectbox("KD student", options, format_func=lambda i: pairs[i][0]["name"], key="sl_pair")
+pick = right.selectbox("KD student", options, format_func=lambda i: learned.pair_label(pairs[i]), key="sl_pair")
 st.query_params.from_dict(links.link_params(dataset=dataset))
 
 view = learned.student_learned(*pairs[pick])
