@@ -192,6 +192,7 @@ def _setting_words(name: str, value: object) -> str:
     return f"{SETTING_WORDS.get(name, name)} {_num(value)}"
 
 
+# a config field's words ("1 epochs" is written "1 epoch": _differences)
 FIELD_WORDS = {"epochs": "{} epochs", "batch_size": "batch {}", "lr": "learning rate {}",
                "train_limit": "first {} training images", "test_limit": "first {} test images",
                "data_source": "data: {}", "data_dir": "data folder {}"}
@@ -209,7 +210,8 @@ def _differences(cfg: dict, default: dict | None) -> list[str]:
             if value is None:
                 out.append(f"no {name.replace('_', ' ')}")
             else:
-                out.append(words.format(_num(value)))
+                out.append(words.format(_num(value)).replace("1 epochs", "1 epoch") if value == 1 else
+                           words.format(_num(value)))
     mine, theirs = _params(cfg), _params(default)
     method = str(cfg.get("method"))
     swept = SWEPT.get(method, ())
@@ -267,7 +269,8 @@ def run_label(cfg: dict) -> str:
     if teacher is not None and cfg.get("method") not in ("born_again", "ban_ensemble"):
         t_default = (default or {}).get("teacher")
         t_words = _swept_words(teacher, t_default)[0] if str(cfg.get("method")) == "subclass" else []
-        t_words += _differences(teacher, t_default)
+        own = set(parts)  # what the student already says (e.g. the tiny caps): not repeated for its teacher
+        t_words += [w for w in _differences(teacher, t_default) if w not in own]
         if t_default is not None and teacher.get("arch") != t_default.get("arch"):
             t_words.insert(0, network_words(teacher))
         if t_words:

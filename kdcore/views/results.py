@@ -33,7 +33,7 @@ COLUMNS = [
     "name", "dataset", "data", "data_source", "is_standin", "role", "model", "arch", "hidden", "method",
     "T", "alpha", "seed", "epochs", "n_train", "n_test", "accuracy", "macro_f1", "f1", "auc", "flops", "macs",
     "params", "latency_ms", "device", "weights_bytes", "wall_s", "created", "key", "group", "student", "setup",
-    "teacher_group", "config",
+    "teacher_group", "teacher_key", "config",
 ]
 METRICS = ["accuracy", "macro_f1", "f1", "auc", "flops", "macs", "params", "latency_ms", "weights_bytes", "wall_s"]
 GROUP_COLUMNS = ["group", "dataset", "data", "data_source", "is_standin", "role", "model", "arch", "hidden",
@@ -174,7 +174,10 @@ def result_row(result: dict) -> dict:
         "student": student_label(cfg),
         "setup": digest({k: v for k, v in cfg.items() if k not in _NOT_SETUP}, source_id),
         # the ``group`` its teacher's results have: a KD row's teacher baseline is exactly that teacher
-        "teacher_group": digest(cfg["teacher"], source_id) if is_kd else "",
+        # its teacher's ``group`` (results_frame reads it off the teacher's own row where that is listed; a teacher
+        # made by the same engine as its student otherwise)
+        "teacher_group": digest(cfg["teacher"], source_id, stale=is_stale(result)) if is_kd else "",
+        "teacher_key": result.get("teacher_key", "") if is_kd else "",
         "config": json.dumps(cfg, sort_keys=True),  # the settings themselves (the CSV's, and what latency is measured for)
     }
 
@@ -182,6 +185,10 @@ def result_row(result: dict) -> dict:
 def results_frame(results: Iterable[dict]) -> pd.DataFrame:
     """One row per stored result (see :data:`COLUMNS`); an empty frame with those columns if none."""
     rows = [result_row(r) for r in results]
+    own = {row["key"]: row["group"] for row in rows if row["key"]}
+    for row in rows:
+        if row["teacher_key"] in own:
+            row["teacher_group"] = own[row["teacher_key"]]
     df = pd.DataFrame(rows, columns=COLUMNS)
     for c in METRICS + ["T", "alpha"]:
         df[c] = pd.to_numeric(df[c], errors="coerce")
