@@ -4,6 +4,7 @@ import altair as alt
 import streamlit as st
 
 from kdcore.latency import device_here
+from kdcore.views import session
 from kdcore.views.results import COURSE_STUDENT, compare_view
 
 st.title("Compare")
@@ -20,6 +21,9 @@ if not everything.datasets:
             "student in the **Distill lab**.")
     st.stop()
 
+session.keep(st.session_state, "cmp", ("cmp_datasets", "cmp_metric", "cmp_student"))  # kept across pages
+if not set(st.session_state.get("cmp_datasets", [])) <= set(everything.datasets):
+    st.session_state.pop("cmp_datasets", None)  # a kept choice the store no longer has
 c1, c2, c3 = st.columns([3, 1, 1])
 chosen = c1.multiselect("Data", everything.datasets, default=everything.default_datasets, key="cmp_datasets")
 metric = c2.selectbox("Metric", ["accuracy", "f1", "auc"], key="cmp_metric",

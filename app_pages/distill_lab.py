@@ -6,7 +6,7 @@ import streamlit as st
 from kdcore.config import ConfigError
 from kdcore.data import DATASET_TITLES, DataError
 from kdcore.latency import device_here
-from kdcore.views import lab, links
+from kdcore.views import lab, links, session
 from kdcore.views.groups import run_label
 
 st.title("Distill lab")
@@ -26,13 +26,20 @@ def use_method_settings() -> None:
         st.session_state[f"lab_{name}"] = value
 
 
-if "lab_method" not in st.session_state:  # a fresh visit: a shared link's method, data set and T come first
+# this page's settings survive a visit to another page (kdcore.views.session); a link that asks for others wins
+linked = session.keep(st.session_state, "lab", [f"lab_{name}" for name in ("method", *lab.FORM_DEFAULTS, "dataset",
+                                                                          "seed")], st.query_params.to_dict())
+if linked or "lab_method" not in st.session_state:  # a shared link's method, data set and T come first
     asked, notes = links.read_link(st.query_params.to_dict(), datasets=lab.LAB_DATASETS, t_range=(1.0, 64.0),
                                    methods=list(methods))
-    st.session_state["lab_method"] = asked.get("method", "hinton")
-    use_method_settings()
-    st.session_state["lab_dataset"] = asked.get("dataset") or lab.lead_dataset()  # full Fashion-MNIST when shipped
-    st.session_state["lab_T"] = round(2 * asked.get("T", st.session_state["lab_T"])) / 2
+    kept = "lab_method" in st.session_state and asked.get("method", st.session_state["lab_method"]) == \
+        st.session_state["lab_method"]
+    st.session_state["lab_method"] = asked.get("method", st.session_state.get("lab_method", "hinton"))
+    if not kept:  # a new method: its settings (a kept one keeps the user's)
+        use_method_settings()
+    # full Fashion-MNIST when shipped
+    st.session_state["lab_dataset"] = asked.get("dataset") or st.session_state.get("lab_dataset") or lab.lead_dataset()
+    st.session_state["lab_T"] = round(2 * asked.get("T", st.session_state.get("lab_T", lab.FORM_DEFAULTS["T"]))) / 2
     for note in notes:
         st.warning(note)
 method = st.selectbox("Method", list(methods), format_func=methods.get, key="lab_method", on_change=use_method_settings,
@@ -52,7 +59,7 @@ with st.form("lab_form"):
     seed = c3.number_input("Seed", 0, 99, 0, key="lab_seed")
     submitted = st.form_submit_button("Train", type="primary")
 
-st.query_params.from_dict(links.link_params(method=method, dataset=dataset, T=T))
+st.query_params.from_dict(session.wrote(st.session_state, "lab", links.link_params(method=method, dataset=dataset, T=T)))
 
 if submitted:
     try:

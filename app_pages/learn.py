@@ -5,7 +5,7 @@ import typing
 import altair as alt
 import streamlit as st
 
-from kdcore.views import learn, playground
+from kdcore.views import learn, playground, session
 
 st.title("Learn: knowledge distillation")
 st.caption("Based on the ECE 1512 project B tutorial (A. Sajedi, 2022), retold; every demo runs a real stored model.")
@@ -14,6 +14,9 @@ for heading, body in learn.INTRO:
     with st.expander(heading, expanded=heading == learn.INTRO[0][0]):
         st.markdown(body)
 
+# the live demos' picks survive a visit to another page (kdcore.views.session)
+session.keep(st.session_state, "learn", ("learn_at_index", "learn_subclass_demo",
+                                         *(f"learn_subclass_class_{d}" for d in learn.SUBCLASS_DEMOS)))
 st.header("The methods")
 catalog = {m.key: m for m in learn.method_catalog()}
 if not catalog:
