@@ -47,6 +47,8 @@ with st.form("mh_form"):
     titles = dict(lab.mhist_methods())
     method = st.selectbox("KD method for the student", list(titles), format_func=titles.get, key="mh_method",
                           help=" ".join(lab.MHIST_METHOD_NOTES.values()))
+    if method in lab.MHIST_METHOD_NOTES:  # what this method costs or means on the two-class pair (its Method's note)
+        st.caption(lab.MHIST_METHOD_NOTES[method])
     go = st.form_submit_button("Run teacher, baselines and KD student")
 if go:
     try:
