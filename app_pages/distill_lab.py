@@ -46,24 +46,36 @@ method = st.selectbox("Method", list(methods), format_func=methods.get, key="lab
                       help="Picking a method fills in the settings its shipped results use (born-again: T = 1, "
                            "α = 1; attention transfer: the small CNN, α = 0; TAKD: a 32-unit student). Change them "
                            "freely; a setting already in the store is answered at once.")
+s1, s2 = st.columns(2)  # these two decide which settings below apply
+student = s1.radio("Student", ["student_mlp", "student_cnn"], horizontal=True, key="lab_student",
+                   format_func={"student_mlp": "MLP (course)", "student_cnn": "small CNN"}.get)
+if lab.uses_alpha(method):
+    s2.slider("α — weight of the KD term (CE gets 1−α)", 0.0, 1.0, step=0.05, key="lab_alpha")
+alpha = float(st.session_state.get("lab_alpha", lab.FORM_DEFAULTS["alpha"]))
+fields = lab.form_fields(method, student, alpha)  # only what changes this job is shown
 with st.form("lab_form"):
     c1, c2, c3 = st.columns(3)
     dataset = c1.selectbox("Data set", lab.LAB_DATASETS, format_func=DATASET_TITLES.get, key="lab_dataset")
-    student = c1.radio("Student", ["student_mlp", "student_cnn"], horizontal=True, key="lab_student",
-                       format_func={"student_mlp": "MLP (course)", "student_cnn": "small CNN"}.get)
-    hidden = c1.text_input("MLP hidden sizes", key="lab_hidden", help="comma-separated, e.g. 784,784 or 64")
-    width = c1.number_input("CNN width (channels of conv1)", 2, 64, key="lab_width")
-    T = c2.slider("Temperature T", 1.0, 64.0, step=0.5, key="lab_T")
-    alpha = c2.slider("α — weight of the KD term (CE gets 1−α)", 0.0, 1.0, step=0.05, key="lab_alpha")
+    if "hidden" in fields:
+        c1.text_input("MLP hidden sizes", key="lab_hidden", help="comma-separated, e.g. 784,784 or 64")
+    else:
+        c1.number_input("CNN width (channels of conv1)", 2, 64, key="lab_width")
+    if "T" in fields:
+        c2.slider("Temperature T", 1.0, 64.0, step=0.5, key="lab_T")
+    elif lab.uses_alpha(method):  # attention transfer at α = 0
+        c2.caption("T does nothing here: with α = 0 attention transfer has no soft-target term.")
     epochs = c3.number_input("Epochs", 1, 50, key="lab_epochs")
     seed = c3.number_input("Seed", 0, 99, 0, key="lab_seed")
     submitted = st.form_submit_button("Train", type="primary")
+# a field not shown keeps its value (kdcore.views.session): it does not change this job
+hidden, width = str(st.session_state.get("lab_hidden", "784,784")), int(st.session_state.get("lab_width", 8))
+T = float(st.session_state.get("lab_T", lab.FORM_DEFAULTS["T"]))
 
 st.query_params.from_dict(session.wrote(st.session_state, "lab", links.link_params(method=method, dataset=dataset, T=T)))
 
 if submitted:
     try:
-        config = lab.lab_config(dataset, method, hidden, student, int(width), T, alpha, int(epochs), int(seed))
+        config = lab.lab_config(dataset, method, hidden, student, width, T, alpha, int(epochs), int(seed))
     except ConfigError as e:
         st.error(f"Check the form: {e}")
         config = None

@@ -189,13 +189,18 @@ def test_distill_lab_picking_a_method_sets_its_settings_and_answers_from_the_sto
     assert (at.slider(key="lab_T").value, at.slider(key="lab_alpha").value) == (1.0, 1.0)  # the paper's settings
     at.selectbox(key="lab_method").set_value("attention").run()
     assert at.radio(key="lab_student").value == "student_cnn" and at.slider(key="lab_alpha").value == 0.0
-    assert at.slider(key="lab_T").value == 4.0
+    # only what applies: the CNN's width, not the MLP's sizes; no T for attention transfer at α = 0
+    shown = {w.key for kind in ("slider", "number_input", "text_input") for w in at.get(kind)}
+    assert {"lab_width", "lab_alpha"} <= shown and not {"lab_T", "lab_hidden"} & shown
+    assert at.session_state["lab_T"] == 4.0 and "T does nothing here" in " ".join(c.value for c in at.caption)
     at.selectbox(key="lab_dataset").set_value("mnist")  # the lab opens on full Fashion-MNIST where it is shipped
     at.button[0].click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.subheader[0].value == "small CNN student · attention transfer, α = 0 · seed 0  (from the store)"
     assert list(at.dataframe[0].value["model"]) == ["this run", "teacher", "scratch student"]
     at.selectbox(key="lab_method").set_value("dkd").run()  # shipped as JSON only: shown, not retrained
+    shown = {w.key for kind in ("slider", "number_input", "text_input") for w in at.get(kind)}
+    assert {"lab_T", "lab_hidden"} <= shown and "lab_alpha" not in shown and "lab_width" not in shown  # DKD: no α
     at.button[0].click().run()
     assert at.subheader[0].value == "MLP 784-784 student · DKD, T = 4, β = 1, warm-up 6 (default) · seed 0  (from the store)"
 

@@ -43,9 +43,6 @@ SETTING_WORDS = {"dkd_beta": "β", "dkd_warmup": "warm-up", "dkd_alpha": "TCKD w
                  "fitnet_stage1_epochs": "hint-stage epochs"}
 # The settings a method's sweep varies: named on every run of it, so each sweep cell reads differently.
 SWEPT = {"dkd": ("dkd_beta", "dkd_warmup"), "subclass_teacher": ("aux_temperature",)}
-# Methods whose T / α do nothing: DKD weights its own parts (dkd_alpha, dkd_beta); attention transfer uses T
-# only for its soft-target term, which α weights (α = 0: no soft targets).
-NO_ALPHA = ("dkd",)
 
 
 def strip_seeds(cfg: dict | None) -> dict | None:
@@ -242,15 +239,18 @@ def _swept_words(cfg: dict, default: dict | None) -> tuple[list[str], bool]:
 
 
 def _temperature_words(cfg: dict) -> list[str]:
+    """T and α where the method reads them (the lab form's rule: :func:`kdcore.views.lab.uses_temperature`)."""
+    from kdcore.views.lab import uses_alpha, uses_temperature
+
     if cfg.get("teacher") is None:
         return []
     method = str(cfg.get("method"))
     t, a = float(cfg.get("temperature", 0)), float(cfg.get("alpha", 0))
-    if method in NO_ALPHA:
-        return [f"T = {t:g}"]
-    if method == "attention" and a == 0:
-        return ["α = 0"]  # attention maps and labels only: T weights nothing
-    return [f"T = {t:g}", f"α = {a:g}"]
+    try:
+        words = [f"T = {t:g}"] if uses_temperature(method, a) else []
+        return words + ([f"α = {a:g}"] if uses_alpha(method) else [])
+    except ConfigError:  # a method this build does not know: both, as stored
+        return [f"T = {t:g}", f"α = {a:g}"]
 
 
 def run_label(cfg: dict) -> str:

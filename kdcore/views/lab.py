@@ -75,6 +75,32 @@ def form_defaults(method: str) -> dict[str, object]:
     return {**FORM_DEFAULTS, **paper, **chosen.form_defaults}
 
 
+# Methods whose loss never reads α (DKD weights its own parts: dkd_alpha, dkd_beta; see its Method's summary).
+IGNORES_ALPHA = ("dkd",)
+
+
+def uses_alpha(method: str) -> bool:
+    """Whether α changes a ``method`` job: it weights a soft-target term (not for scratch, nor DKD)."""
+    return get_method(method).needs_teacher and method not in IGNORES_ALPHA
+
+
+def uses_temperature(method: str, alpha: float) -> bool:
+    """Whether T changes a ``method`` job: it softens a soft-target term that has weight (attention transfer at
+    α = 0 is attention maps plus labels: T weighs nothing)."""
+    return get_method(method).needs_teacher and not (method == "attention" and float(alpha) == 0.0)
+
+
+def form_fields(method: str, student: str, alpha: float) -> tuple[str, ...]:
+    """The Distill lab form's fields that change this job (the page shows only these): the MLP's hidden sizes or the
+    CNN's width, T and α where the method reads them (:func:`uses_temperature`, :func:`uses_alpha`)."""
+    fields = ["hidden" if student == "student_mlp" else "width"]
+    if uses_temperature(method, alpha):
+        fields.append("T")
+    if uses_alpha(method):
+        fields.append("alpha")
+    return tuple(fields)
+
+
 def methods() -> list[tuple[str, str]]:
     """(name, title) of every registered method a student can be trained with, for the method picker."""
     return [(k, m.title) for k, m in METHODS.items() if m.in_picker]
@@ -443,4 +469,5 @@ __all__ = [
     "FORM_DEFAULTS", "LAB_DATASETS", "LabOutcome", "LabProgress", "MHIST_METHOD_NOTES", "StageRecord", "TinyCaps", "baselines",
     "comparison_frame", "form_defaults", "lab_config", "lab_stages", "lead_dataset", "methods", "mhist_methods", "parse_hidden",
     "pipeline_configs", "run_lab", "tiny_caps", "train_or_fetch", "accuracy_words", "gain_words", "seed_accuracies",
+    "IGNORES_ALPHA", "form_fields", "uses_alpha", "uses_temperature",
 ]
