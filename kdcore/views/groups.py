@@ -135,7 +135,7 @@ def _default_job_json(cfg_json: str) -> str | None:
         return None
     schedule: dict = {}
     if ds == "mhist_synthetic":  # the stand-in pipeline's short schedule (kdcore.views.lab.pipeline_configs)
-        from kdcore.train.transfer import STANDIN_SCHEDULE
+        from kdcore.config import STANDIN_SCHEDULE
 
         schedule = dict(STANDIN_SCHEDULE)
     try:

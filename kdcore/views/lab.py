@@ -218,7 +218,7 @@ def pipeline_configs(dataset: str, seed: int = 0, method: str = "hinton") -> lis
     caps = tiny_caps()
     over: dict = {}
     if dataset == "mhist_synthetic":
-        from kdcore.train.transfer import STANDIN_SCHEDULE
+        from kdcore.config import STANDIN_SCHEDULE
 
         over["method_params"] = STANDIN_SCHEDULE
     for name, value in chosen.form_defaults.items():  # e.g. TAKD's student is smaller than its assistant
