@@ -78,7 +78,7 @@ def network_words(cfg: dict) -> str:
         return f"MLP {'-'.join(str(h) for h in cfg.get('hidden', []))} student"
     words = NETWORK_WORDS.get(arch, arch)
     if arch == "student_cnn":
-        from kdcore.views.lab import DEFAULT_CNN_WIDTH
+        from kdcore.views.form import DEFAULT_CNN_WIDTH
 
         width = dict(tuple(p) for p in cfg.get("method_params", [])).get("width", DEFAULT_CNN_WIDTH)
         if int(width) != DEFAULT_CNN_WIDTH:
@@ -116,7 +116,7 @@ def _params(cfg: dict | None) -> dict:
 def _code_defaults() -> dict[str, object]:
     """What a job without the setting means (the value each method's code reads by default)."""
     from kdcore.methods import dkd, subclass
-    from kdcore.views.lab import DEFAULT_CNN_WIDTH
+    from kdcore.views.form import DEFAULT_CNN_WIDTH
 
     return {"dkd_beta": dkd.DEFAULT_BETA, "dkd_warmup": dkd.DEFAULT_WARMUP, "aux_temperature":
             subclass.LOSS_AUX_TEMPERATURE, "subclasses": subclass.DEFAULT_SUBCLASSES, "width": DEFAULT_CNN_WIDTH,
@@ -164,7 +164,7 @@ def default_job(cfg: dict) -> dict | None:
 
 def is_default(cfg: dict) -> bool:
     """Whether a run is its method's default job for its network (T and α at the method's own defaults too)."""
-    from kdcore.views.lab import form_defaults
+    from kdcore.views.form import form_defaults
 
     try:
         f = form_defaults(str(cfg.get("method")))
@@ -240,7 +240,7 @@ def _swept_words(cfg: dict, default: dict | None) -> tuple[list[str], bool]:
 
 def _temperature_words(cfg: dict) -> list[str]:
     """T and α where the method reads them (the lab form's rule: :func:`kdcore.views.lab.uses_temperature`)."""
-    from kdcore.views.lab import uses_alpha, uses_temperature
+    from kdcore.views.form import uses_alpha, uses_temperature
 
     if cfg.get("teacher") is None:
         return []
