@@ -7,7 +7,9 @@ from kdcore.config import ConfigError
 from kdcore.data import DATASET_TITLES, DataError
 from kdcore.latency import device_here
 from kdcore.views import lab, links, session
+from kdcore.views.errors import page_error
 from kdcore.views.groups import run_label
+from kdcore.views.text import plain
 
 st.title("Distill lab")
 st.caption("Train a student with the method of your choice and see it beside the course teacher and a student "
@@ -41,7 +43,7 @@ if linked or "lab_method" not in st.session_state:  # a shared link's method, da
     st.session_state["lab_dataset"] = asked.get("dataset") or st.session_state.get("lab_dataset") or lab.lead_dataset()
     st.session_state["lab_T"] = round(2 * asked.get("T", st.session_state.get("lab_T", lab.FORM_DEFAULTS["T"]))) / 2
     for note in notes:
-        st.warning(note)
+        st.warning(plain(note))
 method = st.selectbox("Method", list(methods), format_func=methods.get, key="lab_method", on_change=use_method_settings,
                       help="Picking a method fills in the settings its shipped results use (born-again: T = 1, "
                            "α = 1; attention transfer: the small CNN, α = 0; TAKD: a 32-unit student). Change them "
@@ -77,7 +79,7 @@ if submitted:
     try:
         config = lab.lab_config(dataset, method, hidden, student, width, T, alpha, int(epochs), int(seed))
     except ConfigError as e:
-        st.error(f"Check the form: {e}")
+        st.error(f"Check the form: {plain(e)}")
         config = None
     if config is not None:
         tracker = lab.LabProgress()  # stage, epoch, ETA and queue place from the runner's events
@@ -100,11 +102,10 @@ if submitted:
                 status.update(label="Done", state="complete", expanded=False)
             except (ConfigError, DataError) as e:
                 status.update(label=f"Stopped at {tracker.label}", state="error")
-                st.error(f"{e}")
+                st.error(plain(e))
             except Exception as e:  # noqa: BLE001 - never a traceback on the page
                 status.update(label=f"Failed at {tracker.label}", state="error")
-                st.error(f"Training failed: {e}. Try fewer hidden units or epochs, another method, or check the "
-                         "server log; finished jobs are kept in the store.")
+                st.error(page_error(e, "training"))
 
 outcome = st.session_state.get("lab_outcome")
 if outcome is not None:

@@ -4,6 +4,7 @@ import altair as alt
 import streamlit as st
 
 from kdcore.views import lab, lesson, links, playground, session
+from kdcore.views.text import plain
 
 STEPS = lesson.STEPS
 PAGES = {"compare": "Compare", "temperature": "Temperature playground", "distill_lab": "Distill lab",
@@ -18,7 +19,7 @@ if linked or "ls_step" not in st.session_state or "ls_dataset" not in st.session
     # full Fashion-MNIST when shipped
     st.session_state["ls_dataset"] = asked.get("dataset") or st.session_state.get("ls_dataset") or lab.lead_dataset()
     for note in notes:
-        st.warning(note)
+        st.warning(plain(note))
 
 
 def go(to: int) -> None:
