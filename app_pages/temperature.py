@@ -99,9 +99,11 @@ with right:
         st.altair_chart(bars, width="stretch")
     line = alt.Chart(view.entropy if not waiting else view.entropy.iloc[:0]).mark_line().encode(
         x=alt.X("T:Q", scale=alt.Scale(type="log"), title="temperature T (log scale)"),
-        y=alt.Y("entropy_bits:Q", title="entropy of soft targets (bits)"), color=alt.Color("model:N", title=None))
+        y=alt.Y("entropy_bits:Q", title="entropy (bits)"),  # a longer title ran past this short chart's height
+        color=alt.Color("model:N", title=None))
     rule = alt.Chart().mark_rule(strokeDash=[4, 3], color="#c05a2b").encode(x=alt.datum(float(T)))
-    st.altair_chart((line + rule).properties(height=200), width="stretch")
+    st.altair_chart((line + rule).properties(height=200, title=alt.TitleParams(
+        "entropy of the soft targets vs T", anchor="start", fontSize=12)), width="stretch")
 
 st.subheader(f"Dark-knowledge map at T = {T:g}")
 hide = st.toggle("Hide the diagonal (show only what the teacher thinks alike)", value=True, key="pg_hide_diag")

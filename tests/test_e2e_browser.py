@@ -10,8 +10,9 @@ exists (a chart whose spec fails to compile, like the α × T heat map with a st
 leaves a 0×0 element and no View), the number of data-mark items (Vega role ``mark``: bars, points,
 lines, rules, text; not axes, legends or headers), the width and height of every plot area that holds
 data marks (the group a mark is drawn in: the view, or each facet cell), axis labels Vega hid because
-they overlap (opacity 0: "only every third class name shows"), texts Vega cut with "…", and whether the
-drawing spills past the page's content column. A chart passes when it has a View, ≥ 1 data mark, every
+they overlap (opacity 0: "only every third class name shows"), texts Vega cut with "…" or that run past
+the drawing's edge (an axis title longer than its axis), and whether the drawing spills past the page's
+content column. A chart passes when it has a View, ≥ 1 data mark, every
 plot area at least ``MIN_PLOT`` px each way, no hidden category label, no cut text, no spill.
 
 Run: ``pytest -m e2e tests/test_e2e_browser.py`` (needs Debian's /usr/bin/chromium and the
@@ -66,9 +67,16 @@ CHART_PROBE = r"""
     const box = el.getBoundingClientRect();
     const r = {index, width: Math.round(box.width), height: Math.round(box.height), view: false, marks: 0,
                plots: [], hidden_labels: [], cut: [], axes: [], headers: [], spill: 0};
-    const drawn = el.querySelector('svg.marks, canvas.marks, svg, canvas');
+    const drawn = el.querySelector('svg.marks, canvas.marks');  // vega's drawing (not the toolbar's icons)
     if (drawn) r.spill = Math.max(0, Math.round(drawn.getBoundingClientRect().right - colRight));
-    for (const t of el.querySelectorAll('svg text')) if (t.textContent.includes('…')) r.cut.push(t.textContent);
+    const frame = drawn ? drawn.getBoundingClientRect() : box;
+    for (const t of el.querySelectorAll('svg text')) {  // cut by Vega ("…") or running past the drawing's edge
+      const b = t.getBoundingClientRect();
+      const slack = 6;  // px: a glyph box (line height) may pass the edge by a little where the ink does not
+      const out = b.width > 0 && (b.left < frame.left - slack || b.right > frame.right + slack
+                                  || b.top < frame.top - slack || b.bottom > frame.bottom + slack);
+      if (t.textContent.includes('…') || out) r.cut.push(t.textContent);
+    }
     const view = findView(el);
     if (view) {
       r.view = true;
