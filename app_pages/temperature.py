@@ -21,6 +21,7 @@ if not datasets:
             "`python -m kdcore precompute` to fill the shipped results.")
     st.stop()
 
+NAMES = alt.Axis(labelAngle=-35, labelOverlap=False, labelLimit=0)  # every class named (Fashion's names are long)
 TEMPS = [0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64]
 if "pg_dataset" not in st.session_state:  # a fresh visit: a shared link's data set and T come first
     asked, notes = links.read_link(st.query_params.to_dict(), datasets=datasets, temperatures=TEMPS)
@@ -92,7 +93,7 @@ with right:
                     f"{view.entropy_at_t[model]:.2f} bits")
         scale = alt.Scale(type="log", domain=[1e-6, 1], clamp=True) if log else alt.Scale(domain=[0, 1])
         bars = alt.Chart(d).mark_bar().encode(
-            x=alt.X("class:N", sort=order, title=None), xOffset="T:N",
+            x=alt.X("class:N", sort=order, title=None, axis=NAMES), xOffset="T:N",
             y=alt.Y("prob:Q", title="probability" + (" (log)" if log else ""), scale=scale),
             color=alt.Color("T:N", title=None, scale=alt.Scale(range=["#9aa9b0", "#2f6f8f"])),
             tooltip=["T", "class", alt.Tooltip("prob:Q", format=".2e" if log else ".4f")]).properties(height=170)
@@ -108,8 +109,8 @@ with right:
 st.subheader(f"Dark-knowledge map at T = {T:g}")
 hide = st.toggle("Hide the diagonal (show only what the teacher thinks alike)", value=True, key="pg_hide_diag")
 heat = alt.Chart(view.dark).mark_rect().encode(
-    x=alt.X("class:N", sort=order, title="teacher's softened probability for class"),
-    y=alt.Y("true:N", sort=order, title="true class"),
+    x=alt.X("class:N", sort=order, title="teacher's softened probability for class", axis=NAMES),
+    y=alt.Y("true:N", sort=order, title="true class", axis=alt.Axis(labelOverlap=False, labelLimit=0)),
     color=alt.Color("prob_offdiag:Q" if hide else "prob:Q", title="mean p", scale=alt.Scale(scheme="blues")),
     tooltip=["true", "class", alt.Tooltip("prob:Q", format=".4f")]).properties(height=360)
 st.altair_chart(heat, width="stretch")

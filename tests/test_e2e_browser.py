@@ -237,6 +237,8 @@ def test_every_page_in_chromium(server) -> None:
 
             visit("class_board", "Class board")
             page.get_by_label("Your name", exact=True).fill("Ada")
+            page.keyboard.press("Enter")  # commit the name (a rerun) before the form's button, or the click is lost
+            _settled(page)
             page.get_by_role("button", name="Train and post to the board").click()
             page.get_by_text("Posted:").first.wait_for(timeout=240_000)
             _settled(page)
