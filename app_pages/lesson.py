@@ -38,18 +38,21 @@ def draw_demo(demo: lesson.Demo, presenter: bool) -> None:
     categories and the order the demo's frame holds them in (T = 1, 2, 4, 16 …, never as text); larger type
     when presenting."""
     frame = demo.frame
-    y = alt.Y(f"{demo.y}:Q", title=demo.y, scale=alt.Scale(zero=demo.mark == "bar"))
+    # Presenting: type a projector can show (Vega's defaults are ~11 px). Set on each axis and legend, since the
+    # Streamlit theme's own config wins over a chart's top-level configure_*().
+    ax = {"labelFontSize": 14, "titleFontSize": 15} if presenter else {}
+    lg = {"labelFontSize": 14} if presenter else {}
+    y = alt.Y(f"{demo.y}:Q", title=demo.y, scale=alt.Scale(zero=demo.mark == "bar"), axis=alt.Axis(**ax))
     tips = list(frame.columns)
     if demo.mark == "line":  # epochs: whole numbers on the axis, never 1.5
         spec = alt.Chart(frame).mark_line(point=True).encode(
-            x=alt.X(f"{demo.x}:Q", title=demo.x, axis=alt.Axis(tickMinStep=1, format="d")), y=y, tooltip=tips,
-            color=alt.Color(f"{demo.color}:N", title=None, legend=alt.Legend(orient="bottom", labelLimit=0)))
-        st.altair_chart(_large(spec.properties(height=260)) if presenter else spec.properties(height=280),
-                        width="stretch")
+            x=alt.X(f"{demo.x}:Q", title=demo.x, axis=alt.Axis(tickMinStep=1, format="d", **ax)), y=y, tooltip=tips,
+            color=alt.Color(f"{demo.color}:N", title=None, legend=alt.Legend(orient="bottom", labelLimit=0, **lg)))
+        st.altair_chart(spec.properties(height=260 if presenter else 280), width="stretch")
         return
     mark = (lambda c: c.mark_bar()) if demo.mark == "bar" else (lambda c: c.mark_point(filled=True, size=90))
     colour = {} if not demo.color or demo.color in (demo.x, demo.column) else {
-        "color": alt.Color(f"{demo.color}:N", title=None, legend=alt.Legend(orient="bottom", labelLimit=0))}
+        "color": alt.Color(f"{demo.color}:N", title=None, legend=alt.Legend(orient="bottom", labelLimit=0, **lg))}
     if demo.column and demo.mark == "bar":  # a few short categories per panel: panels side by side, wrapped
         panels = list(dict.fromkeys(frame[demo.column]))
         per_row = min(len(panels), 3)
@@ -57,26 +60,26 @@ def draw_demo(demo: lesson.Demo, presenter: bool) -> None:
         height = 70 if presenter else 120
         spec = mark(alt.Chart(frame)).encode(
             x=alt.X(f"{demo.x}:N", title=None, sort=list(dict.fromkeys(frame[demo.x])),
-                    axis=alt.Axis(labelAngle=-40, labelOverlap=False, labelLimit=0)),
+                    axis=alt.Axis(labelAngle=-40, labelOverlap=False, labelLimit=0, **ax)),
             y=y, tooltip=tips, color=alt.Color(f"{demo.x}:N", legend=None),
             facet=alt.Facet(f"{demo.column}:N", sort=panels, columns=per_row, title=None,
-                            header=alt.Header(labelLimit=0))).properties(width=width, height=height)
-        st.altair_chart(_large(spec) if presenter else spec, width="content")
+                            header=alt.Header(labelLimit=0, **lg))).properties(width=width, height=height)
+        st.altair_chart(spec, width="content")
         return
     # Categories down the side, where long names fit. Panels: one chart each, stacked, each as tall as its own
     # categories (at least MIN_ROWS), one value axis. Presenting, the panels become colours of one dot plot
     # (five stacked panels are taller than a 720-px screen).
-    x = alt.X(f"{demo.y}:Q", title=demo.y, scale=alt.Scale(zero=demo.mark == "bar"))
+    x = alt.X(f"{demo.y}:Q", title=demo.y, scale=alt.Scale(zero=demo.mark == "bar"), axis=alt.Axis(**ax))
     row = 20 if presenter else 22
     if demo.column and presenter:
         colour = {"color": alt.Color(f"{demo.column}:N", title=None, legend=alt.Legend(
-            orient="bottom", labelLimit=0, columns=3))}  # wrapped: five names in one row run off the right edge
+            orient="bottom", labelLimit=0, columns=3, **lg))}  # wrapped: five names in one row run off the right edge
         groups = [(None, frame)]
     else:
         groups = [(None, frame)] if not demo.column else list(frame.groupby(demo.column, sort=False))
     charts = [mark(alt.Chart(part)).encode(
         y=alt.Y(f"{demo.x}:N", title=None, sort=list(dict.fromkeys(part[demo.x])),
-                axis=alt.Axis(labelLimit=0, labelOverlap=False)),
+                axis=alt.Axis(labelLimit=0, labelOverlap=False, **ax)),
         x=x, tooltip=tips, **colour).properties(
         height=row * max(part[demo.x].nunique(), MIN_ROWS),
         **({"title": alt.TitleParams(str(name), anchor="start", fontSize=13)} if name is not None else {}))
@@ -84,13 +87,7 @@ def draw_demo(demo: lesson.Demo, presenter: bool) -> None:
     # a lone chart is sized as a whole (Streamlit fits it), so its height also holds the value axis and legend
     spec = alt.vconcat(*charts, spacing=8).resolve_scale(x="shared") if len(charts) > 1 else charts[0].properties(
         height=row * max(frame[demo.x].nunique(), MIN_ROWS) + (120 if colour else 75))
-    st.altair_chart(_large(spec) if presenter else spec, width="stretch")
-
-
-def _large(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
-    """Type a projector can show (Vega's default axes are ~11 px)."""
-    return chart.configure_axis(labelFontSize=13, titleFontSize=14).configure_legend(
-        labelFontSize=13).configure_header(labelFontSize=14)
+    st.altair_chart(spec, width="stretch")
 
 
 def go(to: int) -> None:

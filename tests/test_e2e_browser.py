@@ -30,6 +30,11 @@ import browser_support
 import pytest
 from browser_support import EXCEPTION, SHOTS, sync_playwright
 
+try:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+except ImportError:  # pragma: no cover - the module is skipped then (browser_support.MARKS)
+    PlaywrightTimeout = TimeoutError
+
 pytestmark = browser_support.MARKS
 
 VIEWPORTS = ({"width": 1440, "height": 900}, {"width": 1280, "height": 720})
@@ -116,6 +121,12 @@ CHART_PROBE = r"""
 """
 
 
+DRAWN = """(n) => {
+  const shown = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].filter(e => e.checkVisibility());
+  return shown.length >= n && shown.every(e => e.querySelector('svg.marks, canvas.marks'));
+}"""
+
+
 def chart_problems(reports: list[dict], where: str) -> list[str]:
     """What is wrong with each chart of a CHART_PROBE report, in words ("" when it draws)."""
     bad = []
@@ -141,6 +152,10 @@ def chart_problems(reports: list[dict], where: str) -> list[str]:
 def charts(page, where: str, at_least: int = 1, problems: list[str] | None = None) -> list[dict]:  # noqa: ANN001
     """The visible charts' reports, after they drew. Each problem, and fewer than ``at_least`` charts, fails the
     test at once, or is added to ``problems`` (so one run names every broken chart of every page)."""
+    try:  # on busy cores charts draw late: wait (bounded) until enough are visible and each has its drawing
+        page.wait_for_function(DRAWN, arg=at_least, timeout=45_000)
+    except PlaywrightTimeout:
+        pass  # the probe below names what is missing
     page.wait_for_timeout(700)  # vega draws after the element appears, and again after a resize
     reports = page.evaluate(CHART_PROBE)
     found = chart_problems(reports, where)
