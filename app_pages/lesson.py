@@ -117,9 +117,13 @@ st.query_params.from_dict(links.link_params(step=i, dataset=dataset))
 
 st.header(f"{i + 1} / {len(STEPS)} · {step.title}")
 # Presenter mode: the words on the left, the demo on the right; elsewhere one column, top to bottom.
-text, show = st.columns([1, 1], gap="medium") if presenter else (st.container(), st.container())
+if presenter:
+    words, demo_box = st.columns([1, 1], gap="medium")
+    answer_box, table_box = words, demo_box
+else:  # question, demo, answer, the table behind it
+    words, demo_box, answer_box, table_box = (st.container() for _ in range(4))
 revealed = bool(st.session_state.get(f"ls_reveal_{step.key}"))  # the toggle below, as this run found it
-with text:
+with words:
     if not (presenter and revealed):  # once revealed, the answer takes the intro's place on the screen
         st.markdown(step.intro.format(data=lesson.title(dataset)))
     question = step.question.format(data=lesson.title(dataset))
@@ -130,7 +134,7 @@ with text:
         st.session_state["ls_index"] = count - 1
     index = st.number_input(f"Test image number (0–{count - 1})", 0, max(count - 1, 0), key="ls_index") if count else 0
 
-with show:
+with demo_box:
     if guess is None and not revealed:  # the demo answers the question: it waits for the prediction
         st.info("Make your prediction first: the demo appears once you have.")
     else:
@@ -146,7 +150,7 @@ with show:
             if demo.table is not None and not presenter:
                 st.dataframe(demo.table, hide_index=True)
 
-with text:
+with answer_box:
     revealed = st.toggle("Reveal the answer", key=f"ls_reveal_{step.key}")
     answer = lesson.reveal(step.key, dataset, int(index)) if revealed else None
     if answer is not None:
@@ -157,7 +161,7 @@ with text:
             st.markdown(answer.answer)
         st.info(f"**Take-away:** {step.takeaway}")
 if answer is not None:
-    with show:
+    with table_box:
         if not answer.table.empty:
             if presenter:  # the numbers behind the answer, one click away (a long table would push past the screen)
                 with st.expander(f"The table behind the answer ({len(answer.table)} rows)"):

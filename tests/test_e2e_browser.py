@@ -58,7 +58,8 @@ CHART_PROBE = r"""
     }
     return null;
   };
-  const texts = (node, acc) => {  // every text item under a scenegraph node
+  const texts = (node, acc) => {  // the title texts under a scenegraph node (not its axes' labels)
+    if (node.marktype !== undefined && String(node.role).startsWith('axis')) return acc;
     if (node.marktype === undefined && node.text !== undefined) acc.push([].concat(node.text).join(' '));
     for (const c of node.items || []) texts(c, acc);
     return acc;
@@ -100,7 +101,7 @@ CHART_PROBE = r"""
           }
           return;
         }
-        if (mark.role === 'column-header' || mark.role === 'row-header') {  // facet panel titles, in place order
+        if (mark.role === 'column-header') {  // facet panel titles, in place order
           for (const g of items) r.headers.push({text: texts(g, []).join(' '), x: Math.round(g.x || 0),
                                                  y: Math.round(g.y || 0)});
         }
