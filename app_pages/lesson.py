@@ -56,11 +56,13 @@ def draw_demo(demo: lesson.Demo, presenter: bool) -> None:
     if demo.column and demo.mark == "bar":  # a few short categories per panel: panels side by side, wrapped
         panels = list(dict.fromkeys(frame[demo.column]))
         per_row = min(len(panels), 3)
-        width = (125 if presenter else 200) if per_row == 3 else (200 if presenter else 280)
+        width = (140 if presenter else 200) if per_row == 3 else (200 if presenter else 280)
         height = 70 if presenter else 120
+        many = frame[demo.x].nunique() > 5  # ten class names in a narrow panel: upright, a size that fits
+        names = {"labelAngle": -90, "labelFontSize": 12} if presenter and many else {"labelAngle": -40, **ax}
         spec = mark(alt.Chart(frame)).encode(
             x=alt.X(f"{demo.x}:N", title=None, sort=list(dict.fromkeys(frame[demo.x])),
-                    axis=alt.Axis(labelAngle=-40, labelOverlap=False, labelLimit=0, **ax)),
+                    axis=alt.Axis(labelOverlap=False, labelLimit=0, **names)),
             y=y, tooltip=tips, color=alt.Color(f"{demo.x}:N", legend=None),
             facet=alt.Facet(f"{demo.column}:N", sort=panels, columns=per_row, title=None,
                             header=alt.Header(labelLimit=0, **lg))).properties(width=width, height=height)
