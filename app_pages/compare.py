@@ -3,6 +3,8 @@
 import altair as alt
 import streamlit as st
 
+from kdcore.latency import device_here
+from kdcore.views import session
 from kdcore.views.results import COURSE_STUDENT, compare_view
 from kdcore.views.text import plain
 
@@ -20,6 +22,9 @@ if not everything.datasets:
             "student in the **Distill lab**.")
     st.stop()
 
+session.keep(st.session_state, "cmp", ("cmp_datasets", "cmp_metric", "cmp_student"))  # kept across pages
+if not set(st.session_state.get("cmp_datasets", [])) <= set(everything.datasets):
+    st.session_state.pop("cmp_datasets", None)  # a kept choice the store no longer has
 c1, c2, c3 = st.columns([3, 1, 1])
 chosen = c1.multiselect("Data", everything.datasets, default=everything.default_datasets, key="cmp_datasets")
 metric = c2.selectbox("Metric", ["accuracy", "f1", "auc"], key="cmp_metric",
@@ -32,6 +37,8 @@ view = compare_view(chosen, metric, student)
 title = view.metric_title
 
 st.dataframe(view.table, hide_index=True)
+st.caption(f"Each row: one setting (everything but the seed equal), its seeds listed. Latency: per image, measured on "
+           f"{device_here()} for each network; FLOPs and parameters are the machine-free costs.")
 if view.has_standin:
     st.caption("⚠ Rows whose *data* says “stand-in” were measured on a stand-in (the MNIST-5k subset or the "
                "synthetic MHIST), not on the full data set.")
@@ -41,8 +48,9 @@ st.download_button("Download all runs (CSV)", view.csv, file_name="distillation-
 st.subheader(f"{title} vs FLOPs — the cost/quality trade-off")
 points = alt.Chart(view.points).mark_point(filled=True, size=90).encode(
     x=alt.X("flops_mean:Q", scale=alt.Scale(type="log"), title="FLOPs per image (log)"),
-    y=alt.Y("y:Q", scale=alt.Scale(zero=False), title=title), color=alt.Color("role:N", title=None),
-    shape=alt.Shape("data:N", title=None),
+    y=alt.Y("y:Q", scale=alt.Scale(zero=False), title=title),
+    color=alt.Color("role:N", title=None, legend=alt.Legend(labelLimit=0)),  # data labels are long: never cut
+    shape=alt.Shape("data:N", title=None, legend=alt.Legend(labelLimit=0)),
     tooltip=["data", "model", alt.Tooltip("seeds:Q", title="n (seeds)"), alt.Tooltip("y:Q", format=".2f", title=title),
              alt.Tooltip("y_std:Q", format=".2f", title="± std"), alt.Tooltip("params_mean:Q", format=",")])
 front = alt.Chart(view.pareto).mark_line(strokeDash=[5, 3], color="#888", point=alt.OverlayMarkDef(
@@ -82,15 +90,20 @@ st.subheader(f"α × T ({title}, mean over seeds, {who})")
 if view.grid.empty:
     st.info(f"No Hinton-KD results for {who} on the chosen data yet.")
 else:
-    base = alt.Chart().encode(x=alt.X("T:O", title="T"), y=alt.Y("alpha:O", title="α (KD weight)", sort="descending"))
-    cells = base.mark_rect().encode(
-        color=alt.Color("mean:Q", scale=alt.Scale(scheme="viridis"), title=title, legend=alt.Legend(format=".1f")),
-        tooltip=["facet", "alpha", "T", alt.Tooltip("mean:Q", format=".2f", title=title),
-                 alt.Tooltip("std:Q", format=".2f", title="± std"), alt.Tooltip("seeds:Q", title="n (seeds)")])
-    labels = base.mark_text(fontSize=11).encode(text=alt.Text("mean:Q", format=".1f"), color=alt.condition(
-        alt.datum.shade > 0.6, alt.value("black"), alt.value("white")))  # readable on viridis's light end
-    heat = alt.layer(cells, labels, data=view.grid).properties(width=alt.Step(46), height=alt.Step(34)).facet(
-        row=alt.Row("facet:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left", labelLimit=420))
-    ).resolve_scale(color="independent", x="independent", y="independent")
-    st.altair_chart(heat)
+    # One chart per panel, each sized by its own cells: Vega-Lite cannot compile a row facet of step-sized
+    # panels with independent scales (it asks for a "child_height" signal that does not exist), which left
+    # the element 0×0; one chart each also keeps every panel's T and α axes to the values it holds.
+    for facet, cells_of in view.grid.groupby("facet", sort=False):
+        base = alt.Chart(cells_of).encode(x=alt.X("T:O", title="T", axis=alt.Axis(labelAngle=0)),
+                                          y=alt.Y("alpha:O", title="α (KD weight)", sort="descending"))
+        cells = base.mark_rect().encode(
+            color=alt.Color("mean:Q", scale=alt.Scale(scheme="viridis"), title=title, legend=alt.Legend(format=".1f")),
+            tooltip=["facet", "alpha", "T", alt.Tooltip("mean:Q", format=".2f", title=title),
+                     alt.Tooltip("std:Q", format=".2f", title="± std"), alt.Tooltip("seeds:Q", title="n (seeds)")])
+        labels = base.mark_text(fontSize=11).encode(text=alt.Text("mean:Q", format=".1f"), color=alt.condition(
+            alt.datum.shade > 0.6, alt.value("black"), alt.value("white")))  # readable on viridis's light end
+        n_t, n_alpha = cells_of["T"].nunique(), cells_of["alpha"].nunique()
+        st.altair_chart((cells + labels).properties(
+            width=52 * n_t, height=40 * n_alpha, autosize=alt.AutoSizeParams(type="pad"),  # the cells' size;
+            title=alt.TitleParams(facet, anchor="start", fontSize=12, limit=0)), width="content")  # axes go around
     st.caption("Each data set's panel has its own colour scale, so small differences within it stay visible.")

@@ -10,9 +10,11 @@ import pandas as pd
 
 from kdcore.board import board_entries, check_code, check_name, label_run
 from kdcore.store import open_store
-from kdcore.views.results import data_label, student_label
+from kdcore.views.groups import network_words, run_label
+from kdcore.views.results import data_label
 
-COLUMNS = ["who", "data", "student", "method", "T", "alpha", "test accuracy %", "labelled", "key", "standin"]
+COLUMNS = ["who", "data", "student", "method", "T", "alpha", "setting", "test accuracy %", "labelled", "key",
+           "standin"]
 
 
 def board_frame(code: str) -> pd.DataFrame:
@@ -26,17 +28,14 @@ def board_frame(code: str) -> pd.DataFrame:
         if r is None:
             continue
         c = r["config"]
-        rows.append({"who": e["name"], "data": data_label(r), "student": student_label(c), "method": c["method"],
-                     "T": float(c["temperature"]), "alpha": float(c["alpha"]),
+        # the one naming rule (kdcore.views.groups): what the run was, in words; the data with its stand-in flag
+        rows.append({"who": e["name"], "data": data_label(r), "student": network_words(c), "method": c["method"],
+                     "T": float(c["temperature"]), "alpha": float(c["alpha"]), "setting": run_label(c),
                      "test accuracy %": round(100 * r["metrics"]["accuracy"], 2), "labelled": e["created"],
                      "key": e["key"], "standin": bool(r.get("is_standin"))})
     frame = pd.DataFrame(rows, columns=COLUMNS)
     # newest first; equal timestamps (one second) keep the reverse of the posting order
     return frame.iloc[::-1].sort_values("labelled", ascending=False, kind="stable").reset_index(drop=True)
-
-
-def _setting(row: pd.Series) -> str:
-    return f"T = {row['T']:g}, α = {row['alpha']:g}"
 
 
 def group_summary(frame: pd.DataFrame) -> list[dict]:
@@ -51,7 +50,7 @@ def group_summary(frame: pd.DataFrame) -> list[dict]:
         holders = []
         for _key, runs in g[acc == best].groupby("key", sort=False):  # in order of each setting's first post
             first = runs.iloc[0]
-            holders.append({"who": first["who"], "setting": _setting(first), "when": first["labelled"],
+            holders.append({"who": first["who"], "setting": first["setting"], "when": first["labelled"],
                             "also": [w for w in dict.fromkeys(runs["who"][1:]) if w != first["who"]]})
         out.append({"data": data, "student": student, "runs": len(g), "standin": bool(g["standin"].any()),
                     "best": {"accuracy": best, "holders": holders},
