@@ -14,7 +14,7 @@ from kdcore.jobs.heap import _libc
 
 
 def _faults_per_step(variant: str) -> float:
-    code = ("import json; from kdcore.bench import heap_child; "
+    code = ("import json; from kdcore.bench.engine import heap_child; "
             f"print('BENCH' + json.dumps(heap_child({variant!r}, 2048, True)))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH")]
