@@ -20,7 +20,7 @@ from kdcore.methods.fitnet import hint_layers
 from kdcore.models.mhist import FEATURE_SHAPES, build_backbone_model
 from kdcore.store import ResultStore
 from kdcore.train.job import job_key, run_job
-from kdcore.train.loop import fit
+from kdcore.train.loop import FitSpec, fit
 from kdcore.train.transfer import Augment, CachedTeacherLogits, schedule
 
 TINY = "mhist-synthetic-6-4"
@@ -145,8 +145,8 @@ def test_stage2_teacher_sees_the_same_augmented_images_and_kd_reads_the_cache():
     y = torch.tensor([0, 1, 0, 1])
     cached = torch.randn(4, 2) * 5
     loss = CachedTeacherLogits(AttentionTransfer([("map28", "map28"), ("map7", "map7")], alpha=0.5), cached)
-    rows = fit(student, loss, x, y, x[:2], y[:2], epochs=1, batch_size=4, lr=1e-3, seed=0, teacher=teacher,
-               transform=Augment(student), micro_batch=2, eval_batch_size=2, device=torch.device("cpu"))
+    rows = fit(student, loss, x, y, x[:2], y[:2], FitSpec(epochs=1, batch_size=4, lr=1e-3, seed=0, teacher=teacher,
+               transform=Augment(student), micro_batch=2, eval_batch_size=2, device=torch.device("cpu")))
     assert rows[0]["loss_at"] < 1e-6 and rows[0]["loss_kd"] > 1e-3
 
 

@@ -16,7 +16,7 @@ from kdcore.course import course_student, course_teacher
 from kdcore.data import ArrayDataset, load_dataset
 from kdcore.losses import CrossEntropy, HintonKD
 from kdcore.models import build_model
-from kdcore.train.loop import fit, predict_logits
+from kdcore.train.loop import FitSpec, fit, predict_logits
 
 
 def _epoch_s(data: ArrayDataset, loss: torch.nn.Module, teacher: torch.nn.Module | None = None,
@@ -26,8 +26,8 @@ def _epoch_s(data: ArrayDataset, loss: torch.nn.Module, teacher: torch.nn.Module
     torch.manual_seed(0)
     student = build_model(course_student(data.name), data.num_classes)
     hist = fit(student, loss, data.x_train, data.y_train, data.x_test[:1], data.y_test[:1],
-               epochs=epochs, batch_size=256, lr=1e-3, seed=0, teacher=teacher, teacher_logits=teacher_logits,
-               eval_every_epoch=False)
+               FitSpec(epochs=epochs, batch_size=256, lr=1e-3, seed=0, teacher=teacher, teacher_logits=teacher_logits,
+                       eval_every_epoch=False))
     return min(r["train_s"] for r in hist[1:] or hist)
 
 
@@ -61,8 +61,8 @@ def heap_child(variant: str, n: int, quick: bool) -> dict:
             marks.append((time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt))
 
     marks.append((time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt))
-    fit(student, HintonKD(4.0, 0.5), data.x_train[:n], data.y_train[:n], data.x_test[:1], data.y_test[:1], epochs=3,
-        batch_size=256, lr=1e-3, seed=0, teacher_logits=logits, eval_every_epoch=False, progress=mark)
+    fit(student, HintonKD(4.0, 0.5), data.x_train[:n], data.y_train[:n], data.x_test[:1], data.y_test[:1],
+        FitSpec(epochs=3, batch_size=256, lr=1e-3, seed=0, teacher_logits=logits, eval_every_epoch=False, progress=mark))
     steps = -(-n // 256)
     epochs = [(b[0] - a[0], (b[1] - a[1]) / steps) for a, b in zip(marks[1:], marks[2:], strict=False)]
     return {"epoch_s": min(e[0] for e in epochs), "page_faults_per_step": min(e[1] for e in epochs), "n": n}

@@ -11,7 +11,7 @@ from kdcore.bench.child import call_in_child
 from kdcore.data import ArrayDataset, load_dataset
 from kdcore.losses.scratch import CrossEntropy
 from kdcore.models.mhist import ARCHS as MHIST_ARCHS
-from kdcore.train.loop import fit
+from kdcore.train.loop import FitSpec, fit
 from kdcore.train.transfer import PooledHead, pooled_features
 
 MHIST_TRAIN, MHIST_TEST = 2175, 977
@@ -95,7 +95,7 @@ def bench_mhist(quick: bool) -> dict:
         y = torch.randint(0, 2, (MHIST_TRAIN + MHIST_TEST,))
         t0 = time.perf_counter()
         fit(PooledHead(model), CrossEntropy(), feats[:MHIST_TRAIN], y[:MHIST_TRAIN], feats[MHIST_TRAIN:],
-            y[MHIST_TRAIN:], epochs=10, batch_size=32, lr=1e-3, seed=0, device=torch.device("cpu"))
+            y[MHIST_TRAIN:], FitSpec(epochs=10, batch_size=32, lr=1e-3, seed=0, device=torch.device("cpu")))
         head_s[arch] = time.perf_counter() - t0
         pass_s = (MHIST_TRAIN + MHIST_TEST) / thr
         out[f"stage1_10_head_epochs_s_{arch}"] = head_s[arch]
