@@ -200,6 +200,7 @@ def test_run_job_trains_stores_and_never_recomputes(store: ResultStore) -> None:
     assert logits is not None and logits["logits"].shape == (4000, 10)
 
 
+@pytest.mark.slow
 def test_ban_ensemble_job_scores_the_average_of_its_generations(store: ResultStore) -> None:
     from kdcore.methods.born_again import ban_ensemble_config, born_again_configs
     from kdcore.train.job import load_model

@@ -22,6 +22,7 @@ def _faults_per_step(variant: str) -> float:
     return json.loads(line[0][5:])["page_faults_per_step"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_libc() is None, reason="not glibc: the heap policy changes nothing here")
 def test_heap_policy_costs_no_page_faults_per_step_where_the_old_fix_did() -> None:
     assert _faults_per_step("policy") < 50

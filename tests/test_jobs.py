@@ -143,6 +143,7 @@ def test_cancel_by_one_of_two_waiters_keeps_the_job() -> None:
 
 
 # ---- processes: de-duplication, kill -9, resume -------------------------------------------------
+@pytest.mark.slow
 def test_eight_identical_requests_compute_once() -> None:
     runner = JobRunner(workers=2, mode="process", worker_threads=1)
     try:
@@ -172,6 +173,7 @@ def test_eight_identical_requests_compute_once() -> None:
         runner.shutdown()
 
 
+@pytest.mark.slow
 def test_kill_worker_mid_job_then_resume_matches_uninterrupted(env: Path, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KD_CHECKPOINT_EVERY_S", "0")  # a checkpoint after every epoch (the worker inherits it)
@@ -259,6 +261,7 @@ def _check_entry(store: ResultStore, key: str) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_kills_during_store_writes_never_expose_a_torn_entry(env: Path) -> None:
     store = ResultStore(env)
     writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(env), str(s), "25"], cwd=REPO,
@@ -349,6 +352,7 @@ def test_ray_tasks_request_their_memory_and_what_fits_nowhere_is_refused(monkeyp
     assert small.submitted == [] and "largest Ray node" in refused["error"]
 
 
+@pytest.mark.slow
 def test_ray_sweep_gives_the_local_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("ray")
     configs = [tiny(seed=s) for s in (41, 42)] + [tiny(seed=41, lr=3e-3), tiny(seed=43, hidden=(16,))]

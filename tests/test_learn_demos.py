@@ -36,6 +36,7 @@ def empty_env(shipped_env: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyP
 
 
 # ---- engine ----------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_attention_comparison_rows_maps_and_distances(shipped_env: pytest.MonkeyPatch) -> None:
     cmp = learn.attention_comparison("mnist", index=0, n_mean=200)
     assert cmp.available, cmp.notice

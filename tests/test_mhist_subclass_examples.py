@@ -45,6 +45,7 @@ def teacher(store: ResultStore) -> dict:
     return run_job(_pipeline()[0], store=store)  # trained by the first test, fetched after
 
 
+@pytest.mark.slow
 def test_mhist_examples_are_the_teachers_own_split(store: ResultStore, teacher: dict) -> None:
     ex = compute_subclass_examples(teacher, store, per_subclass=3)
     data = load_dataset("mhist_synthetic", TINY)
@@ -118,6 +119,7 @@ def test_mhist_page_shows_the_subclass_tiles(store: ResultStore, teacher: dict, 
     assert "means nothing" in notes and ex.summary() in notes
 
 
+@pytest.mark.slow
 def test_mhist_page_answers_the_shipped_subclass_pipeline_without_training(shipped_env: pytest.MonkeyPatch) -> None:
     """Offline first run: the stand-in subclass pipeline and its teacher's tiles come from assets/store
     (results without weights + the precomputed artefact), so nothing trains and the pictures show."""

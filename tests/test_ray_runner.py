@@ -16,6 +16,7 @@ from kdcore.store import ResultStore
 TINY = dict(epochs=1, train_limit=256, test_limit=200, data_source="mnist-5k")
 
 
+@pytest.mark.slow
 def test_runner_jobs_on_a_local_ray_give_the_local_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ray = pytest.importorskip("ray")
     teacher = course_teacher("mnist", **TINY)

@@ -77,6 +77,7 @@ def test_each_method_the_mhist_page_offers_builds_a_valid_pipeline_there() -> No
         assert all(j.dataset == "mhist_synthetic" for j in jobs), name
 
 
+@pytest.mark.slow
 def test_a_job_that_cannot_fit_is_refused_before_training(tmp_path: Path) -> None:
     """The CLI goes through the runner's memory guard: a clear refusal, non-zero exit, no traceback."""
     env = {**os.environ, "KD_MEMORY_BUDGET": "1GB", "KD_STORE_DIR": str(tmp_path / "store"), "KD_OFFLINE": "1"}
