@@ -47,7 +47,7 @@ def run_configs(configs: Sequence[JobConfig], executor: str = "local", address: 
 def _run_on_ray(configs: list[JobConfig], address: str | None, progress: ProgressFn | None,
                 runner: JobRunner | None) -> list[dict]:
     """The jobs through a runner in mode ``ray``, as many at once as the Ray cluster has CPUs."""
-    from kdcore.jobs import ray_executor
+    import kdcore.jobs.ray_executor as ray_executor  # the module (not via the package: no circle)
 
     if runner is not None and runner.mode != "ray":
         raise ValueError(f"executor 'ray' needs a runner in mode 'ray', got one in mode {runner.mode!r}")
