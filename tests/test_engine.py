@@ -195,6 +195,7 @@ def test_unwritable_data_folder_is_named(tmp_path: Path) -> None:
 
 
 # ---- store + run_job -----------------------------------------------------------------------
+@pytest.mark.slow
 def test_run_job_trains_stores_and_never_recomputes(store: ResultStore) -> None:
     teacher = course_teacher("mnist", **TINY)
     events: list[dict] = []

@@ -156,6 +156,7 @@ def _map_captions(at: AppTest) -> list[str]:
     return [img.caption for el in at.get("image") for img in el.proto.imgs if " · conv" in img.caption]
 
 
+@pytest.mark.slow
 def test_learn_page_shows_three_rows_of_maps_and_the_hint_chart(shipped_env: pytest.MonkeyPatch) -> None:
     at = _learn_page()
     assert not at.error, [e.value for e in at.error]

@@ -73,6 +73,7 @@ def test_mhist_examples_are_the_teachers_own_split(store: ResultStore, teacher: 
     assert "stand-in data" in ex.caption() and "random init" in ex.caption() and ex.summary()
 
 
+@pytest.mark.slow
 def test_page_engine_finds_the_pipelines_teacher_and_computes_once(store: ResultStore, teacher: dict,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from kdcore.views import lab, mhist_view
@@ -93,6 +94,7 @@ def test_page_engine_finds_the_pipelines_teacher_and_computes_once(store: Result
     assert "means nothing" in mhist_view.subclass_note(again)
 
 
+@pytest.mark.slow
 def test_mhist_page_shows_the_subclass_tiles(store: ResultStore, teacher: dict, monkeypatch: pytest.MonkeyPatch,
                                              tmp_path, fresh_app_caches) -> None:
     """The page runs the (test-size) subclass pipeline's teacher through the job runner (fetched from the

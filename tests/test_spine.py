@@ -90,6 +90,7 @@ def test_a_job_that_cannot_fit_is_refused_before_training(tmp_path: Path) -> Non
     assert not list((tmp_path / "store").glob("objects/*"))
 
 
+@pytest.mark.slow
 def test_two_students_of_one_new_teacher_train_it_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The runner sees the teacher chain: the teacher is a job of its own, queued first and shared."""
     from kdcore.course import course_student, course_teacher

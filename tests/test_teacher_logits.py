@@ -45,6 +45,7 @@ def _shipped_copy(made_once: Path, tmp_path: Path) -> ResultStore:
     return ResultStore(tmp_path / "shipped")
 
 
+@pytest.mark.slow
 def test_kd_job_learns_from_stored_logits_without_the_teachers_weights(made_once: Path, tmp_path: Path) -> None:
     shipped = _shipped_copy(made_once, tmp_path)
     teacher = course_teacher("mnist", **TINY)
@@ -60,6 +61,7 @@ def test_kd_job_learns_from_stored_logits_without_the_teachers_weights(made_once
     assert stored_teacher(fitnet, shipped) is None
 
 
+@pytest.mark.slow
 def test_logits_of_other_inputs_are_not_used(made_once: Path, tmp_path: Path) -> None:
     shipped = _shipped_copy(made_once, tmp_path)
     key = stored_teacher(course_student("mnist", "hinton", teacher=course_teacher("mnist", **TINY), **TINY),
