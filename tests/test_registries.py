@@ -161,3 +161,22 @@ def test_the_loop_calls_the_epoch_hook_of_the_protocol() -> None:
     x, y = torch.randn(8, 4), torch.randint(0, 2, (8,))
     rows = fit(Net(), loss, x, y, x, y, FitSpec(epochs=3, batch_size=4, lr=1e-3, seed=0, device=torch.device("cpu")))
     assert loss.epochs == [0, 1, 2] and len(rows) == 3
+
+
+def test_what_the_bench_runs_as_the_app_names_what_the_app_has() -> None:
+    """The bench never imports the views: its app-like children run code naming them. That code compiles, and every
+    module and function it names exists (a renamed view would otherwise fail only when someone benchmarks)."""
+    import ast
+    import importlib
+    import importlib.util
+
+    from kdcore.bench.app import _PLAYGROUND_TIMING
+    from kdcore.bench.child import APP_PRELUDE
+
+    for code in (APP_PRELUDE, _PLAYGROUND_TIMING):
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.ImportFrom) and node.module.startswith("kdcore"):
+                module = importlib.import_module(node.module)
+                assert all(hasattr(module, a.name) for a in node.names), node.module
+    named = ast.literal_eval(APP_PRELUDE.split("for _name in ", 1)[1].split(":", 1)[0])
+    assert all(importlib.util.find_spec(name) is not None for name in named if name.startswith("kdcore"))
