@@ -5,6 +5,7 @@ import streamlit as st
 
 from kdcore.data import DATASET_TITLES, data_pair
 from kdcore.views import lab
+from kdcore.views.groups import run_label
 from kdcore.views.mhist_scoring import scoring_lesson
 from kdcore.views.mhist_view import (
     mhist_view,
@@ -13,7 +14,9 @@ from kdcore.views.mhist_view import (
     subclass_examples,
     subclass_note,
     subclass_teacher,
+    unpack_zips,
 )
+from kdcore.views.text import plain
 
 
 @st.cache_data(show_spinner="Running the subclass teacher over its test tiles …", max_entries=8)
@@ -34,9 +37,20 @@ except Exception as e:  # noqa: BLE001 - never a traceback on the page
     st.stop()
 status = view.status
 if status.found:
-    st.success(status.message)
+    st.success(plain(status.message))
+elif status.pending:  # the images are in zips: unpacked into the app's cache only on this click, sizes first
+    st.warning("This folder's images are still zipped. Unpacking writes only into the app's own cache, never "
+               "into your folder:")
+    st.text("\n".join(status.pending))
+    if st.button("Unpack into the app's cache", key="mh_unpack"):
+        try:
+            with st.spinner("Unpacking …"):
+                st.toast(plain(unpack_zips(folder or None)))
+            st.rerun()
+        except ValueError as e:  # MhistError: a refused zip, or a cache with no room; named with the fix
+            st.error(plain(e))
 else:
-    st.warning(status.message)
+    st.warning(plain(status.message))
     st.markdown(f"**How to get MHIST.** {status.how_to}")
 
 st.subheader("Run the course pipeline")
@@ -46,6 +60,8 @@ with st.form("mh_form"):
     titles = dict(lab.mhist_methods())
     method = st.selectbox("KD method for the student", list(titles), format_func=titles.get, key="mh_method",
                           help=" ".join(lab.MHIST_METHOD_NOTES.values()))
+    if method in lab.MHIST_METHOD_NOTES:  # what this method costs or means on the two-class pair (its Method's note)
+        st.caption(lab.MHIST_METHOD_NOTES[method])
     go = st.form_submit_button("Run teacher, baselines and KD student")
 if go:
     try:
@@ -54,12 +70,12 @@ if go:
                 st.caption(lab.MHIST_METHOD_NOTES[method])
             # the typed folder goes into every job (its key): the run reads it, never KD_MHIST_DIR instead
             for cfg in pipeline_jobs(dataset, method, status.data_dir):
-                st.write(f"{cfg.short_name()}")
+                st.write(run_label(cfg.to_dict()))
                 lab.train_or_fetch(cfg)
             run_status.update(label="Done", state="complete")
         st.rerun()
     except Exception as e:  # noqa: BLE001
-        st.error(f"The MHIST pipeline stopped: {e}")
+        st.error(f"The MHIST pipeline stopped: {plain(e)}")
 
 st.subheader("Results")
 if view.table.empty:
@@ -100,14 +116,14 @@ try:  # the chosen result beside a predictor that always answers the majority cl
     if lesson.one_class:
         st.warning(lesson.one_class)
 except ValueError as e:
-    st.info(f"No accuracy-vs-F1 comparison for this result: {e}")
+    st.info(f"No accuracy-vs-F1 comparison for this result: {plain(e)}")
 
 sub_data = st.session_state.get("mh_dataset") or ("mhist" if status.found else "mhist_synthetic")
 try:
     teacher = subclass_teacher(sub_data, data_dir=status.data_dir)
     examples = _subclass_examples(teacher["key"], teacher) if teacher is not None else None
 except Exception as e:  # noqa: BLE001
-    st.error(f"The subclass examples could not be made: {e}")
+    st.error(f"The subclass examples could not be made: {plain(e)}")
     examples = None
 if examples is not None:
     st.subheader("Subclasses the teacher invented")

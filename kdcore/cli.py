@@ -190,6 +190,8 @@ def _tqdm_progress(desc: str):  # noqa: ANN202 - returns (callback, closer)
     bars: list = []
 
     def cb(event: dict) -> None:
+        if event.get("resumed_from"):  # a job interrupted earlier goes on from its checkpoint: say so
+            print(f"{desc}: {event.get('message')}", file=sys.stderr)
         if event.get("stage", "").endswith(("train", "stage1", "stage2")) and event.get("epochs"):
             if not bars:
                 bars.append(tqdm(total=None, desc=desc, unit="epoch", leave=False, file=sys.stderr))
@@ -349,10 +351,16 @@ def _precompute(a: argparse.Namespace) -> int:
 def _job_overrides(a: argparse.Namespace) -> dict:
     """The overrides every job command takes (``--epochs`` …), after checking the store can take the result."""
     o = _overrides(a)
-    if not getattr(a, "dry_run", False):
+    if not getattr(a, "dry_run", False) and a.cmd not in ("distill", "train-teacher"):
         from kdcore.store import open_store
 
         open_store().check_writable()  # a KD_STORE_DIR that is a file or read-only: refused before any work
+    # distill / train-teacher: a job already stored is served even from a read-only store; one that must be
+    # computed is refused by run_through_runner before anything queues (the same message)
+    from kdcore.train.loop import device_note
+
+    if (note := device_note()) is not None:
+        print(f"warning: {note}", file=sys.stderr)
     return o
 
 

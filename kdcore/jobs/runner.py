@@ -50,7 +50,7 @@ from multiprocessing.connection import wait as mp_wait
 from pathlib import Path
 
 from kdcore.config import JobConfig
-from kdcore.jobs.memory import budget_per_job, check_memory
+from kdcore.jobs.memory import check_memory
 from kdcore.methods import get_method, validate
 from kdcore.settings import settings
 from kdcore.store import default_store_dir, open_store
@@ -332,7 +332,7 @@ class JobRunner:
             # kdcore.jobs.ray_executor says): Ray's scheduler shares a node's memory among the tasks by their
             # memory requests, so dividing it by the slots here would refuse jobs that fit.
             share = 1 if self.mode == "ray" else self.workers
-            check_memory(config, budget_per_job(share, self.memory_budget), teacher_cached=config.teacher is not None)
+            check_memory(config, self.memory_budget, teacher_cached=config.teacher is not None, workers=share)
             return self._enqueue(config, key, root, recompute, after)
         except Exception:
             with self._cv:
