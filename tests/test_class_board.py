@@ -25,6 +25,7 @@ def class_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_app_caches:
 LECTURER = "test-lecturer-code"
 
 
+@pytest.mark.slow
 def test_two_people_see_each_others_runs_and_a_fresh_class_keeps_them(class_env: Path) -> None:
     ada = run_for_board("c1", "Ada", "mnist", 4.0, 0.5, "32")
     bo = run_for_board("c1", " Bo ", "mnist", 8.0, 0.7, "32")
@@ -55,6 +56,7 @@ def test_two_people_see_each_others_runs_and_a_fresh_class_keeps_them(class_env:
         board_frame("../etc")
 
 
+@pytest.mark.slow
 def test_board_page_two_users_see_each_other(class_env: Path) -> None:
     def user(name: str, temperature: float) -> object:
         at = apphelpers.open_page("app_pages/class_board.py", 180)

@@ -67,6 +67,7 @@ def tiny_empty_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_app_
     return tmp_path
 
 
+@pytest.mark.slow
 def test_a_real_lab_run_shows_teacher_then_student_then_baseline(tiny_empty_store: Path) -> None:
     tracker = lab.LabProgress()
     seen: list[str] = []
@@ -83,6 +84,7 @@ def test_a_real_lab_run_shows_teacher_then_student_then_baseline(tiny_empty_stor
     assert any(re.fullmatch(r"scratch baseline — epoch 1/1.*", s) for s in seen), seen
 
 
+@pytest.mark.slow
 def test_distill_lab_page_shows_the_run_log_in_stage_order(tiny_empty_store: Path) -> None:
     at = apphelpers.open_page("app_pages/distill_lab.py", 120)
     at.text_input(key="lab_hidden").set_value("16")
@@ -118,6 +120,7 @@ def test_lab_on_shipped_fashion_mnist_shows_mean_std_over_seeds_and_a_paired_gai
     assert gain.mean() > 2 * gain.std()  # on full Fashion-MNIST the gain stands clear of the seed noise
 
 
+@pytest.mark.slow
 def test_a_single_run_is_marked_as_such(tiny_empty_store: Path) -> None:
     outcome = lab.run_lab(lab.lab_config("mnist", "hinton", "16"))
     assert outcome.seeds["this run"].endswith("(one run, seed 0)")

@@ -158,6 +158,7 @@ def test_every_kd_variable_in_kdcore_is_a_setting_and_documented() -> None:
     assert all(f"``{name}``" in doc for name in ENV_VARS)
 
 
+@pytest.mark.slow
 def test_settings_module_is_light() -> None:
     """No torch at import time, and of kdcore only kdcore.config (no import circles)."""
     import ast

@@ -39,7 +39,7 @@ from kdcore.train.common import (
     versions,
     weights_id,
 )
-from kdcore.train.loop import ProgressFn, fit, flush_denormals
+from kdcore.train.loop import FitSpec, ProgressFn, fit, flush_denormals
 
 
 def _noop(_: dict) -> None:
@@ -169,12 +169,11 @@ def _compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, p
         ckpt = store.root / "checkpoints" / f"{key}.pt"
     progress({"stage": "train", "epoch": 0, "epochs": config.epochs, "message": "training"})
     t_train = time.perf_counter()
-    history = fit(
-        model, loss_fn, xtr, ytr, xte, yte,
+    history = fit(model, loss_fn, xtr, ytr, xte, yte, FitSpec(
         epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed,
         teacher=teacher_model, teacher_logits=teacher_logits, progress=progress, cancel=cancel,
         checkpoint_path=ckpt, logits_to_class=class_logits_fn(config),
-    )
+    ))
     return evaluate_and_store(config, key, data, store, model, n_train=len(xtr), xte=xte, yte=yte, history=history,
                               teacher_result=teacher_result, train_s=time.perf_counter() - t_train, t_start=t_start,
                               progress=progress, checkpoints=(ckpt,))
