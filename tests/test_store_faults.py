@@ -211,6 +211,8 @@ def test_a_disk_full_job_failure_never_says_to_try_fewer_hidden_units() -> None:
     assert "What to do" in page_error(QueueFullError("the training queue is full"))
     odd = page_error(KeyError("[x](https://evil.example)"))
     assert "KeyError" in odd and "report this" in odd and "[x](https" not in odd
+    assert page_error(KeyError("k"), "showing Distill lab").startswith("Something went wrong while showing Distill lab (")
+    assert " while training: " in msg
 
 
 def test_a_shipped_model_failing_verification_is_skipped_and_the_playground_still_works(

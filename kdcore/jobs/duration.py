@@ -56,7 +56,7 @@ def _timings(net: JobConfig, teacher: JobConfig | None) -> tuple[float, float]:
     import torch
 
     from kdcore.models import build_model
-    from kdcore.train.loop import fit, predict_logits
+    from kdcore.train.loop import FitSpec, fit, predict_logits
 
     shape, n_out = data_pair(net.dataset).input_shape, _outputs(net)
     torch.manual_seed(0)
@@ -69,8 +69,8 @@ def _timings(net: JobConfig, teacher: JobConfig | None) -> tuple[float, float]:
 
     def train_s(steps: int) -> float:
         t0 = time.perf_counter()
-        fit(model, loss, x[: steps * net.batch_size], y[: steps * net.batch_size], xe[:1], y[:1], epochs=1,
-            batch_size=net.batch_size, lr=1e-3, seed=0, teacher=t_model, eval_every_epoch=False)
+        fit(model, loss, x[: steps * net.batch_size], y[: steps * net.batch_size], xe[:1], y[:1],
+            FitSpec(epochs=1, batch_size=net.batch_size, lr=1e-3, seed=0, teacher=t_model, eval_every_epoch=False))
         return time.perf_counter() - t0
 
     first = train_s(1)  # the first steps pay one-off costs (allocation, kernel choice, thread pool start)

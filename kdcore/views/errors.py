@@ -57,14 +57,14 @@ def page_error(exc: BaseException, doing: str = "") -> str:
     text = " ".join(str(exc).split())
     if len(text) > 600:
         text = text[:600] + " …"
-    where = f" while {doing}" if doing else ""
+    where = f" while {plain(doing)}" if doing else ""  # escaped here: plain() would drop the leading space
     kind = _kind(exc)
     if kind is None:
-        return (f"Something went wrong{plain(where)} ({type(exc).__name__}: {plain(text)}). Reload the page or "
+        return (f"Something went wrong{where} ({type(exc).__name__}: {plain(text)}). Reload the page or "
                 "try another setting; if it happens again, please report this (the page, what you did, and this "
                 "message).")
     what, fix = kind
-    return f"{plain(what + where)}: {plain(text)}. What to do: {plain(fix)}."
+    return f"{plain(what)}{where}: {plain(text)}. What to do: {plain(fix)}."
 
 
 __all__ = ["STORAGE_WORDS", "page_error"]
