@@ -50,13 +50,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from kdcore.config import JobConfig
-from kdcore.course import course_student, course_teacher
-from kdcore.methods import get_method
+from kdcore.course import SEEDS, course_student, course_teacher, method_suite, pipeline_jobs
+from kdcore.data.pairs import data_pair, datasets
+from kdcore.methods import METHODS, get_method
 from kdcore.settings import settings
 from kdcore.store import SHIPPED_STORE, STAGING_DIR, ResultStore, read_entry
 
-SEEDS = (0, 1, 2)
-COURSE_T = (1.0, 2.0, 4.0, 16.0, 32.0, 64.0)
+COURSE_T = data_pair("mnist").temperatures  # the course's T sweep
 ALPHAS = (0.1, 0.5, 0.9)
 GRID_T = (1.0, 4.0, 16.0)
 
@@ -84,28 +84,8 @@ def mnist_configs(profile: str) -> list[JobConfig]:
     return out
 
 
-def method_configs(dataset: str, seeds: Iterable[int] = SEEDS) -> list[JobConfig]:
-    """Each issue-5 method with its documented defaults, on the pair it applies to: each method's jobs as
-    its :class:`~kdcore.methods.Method` arranges them (the same jobs the Distill lab builds), plus the
-    from-scratch students they are compared with."""
-    from kdcore.methods.fitnet import VECTOR_HINT
-
-    out: list[JobConfig] = []
-    for s in seeds:
-        t = course_teacher(dataset, seed=s)
-        mlp = course_student(dataset, "scratch", seed=s)
-        cnn = mlp.replace(arch="student_cnn")
-        small = mlp.replace(hidden=(32,))  # an assistant (392 units) only helps a student smaller than itself
-
-        def jobs(name: str, student: JobConfig, t: JobConfig = t) -> list[JobConfig]:
-            method = get_method(name)
-            return method.jobs(t, student.replace(**method.student_settings))
-
-        out += [cnn, *jobs("hinton", cnn), *jobs("fitnet", cnn), *jobs("attention", cnn.replace(alpha=0.0)),
-                *jobs("dkd", mlp), *jobs("fitnet", mlp.replace(method_params=VECTOR_HINT)),
-                *jobs("early_stopped", mlp), *jobs("ban_ensemble", mlp),
-                small, *jobs("hinton", small), *jobs("takd", small), *jobs("subclass", mlp)]
-    return out
+# Each issue-5 method with its documented defaults (the jobs behind the shipped method results): the job builder's
+method_configs = method_suite
 
 
 def subclass_binary_configs(seeds: Iterable[int] = SEEDS) -> list[JobConfig]:
@@ -200,12 +180,12 @@ def fashion_method_configs(seeds: Iterable[int] = SEEDS, classes: Iterable[int] 
 def mhist_configs() -> list[JobConfig]:
     """The MHIST page's pipeline for each method it offers (Hinton first: the page's default), each job once."""
     from kdcore.data.mhist import find_mhist_dir
-    from kdcore.views.lab import mhist_methods, pipeline_configs
 
-    dataset = "mhist" if find_mhist_dir() is not None else "mhist_synthetic"
+    real, standin = (next(n for n in datasets("mhist") if data_pair(n).is_standin is fake) for fake in (False, True))
+    dataset = real if find_mhist_dir() is not None else standin  # the real release when its folder is found
     out: list[JobConfig] = []
-    for method, _title in mhist_methods():
-        out += [c for c in pipeline_configs(dataset, method=method) if c not in out]
+    for method in (name for name, m in METHODS.items() if m.offered_on_mhist):
+        out += [c for c in pipeline_jobs(dataset, method=method) if c not in out]
     return out
 
 

@@ -20,9 +20,10 @@ import pandas as pd
 
 from kdcore.course import course_student, course_teacher
 from kdcore.data import DATASET_TITLES
+from kdcore.data.pairs import family_of, offered
 from kdcore.views.results import data_label, model_label, stored_results
 
-LESSON_DATASETS = ("fashion_mnist", "mnist")
+LESSON_DATASETS = offered("lesson")
 SMALL_DATA = "mnist"  # offline, the 4,000-image MNIST subset: the lesson's "no gain on small data"
 
 
@@ -287,7 +288,7 @@ def mhist_table(store: object | None = None) -> pd.DataFrame:
     """The stored MHIST-pipeline results: model, data, accuracy / F1 / AUC in %, and the test set's majority share."""
     rows = []
     for r in stored_results(store):  # type: ignore[arg-type]
-        if not str(r.get("dataset", "")).startswith("mhist"):
+        if family_of(r.get("dataset")) != "mhist":
             continue
         cm = np.asarray(r["metrics"].get("confusion", []), dtype=float)
         share = float(cm.sum(1).max() / cm.sum()) if cm.size else math.nan
@@ -415,7 +416,7 @@ def _reveal_mhist(dataset: str, index: int, store: object | None) -> Reveal:
               f"answering it scores {share:.1f} % accuracy with an F1 of 0 for the rare class. {len(always)} of the "
               f"{len(frame)} stored MHIST models do exactly that; AUC (how well the scores rank SSA above HP) tells "
               "them apart where accuracy cannot.")
-    runs = [r for r in stored_results(store) if str(r.get("dataset", "")).startswith("mhist")]  # type: ignore[arg-type]
+    runs = [r for r in stored_results(store) if family_of(r.get("dataset")) == "mhist"]  # type: ignore[arg-type]
     return Reveal(answer, correct, frame, _source(runs))
 
 
