@@ -23,14 +23,6 @@ from kdcore.data.pairs import COURSE_TEMPERATURES, data_pair
 sweep_configs = sweep_jobs
 
 
-def _hidden(text: str) -> tuple[int, ...]:
-    """``--hidden``: :func:`kdcore.config.parse_hidden` (the lab's parser, the config's limits)."""
-    try:
-        return parse_hidden(text)
-    except ConfigError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
 def _floats(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(s) for s in text.split(",") if s.strip())
@@ -90,9 +82,11 @@ def _overrides(a: argparse.Namespace) -> dict:
     """The job fields the command's flags set (``--data-source``, limits, ``--epochs`` …; a student's ``--hidden``,
     ``--arch`` and ``--param`` too): what the job builder (:mod:`kdcore.course`) puts on the course's jobs."""
     o = {"data_source": a.data_source, "train_limit": a.train_limit, "test_limit": a.test_limit}
-    for name in ("epochs", "batch_size", "lr", "hidden", "arch"):
+    for name in ("epochs", "batch_size", "lr", "arch"):
         if getattr(a, name, None) is not None:
             o[name] = getattr(a, name)
+    if getattr(a, "hidden", None) is not None:  # the lab's parser and limits; a bad entry: the one error boundary
+        o["hidden"] = parse_hidden(a.hidden)
     if getattr(a, "param", None):
         o["method_params"] = _params(a.param)
     return o
@@ -112,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(d)
     d.add_argument("--method", default="hinton", help="a registered method (python -m kdcore methods); 'scratch' = labels only")
     d.add_argument("--arch", default=None, help="student architecture (student_mlp, student_cnn, mobilenet_v2 …)")
-    d.add_argument("--hidden", type=_hidden, default=None, help="student hidden sizes, e.g. 784,784 or 32")
+    d.add_argument("--hidden", default=None, help="student hidden sizes, e.g. 784,784 or 32")
     d.add_argument("-T", "--temperature", type=float, default=None,
                    help=f"default: the method's own (born-again: 1), else {DEFAULT_T:g}")
     d.add_argument("--alpha", type=float, default=None,
@@ -129,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(s)
     s.add_argument("--method", default="hinton", help="a registered method; its own teacher arrangement applies")
     s.add_argument("--arch", default=None, help="student architecture (student_mlp, student_cnn …)")
-    s.add_argument("--hidden", type=_hidden, default=None)
+    s.add_argument("--hidden", default=None, help="student hidden sizes, e.g. 784,784 or 32")
     s.add_argument("--temperatures", type=_floats, default=None,
                    help="default: the data set's course grid (" + ",".join(f"{t:g}" for t in COURSE_TEMPERATURES) + ")")
     s.add_argument("--alphas", type=_floats, default=(DEFAULT_ALPHA,))
