@@ -335,17 +335,17 @@ def attention_comparison(dataset: str = "mnist", index: int = 0, n_mean: int = 2
 
     from kdcore.config import JobConfig
     from kdcore.data import DATASET_TITLES
+    from kdcore.inference import display_image, features, test_logits
     from kdcore.losses.attention import attention_map, attention_vector
     from kdcore.losses.features import parse_layer_pairs
     from kdcore.methods.attention import at_layers
-    from kdcore.views import playground
     from kdcore.views.results import STANDIN_NOTE
 
     teacher, at, scratch = _at_students(dataset, store)
     if teacher is None or at is None:
         return AttentionComparison(available=False, notice=ATTENTION_MISSING)
     pairs = parse_layer_pairs(at_layers(JobConfig.from_dict(at["config"])))
-    _, labels, x = playground.test_logits(teacher, store)
+    _, labels, x = test_logits(teacher, store)
     i = int(np.clip(index, 0, len(x) - 1))
     n = int(min(max(n_mean, 1), len(x)))
     # the averaged images, plus the shown one when it lies beyond them: one forward pass per model
@@ -354,8 +354,8 @@ def attention_comparison(dataset: str = "mnist", index: int = 0, n_mean: int = 2
     picked = [("teacher", teacher), ("AT student", at)] + ([("scratch student", scratch)] if scratch else [])
     maps: dict[str, dict[str, np.ndarray]] = {}
     rows = []
+    feats = features(dict(picked), batch, store)
     with torch.no_grad():
-        feats = {row: playground.stored_model(r, store)(batch).features for row, r in picked}
         for row, _ in picked:
             maps[row] = {}
             for t_name, s_name in pairs:
@@ -379,7 +379,7 @@ def attention_comparison(dataset: str = "mnist", index: int = 0, n_mean: int = 2
     return AttentionComparison(
         available=True, notice="" if scratch else "No scratch CNN student with weights is stored, so the third row "
         "is missing: `python -m kdcore precompute --only methods,export` trains it.",
-        image=playground._display_image(x[i]), label=classes[y] if y < len(classes) else str(y), index=i,
+        image=display_image(x[i]), label=classes[y] if y < len(classes) else str(y), index=i,
         layers=[t for t, _ in pairs], maps=maps, models={row: _model_line(r) for row, r in picked},
         distance=pd.DataFrame(rows, columns=["model", "layer", "distance_image", "distance_mean"]), n_mean=n,
         data=data, summary=_at_summary(rows, n))
