@@ -25,7 +25,7 @@ Parts (``--only``), each idempotent (finished jobs are never recomputed):
   subclass-examples  example test images per (class, subclass) of the first stored subclass teacher of
              each MNIST-style data set (made by ``methods``), an artefact of ~100 KB for the Learn page,
              and of the MHIST page's subclass teacher (made by ``mhist``, ~600 KB; see
-             kdcore/views/subclass_examples.py); each result.json says which teacher, data and rule.
+             kdcore/subclass_examples.py); each result.json says which teacher, data and rule.
   teacher-logits  the course teachers' training- and test-set logits (float16, with a check of the inputs they
              were computed on) for MNIST (offline: the 5k subset) and full Fashion-MNIST, each seed, so a KD job
              on the course pair runs no teacher pass (``kdcore.train.common.teacher_logits``); a teacher whose
@@ -105,10 +105,10 @@ def subclass_sweep_configs(datasets: Iterable[str] | None = None, seeds: Iterabl
     """The subclass teacher's auxiliary-loss temperature sweeps (:data:`kdcore.methods.subclass.AUX_TEMPERATURE_SWEEPS`,
     each cell's temperature explicit; ``seeds`` replaces a sweep's own) on the course teacher; every teacher records
     how it splits each class (``subclass_shares``). A sweep with finalists: every temperature on its first seed, and,
-    given the stored ``results`` of that screen, its finalists (:func:`kdcore.views.report.sweep_finalists`) on the
+    given the stored ``results`` of that screen, its finalists (:func:`kdcore.sweeps.sweep_finalists`) on the
     other seeds. They pick each data set's ``DataPair.subclass_aux_temperature``."""
     from kdcore.methods.subclass import AUX_TEMPERATURE_SWEEPS, subclass_configs
-    from kdcore.views.report import sweep_finalists
+    from kdcore.sweeps import sweep_finalists
 
     def teacher(dataset: str, seed: int, t: float) -> JobConfig:
         return subclass_configs(course_teacher(dataset, seed=seed), course_student(dataset, "scratch", seed=seed),
@@ -355,10 +355,10 @@ def export(src: ResultStore, dst_root: Path = SHIPPED_STORE) -> int:
         dst.put(r["key"], meta, tensors)
         n += 1
     n += export_teacher_logits(src, dst)
-    from kdcore.views.subclass_examples import export_artefacts
+    from kdcore.subclass_examples import export_artefacts
 
     n += export_artefacts(src, dst_root)
-    from kdcore.views.subclass_examples import artefact_store
+    from kdcore.subclass_examples import artefact_store
 
     kept, arts = {r["key"] for r in dst.list()}, artefact_store(dst)
     for a in arts.list():  # pictures of a teacher that is no longer shipped
@@ -415,7 +415,7 @@ def precompute(profile: str = "default", only: list[str] | None = None) -> None:
     if "mhist" in parts:
         _run_all(mhist_configs(), "mhist")
     if "subclass-examples" in parts:
-        from kdcore.views.subclass_examples import MHIST_PER_SUBCLASS, make_subclass_examples
+        from kdcore.subclass_examples import MHIST_PER_SUBCLASS, make_subclass_examples
 
         made = make_subclass_examples(work)  # MNIST-style: the Learn page's pictures
         # the MHIST page's subclass pipeline teacher (stand-in offline), so its pictures show without training

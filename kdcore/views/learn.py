@@ -22,7 +22,7 @@ import pandas as pd
 from kdcore.data.pairs import data_pair
 
 if typing.TYPE_CHECKING:
-    from kdcore.views.subclass_examples import SubclassExamples
+    from kdcore.subclass_examples import SubclassExamples
 
 # ---- the tutorial ----------------------------------------------------------------------------
 INTRO: list[tuple[str, str]] = [
@@ -591,8 +591,8 @@ def subclass_students(dataset: str = "mnist_binary", results: list[dict] | None 
     the schedule of the course, the data set's default subclass teacher), so each row compares like with like."""
     from kdcore.course import course_student, course_teacher
     from kdcore.engine import is_stale
+    from kdcore.subclass_examples import is_default_teacher
     from kdcore.views.results import stored_results
-    from kdcore.views.subclass_examples import is_default_teacher
 
     results = stored_results() if results is None else results
     course = course_student(dataset, "hinton")
@@ -632,9 +632,9 @@ def subclass_students(dataset: str = "mnist_binary", results: list[dict] | None 
 
 
 def subclass_demo(dataset: str = "mnist") -> SubclassExamples | None:
-    """Example test images per (class, subclass) of a stored subclass teacher (:mod:`kdcore.views.subclass_examples`),
+    """Example test images per (class, subclass) of a stored subclass teacher (:mod:`kdcore.subclass_examples`),
     read from the user store or the shipped artefacts; None when none were made."""
-    from kdcore.views.subclass_examples import load_subclass_examples
+    from kdcore.subclass_examples import load_subclass_examples
 
     return load_subclass_examples(dataset)
 
