@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kdcore import CODE_VERSION
+from kdcore.errors import ConfigError  # here too: callers import it from this module
 
 # The data set names the engine knows, ``DATASETS``, are the keys of kdcore.data.pairs.DATA_PAIRS (one DataPair
 # each): read through the module ``__getattr__`` at the end, since the data package imports this module.
@@ -44,10 +45,6 @@ MAX_HIDDEN_SIZE = 65536
 MAX_HIDDEN_LAYERS = 32
 MAX_SEED = 2**32 - 1  # numpy's and the loop's per-epoch generators take uint32 seeds
 MAX_LIMIT = 10**9
-
-
-class ConfigError(ValueError):
-    """A setting is out of range or does not fit the rest; the message names the fix."""
 
 
 ParamValue = float | int | str | bool
