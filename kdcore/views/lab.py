@@ -19,6 +19,7 @@ from kdcore.course import (
     TINY_DEFAULT,
     TINY_TEACHER_EPOCHS,
     TinyCaps,
+    app_teacher,
     course_student,
     course_teacher,
     tiny_caps,
@@ -77,8 +78,7 @@ def chain_seed(config: JobConfig) -> int:
 def baselines(config: JobConfig, progress: Callable[[dict], None] | None = None) -> dict[str, dict]:
     """The course teacher and the scratch student of the same data, size, epochs and seed (stored
     after their first run): ``{"teacher": result, "scratch student": result}``."""
-    caps = tiny_caps()
-    teacher = _cap(course_teacher(config.dataset, seed=chain_seed(config)), caps, teacher=True)
+    teacher = app_teacher(config.dataset, seed=chain_seed(config))
     scratch = scratch_twin(config)
     if not get_method(config.method).scratch_baseline:  # born-again: its student is the teacher's arch
         scratch = teacher
