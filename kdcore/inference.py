@@ -131,11 +131,46 @@ def features(models: dict[str, dict], batch: torch.Tensor, store: LayeredStore |
     return {row: stored_model(r, store)(batch).features for row, r in models.items()}
 
 
+def attention_maps(models: dict[str, dict], pairs: list[tuple[str, str]], x: torch.Tensor, i: int, n: int,
+                   store: LayeredStore | None = None) -> tuple[dict[str, dict[str, np.ndarray]], list[dict]]:
+    """The attention maps (:func:`kdcore.losses.attention.attention_map`) of each stored model (``models``: row name
+    → result, the teacher's row named "teacher") on image ``x[i]``, per (teacher layer, student layer) of ``pairs``,
+    each scaled to its maximum and lined up with the teacher's; and per student and layer its distance to the
+    teacher's map on that image and averaged over the first ``n`` images (rows: model, layer, distance_image,
+    distance_mean)."""
+    from kdcore.losses.attention import attention_map, attention_vector
+
+    # the averaged images, plus the shown one when it lies beyond them: one forward pass per model
+    shown = i if i < n else n
+    batch = (x[:n] if i < n else torch.cat([x[:n], x[i: i + 1]])).float()
+    maps: dict[str, dict[str, np.ndarray]] = {}
+    rows = []
+    feats = features(models, batch, store)
+    with torch.no_grad():
+        for row in models:
+            maps[row] = {}
+            for t_name, s_name in pairs:
+                ref = feats["teacher"][t_name]
+                size = tuple(ref.shape[-2:])
+                name = t_name if row == "teacher" else s_name
+                f_all, f_one = feats[row][name][:n], feats[row][name][shown: shown + 1]
+                a = attention_map(f_one, size=size)[0].numpy()  # lined up with the teacher's picture
+                maps[row][t_name] = a / max(float(a.max()), 1e-12)
+                if row == "teacher":
+                    continue
+                d_all = (attention_vector(f_all, size=size) - attention_vector(ref[:n])).norm(dim=1)
+                d_one = (attention_vector(f_one, size=size) - attention_vector(ref[shown: shown + 1])).norm(dim=1)
+                rows.append({"model": row, "layer": t_name if t_name == s_name else f"{t_name} ↔ {s_name}",
+                             "distance_image": float(d_one[0]), "distance_mean": float(d_all.mean())})
+    return maps, rows
+
+
 def clear_caches() -> None:
     """Forget memoised models and logits (tests; after the store was replaced)."""
     _model.cache_clear()
     _test_logits.cache_clear()
 
 
-__all__ = ["MAX_TEST", "class_logits", "clear_caches", "display_image", "entropy_bits", "features", "flush_denormals",
-           "image_logits", "input_transform", "load_data", "soft_targets", "soften", "stored_model", "test_logits"]
+__all__ = ["MAX_TEST", "attention_maps", "class_logits", "clear_caches", "display_image", "entropy_bits", "features",
+           "flush_denormals", "image_logits", "input_transform", "load_data", "soft_targets", "soften", "stored_model",
+           "test_logits"]

@@ -331,12 +331,9 @@ def attention_comparison(dataset: str = "mnist", index: int = 0, n_mean: int = 2
     how to make them when they are missing. ``store`` is a :class:`kdcore.store.LayeredStore` (default: the
     app's). Layers are the AT student's own pairs (:func:`kdcore.methods.attention.at_layers`).
     """
-    import torch
-
     from kdcore.config import JobConfig
     from kdcore.data import DATASET_TITLES
-    from kdcore.inference import display_image, features, test_logits
-    from kdcore.losses.attention import attention_map, attention_vector
+    from kdcore.inference import attention_maps, display_image, test_logits
     from kdcore.losses.features import parse_layer_pairs
     from kdcore.methods.attention import at_layers
     from kdcore.views.results import STANDIN_NOTE
@@ -348,29 +345,8 @@ def attention_comparison(dataset: str = "mnist", index: int = 0, n_mean: int = 2
     _, labels, x = test_logits(teacher, store)
     i = int(np.clip(index, 0, len(x) - 1))
     n = int(min(max(n_mean, 1), len(x)))
-    # the averaged images, plus the shown one when it lies beyond them: one forward pass per model
-    shown = i if i < n else n
-    batch = (x[:n] if i < n else torch.cat([x[:n], x[i: i + 1]])).float()
     picked = [("teacher", teacher), ("AT student", at)] + ([("scratch student", scratch)] if scratch else [])
-    maps: dict[str, dict[str, np.ndarray]] = {}
-    rows = []
-    feats = features(dict(picked), batch, store)
-    with torch.no_grad():
-        for row, _ in picked:
-            maps[row] = {}
-            for t_name, s_name in pairs:
-                ref = feats["teacher"][t_name]
-                size = tuple(ref.shape[-2:])
-                name = t_name if row == "teacher" else s_name
-                f_all, f_one = feats[row][name][:n], feats[row][name][shown: shown + 1]
-                a = attention_map(f_one, size=size)[0].numpy()  # lined up with the teacher's picture
-                maps[row][t_name] = a / max(float(a.max()), 1e-12)
-                if row == "teacher":
-                    continue
-                d_all = (attention_vector(f_all, size=size) - attention_vector(ref[:n])).norm(dim=1)
-                d_one = (attention_vector(f_one, size=size) - attention_vector(ref[shown: shown + 1])).norm(dim=1)
-                rows.append({"model": row, "layer": t_name if t_name == s_name else f"{t_name} ↔ {s_name}",
-                             "distance_image": float(d_one[0]), "distance_mean": float(d_all.mean())})
+    maps, rows = attention_maps(dict(picked), pairs, x, i, n, store)
     data = DATASET_TITLES.get(dataset, dataset)
     if teacher.get("is_standin"):
         data += f" ({STANDIN_NOTE}: {teacher.get('data_source_id') or teacher.get('data_source', '')})"
