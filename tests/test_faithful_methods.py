@@ -10,8 +10,8 @@ from kdcore.methods.dkd import DEFAULT_BETA, DEFAULT_WARMUP, SWEEP_BETAS, SWEEP_
 from kdcore.methods.subclass import AUX_TEMPERATURE_SWEEPS, LOSS_AUX_TEMPERATURE, classes_split
 from kdcore.store import SHIPPED_STORE, ResultStore
 from kdcore.subclass_examples import is_default_teacher, load_subclass_examples
-from kdcore.sweeps import best_aux_temperature, subclass_sweep_table, sweep_finalists
-from kdcore.views.report import best_dkd_cell, dkd_sweep_table
+from kdcore.sweeps import best_aux_temperature, sweep_finalists
+from kdcore.views.report import best_dkd_cell, dkd_sweep_table, subclass_sweep_table
 
 
 def _shipped() -> list[dict]:

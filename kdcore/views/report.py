@@ -6,12 +6,24 @@ some); the README says which command printed each one, so a table is re-made, ne
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
+
 import pandas as pd
 
 from kdcore.data import DATASET_TITLES
 from kdcore.methods.subclass import AUX_TEMPERATURE_SWEEPS
-from kdcore.sweeps import mean_std_text as _fmt
-from kdcore.sweeps import subclass_sweep_table
+from kdcore.sweeps import best_aux_temperature, sweep_cells, sweep_finalists
+
+
+def _fmt(values: list[float]) -> str:
+    if not values:
+        return "–"
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean:.2f} (1 seed)"
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return f"{mean:.2f} ± {std:.2f}"
 
 
 def _params_text(params: list) -> str:
@@ -91,6 +103,25 @@ def best_dkd_cell(table: pd.DataFrame, seeds: int = 3) -> tuple[float, int] | No
     return float(best["dkd_beta"]), int(best["dkd_warmup"])
 
 
+def subclass_sweep_table(dataset: str = "mnist", results: list[dict] | None = None,
+                         seeds: Iterable[int] | None = None) -> pd.DataFrame:
+    """The subclass teacher's auxiliary-temperature sweep (``precompute --only subclass-sweep``) on ``dataset``, over
+    ``seeds`` (None: every stored seed): per temperature, the classes split
+    (:func:`kdcore.methods.subclass.classes_split`; mean over seeds, and the fewest), the teacher's test accuracy %
+    mean ± std, and which is the data set's default (the numbers: :func:`kdcore.sweeps.sweep_cells`)."""
+    from kdcore.data.pairs import data_pair
+    from kdcore.views.results import stored_results
+
+    cells = sweep_cells(dataset, stored_results() if results is None else results, seeds)
+    classes = data_pair(dataset).num_classes
+    rows = [{"aux temperature": c["aux temperature"], "seeds": c["seeds"],
+             f"classes split (of {classes})": f"{c['split']:.1f}", "fewest": c["fewest"],
+             "teacher accuracy %": _fmt(c["accuracies"]), "split": c["split"], "default": c["default"]}
+            for c in cells.to_dict("records")]
+    return pd.DataFrame(rows, columns=["aux temperature", "seeds", f"classes split (of {classes})", "fewest",
+                                       "teacher accuracy %", "split", "default"])
+
+
 def markdown(table: pd.DataFrame) -> str:
     """A pipe table (what ``DataFrame.to_markdown`` prints, without needing ``tabulate``)."""
     head = "| " + " | ".join(map(str, table.columns)) + " |"
@@ -121,4 +152,5 @@ def report(datasets: tuple[str, ...] = ("fashion_mnist", "mnist", "mnist_binary"
     return "\n".join(parts)
 
 
-__all__ = ["best_dkd_cell", "dkd_sweep_table", "markdown", "report", "settings_table"]
+__all__ = ["best_aux_temperature", "best_dkd_cell", "dkd_sweep_table", "markdown", "report", "settings_table",
+           "subclass_sweep_table", "sweep_finalists"]
