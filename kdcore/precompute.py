@@ -307,13 +307,12 @@ def superseded(record: dict) -> bool:
     older version of the generated stand-in data: its key is never asked for again, so export drops it. (A result
     of an older *core* engine keeps its key: it stays, marked stale, until ``precompute --only stale`` makes it
     again.)"""
-    from kdcore.data.synthetic_mhist import GENERATOR_VERSION
+    from kdcore.data.mhist_adapter import older_standin_source
     from kdcore.engine import key_part, record_engine
 
     if "config" not in record:  # not a job result (nothing to compare with)
         return False
-    source = str(record.get("data_source_id") or "")
-    if source.startswith("mhist-synthetic-") and not source.startswith(f"mhist-synthetic-v{GENERATOR_VERSION}"):
+    if older_standin_source(str(record.get("data_source_id") or "")):
         return True
     try:
         now = key_part(JobConfig.from_dict(record["config"]))

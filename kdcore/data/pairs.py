@@ -1,6 +1,6 @@
 """One description per data set: what it looks like and which teacher/student pair the course trains on it.
 
-The facts here were copied across modules as ``dataset.startswith("mhist")`` checks and literals
+The facts here were copied across modules as prefix checks on data set names and literals
 (``"SSA"``, ``(3, 224, 224)``, ``"mobilenet_v2"`` …); :func:`data_pair` is the one place to read them.
 Pure: no torch, no data loading — the config, the losses and the views import it freely. Facts that
 hold whatever source a data set is loaded from (the MNIST-5k subset and the full MNIST share one pair;
