@@ -19,8 +19,14 @@ def main() -> None:
     try:
         settings()  # every KD_* variable, checked on each run: a malformed one is named here, not deep in a page
     except SettingsError as e:
-        st.error(f"The app cannot start with this environment: {e}")
+        from kdcore.views.text import plain
+
+        st.error(f"The app cannot start with this environment: {plain(e)}")
         st.stop()
+    from kdcore.train.loop import device_note
+
+    if (note := device_note()) is not None:  # KD_DEVICE=cuda without a GPU: jobs fall back to the CPU
+        st.sidebar.warning(note)
 
     pages = [
         st.Page("app_pages/learn.py", title="Learn", icon=":material/school:", default=True),
@@ -37,7 +43,13 @@ def main() -> None:
             "Knowledge distillation, taught and measured. Results come from the kdcore engine "
             "(shipped in assets/store, plus whatever you train here)."
         )
-    st.navigation(pages).run()
+    page = st.navigation(pages)
+    try:
+        page.run()
+    except Exception as e:  # noqa: BLE001 - the one boundary: st.stop/st.rerun are BaseExceptions and pass
+        from kdcore.views.errors import page_error
+
+        st.error(page_error(e, f"showing {page.title}"), icon=":material/error:")
 
 
 # Streamlit runs this file as __main__. A job runner's worker process (multiprocessing spawn) re-imports the

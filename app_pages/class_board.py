@@ -3,10 +3,11 @@
 import altair as alt
 import streamlit as st
 
-from kdcore.board import current_class, start_class
+from kdcore.board import current_class, read_board, start_class
 from kdcore.config import ConfigError
 from kdcore.data import DATASET_TITLES
 from kdcore.views.board import board_frame, board_summary, run_for_board
+from kdcore.views.text import plain
 
 st.title("Class board")
 st.caption("Type your name, try a temperature T, a weight α and a student size: your run appears here for everyone "
@@ -41,10 +42,10 @@ if go:
     try:
         r = run_for_board(code, name, dataset, temperature, alpha, hidden, progress)
         bar.empty()
-        st.success(f"Posted: {r['name']} — test accuracy {100 * r['metrics']['accuracy']:.2f}%")
+        st.success(f"Posted: {plain(r['name'])} — test accuracy {100 * r['metrics']['accuracy']:.2f}%")
     except (ConfigError, ValueError) as e:
         bar.empty()
-        st.error(str(e))
+        st.error(plain(e))
 
 
 @st.fragment(run_every=10)
@@ -52,19 +53,21 @@ def board(code: str) -> None:
     try:
         frame = board_frame(code)
     except ConfigError as e:
-        st.error(str(e))
+        st.error(plain(e))
         return
+    for note in read_board(code)[1]:  # a damaged line of the board file is skipped, the rest shown
+        st.caption(plain(note))
     s = board_summary(frame)
     if not s["runs"]:
-        st.info(f"No runs on class **{code}** yet: be the first.")
+        st.info(f"No runs on class **{plain(code)}** yet: be the first.")
         return
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Runs", s["runs"])
     m2.metric("People", s["people"])
-    m3.metric("Best so far", f"{s['best']['accuracy']:.2f}%", help=f"{s['best']['who']}: {s['best']['setting']}")
+    m3.metric("Best so far", f"{s['best']['accuracy']:.2f}%", help=f"{plain(s['best']['who'])}: {plain(s['best']['setting'])}")
     m4.metric("Spread (min–max)", f"{s['spread']['min']:.2f}–{s['spread']['max']:.2f}%")
     data = DATASET_TITLES.get(s["best"]["data"], s["best"]["data"])
-    st.caption(f"Best: **{s['best']['who']}** — {s['best']['setting']} on {data}. "
+    st.caption(f"Best: **{plain(s['best']['who'])}** — {plain(s['best']['setting'])} on {plain(data)}. "
                f"Standard deviation across runs: {s['spread']['std']:.2f} points.")
     points = alt.Chart(frame).mark_circle(size=90).encode(
         x=alt.X("T:Q", scale=alt.Scale(type="log", base=2)), y=alt.Y("test accuracy %:Q", scale=alt.Scale(zero=False)),

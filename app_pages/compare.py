@@ -4,6 +4,7 @@ import altair as alt
 import streamlit as st
 
 from kdcore.views.results import COURSE_STUDENT, compare_view
+from kdcore.views.text import plain
 
 st.title("Compare")
 st.caption("Every stored result: the shipped ones (assets/store) and those trained here. Seeds are grouped as "
@@ -12,7 +13,7 @@ st.caption("Every stored result: the shipped ones (assets/store) and those train
 try:
     everything = compare_view()
 except Exception as e:  # noqa: BLE001 - never a traceback on the page
-    st.error(f"The result store could not be read: {e}. Set KD_STORE_DIR to a readable folder.")
+    st.error(f"The result store could not be read: {plain(e)}. Set KD_STORE_DIR to a readable folder.")
     st.stop()
 if not everything.datasets:
     st.info("No results yet. Run `python -m kdcore precompute` to compute the course's results, or train a "

@@ -6,6 +6,8 @@ import streamlit as st
 from kdcore.config import ConfigError
 from kdcore.data import DATASET_TITLES, DataError
 from kdcore.views import lab, links
+from kdcore.views.errors import page_error
+from kdcore.views.text import plain
 
 st.title("Distill lab")
 st.caption("Train a student with the method of your choice and see it beside the course teacher and a student "
@@ -32,7 +34,7 @@ if "lab_method" not in st.session_state:  # a fresh visit: a shared link's metho
     st.session_state["lab_dataset"] = asked.get("dataset") or lab.lead_dataset()  # full Fashion-MNIST when shipped
     st.session_state["lab_T"] = round(2 * asked.get("T", st.session_state["lab_T"])) / 2
     for note in notes:
-        st.warning(note)
+        st.warning(plain(note))
 method = st.selectbox("Method", list(methods), format_func=methods.get, key="lab_method", on_change=use_method_settings,
                       help="Picking a method fills in the settings its shipped results use (born-again: T = 1, "
                            "α = 1; attention transfer: the small CNN, α = 0; TAKD: a 32-unit student). Change them "
@@ -56,7 +58,7 @@ if submitted:
     try:
         config = lab.lab_config(dataset, method, hidden, student, int(width), T, alpha, int(epochs), int(seed))
     except ConfigError as e:
-        st.error(f"Check the form: {e}")
+        st.error(f"Check the form: {plain(e)}")
         config = None
     if config is not None:
         tracker = lab.LabProgress()  # stage, epoch, ETA and queue place from the runner's events
@@ -79,11 +81,10 @@ if submitted:
                 status.update(label="Done", state="complete", expanded=False)
             except (ConfigError, DataError) as e:
                 status.update(label=f"Stopped at {tracker.label}", state="error")
-                st.error(f"{e}")
+                st.error(plain(e))
             except Exception as e:  # noqa: BLE001 - never a traceback on the page
                 status.update(label=f"Failed at {tracker.label}", state="error")
-                st.error(f"Training failed: {e}. Try fewer hidden units or epochs, another method, or check the "
-                         "server log; finished jobs are kept in the store.")
+                st.error(page_error(e, "training"))
 
 outcome = st.session_state.get("lab_outcome")
 if outcome is not None:

@@ -6,6 +6,7 @@ import altair as alt
 import streamlit as st
 
 from kdcore.views import learn, playground
+from kdcore.views.text import plain
 
 st.title("Learn: knowledge distillation")
 st.caption("Based on the ECE 1512 project B tutorial (A. Sajedi, 2022), retold; every demo runs a real stored model.")
@@ -35,7 +36,7 @@ def stored_demo(read: typing.Callable[[], typing.Any], what: str) -> typing.Any:
     try:
         return read()
     except Exception as e:  # noqa: BLE001
-        st.info(f"{what} could not be read ({e}).")
+        st.info(f"{what} could not be read ({plain(e)}).")
         return None
 
 
@@ -50,7 +51,7 @@ for method in learn.COURSE_METHODS:
             probs, label = playground.temperature_demo("mnist", index=0)
         except Exception as e:  # noqa: BLE001 - a demo failing must not take the page down
             probs, label = None, None
-            st.info(f"The live demo could not run ({e}).")
+            st.info(f"The live demo could not run ({plain(e)}).")
         if probs is not None and not probs.empty:
             st.markdown(f"**Live:** the stored MNIST teacher's softmax on test image 0 (a **{label}**) at the course's "
                         "temperatures — the small probabilities grow as T rises.")
@@ -81,7 +82,7 @@ for method in learn.COURSE_METHODS:
             cmp = learn.attention_comparison("mnist", index=int(st.session_state.get("learn_at_index", 0)))
         except Exception as e:  # noqa: BLE001 - a demo failing must not take the page down
             cmp = None
-            st.info(f"The live demo could not run ({e}).")
+            st.info(f"The live demo could not run ({plain(e)}).")
         if cmp is not None and not cmp.available:
             st.info(cmp.notice)
         elif cmp is not None:

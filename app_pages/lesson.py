@@ -4,6 +4,7 @@ import altair as alt
 import streamlit as st
 
 from kdcore.views import lab, lesson, links, playground
+from kdcore.views.text import plain
 
 STEPS = lesson.STEPS
 PAGES = {"compare": "Compare", "temperature": "Temperature playground", "distill_lab": "Distill lab",
@@ -14,7 +15,7 @@ if "ls_step" not in st.session_state or "ls_dataset" not in st.session_state:  #
     st.session_state.setdefault("ls_step", asked.get("step", 0))
     st.session_state["ls_dataset"] = asked.get("dataset") or lab.lead_dataset()  # full Fashion-MNIST when shipped
     for note in notes:
-        st.warning(note)
+        st.warning(plain(note))
 
 
 def go(to: int) -> None:

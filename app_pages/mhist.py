@@ -13,7 +13,9 @@ from kdcore.views.mhist_view import (
     subclass_examples,
     subclass_note,
     subclass_teacher,
+    unpack_zips,
 )
+from kdcore.views.text import plain
 
 
 @st.cache_data(show_spinner="Running the subclass teacher over its test tiles …", max_entries=8)
@@ -34,9 +36,20 @@ except Exception as e:  # noqa: BLE001 - never a traceback on the page
     st.stop()
 status = view.status
 if status.found:
-    st.success(status.message)
+    st.success(plain(status.message))
+elif status.pending:  # the images are in zips: unpacked into the app's cache only on this click, sizes first
+    st.warning("This folder's images are still zipped. Unpacking writes only into the app's own cache, never "
+               "into your folder:")
+    st.text("\n".join(status.pending))
+    if st.button("Unpack into the app's cache", key="mh_unpack"):
+        try:
+            with st.spinner("Unpacking …"):
+                st.toast(plain(unpack_zips(folder or None)))
+            st.rerun()
+        except ValueError as e:  # MhistError: a refused zip, or a cache with no room; named with the fix
+            st.error(plain(e))
 else:
-    st.warning(status.message)
+    st.warning(plain(status.message))
     st.markdown(f"**How to get MHIST.** {status.how_to}")
 
 st.subheader("Run the course pipeline")
@@ -59,7 +72,7 @@ if go:
             run_status.update(label="Done", state="complete")
         st.rerun()
     except Exception as e:  # noqa: BLE001
-        st.error(f"The MHIST pipeline stopped: {e}")
+        st.error(f"The MHIST pipeline stopped: {plain(e)}")
 
 st.subheader("Results")
 if view.table.empty:
@@ -100,14 +113,14 @@ try:  # the chosen result beside a predictor that always answers the majority cl
     if lesson.one_class:
         st.warning(lesson.one_class)
 except ValueError as e:
-    st.info(f"No accuracy-vs-F1 comparison for this result: {e}")
+    st.info(f"No accuracy-vs-F1 comparison for this result: {plain(e)}")
 
 sub_data = st.session_state.get("mh_dataset") or ("mhist" if status.found else "mhist_synthetic")
 try:
     teacher = subclass_teacher(sub_data, data_dir=status.data_dir)
     examples = _subclass_examples(teacher["key"], teacher) if teacher is not None else None
 except Exception as e:  # noqa: BLE001
-    st.error(f"The subclass examples could not be made: {e}")
+    st.error(f"The subclass examples could not be made: {plain(e)}")
     examples = None
 if examples is not None:
     st.subheader("Subclasses the teacher invented")

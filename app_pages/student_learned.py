@@ -5,6 +5,7 @@ import streamlit as st
 
 from kdcore.data import DATASET_TITLES
 from kdcore.views import learned, links
+from kdcore.views.text import plain
 
 st.title("What the student learned")
 st.caption("A distilled student and its scratch twin (same architecture, data, epochs and seed; labels only) answer "
@@ -20,7 +21,7 @@ if "sl_dataset" not in st.session_state:  # a fresh visit: a shared link's data 
     asked, notes = links.read_link(st.query_params.to_dict(), datasets=datasets)
     st.session_state["sl_dataset"] = asked.get("dataset", datasets[0])
     for note in notes:
-        st.warning(note)
+        st.warning(plain(note))
 left, right = st.columns([1, 2])
 dataset = left.selectbox("Data set", datasets, format_func=lambda d: DATASET_TITLES.get(d, d), key="sl_dataset")
 options = [i for i, (kd, _) in enumerate(pairs) if kd["dataset"] == dataset]

@@ -5,6 +5,7 @@ import streamlit as st
 
 from kdcore.data import DATASET_TITLES
 from kdcore.views import links, playground
+from kdcore.views.text import plain
 
 try:  # the canvas component only imports inside a real Streamlit server (not under AppTest)
     from streamlit_drawable_canvas import st_canvas
@@ -26,7 +27,7 @@ if "pg_dataset" not in st.session_state:  # a fresh visit: a shared link's data 
     asked, notes = links.read_link(st.query_params.to_dict(), datasets=datasets, temperatures=TEMPS)
     st.session_state.update(pg_dataset=asked.get("dataset", datasets[0]), pg_T=asked.get("T", 4))
     for note in notes:
-        st.warning(note)
+        st.warning(plain(note))
 
 left, right = st.columns([1, 2], gap="large")
 with left:
@@ -42,7 +43,7 @@ with left:
             asked, notes = links.read_link(st.query_params.to_dict(), image_count=count)
             st.session_state["pg_index"] = asked.get("image", 0)
             for note in notes:
-                st.warning(note)
+                st.warning(plain(note))
         st.session_state["pg_index"] = min(int(st.session_state["pg_index"]), count - 1)  # after a data-set switch
         index = st.number_input(f"Test image number (0–{count - 1})", 0, count - 1, key="pg_index")
     elif source == "Draw":
@@ -66,14 +67,16 @@ with left:
 try:
     view = playground.playground_view(dataset, float(T), index=int(index), image=image)
 except playground.ImageError as e:
-    st.error(f"{e}")
+    st.error(plain(e))
     st.stop()
 except Exception as e:  # noqa: BLE001 - never a traceback on the page
-    st.error(f"The playground could not score this image: {e}. Pick another data set or test image, or retrain "
+    st.error(f"The playground could not score this image: {plain(e)}. Pick another data set or test image, or retrain "
              "the teacher in the Distill lab.")
     st.stop()
 
 with left:
+    for note in playground.skipped_models(dataset):  # a damaged stored model: skipped, the page still works
+        st.caption(plain(note))
     if not waiting:
         st.image(view.image, width=160, clamp=True,
                  caption=f"true label: {view.true_label}" if view.true_label else "your image, as the models see it")

@@ -84,22 +84,49 @@ def start_class(root: str | Path | None = None, code: str | None = None) -> str:
     return code
 
 
-def board_entries(code: str, root: str | Path | None = None) -> list[dict]:
-    """The labelled runs of class ``code``, oldest first (lines that do not parse are skipped)."""
+_KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a store key (kdcore.store.KEY_RE)
+
+
+def _why_bad(entry: object) -> str | None:
+    """Why a parsed line is not a labelled run (a name, a store key and a time, all text), or None."""
+    if not isinstance(entry, dict):
+        return "not an object"
+    for field in ("name", "key", "created"):
+        if not isinstance(entry.get(field), str) or not entry[field]:
+            return f"no text {field!r}"
+    if not _KEY_RE.fullmatch(entry["key"]):
+        return "its key is not a store key"
+    return None
+
+
+def read_board(code: str, root: str | Path | None = None) -> tuple[list[dict], list[str]]:
+    """The labelled runs of class ``code``, oldest first, and a note for each line skipped (one that does not
+    parse, or is not a labelled run): a damaged line costs that line, never the board."""
     path = _dir(root) / "boards" / f"{check_code(code)}.jsonl"
     try:
-        lines = path.read_text().splitlines()
+        lines = path.read_text(errors="replace").splitlines()
     except OSError:
-        return []
-    out = []
-    for line in lines:
+        return [], []
+    out, notes = [], []
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
         try:
             entry = json.loads(line)
+            why = _why_bad(entry)
         except ValueError:
-            continue
-        if isinstance(entry, dict) and "key" in entry and "name" in entry:
+            why = "not JSON"
+        if why is None:
             out.append(entry)
-    return out
+        else:
+            notes.append(f"line {i} of the board file {path.name} was skipped ({why}); the other runs are shown")
+    return out, notes
+
+
+def board_entries(code: str, root: str | Path | None = None) -> list[dict]:
+    """The labelled runs of class ``code``, oldest first (lines that are not labelled runs are skipped:
+    :func:`read_board` says which)."""
+    return read_board(code, root)[0]
 
 
 def label_run(code: str, name: str, result: dict, root: str | Path | None = None) -> dict:
@@ -120,4 +147,5 @@ def label_run(code: str, name: str, result: dict, root: str | Path | None = None
     return entry
 
 
-__all__ = ["DEFAULT_CODE", "board_entries", "check_code", "check_name", "current_class", "label_run", "start_class"]
+__all__ = ["DEFAULT_CODE", "board_entries", "check_code", "check_name", "current_class", "label_run", "read_board",
+           "start_class"]

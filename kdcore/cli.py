@@ -182,6 +182,8 @@ def _tqdm_progress(desc: str):  # noqa: ANN202 - returns (callback, closer)
     bars: list = []
 
     def cb(event: dict) -> None:
+        if event.get("resumed_from"):  # a job interrupted earlier goes on from its checkpoint: say so
+            print(f"{desc}: {event.get('message')}", file=sys.stderr)
         if event.get("stage", "").endswith(("train", "stage1", "stage2")) and event.get("epochs"):
             if not bars:
                 bars.append(tqdm(total=None, desc=desc, unit="epoch", leave=False, file=sys.stderr))
@@ -324,10 +326,16 @@ def _dispatch(a: argparse.Namespace) -> int:
         precompute(profile=a.profile, only=[s for s in a.only.split(",") if s])
         return 0
     o = _overrides(a)
-    if not getattr(a, "dry_run", False):
+    if not getattr(a, "dry_run", False) and a.cmd not in ("distill", "train-teacher"):
         from kdcore.store import open_store
 
         open_store().check_writable()  # a KD_STORE_DIR that is a file or read-only: refused before any work
+    # distill / train-teacher: a job already stored is served even from a read-only store; one that must be
+    # computed is refused by run_through_runner before anything queues (the same message)
+    from kdcore.train.loop import device_note
+
+    if (note := device_note()) is not None:
+        print(f"warning: {note}", file=sys.stderr)
     if a.cmd == "train-teacher":
         _print_result(_run(_in_folder(course_teacher(a.dataset, seed=a.seed, **o), a), a.recompute), a.json)
         return 0

@@ -50,6 +50,8 @@ def _test_logits(key: str, sid: tuple) -> tuple[torch.Tensor, torch.Tensor, torc
     from kdcore.train.loop import predict_logits
 
     result = store_from_id(sid).get(key)
+    if result is None:  # it failed verification since it was picked
+        raise DataError(f"result {key} no longer passes the store's check; reload the page")
     data = load_data(result)
     x, y = data.x_test[:MAX_TEST], data.y_test[:MAX_TEST]
     model = _model(key, sid)

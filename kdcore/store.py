@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import hashlib
 import io
 import json
@@ -149,6 +150,52 @@ class BrokenEntry(StoreError):
     been quarantined (in a writable store), so running the job again recomputes it."""
 
 
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+# How a full disk reads when the writer is not Python's own I/O: torch.save's zip writer ("[enforce fail at
+# inline_container.cc:672] . unexpected pos …", "PytorchStreamWriter failed writing file"), safetensors' Rust
+# I/O ("No space left on device (os error 28)").
+_NO_SPACE_WORDS = ("unexpected pos", "failed writing file", "no space left", "os error 28", "disk quota")
+
+
+def _free_bytes(folder: Path) -> int | None:
+    for p in (folder, *folder.parents):
+        try:
+            return shutil.disk_usage(p).free
+        except OSError:
+            continue
+    return None
+
+
+def write_failure(folder: Path, exc: BaseException, what: str) -> StoreError | None:
+    """A :class:`StoreError` naming the cause and the fix when writing ``what`` into ``folder`` failed because
+    its disk is full or it is read-only; None for any other failure (it is not a storage problem)."""
+    text = str(exc).lower()
+    if (isinstance(exc, OSError) and exc.errno in _NO_SPACE) or any(w in text for w in _NO_SPACE_WORDS):
+        free = _free_bytes(folder)
+        room = f"{free / 1e6:,.0f} MB free" if free is not None else "free space unknown"
+        return StoreError(f"the disk is full: writing {what} into {folder} failed ({room}); free space there or "
+                          "set KD_STORE_DIR to a folder on a disk with room, then run the job again (it resumes "
+                          "from its last checkpoint)")
+    if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return StoreError(f"cannot write {what} into {folder}: the folder is read-only ({exc.strerror or exc}); "
+                          "set KD_STORE_DIR to a writable folder")
+    return None
+
+
+@contextmanager
+def _writing(folder: Path, what: str) -> Iterator[None]:
+    """Turn a full disk or a read-only folder met while writing into a :class:`StoreError` naming both."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except Exception as e:  # OSError, torch's RuntimeError, safetensors' SafetensorError (neither of those)
+        translated = write_failure(folder, e, what)
+        if translated is None:
+            raise
+        raise translated from e
+
+
 def _open_nofollow(path: Path) -> io.BufferedReader:
     """``path`` opened for reading, refusing a symbolic link (and anything but a regular file)."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
@@ -224,11 +271,12 @@ def write_checkpoint(path: Path, state: dict) -> None:
         raise StoreError(f"{path.parent} is not a folder of the store (a symbolic link?); remove it")
     tmp, btmp = temp_path(path), temp_path(_binding(path))
     try:
-        torch.save({**state, "for": path.name}, tmp)
-        binding = {"for": path.name, "sha256": _sha256(tmp)}
-        _write_new(btmp, json.dumps(binding))
-        os.replace(tmp, path)
-        os.replace(btmp, _binding(path))
+        with _writing(path.parent, f"the resume checkpoint {path.name}"):
+            torch.save({**state, "for": path.name}, tmp)
+            binding = {"for": path.name, "sha256": _sha256(tmp)}
+            _write_new(btmp, json.dumps(binding))
+            os.replace(tmp, path)
+            os.replace(btmp, _binding(path))
     finally:
         for p in (tmp, btmp):
             if os.path.lexists(p):
@@ -507,7 +555,13 @@ class ResultStore:
 
         If a valid entry is stored under ``key`` already (another process stored it first), it is kept and
         returned, unless ``replace`` (a recomputation): then the new entry takes its place in one step.
+        A full disk or a read-only folder is a :class:`StoreError` naming the folder, its free space and the fix.
         """
+        with _writing(self.root, f"the result {key}"):
+            return self._put(key, result, tensors, replace)
+
+    def _put(self, key: str, result: dict, tensors: dict[str, dict[str, torch.Tensor]] | None,
+             replace: bool) -> dict:
         self._ensure_writable()
         self._sweep()
         target = self._obj(key)

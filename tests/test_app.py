@@ -178,7 +178,7 @@ def test_each_lab_method_with_its_form_defaults_is_a_shipped_result(shipped_env:
     config = _lab_form_config("mnist", method)
     assert open_store().get(job_key(config), need_weights=False) is not None, (
         f"{config.short_name()}: the lab's settings for {method!r} are not shipped; "
-        "see the Method's form_defaults in kdcore/methods/ and python -m kdcore sweep --suite methods")
+        "see the Method's student_defaults in kdcore/methods/ and python -m kdcore sweep --suite methods")
 
 
 def test_distill_lab_picking_a_method_sets_its_settings_and_answers_from_the_store(
@@ -240,4 +240,6 @@ def test_mhist_page_status_and_folder(app_env, tiny_store: Path, tmp_path: Path)
     at.text_input(key="mh_folder").set_value(str(tmp_path / "nowhere")).run()
     assert not at.exception
     # the loader's own check and message, as the CLI prints it
-    assert any(f"MHIST folder {tmp_path / 'nowhere'} does not exist" in w.value for w in at.warning)
+    from kdcore.views.text import plain  # the folder is user text: shown escaped (issue 23)
+
+    assert any(plain(f"MHIST folder {tmp_path / 'nowhere'} does not exist") in w.value for w in at.warning)

@@ -65,3 +65,84 @@ def test_board_page_two_users_see_each_other(class_env: Path) -> None:
     assert bo.text_input(key="board_code").value == current_class() != "seminar-1"
     assert any("No runs" in i.value for i in bo.info)
     assert len(board_frame("seminar-1")) == 2
+
+
+# ---- issue 23: hostile and careless input on the board -------------------------------------------------
+HOSTILE_NAMES = ("![p](http://127.0.0.1:9/p.png)", "[grades](https://evil.example)")
+
+
+def seed_board(store_dir: Path, code: str, names: tuple[str, ...], accuracy: float = 0.9) -> list[dict]:
+    """Labelled runs of hand-made stored results (no training): what board_frame reads of each."""
+    from kdcore.store import ResultStore
+
+    store = ResultStore(store_dir)
+    out = []
+    for i, name in enumerate(names):
+        key = f"seeded{i:02d}"
+        r = store.put(key, {"dataset": "mnist", "name": f"seeded {i}",
+                            "config": {"arch": "student_mlp", "hidden": [32], "method": "hinton",
+                                       "temperature": 4.0 + i, "alpha": 0.5},
+                            "metrics": {"accuracy": accuracy - i / 100}})
+        label_run(code, name, r, store_dir)
+        out.append(r)
+    return out
+
+
+def test_names_on_the_board_are_shown_as_text(class_env: Path) -> None:
+    from kdcore.views.text import plain
+
+    seed_board(class_env, "c1", HOSTILE_NAMES)
+    at = apphelpers.open_page("app_pages/class_board.py", 120)
+    at.text_input(key="board_code").set_value("c1").run()
+    assert not at.exception
+    best = " ".join(c.value for c in at.caption if c.value.startswith("Best"))
+    assert plain(HOSTILE_NAMES[0]) in best and "](http" not in best  # escaped: no image, no link
+    assert sorted(at.dataframe[0].value["who"]) == sorted(HOSTILE_NAMES)  # the table shows them as typed
+    help_text = {m.label: m.help for m in at.metric}["Best so far"]
+    assert plain(HOSTILE_NAMES[0]) in help_text
+
+
+def test_a_malformed_board_line_is_skipped_with_a_note_and_the_rest_kept(class_env: Path) -> None:
+    seed_board(class_env, "c2", ("Ada", "Bo"))
+    path = class_env / "boards" / "c2.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], '{"name": ["x"], "key": 7}', "{not json", lines[1]]) + "\n")
+    frame = board_frame("c2")
+    assert sorted(frame["who"]) == ["Ada", "Bo"]
+    at = apphelpers.open_page("app_pages/class_board.py", 120)
+    at.text_input(key="board_code").set_value("c2").run()
+    assert not at.exception and not at.error
+    notes = " ".join(c.value for c in at.caption)
+    assert "line 2 of the board file" in notes and "line 3 of the board file" in notes
+    assert sorted(at.dataframe[0].value["who"]) == ["Ada", "Bo"]
+
+
+@pytest.mark.parametrize(("failure", "words"), [
+    ("store", "The result store could not be used"),
+    ("failed", "The job could not store its work"),
+    ("queue", "The job queue is full"),
+    ("bug", "report this"),
+])
+def test_a_failure_under_train_says_what_went_wrong_and_what_to_do(class_env: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   failure: str, words: str) -> None:
+    from kdcore.jobs.runner import JobFailed, QueueFullError
+    from kdcore.store import StoreError
+
+    errors = {"store": StoreError("cannot write the result store at /srv/kd (Read-only file system); set "
+                                  "KD_STORE_DIR to a writable folder"),
+              "failed": JobFailed("StoreError: the disk is full: writing the result k into /srv/kd failed "
+                                  "(0 MB free); free space there or set KD_STORE_DIR"),
+              "queue": QueueFullError("the training queue is full (64 jobs wait for 1 worker(s))"),
+              "bug": KeyError("metrics")}
+
+    def fails(*args: object, **kwargs: object) -> dict:
+        raise errors[failure]
+
+    monkeypatch.setattr("kdcore.views.board.run_for_board", fails)
+    at = apphelpers.open_page("app_pages/class_board.py", 120)
+    at.text_input(key="board_name").set_value("Ada")
+    at.button[0].click().run()
+    assert not at.exception  # never Streamlit's generic error box
+    shown = " ".join(e.value for e in at.error)
+    assert words in shown and ("What to do" in shown or "KeyError" in shown), shown
+    assert "hidden units" not in shown

@@ -166,3 +166,114 @@ def test_the_app_gets_the_same_range_checks() -> None:
 
     with pytest.raises(ConfigError, match="temperature T must be"):
         lab_config("mnist", "hinton", temperature=float("inf"), alpha=0.5)
+
+
+# ---- issue 23: messages that name the cause and the fix ------------------------------------------------
+def test_many_workers_refusing_a_job_name_the_worker_budget_split(store_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from kdcore.jobs import reset_runner
+
+    monkeypatch.setenv("KD_WORKERS", "64")
+    monkeypatch.setenv("KD_RUNNER_MODE", "thread")
+    monkeypatch.setenv("KD_MEMORY_BUDGET", "2G")
+    reset_runner()  # the runner is made with this process's settings
+    try:
+        code, err = run_cli(["distill", *QUICK[:-2], "--hidden", "784,784", "--batch-size", "4096"], capsys)
+    finally:
+        reset_runner()
+    assert code == 2 and "Traceback" not in err, err
+    assert "KD_WORKERS=64" in err and "KD_MEMORY_BUDGET=2.00 GiB" in err and "32 MiB each" in err, err
+    assert "set KD_WORKERS=" in err and nothing_stored(store_dir)
+
+
+def test_cuda_asked_for_without_a_gpu_warns_and_trains_on_the_cpu(store_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    monkeypatch.setenv("KD_DEVICE", "cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code, err = run_cli(["distill", "--dry-run", *QUICK], capsys)
+    assert code == 0 and "warning: KD_DEVICE=cuda, but no CUDA GPU is visible" in err and "on the CPU" in err
+    monkeypatch.setenv("KD_DEVICE", "cpu")
+    assert "warning" not in run_cli(["distill", "--dry-run", *QUICK], capsys)[1]
+    import apphelpers  # the app says it too, on every page
+
+    monkeypatch.setenv("KD_DEVICE", "cuda")
+    at = apphelpers.open_page("app_pages/learn.py", 120)
+    assert any("no CUDA GPU is visible" in w.value and "on the CPU" in w.value for w in at.sidebar.warning)
+
+
+def test_a_stored_job_is_served_from_a_read_only_store_and_a_new_one_refused(
+        store_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from kdcore.store import ResultStore, StoreError
+
+    assert run_cli(["distill", *QUICK, "--json"], capsys)[0] == 0  # stored while the folder was writable
+
+    def read_only(self: ResultStore) -> None:  # as check_writable finds a read-only folder (root ignores chmod)
+        raise StoreError(f"cannot write the result store at {self.root} (Read-only file system); set KD_STORE_DIR "
+                         "to a writable folder")
+
+    monkeypatch.setattr(ResultStore, "check_writable", read_only)
+    monkeypatch.setattr(ResultStore, "_ensure_writable", read_only)
+    code, err = run_cli(["distill", *QUICK], capsys)
+    assert code == 0 and "error" not in err, err
+    code, err = run_cli(["distill", *QUICK[:-1], "16"], capsys)  # not stored: refused, naming the fix
+    assert code == 2 and "cannot write the result store" in err and "KD_STORE_DIR" in err
+
+
+def test_a_resumed_job_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    """A job stopped after its first epoch (a resume checkpoint written) goes on from it, and says so: a
+    progress event the page shows, and a line on the command line."""
+    import threading
+
+    import torch
+
+    from kdcore.models.contract import ModelOutput
+    from kdcore.train.loop import JobCancelled, fit
+
+    monkeypatch.setenv("KD_CHECKPOINT_EVERY_S", "0")
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+
+    class CE(torch.nn.Module):
+        def forward(self, out, t_out, batch):  # noqa: ANN001, ANN201
+            return {"ce": torch.nn.functional.cross_entropy(out.logits, batch.y)}
+
+    class Tiny(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(8, 3)
+
+        def forward(self, x: torch.Tensor) -> ModelOutput:
+            return ModelOutput(self.fc(x), {})
+
+    def run(stop_after: int | None) -> list[dict]:
+        events: list[dict] = []
+        cancel = threading.Event()
+
+        def progress(e: dict) -> None:
+            events.append(e)
+            if stop_after is not None and e.get("epoch") == stop_after:
+                cancel.set()
+
+        torch.manual_seed(0)
+        try:
+            fit(Tiny(), CE(), x, y, x, y, epochs=3, batch_size=32, lr=1e-2, seed=0, progress=progress,
+                cancel=cancel, checkpoint_path=tmp_path / "ck.pt")
+        except JobCancelled:
+            pass
+        return events
+
+    run(stop_after=1)
+    resumed = [e for e in run(stop_after=None) if e.get("resumed_from")]
+    assert resumed and resumed[0]["resumed_from"] >= 1 and "resumed from its checkpoint" in resumed[0]["message"]
+    from kdcore.views.lab import LabProgress  # the Distill lab's status line
+
+    tracker = LabProgress()
+    tracker.update(resumed[0])
+    assert "resumed from its checkpoint after epoch" in tracker.label
+    cb, close = cli._tqdm_progress("student")
+    cb(resumed[0])
+    close()
+    assert "student: resumed from its checkpoint after epoch" in capsys.readouterr().err

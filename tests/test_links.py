@@ -71,3 +71,40 @@ def test_lab_opens_on_a_shared_link(shipped_env: pytest.MonkeyPatch) -> None:
 def test_lab_leads_with_full_fashion_mnist_when_shipped(shipped_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     at = apphelpers.open_page("app_pages/distill_lab.py", 120)
     assert at.selectbox(key="lab_dataset").value == "fashion_mnist"
+
+
+# ---- issue 23: hostile links -------------------------------------------------------------------------
+def test_one_strict_parser_reads_numbers_from_links() -> None:
+    assert links.parse_whole("42", 0, 100) == 42 and links.parse_whole("0", 0, 1) == 0
+    for raw in ("²", "٣", "4.0", "-1", " 4", "+4", "1" * 5000, "1" * (links.MAX_DIGITS + 1), ""):
+        assert links.parse_whole(raw, 0, 10**12) is None, raw
+    assert links.parse_whole("101", 0, 100) is None
+    assert links.parse_decimal("0.5", 0, 64) == 0.5 and links.parse_decimal("16", 0, 64) == 16.0
+    for raw in ("١٢", "1e3", "inf", "nan", "-4", "4.", "1" * 5000):
+        assert links.parse_decimal(raw, -1e12, 1e12) is None, raw
+
+
+@pytest.mark.parametrize(("page", "query", "widget"), [
+    ("app_pages/temperature.py", {"image": "²"}, "pg_index"),
+    ("app_pages/temperature.py", {"image": "9" * 5000}, "pg_index"),
+    ("app_pages/lesson.py", {"step": "²"}, None),
+    ("app_pages/lesson.py", {"step": "7" * 5000}, None),
+], ids=["image-superscript", "image-5000-digits", "step-superscript", "step-5000-digits"])
+def test_a_link_with_a_strange_number_is_refused_with_a_note(shipped_env: pytest.MonkeyPatch, page: str,
+                                                             query: dict[str, str], widget: str | None) -> None:
+    at = _open_with_link(page, query)  # no exception
+    notes = " ".join(w.value for w in at.warning)
+    assert "the page's own setting is used instead" in notes and not at.error
+    assert len(notes) < 600  # a 5,000-digit value is not echoed whole
+    if widget is not None:
+        assert at.number_input(key=widget).value == 0
+
+
+def test_a_links_text_is_shown_as_text_not_as_a_link(shipped_env: pytest.MonkeyPatch) -> None:
+    from kdcore.views.text import plain
+
+    evil = "[Log in again](https://evil.example/login)"
+    at = _open_with_link("app_pages/distill_lab.py", {"method": evil})
+    notes = [w.value for w in at.warning]
+    assert any(plain(links.shown(evil)) in n for n in notes), notes
+    assert not any("](https://" in n or "https://evil" in n for n in notes)  # nothing markdown makes a link of

@@ -25,6 +25,7 @@ from kdcore.data import mhist as mhist_module
 from kdcore.data.mhist import COLUMNS, STANDIN_MARKER, UNCHECKED, check_mhist_folder, mhist_label
 from kdcore.data.synthetic_mhist import make_synthetic_mhist
 from kdcore.views.mhist_view import mhist_status
+from kdcore.views.text import plain
 
 
 @pytest.fixture(scope="module")
@@ -139,8 +140,8 @@ def _wrong_size(d: Path) -> Path:
     return d
 
 
-def _grayscale(d: Path) -> Path:
-    Image.new("L", (224, 224), 128).save(first_image(d))
+def _sixteen_bit(d: Path) -> Path:  # grayscale, RGBA and palette images are converted (issue 23); this is not
+    Image.new("I;16", (224, 224), 128).save(first_image(d))
     return d
 
 
@@ -208,7 +209,7 @@ CORPUS: list[tuple[str, Callable[[Path], Path], str]] = [
     ("no images", _no_images, "none of the 12 images"),
     ("images is a file", _images_is_a_file, "none of the 12 images"),
     ("wrong size", _wrong_size, "are not 224×224"),
-    ("grayscale", _grayscale, "are not 8-bit RGB"),
+    ("16-bit", _sixteen_bit, "no faithful 8-bit RGB conversion"),
     ("not a png", _not_a_png, "corrupt or not PNG"),
     ("decompression bomb", _bomb, "decompression bomb"),
     ("zip slip", _zip_slip, "zip-slip"),
@@ -288,3 +289,67 @@ def test_the_env_folder_is_checked_and_named_too(tmp_path: Path, isolated: None,
     assert str(empty) in err and "is not an MHIST folder" in err
     assert not mhist_status(None).found and str(empty) in mhist_status(None).message
     assert os.environ["KD_MHIST_DIR"] == str(empty)
+
+
+# ---- issue 23: zips are unpacked into our own cache, only on the page's button -----------------------------
+def _tree(d: Path) -> dict[str, int]:
+    return {str(p.relative_to(d)): p.stat().st_size for p in sorted(d.rglob("*"))}
+
+
+def _release_layout(template: Path, d: Path) -> Path:
+    """annotations.csv + images.zip (holding images/…), as MHIST is distributed."""
+    d.mkdir()
+    shutil.copy(template / "annotations.csv", d)
+    with zipfile.ZipFile(d / "images.zip", "w") as z:
+        for p in sorted((template / "images").iterdir()):
+            z.write(p, f"images/{p.name}")
+    return d
+
+
+@pytest.fixture
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("KD_DATA_DIR", str(tmp_path / "kd-data"))
+    return tmp_path / "kd-data" / "cache" / "mhist-unpacked"
+
+
+def test_a_page_view_never_unpacks_an_unrelated_zip(tmp_path: Path, isolated: None, own_cache: Path) -> None:
+    d = tmp_path / "visitor"
+    d.mkdir()
+    with zipfile.ZipFile(d / "holiday_photos.zip", "w") as z:
+        z.writestr("holiday/readme.txt", "sun")
+        z.writestr("annotations.csv", "not, ours\n")
+    before = _tree(d)
+    status = mhist_status(str(d))
+    assert not status.found and status.pending and "holiday_photos.zip" in status.pending[0]
+    assert _tree(d) == before and not own_cache.exists()  # looked at, nothing written anywhere
+
+
+def test_a_read_only_zipped_folder_is_unpacked_into_our_cache_on_the_button(
+        template: Path, tmp_path: Path, isolated: None, own_cache: Path, monkeypatch: pytest.MonkeyPatch,
+        fresh_app_caches: None) -> None:
+    import apphelpers
+
+    d = _release_layout(template, tmp_path / "mhist-ro")
+    zipped = (d / "images.zip").stat().st_size
+    for p in (d / "annotations.csv", d / "images.zip", d):
+        p.chmod(0o555 if p.is_dir() else 0o444)  # read-only (root writes through it: the tree check is the test)
+    before = _tree(d)
+    monkeypatch.setattr("kdcore.store.SHIPPED_STORE", tmp_path / "no-shipped-results")
+    try:
+        at = apphelpers.open_page("app_pages/mhist.py", 180)
+        at.text_input(key="mh_folder").set_value(str(d)).run()
+        assert not at.exception and not at.error, [e.value for e in at.error]  # no "could not read the result store"
+        shown = " ".join(t.value for t in at.text)
+        assert f"images.zip: {zipped / 1e6:,.1f} MB, unpacks to" in shown and "(12 entries)" in shown
+        assert str(own_cache) in shown and not own_cache.exists() and _tree(d) == before  # sizes first, no writes
+        at.button(key="mh_unpack").click().run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        found = plain("MHIST-format folder (12 images) found")  # shown escaped: the folder path is user text
+        assert any(found in s.value for s in at.success), [s.value for s in at.success]
+        assert _tree(d) == before  # the visitor's folder is never written
+        cached = [p for p in own_cache.iterdir() if not p.name.startswith(".")]
+        assert len(cached) == 1 and len(list((cached[0] / "images").iterdir())) == 12
+        status = mhist_status(str(d))
+        assert status.found and status.data_dir == str(d.resolve()) and not status.pending
+    finally:
+        d.chmod(0o755)

@@ -282,12 +282,33 @@ def test_truncated_image(ds):
     assert "corrupt" in msg and p.name in msg
 
 
-@pytest.mark.parametrize("mode", ["L", "RGBA"])
-def test_grayscale_and_rgba(ds, mode):
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P"])
+def test_grayscale_rgba_and_palette_are_converted_to_rgb_and_noted(ds, mode):
+    """Issue 23: an MHIST-format image in another 8-bit mode is read as RGB, and the data set's notes say so."""
     p = _img(ds, 2)
+    rgb = np.asarray(Image.open(p).convert("RGB"))
     Image.open(p).convert(mode).save(p)
+    data = load_mhist(ds)
+    note = " ".join(data.warnings)
+    assert "1 image(s) converted to RGB" in note and f"{p.name} ({mode})" in note
+    i = list(data.names_train + data.names_test).index(p.name)
+    x = data.x_train if i < len(data.names_train) else data.x_test
+    got = x[i - len(data.names_train)] if i >= len(data.names_train) else x[i]
+    assert got.shape == (3, 224, 224) and got.dtype == torch.uint8
+    want = np.asarray(Image.open(p).convert("RGB")).transpose(2, 0, 1)
+    assert np.array_equal(got.numpy(), want)
+    if mode == "RGBA":  # dropping alpha keeps the colours exactly
+        assert np.array_equal(want, rgb.transpose(2, 0, 1))
+    from kdcore.data.mhist_adapter import load_mhist_dataset  # what each result records as its data_notes
+
+    assert "converted to RGB" in (load_mhist_dataset("mhist", data_dir=ds).notice or "")
+
+
+def test_a_16_bit_image_is_still_refused(ds):
+    p = _img(ds, 2)
+    Image.open(p).convert("I;16").save(p)
     msg = _error(ds)
-    assert "not 8-bit RGB" in msg and f"{p.name} ({mode})" in msg
+    assert "no faithful 8-bit RGB conversion" in msg and p.name in msg
 
 
 def test_wrong_size_lists_files(ds):
@@ -309,6 +330,13 @@ def test_decompression_bomb_refused(ds, side):
 
 
 # ---- zips ----------------------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _fresh_unpack_cache(request, tmp_path, monkeypatch):
+    """Each zip test unpacks into a cache of its own (equal zips share a cache folder, by content)."""
+    if "zip" in request.node.name:
+        monkeypatch.setenv("KD_DATA_DIR", str(tmp_path / "kd-data"))
+
+
 def _zip_release(ds: Path, dest: Path) -> Path:
     """Turn ``ds`` into the distributed layout: annotations.csv + images.zip (holding images/…)."""
     dest.mkdir()
@@ -322,9 +350,12 @@ def _zip_release(ds: Path, dest: Path) -> Path:
 def test_images_zip_is_unpacked(ds, tmp_path):
     d = _zip_release(ds, tmp_path / "dl")
     assert find_mhist_dir(d) == d and find_mhist_dir(d / "images.zip") == d
+    before = _tree(d)
     data = load_mhist(d)
-    assert data.x_train.shape[0] == 8 and (d / "images").is_dir()
-    assert not any(p.name.startswith(".unpack") for p in d.iterdir())
+    assert data.x_train.shape[0] == 8 and _tree(d) == before  # issue 23: the zip's folder is never written
+    cache = mhist.unpack_cache_dir()
+    assert data.x_train.paths[0].is_relative_to(cache) and data.root == d  # the user's annotations.csv
+    assert not any(p.name.startswith(".") and p.is_dir() for p in cache.iterdir())  # no half-unpacked leftovers
     assert load_mhist(d / "images.zip").names_test == data.names_test  # second call: already unpacked
 
 
@@ -336,7 +367,8 @@ def test_one_zip_with_everything(ds, tmp_path):
         for p in sorted((ds / "images").iterdir()):
             z.write(p, f"MHIST/images/{p.name}")
     data = load_mhist(d)
-    assert data.root == d / "MHIST" and data.x_test.shape[0] == 4
+    assert data.root.is_relative_to(mhist.unpack_cache_dir()) and data.root.name == "MHIST"
+    assert data.x_test.shape[0] == 4 and [p.name for p in d.iterdir()] == ["mhist.zip"]
 
 
 def _evil_zip(d: Path, name: str, symlink: bool = False) -> None:
@@ -432,7 +464,7 @@ def test_images_stay_on_disk_until_a_batch_is_indexed(tmp_path):
     view = data.x_train[1:3]
     assert isinstance(view, ImageFiles) and torch.equal(view.to("cpu"), whole[1:3])
     # a file replaced after the check is named when its batch is decoded, never trained on silently
-    Image.new("L", (224, 224)).save(data.x_train.paths[0])
+    Image.new("RGB", (100, 100)).save(data.x_train.paths[0])  # (another mode alone is converted: issue 23)
     with pytest.raises(DataError, match="changed or vanished"):
         data.x_train[torch.tensor([0])]
 

@@ -21,6 +21,10 @@ import torch
 
 from kdcore.data.base import DataError
 
+# Modes PIL converts to 8-bit RGB faithfully (an alpha channel is dropped): such images are converted when
+# decoded, and the loader records how many were (kdcore.data.mhist). 16-bit and float modes are refused.
+CONVERTIBLE_MODES: tuple[str, ...] = ("1", "L", "LA", "P", "PA", "RGBA", "RGBX", "CMYK", "YCbCr")
+
 
 class ImageFiles:
     """A read-only ``uint8`` ``(N, 3, size, size)`` "tensor" backed by RGB image files.
@@ -51,9 +55,9 @@ class ImageFiles:
 
         try:
             with Image.open(path) as im:
-                if im.size != (self.size, self.size) or im.mode != "RGB":
+                if im.size != (self.size, self.size) or im.mode not in ("RGB", *CONVERTIBLE_MODES):
                     raise ValueError(f"now {im.size[0]}×{im.size[1]} {im.mode}")
-                arr = np.asarray(im)
+                arr = np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
         except (OSError, SyntaxError, ValueError) as e:
             raise DataError(f"image {path} changed or vanished since the data set was checked ({e}); "
                             "restore the original file, then run the job again") from e

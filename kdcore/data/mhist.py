@@ -6,7 +6,14 @@ polyps: Hyperplastic Polyp *HP*, benign, vs Sessile Serrated Adenoma *SSA*, prec
 train / 977 test, HP 2,162 / SSA 990). The CSV columns are ``Image Name``, ``Majority Vote Label``
 (HP/SSA), ``Number of Annotators who Selected SSA (Out of 7)`` and ``Partition`` (train/test).
 Images may sit in ``images/`` or beside the CSV; the distributed zips (``images.zip`` +
-``annotations.csv``, or one zip holding both) are unpacked safely into the same folder.
+``annotations.csv``, or one zip holding both) are unpacked safely into the app's own cache
+(``KD_DATA_DIR/cache/mhist-unpacked/<the zip's sha256>``), never into the folder they lie in: that folder
+may be a visitor's, or read-only. The MHIST page only looks (:func:`check_mhist_folder` lists the zips
+still to unpack, with their sizes, and :func:`unpack_mhist_zips` runs when its button is pressed); a job
+or the CLI unpacks into the cache when it loads the folder.
+
+Images that are not 8-bit RGB (RGBA, grayscale, palette) are converted to RGB when decoded, and
+the data set's notes say how many were (``MhistData.warnings``, recorded with each result).
 
 Every problem raises :class:`MhistError` whose message names what is wrong *and* how to fix it.
 Images stay ``uint8`` in memory (the full release is ≈ 474 MB); convert per batch with
@@ -16,6 +23,8 @@ Images stay ``uint8`` in memory (the full release is ≈ 474 MB); convert per ba
 from __future__ import annotations
 
 import csv
+import hashlib
+import os
 import shutil
 import stat
 import tempfile
@@ -27,7 +36,7 @@ from pathlib import Path, PurePosixPath
 import torch
 from PIL import Image
 
-from kdcore.data.images import ImageFiles
+from kdcore.data.images import CONVERTIBLE_MODES, ImageFiles
 from kdcore.data.pairs import MHIST_CLASSES, data_pair
 from kdcore.settings import settings
 
@@ -159,15 +168,18 @@ def _check_zip_entries(zf: zipfile.ZipFile, target: Path, zip_name: str) -> list
     return infos
 
 
-def _extract_zip(zip_path: Path, target: Path) -> None:
-    """Unpack ``zip_path`` into ``target``: checked first, written to a temp folder inside ``target``,
-    then moved into place, so a refused or broken zip leaves nothing behind."""
+def _open_zip(zip_path: Path) -> zipfile.ZipFile:
     try:
-        zf = zipfile.ZipFile(zip_path)
+        return zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError) as e:
         raise MhistError(f"{zip_path} is not a readable zip ({e}); download it again from the MHIST site "
                          "or unpack it yourself into this folder") from e
-    with zf:
+
+
+def _extract_zip(zip_path: Path, target: Path) -> None:
+    """Unpack ``zip_path`` into ``target`` (a folder of our cache, never the user's): checked first, written
+    to a temp folder inside ``target``, then moved into place, so a refused or broken zip leaves nothing."""
+    with _open_zip(zip_path) as zf:
         infos = _check_zip_entries(zf, target, str(zip_path))
         tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=target))
         try:
@@ -191,8 +203,7 @@ def _extract_zip(zip_path: Path, target: Path) -> None:
                 if final.exists():
                     if final.is_dir() and child.is_dir():
                         _merge_dirs(child, final)
-                        continue
-                    continue  # never overwrite a file the user already has
+                    continue
                 child.rename(final)
         except zipfile.BadZipFile as e:
             raise MhistError(f"{zip_path} is corrupt ({e}); download it again from the MHIST site") from e
@@ -214,11 +225,135 @@ def _has_images(folder: Path) -> bool:
     return (folder / "images").is_dir() or any(folder.glob("*.png"))
 
 
-def prepare_mhist_dir(path: str | Path | None = None) -> Path:
-    """Resolve the MHIST folder and unpack its zips if the images are not there yet.
+# ---- the unpack cache ---------------------------------------------------------------------------
+_COMPLETE = ".complete"  # written last in a cache folder: its unpacking finished
+_digests: dict[tuple, str] = {}
 
-    Returns the folder that holds ``annotations.csv``. Writes only inside the data folder.
-    """
+
+def unpack_cache_dir() -> Path:
+    """Where zips are unpacked: ``KD_DATA_DIR/cache/mhist-unpacked`` (the app's own folder)."""
+    return settings().data_dir / "cache" / "mhist-unpacked"
+
+
+def _zip_digest(zip_path: Path) -> str:
+    """The sha256 of a zip's bytes (its cache folder's name), memoised per (path, size, mtime)."""
+    st = zip_path.stat()
+    memo = (str(zip_path.resolve()), st.st_size, st.st_mtime_ns)
+    if memo not in _digests:
+        h = hashlib.sha256()
+        with open(zip_path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _digests[memo] = h.hexdigest()
+    return _digests[memo]
+
+
+def _cache_for(zip_path: Path) -> Path:
+    return unpack_cache_dir() / _zip_digest(zip_path)[:32]
+
+
+def _unpacked(zip_path: Path) -> Path | None:
+    """The cache folder holding ``zip_path`` unpacked, or None (not unpacked yet)."""
+    try:
+        cache = _cache_for(zip_path)
+    except OSError as e:
+        raise MhistError(f"cannot read {zip_path} ({e}); check the file's permissions") from e
+    return cache if (cache / _COMPLETE).is_file() else None
+
+
+@dataclass(frozen=True)
+class PendingZip:
+    """A zip the folder needs unpacked before its images can be read: what unpacking it would write."""
+
+    path: Path
+    size: int  # bytes of the zip
+    unpacked_size: int  # bytes its entries declare (checked against each entry's real size while unpacking)
+    entries: int
+    target: Path  # the cache folder it would be unpacked into
+
+    def describe(self) -> str:
+        return (f"{self.path.name}: {self.size / 1e6:,.1f} MB, unpacks to {self.unpacked_size / 1e6:,.1f} MB "
+                f"({self.entries:,} entries) into the app's cache {self.target}")
+
+
+class MhistNeedsUnpack(MhistError):
+    """The folder's images are in zips not unpacked yet (the MHIST page's check never unpacks: its button does)."""
+
+    def __init__(self, folder: Path, pending: tuple[PendingZip, ...]) -> None:
+        self.folder, self.pending = folder, pending
+        listing = "; ".join(z.describe() for z in pending)
+        super().__init__(f"{folder} holds its images in zip(s) not unpacked yet — {listing}. Press \"Unpack\" on "
+                         "the MHIST page (or run any MHIST job on this folder from the command line); the folder "
+                         "itself is never written")
+
+
+def _inspect_zip(zip_path: Path) -> PendingZip:
+    """What unpacking ``zip_path`` would write; every refusal of :func:`_extract_zip` (zip-slip, links, bombs,
+    a broken zip) is raised here already, writing nothing."""
+    target = _cache_for(zip_path)
+    with _open_zip(zip_path) as zf:
+        infos = _check_zip_entries(zf, target, str(zip_path))
+    return PendingZip(zip_path, zip_path.stat().st_size, sum(i.file_size for i in infos), len(infos), target)
+
+
+def _unpack_to_cache(zip_path: Path) -> Path:
+    """Unpack ``zip_path`` (and any zip it holds, such as images.zip in a zip of everything) into its cache
+    folder, atomically: built beside, renamed into place, marked complete last."""
+    done = _unpacked(zip_path)
+    if done is not None:
+        return done
+    final = _inspect_zip(zip_path).target  # every refusal before anything, even the cache folder, is made
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
+    except OSError as e:
+        raise MhistError(f"cannot unpack {zip_path}: the app's cache {final.parent} is not writable ({e}); set "
+                         "KD_DATA_DIR to a writable folder, or unpack the zip yourself") from e
+    try:
+        _extract_zip(zip_path, work)
+        for inner in sorted([*work.glob("*.zip"), *work.glob("*/*.zip")]):
+            _extract_zip(inner, inner.parent)
+            inner.unlink()
+        (work / _COMPLETE).write_text(str(zip_path))
+        if final.exists() and not (final / _COMPLETE).is_file():  # a killed unpack's leftover: replaced
+            shutil.rmtree(final, ignore_errors=True)
+        os.replace(work, final)
+    except OSError as e:
+        if (final / _COMPLETE).is_file():  # another process (a second click) finished the same zip first
+            return final
+        raise MhistError(f"cannot unpack {zip_path} into the app's cache {final.parent} ({e}); free space or set "
+                         "KD_DATA_DIR to a writable folder with room") from e
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return final
+
+
+def _zips(folder: Path) -> list[Path]:
+    # images.zip first (the usual layout), then any other zip that may hold everything.
+    return sorted(folder.glob("*.zip"), key=lambda z: (z.name.lower() != "images.zip", z.name))
+
+
+def pending_zips(path: str | Path | None = None) -> tuple[PendingZip, ...]:
+    """The zips the MHIST folder (``path``, else ``$KD_MHIST_DIR``) still needs unpacked, each checked and
+    sized; empty when none is needed. Reads only."""
+    try:
+        _layout(_folder_of(path), unpack=False)
+    except MhistNeedsUnpack as e:
+        return e.pending
+    except MhistError:
+        return ()
+    return ()
+
+
+def unpack_mhist_zips(path: str | Path | None = None) -> Path:
+    """Unpack the folder's zips into the app's cache (the MHIST page's button); returns the folder holding
+    ``annotations.csv`` as a job reads it. The folder itself is never written."""
+    csv_path, _ = _layout(_folder_of(path), unpack=True)
+    _checks.clear()
+    return csv_path.parent
+
+
+def _folder_of(path: str | Path | None) -> Path:
     raw = path if path is not None else settings().mhist_dir
     if raw is None or str(raw).strip() == "":
         raise MhistError("no MHIST folder given: pass a path or set KD_MHIST_DIR. " + HOW_TO_GET_MHIST)
@@ -231,27 +366,53 @@ def prepare_mhist_dir(path: str | Path | None = None) -> Path:
     if not folder.is_dir():
         raise MhistError(f"{folder} is a file, not a folder; point to the folder holding annotations.csv and the "
                          "images (or images.zip)")
+    return folder
+
+
+def _image_dir(root: Path) -> Path | None:
+    """Where the images of a folder (or of one folder below it: a zip's top folder) are, or None."""
+    for cand in (root, *sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))):
+        if _has_images(cand):
+            return cand / "images" if (cand / "images").is_dir() else cand
+    return None
+
+
+def _layout(folder: Path, unpack: bool) -> tuple[Path, Path]:
+    """(annotations.csv, the images' folder) of the MHIST folder ``folder``: the folder's own files, else its
+    zips' unpacked copies in the cache (unpacked now when ``unpack``; else :class:`MhistNeedsUnpack`)."""
     csv_path = _find_annotations(folder)
-    zips = sorted(folder.glob("*.zip"))
-    if csv_path is None or not _has_images(csv_path.parent):
-        # images.zip first (the usual layout), then any other zip that may hold everything.
-        for z in sorted(zips, key=lambda z: z.name.lower() != "images.zip"):
-            _extract_zip(z, folder)
-            csv_path = _find_annotations(folder)
-            if csv_path is not None and _has_images(csv_path.parent):
-                break
-        if csv_path is not None and not _has_images(csv_path.parent):
-            # A zip-of-everything may itself hold images.zip next to annotations.csv.
-            for z in sorted(csv_path.parent.glob("*.zip")):
-                if z.parent != folder:
-                    _extract_zip(z, csv_path.parent)
+    if csv_path is not None and _has_images(csv_path.parent):
+        return csv_path, _image_dir(csv_path.parent) or csv_path.parent
+    zips = _zips(folder)
+    pending: list[PendingZip] = []
+    image_dir = None
+    for z in zips:
+        cache = _unpack_to_cache(z) if unpack else _unpacked(z)
+        if cache is None:
+            pending.append(_inspect_zip(z))
+            continue
+        if csv_path is None:
+            csv_path = _find_annotations(cache)
+        image_dir = image_dir or _image_dir(cache)
+        if csv_path is not None and image_dir is not None:
+            return csv_path, image_dir
+    if pending:
+        raise MhistNeedsUnpack(folder, tuple(pending))
     if csv_path is None:
         if _has_images(folder) or zips:
             raise MhistError(f"annotations.csv is missing in {folder}: MHIST needs it beside the images (it holds "
                              "the labels and the train/test split); download it from the MHIST site into this folder")
         raise MhistError(f"{folder} is not an MHIST folder: it has no annotations.csv, no images and no zip. "
                          + HOW_TO_GET_MHIST)
-    return csv_path.parent
+    return csv_path, csv_path.parent  # no images anywhere: the loader names what is missing
+
+
+def prepare_mhist_dir(path: str | Path | None = None) -> Path:
+    """Resolve the MHIST folder, unpacking its zips into the app's cache if the images are not there yet.
+
+    Returns the folder that holds ``annotations.csv`` (the user's, or its unpacked copy). Writes only into
+    the cache (:func:`unpack_cache_dir`)."""
+    return _layout(_folder_of(path), unpack=True)[0].parent
 
 
 # ---- CSV ---------------------------------------------------------------------------------------
@@ -388,7 +549,9 @@ def _load_images(image_dir: Path, rows: list[_Row], problems: dict[str, list[str
                 if (w, h) != (IMAGE_SIZE, IMAGE_SIZE):
                     problems["size"].append(f"{r.name} ({w}×{h})")
                     continue
-                if im.mode != "RGB":
+                if im.mode in CONVERTIBLE_MODES:  # decoded as RGB (ImageFiles); the data set's notes say so
+                    problems["converted"].append(f"{r.name} ({im.mode})")
+                elif im.mode != "RGB":
                     problems["mode"].append(f"{r.name} ({im.mode})")
                     continue
                 if decode:
@@ -409,8 +572,8 @@ _PROBLEM_TEXT = {
     "missing": ("image file(s) listed in annotations.csv are missing", "unpack images.zip completely into the folder "
                 "(images/ or beside annotations.csv)"),
     "corrupt": ("image file(s) are corrupt or not PNG", "download images.zip again and unpack it"),
-    "mode": ("image(s) are not 8-bit RGB (grayscale/RGBA/palette)", "MHIST images are RGB: use the original files "
-             "or convert them with PIL's .convert('RGB')"),
+    "mode": ("image(s) are in a mode with no faithful 8-bit RGB conversion (16-bit or float)", "MHIST images "
+             "are 8-bit RGB: use the original files or convert them with PIL's .convert('RGB')"),
     "size": (f"image(s) are not {IMAGE_SIZE}×{IMAGE_SIZE}", f"MHIST images are {IMAGE_SIZE}×{IMAGE_SIZE}: use the "
              "original files, not resized ones"),
     "bomb": ("image(s) would decompress to an enormous size (decompression bomb) and were refused unread",
@@ -424,6 +587,7 @@ def load_mhist(
     limit: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     decode: bool = True,
+    unpack: bool = True,
 ) -> MhistData:
     """Load and validate MHIST (or the synthetic stand-in) from ``path`` (else ``$KD_MHIST_DIR``).
 
@@ -434,24 +598,26 @@ def load_mhist(
     progress: called as ``progress(done, total)`` while images are decoded.
     decode: False checks every image's header (present, 224×224, RGB, not a bomb) but not its pixel data
         (:func:`check_mhist_folder`: the MHIST page's check, fast enough to run on every page view).
+    unpack: False never unpacks a zip (the page's check): :class:`MhistNeedsUnpack` lists what would be.
 
     Raises :class:`MhistError` naming the problem and the fix.
     """
-    folder = prepare_mhist_dir(path)
+    user_folder = _folder_of(path)
+    csv_path, image_dir = _layout(user_folder, unpack)
+    folder = csv_path.parent
     try:
-        return _load_from(folder, expect_full_release, limit, progress, decode)
+        return _load_from(csv_path, image_dir, expect_full_release, limit, progress, decode)
     except MhistError as e:  # name the folder in every message (the CSV's and the counts' do not)
         if str(folder) in str(e):
             raise
         raise MhistError(f"MHIST folder {folder}: {e}") from e
 
 
-def _load_from(folder: Path, expect_full_release: bool, limit: int | None,
+def _load_from(csv_path: Path, image_dir: Path, expect_full_release: bool, limit: int | None,
                progress: Callable[[int, int], None] | None, decode: bool) -> MhistData:
-    csv_path = folder / "annotations.csv"
+    folder = csv_path.parent
     rows, warnings = _read_annotations(csv_path)
     _check_counts(rows, expect_full_release)
-    image_dir = folder / "images" if (folder / "images").is_dir() else folder
     missing = [r.name for r in rows if not (image_dir / r.name).is_file()]
     if missing:
         if len(missing) == len(rows):
@@ -464,12 +630,16 @@ def _load_from(folder: Path, expect_full_release: bool, limit: int | None,
         raise MhistError(f"limit must be >= 1 or None (got {limit})")
     parts = {p: _stratified_first([r for r in rows if r.partition == p], limit) for p in PARTITIONS}
     total = sum(len(v) for v in parts.values())
-    problems: dict[str, list[str]] = {k: [] for k in _PROBLEM_TEXT}
+    problems: dict[str, list[str]] = {k: [] for k in (*_PROBLEM_TEXT, "converted")}
     xs = {}
     done = 0
     for p in PARTITIONS:
         xs[p] = _load_images(image_dir, parts[p], problems, progress, done, total, decode)
         done += len(parts[p])
+    converted = problems.pop("converted")
+    if converted:  # not a problem: recorded in the data set's notes (each result's data_notes)
+        warnings.append(f"{len(converted):,} image(s) converted to RGB (alpha dropped, gray or palette expanded): "
+                        + _list_problems(converted))
     msgs = [f"{len(v):,} {_PROBLEM_TEXT[k][0]}: {_list_problems(v)}; fix: {_PROBLEM_TEXT[k][1]}"
             for k, v in problems.items() if v]
     if msgs:
@@ -505,10 +675,11 @@ class MhistCheck:
 
     ok: bool
     message: str
-    folder: Path | None = None  # the folder holding annotations.csv
+    folder: Path | None = None  # the folder holding annotations.csv (the folder given, when only its zips hold it)
     label: str = ""
     n_images: int = 0
     unchecked: str = ""
+    pending: tuple[PendingZip, ...] = ()  # zips to unpack (into the app's cache) before the folder can be read
 
 
 _checks: dict[tuple, MhistCheck] = {}
@@ -524,14 +695,20 @@ def _signature(raw: str | Path) -> tuple:
             sig.append((str(q), st.st_mtime_ns, st.st_size))
         except OSError:
             sig.append((str(q), None))
+    for z in sorted(p.glob("*.zip")):  # unpacked into the cache since the last look?
+        try:
+            sig.append(_unpacked(z) is not None)
+        except MhistError:
+            sig.append(None)
     return tuple(sig)
 
 
 def check_mhist_folder(path: str | Path | None = None) -> MhistCheck:
     """The validation a job runs on an MHIST folder (``path``, else ``$KD_MHIST_DIR``): :func:`load_mhist`
-    itself — folder, zips (unpacked as for a job), annotations.csv, counts, every image present with a 224×224
-    RGB header — all but decoding every image's pixels (:data:`UNCHECKED` says so). Memoised per folder state,
-    so the MHIST page can run it on every view."""
+    itself — folder, zips (checked as for a job, never unpacked: ``pending`` lists those still to unpack into
+    the cache), annotations.csv, counts, every image present with a 224×224 header in a mode read as RGB —
+    all but decoding every image's pixels (:data:`UNCHECKED` says so). Writes nothing. Memoised per folder
+    state, so the MHIST page can run it on every view."""
     raw = path if path is not None else settings().mhist_dir
     if raw is None or str(raw).strip() == "":
         return MhistCheck(False, "no MHIST folder given: pass a path or set KD_MHIST_DIR. " + HOW_TO_GET_MHIST)
@@ -539,11 +716,18 @@ def check_mhist_folder(path: str | Path | None = None) -> MhistCheck:
     if key in _checks:
         return _checks[key]
     try:
-        data = load_mhist(raw, decode=False)
+        data = load_mhist(raw, decode=False, unpack=False)
         n = len(data.names_train) + len(data.names_test)
-        check = MhistCheck(True, f"{data.label} found: {data.root} ({len(data.names_train):,} train / "
+        given = _folder_of(raw).resolve()
+        folder = data.root if data.root.resolve().is_relative_to(given) else given
+        images = data.x_train.paths[0].parent if len(data.x_train) else data.root
+        where = (str(folder) if folder == data.root else f"{folder} (its zips unpacked in the app's cache, {images})")
+        notes = "".join(f"; note: {w}" for w in data.warnings)
+        check = MhistCheck(True, f"{data.label} found: {where} ({len(data.names_train):,} train / "
                            f"{len(data.names_test):,} test images; annotations.csv, the split and every image's "
-                           f"header checked; {UNCHECKED})", data.root, data.label, n, UNCHECKED)
+                           f"header checked; {UNCHECKED}){notes}", folder, data.label, n, UNCHECKED)
+    except MhistNeedsUnpack as e:
+        check = MhistCheck(False, str(e), pending=e.pending)
     except MhistError as e:
         check = MhistCheck(False, str(e))
     if len(_checks) > 32:
@@ -554,6 +738,7 @@ def check_mhist_folder(path: str | Path | None = None) -> MhistCheck:
 
 __all__ = [
     "CLASSES", "COLUMNS", "FULL_RELEASE", "HOW_TO_GET_MHIST", "MhistData", "MhistError", "SOURCE_MHIST_FULL",
-    "SOURCE_STANDIN", "STANDIN_MARKER", "MhistCheck", "check_mhist_folder", "find_mhist_dir", "load_mhist",
-    "mhist_label", "prepare_mhist_dir",
+    "SOURCE_STANDIN", "STANDIN_MARKER", "MhistCheck", "MhistNeedsUnpack", "PendingZip", "check_mhist_folder",
+    "find_mhist_dir", "load_mhist", "mhist_label", "pending_zips", "prepare_mhist_dir", "unpack_cache_dir",
+    "unpack_mhist_zips",
 ]

@@ -335,12 +335,25 @@ def _largest_fitting_batch(config: JobConfig, budget: int, teacher_cached: bool)
     return lo
 
 
-def check_memory(config: JobConfig, budget: int | None = None, teacher_cached: bool = False) -> int:
-    """Return the estimate, or raise :class:`MemoryBudgetError` saying what would fit."""
-    budget = memory_budget() if budget is None else budget
+def check_memory(config: JobConfig, budget: int | None = None, teacher_cached: bool = False,
+                 workers: int = 1) -> int:
+    """Return the estimate, or raise :class:`MemoryBudgetError` saying what would fit. ``workers`` > 1: the
+    job may use its share ``budget // workers`` (the runner's jobs run side by side); a refusal then names the
+    split (KD_WORKERS × share vs KD_MEMORY_BUDGET) and how many workers would let it fit."""
+    total_budget = memory_budget() if budget is None else budget
+    budget = budget_per_job(workers, total_budget)
     est = estimate(config, teacher_cached=teacher_cached)
     if est.total <= budget:
         return est.total
+    if workers > 1:
+        fit = total_budget // max(est.total, 1)
+        fix = (f"set KD_WORKERS={fit} (or fewer) so each job gets more of the budget, or raise KD_MEMORY_BUDGET"
+               if fit >= 1 else f"raise KD_MEMORY_BUDGET to at least {fmt_bytes(est.total * workers)} (or set "
+               f"KD_WORKERS=1 with at least {fmt_bytes(est.total)})")
+        raise MemoryBudgetError(
+            f"{config.short_name()} needs about {fmt_bytes(est.total)} of memory at its peak ({est.describe()}), "
+            f"more than one worker's share: KD_MEMORY_BUDGET={fmt_bytes(total_budget)} is split between "
+            f"KD_WORKERS={workers} workers, {fmt_bytes(budget)} each; {fix}.")
     fixes = []
     if (b := _largest_fitting_batch(config, budget, teacher_cached)) >= 1:
         if config.arch in BACKBONES:

@@ -48,7 +48,7 @@ from multiprocessing.connection import wait as mp_wait
 from pathlib import Path
 
 from kdcore.config import JobConfig
-from kdcore.jobs.memory import budget_per_job, check_memory
+from kdcore.jobs.memory import check_memory
 from kdcore.methods import get_method, validate
 from kdcore.settings import settings
 from kdcore.store import default_store_dir, open_store
@@ -329,8 +329,7 @@ class JobRunner:
         # students of one new teacher train it once; each is checked (memory, queue) before anything runs.
         after = self._teacher_jobs(config, store)
         try:
-            check_memory(config, budget_per_job(self.workers, self.memory_budget),
-                         teacher_cached=config.teacher is not None)
+            check_memory(config, self.memory_budget, teacher_cached=config.teacher is not None, workers=self.workers)
             return self._enqueue(config, key, root, recompute, after)
         except Exception:
             with self._cv:

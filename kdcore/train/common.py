@@ -201,6 +201,7 @@ def result_record(config: JobConfig, data: ArrayDataset, *, n_train: int, n_test
         "data_source_id": data.source_id,
         "data_folder": data.extra.get("root"),  # a user's MHIST folder as read (None: fixed sources)
         "is_standin": data.is_standin,
+        "data_notes": data.notice,  # e.g. how many MHIST images were converted to RGB (None: nothing to say)
         "n_train": n_train,
         "n_test": n_test,
         "num_outputs": num_outputs,

@@ -38,10 +38,21 @@ class FitState:
 
 
 def pick_device() -> torch.device:
-    """CUDA when present (and not disabled with KD_DEVICE=cpu), else CPU."""
+    """CUDA when present (and not disabled with KD_DEVICE=cpu), else CPU (:func:`device_note` says so when
+    KD_DEVICE=cuda asked for a GPU that is not there)."""
     if settings().device != "cpu" and torch.cuda.is_available():
         return torch.device("cuda")
     return torch.device("cpu")
+
+
+def device_note() -> str | None:
+    """A warning when ``KD_DEVICE=cuda`` but no CUDA GPU is visible, else None. Jobs then train on the CPU
+    rather than being refused: every result is the same computation on either device and records the one it
+    ran on (``device``), and a lent GPU that is gone should slow a class down, not stop it."""
+    if settings().device == "cuda" and not torch.cuda.is_available():
+        return ("KD_DEVICE=cuda, but no CUDA GPU is visible to this process: jobs train on the CPU instead (slower; "
+                "each result records its device). Run where a GPU is visible, or set KD_DEVICE=cpu to say so.")
+    return None
 
 
 @torch.no_grad()
@@ -198,6 +209,9 @@ def _fit_epochs(
     state = FitState()
     if checkpoint_path is not None:
         state = _load_checkpoint(checkpoint_path, model, loss_fn, opt, epochs)
+        if state.start_epoch and progress is not None:  # the page and the CLI say so (kdcore.views.lab, cli)
+            progress({"stage": "train", "resumed_from": state.start_epoch,
+                      "message": f"resumed from its checkpoint after epoch {state.start_epoch}/{epochs}"})
     history = state.history
     n = len(x_train)
     # a resume checkpoint once settings().checkpoint_every_s have passed since the last one; after the last epoch

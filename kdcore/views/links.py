@@ -8,6 +8,7 @@ fit is dropped with a note saying what the page uses instead, never an exception
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 
 # query parameter -> the words a note uses for it
@@ -15,10 +16,40 @@ NAMES = {"dataset": "data set", "T": "temperature T", "image": "test image numbe
          "step": "lesson step"}
 
 
+MAX_DIGITS = 9  # every number a link carries (a test image, a lesson step, T) is far below 10**9
+_WHOLE = re.compile(rf"[0-9]{{1,{MAX_DIGITS}}}")  # ASCII digits only: str.isdigit() also takes "²" and "٣"
+_DECIMAL = re.compile(rf"[0-9]{{1,{MAX_DIGITS}}}(\.[0-9]{{1,6}})?|\.[0-9]{{1,6}}")
+
+
 def _one(value: object) -> str:
     if isinstance(value, (list, tuple)):
         value = value[-1] if value else ""
     return str(value).strip()
+
+
+def parse_whole(raw: str, lo: int, hi: int) -> int | None:
+    """``raw`` as a whole number in ``lo..hi``, or None: the one parser of numbers from a link. Only ASCII
+    digits, at most :data:`MAX_DIGITS` of them (``int()`` takes "٣" and raises on "²", and a 5,000-digit
+    value is refused before any conversion)."""
+    if not _WHOLE.fullmatch(raw):
+        return None
+    n = int(raw)
+    return n if lo <= n <= hi else None
+
+
+def parse_decimal(raw: str, lo: float, hi: float) -> float | None:
+    """``raw`` as a plain decimal (``4``, ``0.5``) in ``lo..hi``, or None (no exponent, sign, "inf", "nan" or
+    non-ASCII digit: ``float()`` takes "١٢" and "1e3")."""
+    if not _DECIMAL.fullmatch(raw):
+        return None
+    t = float(raw)
+    return t if math.isfinite(t) and lo <= t <= hi else None
+
+
+def shown(raw: str, limit: int = 80) -> str:
+    """A link's value as a note quotes it: at most ``limit`` characters (a 5,000-digit value is not echoed
+    whole). The page escapes the note before drawing it (:func:`kdcore.views.text.plain`)."""
+    return repr(raw if len(raw) <= limit else raw[:limit] + "…")
 
 
 def read_link(params: Mapping[str, object], *, datasets: Sequence[str] = (), temperatures: Sequence[float] = (),
@@ -33,7 +64,7 @@ def read_link(params: Mapping[str, object], *, datasets: Sequence[str] = (), tem
     notes: list[str] = []
 
     def refuse(key: str, raw: str, why: str) -> None:
-        notes.append(f"The link's {NAMES[key]} {raw!r} {why}; the page's own setting is used instead.")
+        notes.append(f"The link's {NAMES[key]} {shown(raw)} {why}; the page's own setting is used instead.")
 
     if datasets and "dataset" in params:
         raw = _one(params["dataset"])
@@ -43,26 +74,22 @@ def read_link(params: Mapping[str, object], *, datasets: Sequence[str] = (), tem
             refuse("dataset", raw, f"is not one of {', '.join(datasets)}")
     if (temperatures or t_range) and "T" in params:
         raw = _one(params["T"])
-        try:
-            t = float(raw)
-            if not math.isfinite(t):
-                raise ValueError(raw)
-        except ValueError:
+        lo, hi = (min(temperatures), max(temperatures)) if temperatures else t_range  # type: ignore[misc]
+        t = parse_decimal(raw, -math.inf, math.inf)
+        if t is None:
             refuse("T", raw, "is not a number")
+        elif not lo <= t <= hi:
+            refuse("T", raw, f"is outside {lo:g}–{hi:g}")
         else:
-            lo, hi = (min(temperatures), max(temperatures)) if temperatures else t_range  # type: ignore[misc]
-            if not lo <= t <= hi:
-                refuse("T", raw, f"is outside {lo:g}–{hi:g}")
-            else:
-                out["T"] = min(temperatures, key=lambda o: abs(o - t)) if temperatures else t
+            out["T"] = min(temperatures, key=lambda o: abs(o - t)) if temperatures else t
     if image_count is not None and "image" in params:
         raw = _one(params["image"])
-        if not raw.isdigit():
+        if parse_whole(raw, 0, 10**MAX_DIGITS) is None:
             refuse("image", raw, "is not a whole number")
-        elif int(raw) >= image_count:
+        elif (index := parse_whole(raw, 0, image_count - 1)) is None:
             refuse("image", raw, f"is past the last test image shown here ({image_count - 1})")
         else:
-            out["image"] = int(raw)
+            out["image"] = index
     if methods and "method" in params:
         raw = _one(params["method"])
         if raw in methods:
@@ -71,8 +98,8 @@ def read_link(params: Mapping[str, object], *, datasets: Sequence[str] = (), tem
             refuse("method", raw, "is not a method of this page")
     if steps is not None and "step" in params:
         raw = _one(params["step"])
-        if raw.isdigit() and 1 <= int(raw) <= steps:
-            out["step"] = int(raw) - 1
+        if (step := parse_whole(raw, 1, steps)) is not None:
+            out["step"] = step - 1
         else:
             refuse("step", raw, f"is not a step from 1 to {steps}")
     return out, notes
@@ -96,4 +123,4 @@ def link_params(**values: object) -> dict[str, str]:
     return out
 
 
-__all__ = ["NAMES", "link_params", "read_link"]
+__all__ = ["MAX_DIGITS", "NAMES", "link_params", "parse_decimal", "parse_whole", "read_link", "shown"]

@@ -45,6 +45,9 @@ class MhistStatus:
     # The typed folder, resolved (the folder holding annotations.csv), that the page's jobs read
     # (JobConfig.data_dir); None when nothing usable was typed: jobs then read KD_MHIST_DIR.
     data_dir: str | None = None
+    # Zips the folder's images are in, not unpacked yet: what the page's Unpack button would write (each zip's
+    # size, unpacked size and the cache folder); the page's check itself never unpacks (issue 23).
+    pending: tuple[str, ...] = ()
 
 
 def mhist_status(path: str | None = None) -> MhistStatus:
@@ -60,11 +63,13 @@ def mhist_status(path: str | None = None) -> MhistStatus:
     typed = (path or "").strip()
     raw = typed or str(settings().mhist_dir or "")
     folder = None
+    pending: tuple[str, ...] = ()
     if mhist is not None and raw:
         # the validation a job runs (load_mhist, all but decoding each image's pixels): its message is the
         # CLI's, word for word, and it says what is still unchecked
         check = mhist.check_mhist_folder(raw)
         folder = check.folder if check.ok else None
+        pending = tuple(z.describe() for z in check.pending)
         via = "the folder entered below" if typed else "KD_MHIST_DIR"
         message = (f"{check.message} — via {via}; the pipeline below trains and tests on this folder." if check.ok
                    else check.message)
@@ -83,7 +88,18 @@ def mhist_status(path: str | None = None) -> MhistStatus:
         pass
     return MhistStatus(found=folder is not None, folder=str(folder) if folder else None, message=message,
                        how_to=how_to, standin_folder=standin,
-                       data_dir=data_dir)
+                       data_dir=data_dir, pending=pending)
+
+
+def unpack_zips(path: str | None = None) -> str:
+    """Unpack the typed folder's (else ``KD_MHIST_DIR``'s) zips into the app's cache — the Unpack button —
+    and say where; the folder itself is never written (:func:`kdcore.data.mhist.unpack_mhist_zips`)."""
+    from kdcore.data import clear_cache
+    from kdcore.data.mhist import unpack_mhist_zips
+
+    folder = unpack_mhist_zips((path or "").strip() or None)
+    clear_cache()  # a data set read before the unpack (as "not found") is read again
+    return f"Unpacked into the app's cache: {folder}"
 
 
 def pipeline_jobs(dataset: str, method: str, data_dir: str | None = None, seed: int = 0) -> list[JobConfig]:
@@ -179,4 +195,4 @@ def result_curves(result: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 __all__ = ["MhistStatus", "MhistView", "mhist_status", "mhist_view", "pipeline_jobs", "result_curves",
-           "subclass_examples", "subclass_note", "subclass_teacher"]
+           "subclass_examples", "subclass_note", "subclass_teacher", "unpack_zips"]

@@ -59,27 +59,66 @@ class ImageError(ValueError):
 
 
 # ---- finding the models ----------------------------------------------------------------------
+# Models skipped because their stored files fail verification, per (dataset, store): the read-only shipped
+# store is never quarantined, so a damaged entry there would otherwise be picked (and fail) on every view.
+_skipped: dict[tuple, tuple[str, ...]] = {}
+
+
+def _verified(results: list[dict], sid: tuple, note: list[str]) -> list[dict]:
+    """Those of ``results`` whose files pass the store's check (a full verify: weights hashed); a note each
+    for the others."""
+    store = store_from_id(sid)
+    ok = []
+    for r in results:
+        if store.get(r["key"]) is not None:
+            ok.append(r)
+        else:
+            note.append(f"{r.get('name', r['key'])} ({r['key']}) was skipped: its stored files fail verification "
+                        "(damaged or changed); retrain it in the Distill lab, or restore the shipped results")
+    return ok
+
+
 @functools.lru_cache(maxsize=32)
 def _pick(dataset: str, sid: tuple, listing: tuple) -> tuple[dict | None, dict | None]:
-    """(teacher result, student result) for ``dataset``; see :func:`pick_models`."""
+    """(teacher result, student result) for ``dataset``; see :func:`pick_models`. Models whose files fail
+    verification are skipped (:func:`skipped_models` says which)."""
+    note: list[str] = []
+    try:
+        return _pick_verified(dataset, sid, note)
+    finally:
+        _skipped[(dataset, sid)] = tuple(note)
+
+
+def skipped_models(dataset: str, store: LayeredStore | None = None) -> tuple[str, ...]:
+    """Notes on the stored models of ``dataset`` the playground skipped (they fail verification)."""
+    store = store or open_store()
+    sid = store_id(store)
+    _pick(dataset, sid, store_listing(store))
+    return _skipped.get((dataset, sid), ())
+
+
+def _pick_verified(dataset: str, sid: tuple, note: list[str]) -> tuple[dict | None, dict | None]:
     results = [r for r in stored_results(store_from_id(sid))
                if r.get("dataset") == dataset and "weights.safetensors" in r.get("files", {})]
     teachers = [r for r in results if r["config"].get("arch") in TEACHER_ARCHS and r["config"].get("teacher") is None
                 and r["config"].get("method") == "scratch"]
-    if not teachers:
+    # the best-trained teacher that verifies: most training data, then most epochs, then newest
+    teachers.sort(key=lambda r: (r.get("n_train", 0), r["config"].get("epochs", 0), r.get("created", "")),
+                  reverse=True)
+    teacher = next((t for t in teachers if _verified([t], sid, note)), None)
+    if teacher is None:
         return None, None
-    # the best-trained teacher: most training data, then most epochs, then newest
-    teacher = max(teachers, key=lambda r: (r.get("n_train", 0), r["config"].get("epochs", 0), r.get("created", "")))
-    students = [r for r in results
-                if r.get("teacher_key") == teacher["key"] and r["config"].get("arch") not in TEACHER_ARCHS]
+    students = _verified([r for r in results if r.get("teacher_key") == teacher["key"]
+                          and r["config"].get("arch") not in TEACHER_ARCHS], sid, note)
     if students:
         # prefer Hinton KD near the course defaults T = 4, alpha = 0.5
         student = min(students, key=lambda r: (r["config"]["method"] != "hinton",
                                                abs(np.log(r["config"]["temperature"] / 4.0)),
                                                abs(r["config"]["alpha"] - 0.5), r["config"]["seed"]))
     else:
-        scratch = [r for r in results if r.get("data_source_id") == teacher.get("data_source_id")
-                   and r["config"].get("method") == "scratch" and r["config"].get("arch") not in TEACHER_ARCHS]
+        scratch = _verified([r for r in results if r.get("data_source_id") == teacher.get("data_source_id")
+                             and r["config"].get("method") == "scratch"
+                             and r["config"].get("arch") not in TEACHER_ARCHS], sid, note)
         student = max(scratch, key=lambda r: r.get("n_train", 0)) if scratch else None
     return teacher, student
 
@@ -334,12 +373,14 @@ def playground_datasets(store: LayeredStore | None = None) -> list[str]:
 def clear_caches() -> None:
     """Forget memoised models, logits and store picks (tests; after the store was replaced)."""
     _pick.cache_clear()
+    _skipped.clear()
     _clear_inference_caches()
     _clear_result_caches()
 
 
 __all__ = [
     "MAX_TEST", "ImageError", "PlaygroundView", "clear_caches", "dark_knowledge", "entropy_bits", "entropy_frame",
-    "pick_models", "playground_datasets", "playground_view", "prepare_image", "probability_frame", "soften",
+    "pick_models", "playground_datasets", "playground_view", "prepare_image", "probability_frame", "skipped_models",
+    "soften",
     "stored_model", "temperature_demo", "test_image_count", "test_logits",
 ]
