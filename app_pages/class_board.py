@@ -7,6 +7,7 @@ from kdcore.board import current_class, read_board, start_class
 from kdcore.config import ConfigError
 from kdcore.data import DATASET_TITLES
 from kdcore.views.board import board_frame, board_summary, run_for_board
+from kdcore.views.groups import run_label
 from kdcore.views.text import plain
 
 st.title("Class board")
@@ -42,7 +43,7 @@ if go:
     try:
         r = run_for_board(code, name, dataset, temperature, alpha, hidden, progress)
         bar.empty()
-        st.success(f"Posted: {plain(r['name'])} — test accuracy {100 * r['metrics']['accuracy']:.2f}%")
+        st.success(f"Posted: {plain(run_label(r['config']))} — test accuracy {100 * r['metrics']['accuracy']:.2f}%")
     except (ConfigError, ValueError) as e:
         bar.empty()
         st.error(plain(e))

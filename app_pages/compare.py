@@ -3,6 +3,8 @@
 import altair as alt
 import streamlit as st
 
+from kdcore.latency import device_here
+from kdcore.views import session
 from kdcore.views.results import COURSE_STUDENT, compare_view
 from kdcore.views.text import plain
 
@@ -20,6 +22,9 @@ if not everything.datasets:
             "student in the **Distill lab**.")
     st.stop()
 
+session.keep(st.session_state, "cmp", ("cmp_datasets", "cmp_metric", "cmp_student"))  # kept across pages
+if not set(st.session_state.get("cmp_datasets", [])) <= set(everything.datasets):
+    st.session_state.pop("cmp_datasets", None)  # a kept choice the store no longer has
 c1, c2, c3 = st.columns([3, 1, 1])
 chosen = c1.multiselect("Data", everything.datasets, default=everything.default_datasets, key="cmp_datasets")
 metric = c2.selectbox("Metric", ["accuracy", "f1", "auc"], key="cmp_metric",
@@ -32,6 +37,8 @@ view = compare_view(chosen, metric, student)
 title = view.metric_title
 
 st.dataframe(view.table, hide_index=True)
+st.caption(f"Each row: one setting (everything but the seed equal), its seeds listed. Latency: per image, measured on "
+           f"{device_here()} for each network; FLOPs and parameters are the machine-free costs.")
 if view.has_standin:
     st.caption("⚠ Rows whose *data* says “stand-in” were measured on a stand-in (the MNIST-5k subset or the "
                "synthetic MHIST), not on the full data set.")

@@ -5,8 +5,10 @@ import streamlit as st
 
 from kdcore.config import ConfigError
 from kdcore.data import DATASET_TITLES, DataError
-from kdcore.views import lab, links
+from kdcore.latency import device_here
+from kdcore.views import lab, links, session
 from kdcore.views.errors import page_error
+from kdcore.views.groups import run_label
 from kdcore.views.text import plain
 
 st.title("Distill lab")
@@ -26,37 +28,56 @@ def use_method_settings() -> None:
         st.session_state[f"lab_{name}"] = value
 
 
-if "lab_method" not in st.session_state:  # a fresh visit: a shared link's method, data set and T come first
+# this page's settings survive a visit to another page (kdcore.views.session); a link that asks for others wins
+linked = session.keep(st.session_state, "lab", [f"lab_{name}" for name in ("method", *lab.FORM_DEFAULTS, "dataset",
+                                                                          "seed")], st.query_params.to_dict())
+if linked or "lab_method" not in st.session_state:  # a shared link's method, data set and T come first
     asked, notes = links.read_link(st.query_params.to_dict(), datasets=lab.LAB_DATASETS, t_range=(1.0, 64.0),
                                    methods=list(methods))
-    st.session_state["lab_method"] = asked.get("method", "hinton")
-    use_method_settings()
-    st.session_state["lab_dataset"] = asked.get("dataset") or lab.lead_dataset()  # full Fashion-MNIST when shipped
-    st.session_state["lab_T"] = round(2 * asked.get("T", st.session_state["lab_T"])) / 2
+    kept = "lab_method" in st.session_state and asked.get("method", st.session_state["lab_method"]) == \
+        st.session_state["lab_method"]
+    st.session_state["lab_method"] = asked.get("method", st.session_state.get("lab_method", "hinton"))
+    if not kept:  # a new method: its settings (a kept one keeps the user's)
+        use_method_settings()
+    # full Fashion-MNIST when shipped
+    st.session_state["lab_dataset"] = asked.get("dataset") or st.session_state.get("lab_dataset") or lab.lead_dataset()
+    st.session_state["lab_T"] = round(2 * asked.get("T", st.session_state.get("lab_T", lab.FORM_DEFAULTS["T"]))) / 2
     for note in notes:
         st.warning(plain(note))
 method = st.selectbox("Method", list(methods), format_func=methods.get, key="lab_method", on_change=use_method_settings,
                       help="Picking a method fills in the settings its shipped results use (born-again: T = 1, "
                            "α = 1; attention transfer: the small CNN, α = 0; TAKD: a 32-unit student). Change them "
                            "freely; a setting already in the store is answered at once.")
+s1, s2 = st.columns(2)  # these two decide which settings below apply
+student = s1.radio("Student", ["student_mlp", "student_cnn"], horizontal=True, key="lab_student",
+                   format_func={"student_mlp": "MLP (course)", "student_cnn": "small CNN"}.get)
+if lab.uses_alpha(method):
+    s2.slider("α — weight of the KD term (CE gets 1−α)", 0.0, 1.0, step=0.05, key="lab_alpha")
+alpha = float(st.session_state.get("lab_alpha", lab.FORM_DEFAULTS["alpha"]))
+fields = lab.form_fields(method, student, alpha)  # only what changes this job is shown
 with st.form("lab_form"):
     c1, c2, c3 = st.columns(3)
     dataset = c1.selectbox("Data set", lab.LAB_DATASETS, format_func=DATASET_TITLES.get, key="lab_dataset")
-    student = c1.radio("Student", ["student_mlp", "student_cnn"], horizontal=True, key="lab_student",
-                       format_func={"student_mlp": "MLP (course)", "student_cnn": "small CNN"}.get)
-    hidden = c1.text_input("MLP hidden sizes", key="lab_hidden", help="comma-separated, e.g. 784,784 or 64")
-    width = c1.number_input("CNN width (channels of conv1)", 2, 64, key="lab_width")
-    T = c2.slider("Temperature T", 1.0, 64.0, step=0.5, key="lab_T")
-    alpha = c2.slider("α — weight of the KD term (CE gets 1−α)", 0.0, 1.0, step=0.05, key="lab_alpha")
+    if "hidden" in fields:
+        c1.text_input("MLP hidden sizes", key="lab_hidden", help="comma-separated, e.g. 784,784 or 64")
+    else:
+        c1.number_input("CNN width (channels of conv1)", 2, 64, key="lab_width")
+    if "T" in fields:
+        c2.slider("Temperature T", 1.0, 64.0, step=0.5, key="lab_T")
+    elif lab.uses_alpha(method):  # attention transfer at α = 0
+        c2.caption("T does nothing here: with α = 0 attention transfer has no soft-target term.")
     epochs = c3.number_input("Epochs", 1, 50, key="lab_epochs")
     seed = c3.number_input("Seed", 0, 99, 0, key="lab_seed")
     submitted = st.form_submit_button("Train", type="primary")
+# a field not shown keeps its value (kdcore.views.session): it does not change this job
+hidden, width = str(st.session_state.get("lab_hidden", "784,784")), int(st.session_state.get("lab_width", 8))
+T = float(st.session_state.get("lab_T", lab.FORM_DEFAULTS["T"]))
 
-st.query_params.from_dict(links.link_params(method=method, dataset=dataset, T=T))
+st.query_params.from_dict(session.wrote(st.session_state, "lab", links.link_params(method=method, dataset=dataset, T=T)))
 
 if submitted:
     try:
-        config = lab.lab_config(dataset, method, hidden, student, int(width), T, alpha, int(epochs), int(seed))
+        config = lab.lab_config(dataset, method, hidden, student, width, T, alpha, int(epochs), int(seed))
     except ConfigError as e:
         st.error(f"Check the form: {plain(e)}")
         config = None
@@ -89,7 +110,7 @@ if submitted:
 outcome = st.session_state.get("lab_outcome")
 if outcome is not None:
     r = outcome.result
-    st.subheader(r["name"] + ("  (from the store)" if outcome.cached else ""))
+    st.subheader(f"{run_label(r['config'])} · seed {r['config']['seed']}" + ("  (from the store)" if outcome.cached else ""))
     st.caption("Run log: " + " · ".join(stage.describe() for stage in outcome.stages))
     t = outcome.table.set_index("model")
     m1, m2, m3, m4, m5 = st.columns(5)
@@ -99,7 +120,8 @@ if outcome is not None:
     m2.metric("F1 (macro)", f"{t.loc['this run', 'F1 %']:.2f}%")
     m3.metric("FLOPs", f"{r['complexity']['flops']:,}", help=r["complexity"].get("flops_convention"))
     m4.metric("Parameters", f"{r['complexity']['params']:,}")
-    m5.metric("CPU latency / image", f"{r['complexity']['latency_ms']:.3f} ms")
+    m5.metric("Latency / image (here)", f"{t.loc['this run', 'latency ms (here)']:.3f} ms",
+              help=f"Measured on {device_here()} for every network in the table (not the training machine's).")
     st.dataframe(outcome.table, hide_index=True)
     st.markdown("**Over the stored seeds:** " + " · ".join(f"{k}: {v}" for k, v in outcome.seeds.items())
                 + (f"  \n**KD gain over the scratch twin:** {outcome.gain}" if outcome.gain else ""))

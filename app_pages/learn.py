@@ -5,7 +5,7 @@ import typing
 import altair as alt
 import streamlit as st
 
-from kdcore.views import learn, playground
+from kdcore.views import learn, playground, session
 from kdcore.views.text import plain
 
 st.title("Learn: knowledge distillation")
@@ -15,6 +15,9 @@ for heading, body in learn.INTRO:
     with st.expander(heading, expanded=heading == learn.INTRO[0][0]):
         st.markdown(body)
 
+# the live demos' picks survive a visit to another page (kdcore.views.session)
+session.keep(st.session_state, "learn", ("learn_at_index", "learn_subclass_demo",
+                                         *(f"learn_subclass_class_{d}" for d in learn.SUBCLASS_DEMOS)))
 st.header("The methods")
 catalog = {m.key: m for m in learn.method_catalog()}
 if not catalog:

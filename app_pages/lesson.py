@@ -3,17 +3,21 @@
 import altair as alt
 import streamlit as st
 
-from kdcore.views import lab, lesson, links, playground
+from kdcore.views import lab, lesson, links, playground, session
 from kdcore.views.text import plain
 
 STEPS = lesson.STEPS
 PAGES = {"compare": "Compare", "temperature": "Temperature playground", "distill_lab": "Distill lab",
          "learn": "Learn", "mhist": "MHIST", "student_learned": "What the student learned"}
 LINKED = ("temperature", "distill_lab", "student_learned")  # pages that read a data set from the link
-if "ls_step" not in st.session_state or "ls_dataset" not in st.session_state:  # a fresh visit: a shared link first
+# this page's settings survive a visit to another page (kdcore.views.session); a link that asks for others wins
+KEPT = ("ls_dataset", "ls_presenter", "ls_index", *(f"ls_{kind}_{s.key}" for s in STEPS for kind in ("guess", "reveal")))
+linked = session.keep(st.session_state, "ls", KEPT, st.query_params.to_dict())
+if linked or "ls_step" not in st.session_state or "ls_dataset" not in st.session_state:  # a shared link first
     asked, notes = links.read_link(st.query_params.to_dict(), datasets=lesson.LESSON_DATASETS, steps=len(STEPS))
-    st.session_state.setdefault("ls_step", asked.get("step", 0))
-    st.session_state["ls_dataset"] = asked.get("dataset") or lab.lead_dataset()  # full Fashion-MNIST when shipped
+    st.session_state["ls_step"] = asked.get("step", st.session_state.get("ls_step", 0))
+    # full Fashion-MNIST when shipped
+    st.session_state["ls_dataset"] = asked.get("dataset") or st.session_state.get("ls_dataset") or lab.lead_dataset()
     for note in notes:
         st.warning(plain(note))
 
@@ -39,7 +43,7 @@ if not presenter:
     st.session_state["ls_pick"] = i
     right.selectbox("Step", range(len(STEPS)), key="ls_pick", on_change=lambda: go(st.session_state["ls_pick"]),
                     format_func=lambda k: f"{k + 1}. {STEPS[k].title}")
-st.query_params.from_dict(links.link_params(step=i, dataset=dataset))
+st.query_params.from_dict(session.wrote(st.session_state, "ls", links.link_params(step=i, dataset=dataset)))
 
 st.header(f"{i + 1} / {len(STEPS)} · {step.title}")
 st.markdown(step.intro.format(data=lesson.title(dataset)))

@@ -5,6 +5,7 @@ import streamlit as st
 
 from kdcore.data import DATASET_TITLES, data_pair
 from kdcore.views import lab
+from kdcore.views.groups import run_label
 from kdcore.views.mhist_scoring import scoring_lesson
 from kdcore.views.mhist_view import (
     mhist_view,
@@ -59,6 +60,8 @@ with st.form("mh_form"):
     titles = dict(lab.mhist_methods())
     method = st.selectbox("KD method for the student", list(titles), format_func=titles.get, key="mh_method",
                           help=" ".join(lab.MHIST_METHOD_NOTES.values()))
+    if method in lab.MHIST_METHOD_NOTES:  # what this method costs or means on the two-class pair (its Method's note)
+        st.caption(lab.MHIST_METHOD_NOTES[method])
     go = st.form_submit_button("Run teacher, baselines and KD student")
 if go:
     try:
@@ -67,7 +70,7 @@ if go:
                 st.caption(lab.MHIST_METHOD_NOTES[method])
             # the typed folder goes into every job (its key): the run reads it, never KD_MHIST_DIR instead
             for cfg in pipeline_jobs(dataset, method, status.data_dir):
-                st.write(f"{cfg.short_name()}")
+                st.write(run_label(cfg.to_dict()))
                 lab.train_or_fetch(cfg)
             run_status.update(label="Done", state="complete")
         st.rerun()

@@ -4,7 +4,7 @@ import altair as alt
 import streamlit as st
 
 from kdcore.data import DATASET_TITLES
-from kdcore.views import learned, links
+from kdcore.views import learned, links, session
 from kdcore.views.text import plain
 
 st.title("What the student learned")
@@ -17,16 +17,21 @@ if not pairs:
     st.info(learned.MISSING)
     st.stop()
 datasets = list(dict.fromkeys(kd["dataset"] for kd, _ in pairs))
-if "sl_dataset" not in st.session_state:  # a fresh visit: a shared link's data set first
+linked = session.keep(st.session_state, "sl", ("sl_dataset", "sl_pair"), st.query_params.to_dict())  # across pages
+if st.session_state.get("sl_dataset") not in datasets:
+    st.session_state.pop("sl_dataset", None)
+if linked or "sl_dataset" not in st.session_state:  # a shared link's data set first
     asked, notes = links.read_link(st.query_params.to_dict(), datasets=datasets)
-    st.session_state["sl_dataset"] = asked.get("dataset", datasets[0])
+    st.session_state["sl_dataset"] = asked.get("dataset", st.session_state.get("sl_dataset", datasets[0]))
     for note in notes:
         st.warning(plain(note))
 left, right = st.columns([1, 2])
 dataset = left.selectbox("Data set", datasets, format_func=lambda d: DATASET_TITLES.get(d, d), key="sl_dataset")
 options = [i for i, (kd, _) in enumerate(pairs) if kd["dataset"] == dataset]
-pick = right.selectbox("KD student", options, format_func=lambda i: pairs[i][0]["name"], key="sl_pair")
-st.query_params.from_dict(links.link_params(dataset=dataset))
+if st.session_state.get("sl_pair") not in options:
+    st.session_state.pop("sl_pair", None)  # a kept pick of another data set
+pick = right.selectbox("KD student", options, format_func=lambda i: learned.pair_label(pairs[i]), key="sl_pair")
+st.query_params.from_dict(session.wrote(st.session_state, "sl", links.link_params(dataset=dataset)))
 
 view = learned.student_learned(*pairs[pick])
 if not view.available:

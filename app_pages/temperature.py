@@ -4,7 +4,7 @@ import altair as alt
 import streamlit as st
 
 from kdcore.data import DATASET_TITLES
-from kdcore.views import links, playground
+from kdcore.views import links, playground, session
 from kdcore.views.text import plain
 
 try:  # the canvas component only imports inside a real Streamlit server (not under AppTest)
@@ -23,9 +23,15 @@ if not datasets:
     st.stop()
 
 TEMPS = [0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64]
-if "pg_dataset" not in st.session_state:  # a fresh visit: a shared link's data set and T come first
+# this page's settings survive a visit to another page (kdcore.views.session); a link that asks for others wins
+linked = session.keep(st.session_state, "pg", ("pg_dataset", "pg_source", "pg_T", "pg_index", "pg_log", "pg_hide_diag"),
+                      st.query_params.to_dict())
+if st.session_state.get("pg_dataset") not in datasets:
+    st.session_state.pop("pg_dataset", None)
+if linked or "pg_dataset" not in st.session_state:  # a link's data set and T come first
     asked, notes = links.read_link(st.query_params.to_dict(), datasets=datasets, temperatures=TEMPS)
-    st.session_state.update(pg_dataset=asked.get("dataset", datasets[0]), pg_T=asked.get("T", 4))
+    st.session_state.update(pg_dataset=asked.get("dataset", st.session_state.get("pg_dataset", datasets[0])),
+                            pg_T=asked.get("T", st.session_state.get("pg_T", 4)))
     for note in notes:
         st.warning(plain(note))
 
@@ -39,9 +45,9 @@ with left:
     index = 0
     if source == "Test image":
         count = playground.test_image_count(dataset)  # 1,000 on the MNIST-5k subset, else the first 2,000
-        if "pg_index" not in st.session_state:
+        if linked or "pg_index" not in st.session_state:
             asked, notes = links.read_link(st.query_params.to_dict(), image_count=count)
-            st.session_state["pg_index"] = asked.get("image", 0)
+            st.session_state["pg_index"] = asked.get("image", st.session_state.get("pg_index", 0))
             for note in notes:
                 st.warning(plain(note))
         st.session_state["pg_index"] = min(int(st.session_state["pg_index"]), count - 1)  # after a data-set switch
@@ -62,7 +68,8 @@ with left:
                                                                              "webp"], key="pg_upload")
         image = upload.getvalue() if upload is not None else None
     waiting = source != "Test image" and image is None  # nothing drawn or uploaded yet: no test image stands in
-    st.query_params.from_dict(links.link_params(dataset=dataset, T=T, image=index if source == "Test image" else None))
+    st.query_params.from_dict(session.wrote(st.session_state, "pg", links.link_params(
+        dataset=dataset, T=T, image=index if source == "Test image" else None)))
 
 try:
     view = playground.playground_view(dataset, float(T), index=int(index), image=image)

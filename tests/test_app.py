@@ -189,15 +189,20 @@ def test_distill_lab_picking_a_method_sets_its_settings_and_answers_from_the_sto
     assert (at.slider(key="lab_T").value, at.slider(key="lab_alpha").value) == (1.0, 1.0)  # the paper's settings
     at.selectbox(key="lab_method").set_value("attention").run()
     assert at.radio(key="lab_student").value == "student_cnn" and at.slider(key="lab_alpha").value == 0.0
-    assert at.slider(key="lab_T").value == 4.0
+    # only what applies: the CNN's width, not the MLP's sizes; no T for attention transfer at α = 0
+    shown = {w.key for kind in ("slider", "number_input", "text_input") for w in at.get(kind)}
+    assert {"lab_width", "lab_alpha"} <= shown and not {"lab_T", "lab_hidden"} & shown
+    assert at.session_state["lab_T"] == 4.0 and "T does nothing here" in " ".join(c.value for c in at.caption)
     at.selectbox(key="lab_dataset").set_value("mnist")  # the lab opens on full Fashion-MNIST where it is shipped
     at.button[0].click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert at.subheader[0].value == "mnist/student_cnn/attention T=4 a=0 s0  (from the store)"
+    assert at.subheader[0].value == "small CNN student · attention transfer, α = 0 · seed 0  (from the store)"
     assert list(at.dataframe[0].value["model"]) == ["this run", "teacher", "scratch student"]
     at.selectbox(key="lab_method").set_value("dkd").run()  # shipped as JSON only: shown, not retrained
+    shown = {w.key for kind in ("slider", "number_input", "text_input") for w in at.get(kind)}
+    assert {"lab_T", "lab_hidden"} <= shown and "lab_alpha" not in shown and "lab_width" not in shown  # DKD: no α
     at.button[0].click().run()
-    assert at.subheader[0].value == "mnist/student_mlp[784x784]/dkd T=4 a=0.5 s0  (from the store)"
+    assert at.subheader[0].value == "MLP 784-784 student · DKD, T = 4, β = 1, warm-up 6 (default) · seed 0  (from the store)"
 
 
 def test_distill_lab_rejects_bad_hidden_sizes(app_env, tiny_store: Path) -> None:
@@ -216,11 +221,11 @@ def test_compare_table_charts_and_csv(app_env, tiny_store: Path) -> None:
     table = at.dataframe[0].value
     assert set(table["role"]) == {"teacher", "scratch student", "KD student"}
     # other tests of this module may add their own runs to the shared tiny store: look at the Hinton pair
-    two_seeds = table[(table["seeds"] == 2) & table["model"].str.contains(r"hinton.*T=4 α=0.5", regex=True)]
+    two_seeds = table[(table["seeds"] == "0, 1") & table["model"].str.contains("Hinton KD, T = 4, α = 0.5")]
     assert len(two_seeds) == 1 and "±" in two_seeds["accuracy %"].iloc[0], table.to_string()
     runs = kd_results.load_runs()
-    kd4 = runs[(runs["method"] == "hinton") & (runs["T"] == 4.0)]["accuracy"]
-    assert two_seeds["accuracy %"].iloc[0] == kd_results.pm(kd4.mean(), kd4.std(), 2, 2, 100.0)
+    kd4 = runs[(runs["method"] == "hinton") & (runs["T"] == 4.0)].sort_values("seed")["accuracy"]
+    assert two_seeds["accuracy %"].iloc[0] == f"{100 * kd4.mean():.2f} ± {100 * kd4.std():.2f}"
     assert len(at.get("vega_lite_chart")) >= 3  # Pareto, T sweep, α×T heatmap
     assert len(at.get("download_button")) == 1
     if runs["is_standin"].any():

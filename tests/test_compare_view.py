@@ -58,7 +58,7 @@ def test_the_course_students_sweep_is_the_mean_of_its_own_records_only() -> None
     runs = kd_results.results_frame(all_records())
     cells = kd_results.kd_cells(runs)  # course student by default
     mnist = cells[cells["dataset"] == "mnist"].set_index("T")
-    assert set(mnist["student"]) == {"student_mlp 784x784"}
+    assert set(mnist["student"]) == {"MLP 784-784 student"}
     for t in (1.0, 4.0, 16.0):
         own = [acc for (tt, _), acc in COURSE.items() if tt == t]
         assert mnist.loc[t, "mean"] == pytest.approx(100 * sum(own) / len(own))  # in %, the course MLP only
@@ -68,11 +68,11 @@ def test_the_course_students_sweep_is_the_mean_of_its_own_records_only() -> None
     assert mnist.loc[4.0, "mean"] >= mnist.loc[1.0, "mean"]
     assert mnist.loc[4.0, "lo"] == pytest.approx(mnist.loc[4.0, "mean"] - mnist.loc[4.0, "std"])
     # each data set's course student: Fashion-MNIST's MLP, the stand-in MHIST's MobileNetV2
-    assert set(cells["student"]) == {"student_mlp 784x784", "mobilenet_v2"}
+    assert set(cells["student"]) == {"MLP 784-784 student", "MobileNetV2"}
     # the other students are one pick away, each on its own
-    assert kd_results.kd_students(runs) == ["course student", "mobilenet_v2", "student_cnn w8", "student_mlp 32",
-                                            "student_mlp 784x784"]
-    small = kd_results.kd_cells(runs, student="student_mlp 32")
+    assert kd_results.kd_students(runs) == ["course student", "MLP 32 student", "MLP 784-784 student", "MobileNetV2",
+                                            "small CNN student"]
+    small = kd_results.kd_cells(runs, student="MLP 32 student")
     assert small["mean"].tolist() == pytest.approx([81.0]) and small["seeds"].tolist() == [2]
 
 
@@ -82,7 +82,7 @@ def test_baselines_are_the_panels_own_teacher_and_scratch_student() -> None:
     base = kd_results.kd_baselines(runs, cells).set_index("role")
     assert base.loc["teacher", "mean"] == pytest.approx(96.5)
     assert base.loc["scratch student", "mean"] == pytest.approx(94.0)  # the 784x784 one, not the 32-unit MLP
-    small = kd_results.kd_cells(runs, student="student_mlp 32")
+    small = kd_results.kd_cells(runs, student="MLP 32 student")
     assert kd_results.kd_baselines(runs, small).set_index("role").loc["scratch student", "mean"] == pytest.approx(85.0)
 
 
@@ -143,6 +143,6 @@ def test_compare_page_shows_the_course_students_own_sweep(synthetic_store: Path)
     assert sweep[4.0] == pytest.approx(100 * (0.944 + 0.948 + 0.946) / 3)
     assert sweep[4.0] >= sweep[1.0]  # no dip from the 32-unit MLP and the CNN stored at T = 4
     assert "n = 1–3 seeds" in " ".join(c.value for c in at.caption)
-    at.selectbox(key="cmp_student").set_value("student_mlp 32").run()
+    at.selectbox(key="cmp_student").set_value("MLP 32 student").run()
     assert not at.exception
     assert _sweep_values(at) == {4.0: pytest.approx(81.0)}

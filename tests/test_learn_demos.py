@@ -109,6 +109,7 @@ def test_born_again_generations_follow_each_chain_from_its_teacher() -> None:
     assert list(ban[ban["seed"] == 1]["step"]) == ["teacher (gen 0)", "gen 1"] and 2 not in set(ban["seed"])
     summary = learn.born_again_summary(ban)
     assert "gen 1 beats its teacher on 1 of 2 seeds" in summary and "BAN ensemble beats its teacher on 1 of 1" in summary
+    assert summary.startswith("**Here 3 of 4 beat their teacher**")  # the paper's claim, as these seeds show it
 
 
 def test_born_again_generations_of_the_shipped_mnist_chains(shipped_env: pytest.MonkeyPatch) -> None:

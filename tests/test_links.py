@@ -73,6 +73,36 @@ def test_lab_leads_with_full_fashion_mnist_when_shipped(shipped_env: pytest.Monk
     assert at.selectbox(key="lab_dataset").value == "fashion_mnist"
 
 
+def test_settings_survive_a_visit_to_another_page(shipped_env: pytest.MonkeyPatch) -> None:
+    """Playground T = 16, image 42 → Learn → back: still T = 16, image 42 (and in the URL again); the lab keeps its
+    method and the settings it brought the same way, and a link that asks for something else still wins."""
+    at = _open_with_link("app_pages/temperature.py", {"dataset": "mnist"})
+    at.select_slider(key="pg_T").set_value(16).run()
+    at.number_input(key="pg_index").set_value(42).run()
+    at.query_params.clear()  # the sidebar's links carry no query string
+    at.switch_page("app_pages/distill_lab.py").run()
+    assert not at.exception
+    at.selectbox(key="lab_method").set_value("attention").run()  # brings the small CNN student, α = 0
+    at.query_params.clear()
+    at.switch_page("app_pages/learn.py").run()
+    assert not at.exception
+    at.query_params.clear()
+    at.switch_page("app_pages/temperature.py").run()
+    assert not at.exception
+    assert at.select_slider(key="pg_T").value == 16 and at.number_input(key="pg_index").value == 42
+    assert at.selectbox(key="pg_dataset").value == "mnist"
+    assert at.query_params["T"] == "16" and at.query_params["image"] == "42"
+    at.query_params.clear()
+    at.switch_page("app_pages/distill_lab.py").run()
+    assert at.selectbox(key="lab_method").value == "attention"
+    assert at.radio(key="lab_student").value == "student_cnn" and at.slider(key="lab_alpha").value == 0.0
+    # a link asking for another T wins over the kept one; the rest stays
+    at.query_params.clear()
+    at.query_params.update({"dataset": "mnist", "T": "2"})
+    at.switch_page("app_pages/temperature.py").run()
+    assert at.select_slider(key="pg_T").value == 2 and at.number_input(key="pg_index").value == 42
+
+
 # ---- issue 23: hostile links -------------------------------------------------------------------------
 def test_one_strict_parser_reads_numbers_from_links() -> None:
     assert links.parse_whole("42", 0, 100) == 42 and links.parse_whole("0", 0, 1) == 0

@@ -56,7 +56,11 @@ METHOD = Method(
     loss=build_dkd,
     loss_class=DecoupledKD,
     check_config=check_config,
-    mhist_note="",
+    # with two classes the non-target distribution is one class with probability 1 for teacher and student alike,
+    # so its KL is 0 whatever the logits (tests/test_dkd_two_classes.py): DKD on MHIST is TCKD + CE, β does nothing
+    mhist_note="With two classes (HP, SSA) DKD's non-target part (NCKD, weight β) is identically zero: the one "
+    "non-target class always has probability 1 for teacher and student alike. DKD here is target-class KD (TCKD) "
+    "plus CE.",
     # explicit in every job the lab, CLI and precompute build, so the default job *is* a cell of the sweep
     default_params=lambda student: {"dkd_beta": DEFAULT_BETA, "dkd_warmup": DEFAULT_WARMUP},
     revision=REVISION,

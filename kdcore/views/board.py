@@ -9,8 +9,9 @@ import pandas as pd
 
 from kdcore.board import board_entries, check_code, check_name, label_run
 from kdcore.store import open_store
+from kdcore.views.groups import network_words, run_label
 
-COLUMNS = ["who", "data", "student", "method", "T", "alpha", "test accuracy %", "labelled", "key"]
+COLUMNS = ["who", "data", "student", "method", "T", "alpha", "setting", "test accuracy %", "labelled", "key"]
 
 
 def board_frame(code: str) -> pd.DataFrame:
@@ -22,9 +23,9 @@ def board_frame(code: str) -> pd.DataFrame:
         if r is None:
             continue
         c = r["config"]
-        student = c["arch"] + (f" {'-'.join(str(h) for h in c['hidden'])}" if c.get("hidden") else "")
-        rows.append({"who": e["name"], "data": r["dataset"], "student": student, "method": c["method"],
-                     "T": float(c["temperature"]), "alpha": float(c["alpha"]),
+        # the one naming rule (kdcore.views.groups): what the run was, in words
+        rows.append({"who": e["name"], "data": r["dataset"], "student": network_words(c), "method": c["method"],
+                     "T": float(c["temperature"]), "alpha": float(c["alpha"]), "setting": run_label(c),
                      "test accuracy %": round(100 * r["metrics"]["accuracy"], 2), "labelled": e["created"],
                      "key": e["key"]})
     frame = pd.DataFrame(rows, columns=COLUMNS)
@@ -41,7 +42,7 @@ def board_summary(frame: pd.DataFrame) -> dict:
     return {
         "runs": len(frame),
         "people": frame["who"].nunique(),
-        "best": {"who": best["who"], "setting": f"{best['student']}, T = {best['T']:g}, α = {best['alpha']:g}",
+        "best": {"who": best["who"], "setting": best["setting"],
                  "accuracy": float(best["test accuracy %"]), "data": best["data"]},
         "spread": {"min": float(acc.min()), "max": float(acc.max()), "std": float(acc.std(ddof=0))},
     }

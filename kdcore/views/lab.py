@@ -15,7 +15,6 @@ import pandas as pd
 
 from kdcore.config import JobConfig, parse_hidden
 from kdcore.course import (
-    DEFAULT_CNN_WIDTH,
     TINY_DEFAULT,
     TINY_TEACHER_EPOCHS,
     TinyCaps,
@@ -30,27 +29,16 @@ from kdcore.course import pipeline_jobs as pipeline_configs
 from kdcore.data.pairs import offered
 from kdcore.methods import METHODS, get_method, scratch_twin
 from kdcore.store import open_store
+from kdcore.views.form import (  # the form's settings and which apply (re-exported: callers ask the lab)
+    DEFAULT_CNN_WIDTH,
+    FORM_DEFAULTS,
+    IGNORES_ALPHA,
+    form_defaults,
+    form_fields,
+    uses_alpha,
+    uses_temperature,
+)
 from kdcore.views.results import confusion_frame, history_frame, load_runs, result_row
-
-# The form's settings; picking a method applies its ``Method.student_defaults`` and paper settings on top (the
-# documented defaults its shipped results were measured with, so its first run is answered from the store at once).
-FORM_DEFAULTS: dict[str, object] = {"student": "student_mlp", "hidden": "784,784", "width": DEFAULT_CNN_WIDTH,
-                                    "T": 4.0, "alpha": 0.5, "epochs": 12}
-
-
-def form_defaults(method: str) -> dict[str, object]:
-    """The Distill lab form's settings for ``method`` (keys: student, hidden, width, T, alpha, epochs)."""
-    chosen = get_method(method)
-    paper = {{"temperature": "T"}.get(k, k): v for k, v in chosen.student_settings.items()}
-    own = chosen.student_defaults
-    student: dict[str, object] = {}
-    if own.arch is not None:
-        student["student"] = own.arch
-    if own.hidden is not None:
-        student["hidden"] = ",".join(map(str, own.hidden))
-    if own.alpha is not None:
-        student["alpha"] = own.alpha
-    return {**FORM_DEFAULTS, **paper, **student}
 
 
 def methods() -> list[tuple[str, str]]:
@@ -89,7 +77,11 @@ def baselines(config: JobConfig, progress: Callable[[dict], None] | None = None)
 
 
 def comparison_frame(results: dict[str, dict]) -> pd.DataFrame:
-    """Side-by-side table (one row per model) of the lab's result and its baselines."""
+    """Side-by-side table (one row per model) of the lab's result and its baselines. Latency is measured for each
+    network on this machine (:func:`kdcore.latency.latency_here`), never the records' own (each made on whatever
+    machine trained it)."""
+    from kdcore.latency import latency_here
+
     rows = []
     for label, r in results.items():
         row = result_row(r)
@@ -98,10 +90,10 @@ def comparison_frame(results: dict[str, dict]) -> pd.DataFrame:
             "F1 %": 100 * row["f1"] if row["f1"] is not None else None,
             "AUC %": 100 * row["auc"] if row["auc"] is not None else None,
             "MFLOPs": row["flops"] / 1e6 if row["flops"] is not None else None, "params": row["params"],
-            "latency ms": row["latency_ms"], "size MB": (row["weights_bytes"] or 0) / 1e6,
+            "latency ms (here)": latency_here(r.get("config", {})).ms, "size MB": (row["weights_bytes"] or 0) / 1e6,
             "train/test": f"{row['n_train']}/{row['n_test']}", "data": row["data"],
         })
-    return pd.DataFrame(rows).round({"accuracy %": 2, "F1 %": 2, "AUC %": 2, "MFLOPs": 3, "latency ms": 3,
+    return pd.DataFrame(rows).round({"accuracy %": 2, "F1 %": 2, "AUC %": 2, "MFLOPs": 3, "latency ms (here)": 3,
                                      "size MB": 2})
 
 
@@ -128,36 +120,45 @@ def lead_dataset(store: object | None = None) -> str:
 
 
 def seed_accuracies(result: dict, store: object | None = None) -> pd.Series:
-    """Test accuracy per seed of every stored result with ``result``'s settings (all but the seed, on the
-    same data), ``result`` itself included; indexed by seed."""
-    runs = load_runs(store)  # type: ignore[arg-type]
-    same = runs[runs["group"] == result_row(result)["group"]].drop_duplicates("seed")
-    acc = same.set_index("seed")["accuracy"].astype(float).sort_index()
-    if result.get("seed") not in acc.index and result.get("metrics"):
-        acc.loc[result["seed"]] = float(result["metrics"]["accuracy"])
-    return acc.sort_index()
+    """Test accuracy per seed of the group of ``result`` (:func:`kdcore.views.groups.group_of`: every stored result
+    with its settings, all but the seed, on the same data), ``result`` itself included; indexed by seed."""
+    from kdcore.views.groups import group_of
+    from kdcore.views.results import stored_results
+
+    group = group_of(result, stored_results(store))  # type: ignore[arg-type]
+    return pd.Series([v / 100.0 for v in group.values("accuracy")], index=list(group.seeds), dtype=float)
 
 
 def _seeds_words(seeds: list) -> str:
-    return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(str(int(s)) for s in seeds)
+    from kdcore.views.groups import seeds_words
+
+    return seeds_words(seeds)
 
 
 def accuracy_words(result: dict, store: object | None = None) -> str:
-    """``"89.71 ± 0.20 % (seeds 0, 1, 2)"``, or ``"88.20 % (one run, seed 0)"`` when only one seed is stored."""
-    acc = 100 * seed_accuracies(result, store)
-    if len(acc) > 1:
-        return f"{acc.mean():.2f} ± {acc.std():.2f} % ({_seeds_words(list(acc.index))})"
-    return f"{acc.iloc[0]:.2f} % (one run, {_seeds_words(list(acc.index))})"
+    """``"89.71 ± 0.20 % (seeds 0, 1, 2)"``, or ``"88.20 % (one run, seed 0)"`` when only one seed is stored: the
+    group's figure as every page writes it (:meth:`kdcore.views.groups.Group.words`)."""
+    from kdcore.views.groups import group_of, stat_words
+    from kdcore.views.results import stored_results
+
+    group = group_of(result, stored_results(store))  # type: ignore[arg-type]
+    values = group.values("accuracy")
+    if len(values) > 1:
+        return f"{stat_words(values)} % ({_seeds_words(list(group.seeds))})"
+    return f"{values[0]:.2f} % (one run, {_seeds_words(list(group.seeds))})"
 
 
 def gain_words(kd: dict, scratch: dict, store: object | None = None) -> str:
     """The KD student's gain over its scratch twin in points, paired by seed: mean ± std of the per-seed
     differences where several seeds of both are stored, else a single-run delta marked as such."""
+    from kdcore.views.groups import stat
+
     a, b = seed_accuracies(kd, store), seed_accuracies(scratch, store)
     common = sorted(set(a.index) & set(b.index))
     d = 100 * (a[common] - b[common])
     if len(d) > 1:
-        return f"{d.mean():+.2f} ± {d.std():.2f} points ({_seeds_words(common)}, paired)"
+        mean, std, _ = stat(list(d))
+        return f"{mean:+.2f} ± {std:.2f} points ({_seeds_words(common)}, paired)"
     delta = 100 * (float(kd["metrics"]["accuracy"]) - float(scratch["metrics"]["accuracy"]))
     return f"{delta:+.2f} points (a single run, seed {kd.get('seed')}: seed noise not measured)"
 
@@ -341,4 +342,5 @@ __all__ = [
     "FORM_DEFAULTS", "LAB_DATASETS", "LabOutcome", "LabProgress", "MHIST_METHOD_NOTES", "StageRecord", "TinyCaps", "baselines",
     "comparison_frame", "form_defaults", "lab_config", "lab_stages", "lead_dataset", "methods", "mhist_methods", "parse_hidden",
     "pipeline_configs", "run_lab", "tiny_caps", "train_or_fetch", "accuracy_words", "gain_words", "seed_accuracies",
+    "IGNORES_ALPHA", "form_fields", "uses_alpha", "uses_temperature",
 ]

@@ -90,6 +90,12 @@ def learned_pairs(dataset: str | None = None, store: object | None = None) -> li
                                         p[0]["config"].get("seed", 0), p[0]["name"]))
 
 
+def pair_label(pair: tuple[dict, dict]) -> str:
+    """The picker's words for a (KD student, scratch twin) pair: the KD run's label (kdcore.views.groups) and seed."""
+    kd = pair[0]
+    return f"{model_label(kd['config'])} · seed {kd['config'].get('seed', kd.get('seed', 0))}"
+
+
 def _teacher_probs(kd: dict, indices: list[int], store: object | None) -> tuple[dict | None, dict[int, pd.DataFrame]]:
     """The KD student's teacher's softmax(z / T) on the test images ``indices`` (None when its weights are absent)."""
     from kdcore.inference import soft_targets
@@ -113,7 +119,7 @@ def student_learned(kd: dict, scratch: dict, n_examples: int = 8, store: object 
         return LearnedView(available=False, notice=MISSING)
     (kd_pred, labels), (sc_pred, sc_labels) = a, b
     if not np.array_equal(labels, sc_labels):
-        return LearnedView(available=False, notice=f"{kd['name']} and {scratch['name']} were scored on different "
+        return LearnedView(available=False, notice=f"{pair_label((kd, scratch))} and its scratch twin were scored on different "
                                                    "test images; they are not twins.")
     classes = list(kd.get("classes") or [str(i) for i in range(int(labels.max()) + 1)])
     counts, per_class = outcome_counts(kd_pred, sc_pred, labels, classes)

@@ -21,7 +21,9 @@ import pandas as pd
 from kdcore.course import course_student, course_teacher
 from kdcore.data import DATASET_TITLES
 from kdcore.data.pairs import family_of, offered
-from kdcore.views.results import data_label, model_label, stored_results
+from kdcore.latency import device_here, latency_here
+from kdcore.views.groups import group_results, is_default, network_words, seeds_words, stat_words
+from kdcore.views.results import data_label, model_label, role_of, stored_results
 
 LESSON_DATASETS = offered("lesson")
 SMALL_DATA = "mnist"  # offline, the 4,000-image MNIST subset: the lesson's "no gain on small data"
@@ -127,17 +129,18 @@ def title(dataset: str) -> str:
 
 # ---- reading the course's results from the store ---------------------------------------------------
 def _by_config(keys: dict[str, tuple[str, int]], store: object | None) -> dict[str, dict[int, dict]]:
-    """Stored results whose config key is one of ``keys`` (config key -> (role, seed)), as role -> seed -> result;
-    of two results of one config (two data sources), the one with the most training data."""
-    out: dict[str, dict[int, dict]] = {}
+    """Stored results whose config key is one of ``keys`` (config key -> (role, seed)), as role -> seed -> result.
+    Each role's results are one group (:func:`kdcore.views.groups.group_results`: one data source): of several
+    (e.g. full MNIST and the MNIST-5k subset), the one with the most training data, then the most seeds."""
+    found: dict[str, list[dict]] = {}
     for r in stored_results(store):  # type: ignore[arg-type]
         hit = keys.get(r.get("config_key", ""))
-        if hit is None:
-            continue
-        role, seed = hit
-        best = out.setdefault(role, {}).get(seed)
-        if best is None or (r.get("n_train") or 0) > (best.get("n_train") or 0):
-            out[role][seed] = r
+        if hit is not None:
+            found.setdefault(hit[0], []).append(r)
+    out: dict[str, dict[int, dict]] = {}
+    for role, results in found.items():
+        best = max(group_results(results), key=lambda g: ((g.results[0].get("n_train") or 0), len(g.results)))
+        out[role] = dict(zip(best.seeds, best.results, strict=True))
     return out
 
 
@@ -154,13 +157,11 @@ def course_results(dataset: str, seeds: tuple[int, ...] = tuple(range(10)),
 
 
 def _pm(values: list[float], digits: int = 2) -> str:
-    if len(values) > 1:
-        return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
-    return f"{values[0]:.{digits}f} (one run)" if values else "–"
+    return stat_words(values, digits)  # as every page writes a group's figure
 
 
 def _seeds(seeds: list[int]) -> str:
-    return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(str(s) for s in sorted(seeds))
+    return seeds_words(seeds)
 
 
 def _source(results: list[dict]) -> str:
@@ -210,11 +211,12 @@ def _demo(key: str, dataset: str, index: int, store: object | None, missing: str
             if runs:
                 cx = runs[0]["complexity"]
                 rows.append({"model": role, "what": model_label(runs[0]["config"]), "MFLOPs": cx["flops"] / 1e6,
-                             "params": cx["params"], "latency ms": cx.get("latency_ms"),
+                             "params": cx["params"], "latency ms (here)": latency_here(runs[0]["config"]).ms,
                              "accuracy %": _pm([100 * r["metrics"]["accuracy"] for r in runs])})
         frame = pd.DataFrame(rows)
         return Demo(frame, x="model", y="MFLOPs", color="model", table=frame, missing=missing,
-                    caption="FLOPs per image (thop's count) of the stored course networks; accuracy over the stored seeds.")
+                    caption="FLOPs per image (thop's count) of the stored course networks; accuracy over the stored seeds; "
+                            f"latency per image measured on {device_here()}.")
     if key == "soft_targets":
         from kdcore.views.playground import temperature_demo
 
@@ -258,45 +260,60 @@ def _demo(key: str, dataset: str, index: int, store: object | None, missing: str
     raise KeyError(f"no lesson step {key!r} (steps: {', '.join(s.key for s in STEPS)})")
 
 
-def method_table(dataset: str, store: object | None = None) -> pd.DataFrame:
-    """Every stored student on ``dataset`` trained on full data (no limits) for the course's epochs, one row per
-    (student, method), the course teacher's own architecture included (born-again generations, their ensemble):
-    mean accuracy % and its ± (std over seeds), the seeds, and the gain over the same architecture's scratch
-    runs (difference of means)."""
-    from kdcore.views.results import results_frame
+def method_groups(dataset: str, store: object | None = None) -> list:
+    """The groups :func:`method_table` shows (see there), of one data source: the one with the most training data
+    (full MNIST over the 5k subset)."""
+    chosen = [r for r in stored_results(store)  # type: ignore[arg-type]
+              if r.get("dataset") == dataset and not r["config"].get("train_limit")
+              and r["config"].get("arch") in ("student_mlp", "student_cnn", "teacher_cnn")
+              and r["config"].get("epochs") == course_student(dataset).epochs
+              and r["config"].get("method") != "subclass_teacher" and is_default(r["config"])]
+    groups = group_results(chosen)
+    most = max((g.results[0].get("n_train") or 0 for g in groups), default=0)
+    return [g for g in groups if (g.results[0].get("n_train") or 0) == most]
 
-    runs = results_frame([r for r in stored_results(store)  # type: ignore[arg-type]
-                          if r.get("dataset") == dataset and not r["config"].get("train_limit")
-                          and r["config"].get("arch") in ("student_mlp", "student_cnn", "teacher_cnn")
-                          and r["config"].get("epochs") == course_student(dataset).epochs])
-    if runs.empty:
-        return pd.DataFrame(columns=["student", "method", "accuracy %", "±", "seeds", "vs scratch"])
-    runs["student"] = runs["model"].str.split(" · ").str[0]
-    # the method as the label says it (born-again generation k, the BAN ensemble), without T and α
-    runs["method"] = runs["model"].str.split(" · ").str[1].str.split(" T=").str[0]
-    runs = runs[(runs["T"].isna()) | ((runs["T"] == 4.0) | (runs["method"] != "hinton"))]
-    g = runs.groupby(["student", "method"], as_index=False).agg(
-        acc=("accuracy", "mean"), sd=("accuracy", "std"), seeds=("seed", lambda s: ", ".join(map(str, sorted(s)))))
-    scratch = g[g["method"] == "scratch"].set_index("student")["acc"]
-    g["vs scratch"] = [100 * (a - scratch[s]) if s in scratch.index else math.nan for s, a in zip(g["student"], g["acc"],
-                                                                                                  strict=True)]
-    g["accuracy %"], g["±"] = 100 * g["acc"], 100 * g["sd"].fillna(0.0)
-    return g[["student", "method", "accuracy %", "±", "seeds", "vs scratch"]].round(2)
+
+def method_table(dataset: str, store: object | None = None) -> pd.DataFrame:
+    """Every stored student on ``dataset`` trained on full data (no limits) for the course's epochs, each method at
+    its documented defaults (:func:`kdcore.views.groups.is_default`; its sweeps are on Compare), one row per group
+    (everything but the seed equal), the course teacher's own architecture included (born-again generations, their
+    ensemble; the course teacher is its "from scratch"): mean accuracy % and its ± (std over seeds), the seeds, and
+    the gain over the same network's scratch group (difference of means)."""
+    cols = ["student", "method", "accuracy %", "±", "seeds", "vs scratch"]
+    rows = []
+    for g in method_groups(dataset, store):
+        student = network_words(g.config)
+        method = g.label.split(" · ", 1)[1] if " · " in g.label else "from scratch"  # a teacher's own: its scratch
+        mean, std, _ = g.stat("accuracy")
+        rows.append({"student": student, "method": method, "accuracy %": mean, "±": std or 0.0,
+                     "seeds": ", ".join(map(str, g.seeds)), "_scratch": role_of(g.config) != "KD student"})
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    frame = pd.DataFrame(rows)
+    scratch = frame[frame["_scratch"]].set_index("student")["accuracy %"]
+    frame["vs scratch"] = [a - scratch[s] if s in scratch.index and not k else math.nan
+                           for s, a, k in zip(frame["student"], frame["accuracy %"], frame["_scratch"], strict=True)]
+    order = {"from scratch": 0}
+    frame["_o"] = frame["method"].map(order).fillna(1)
+    frame = frame.sort_values(["student", "_o", "method"]).drop(columns=["_o", "_scratch"])
+    return frame[cols].round(2).reset_index(drop=True)
 
 
 def mhist_table(store: object | None = None) -> pd.DataFrame:
-    """The stored MHIST-pipeline results: model, data, accuracy / F1 / AUC in %, and the test set's majority share."""
+    """The stored MHIST-pipeline results, one row per group (everything but the seed equal; its label names what
+    differs, so two models never share a name): model, data, seeds, accuracy / F1 / AUC in % (means over the seeds),
+    and the test set's majority share."""
     rows = []
-    for r in stored_results(store):  # type: ignore[arg-type]
-        if family_of(r.get("dataset")) != "mhist":
-            continue
+    results = [r for r in stored_results(store) if family_of(r.get("dataset")) == "mhist"]  # type: ignore[arg-type]
+    for g in group_results(results):
+        r = g.results[0]
         cm = np.asarray(r["metrics"].get("confusion", []), dtype=float)
         share = float(cm.sum(1).max() / cm.sum()) if cm.size else math.nan
-        rows.append({"model": model_label(r["config"]), "data": data_label(r), "seed": r.get("seed"),
-                     "accuracy %": 100 * r["metrics"]["accuracy"], "F1 %": 100 * (r["metrics"].get("f1") or 0.0),
-                     "AUC %": 100 * (r["metrics"].get("auc") or math.nan), "majority share %": 100 * share,
-                     "n_test": r.get("n_test")})
-    return pd.DataFrame(rows, columns=["model", "data", "seed", "accuracy %", "F1 %", "AUC %", "majority share %",
+        f1 = [v if not math.isnan(v) else 0.0 for v in g.values("f1")]
+        rows.append({"model": g.label, "data": data_label(r), "seeds": ", ".join(map(str, g.seeds)),
+                     "accuracy %": g.stat("accuracy")[0], "F1 %": float(np.mean(f1)),
+                     "AUC %": g.stat("auc")[0], "majority share %": 100 * share, "n_test": r.get("n_test")})
+    return pd.DataFrame(rows, columns=["model", "data", "seeds", "accuracy %", "F1 %", "AUC %", "majority share %",
                                        "n_test"]).round(2)
 
 
@@ -389,19 +406,19 @@ def _reveal_compare(dataset: str, index: int, store: object | None) -> Reveal:
 
 def _reveal_beyond(dataset: str, index: int, store: object | None) -> Reveal:
     frame = method_table(dataset, store)
-    cnn = frame[(frame["student"].str.startswith("student_cnn")) & frame["method"].isin(["hinton", "fitnet", "attention"])]
-    if cnn.empty:
-        return Reveal(MISSING.format(data=title(dataset)), None, frame)
     options = STEPS[step_index("beyond")].options
-    best = cnn.loc[cnn["accuracy %"].idxmax()]
-    correct = options[["hinton", "fitnet", "attention"].index(best["method"])]
-    parts = [f"{r.method} {r._3:.2f} ± {r._4:.2f} % ({r.seeds})" for r in cnn.itertuples()]
-    answer = (f"**{correct}.** Small CNN on {title(dataset)}: " + "; ".join(parts)
-              + ". The full table lists every stored method and student, with the gain over the same student's "
-              "scratch runs (difference of means).")
-    runs = [r for r in stored_results(store) if r.get("dataset") == dataset  # type: ignore[arg-type]
-            and r["config"].get("arch") == "student_cnn" and r["config"].get("method") in ("hinton", "fitnet", "attention")]
-    return Reveal(answer, correct, frame, _source(runs))
+    methods = ("hinton", "fitnet", "attention")
+    cnn = [g for g in method_groups(dataset, store)
+           if g.config.get("arch") == "student_cnn" and g.config.get("method") in methods]
+    if not cnn:
+        return Reveal(MISSING.format(data=title(dataset)), None, frame)
+    best = max(cnn, key=lambda g: g.stat("accuracy")[0])
+    correct = options[methods.index(str(best.config["method"]))]
+    parts = [f"{g.label.split(' · ', 1)[1]}: {g.words('accuracy')} % ({seeds_words(g.seeds)})" for g in cnn]
+    answer = (f"**{correct}.** {network_words(best.config)} on {title(dataset)}: " + "; ".join(parts)
+              + ". The full table lists every stored method (at its defaults) and student, with the gain over the "
+              "same student's scratch runs (difference of means).")
+    return Reveal(answer, correct, frame, _source([r for g in cnn for r in g.results]))
 
 
 def _reveal_mhist(dataset: str, index: int, store: object | None) -> Reveal:
@@ -425,5 +442,5 @@ _REVEALS: dict[str, Callable[[str, int, object | None], Reveal]] = {
     "compare": _reveal_compare, "beyond": _reveal_beyond, "mhist": _reveal_mhist,
 }
 
-__all__ = ["LESSON_DATASETS", "STEPS", "Demo", "Reveal", "Step", "course_results", "demo", "method_table",
+__all__ = ["LESSON_DATASETS", "STEPS", "Demo", "Reveal", "Step", "course_results", "demo", "method_groups", "method_table",
            "mhist_table", "paired_gain", "reveal", "step_index"]

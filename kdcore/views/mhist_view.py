@@ -130,7 +130,8 @@ def mhist_view(path: str | None = None, store: LayeredStore | None = None) -> Mh
     table = pd.DataFrame({
         "data": runs["data"], "role": runs["role"], "model": runs["model"], "seed": runs["seed"],
         "accuracy %": 100 * runs["accuracy"], "F1 (SSA) %": 100 * runs["f1"], "AUC %": 100 * runs["auc"],
-        "MFLOPs": runs["flops"] / 1e6, "params": runs["params"], "latency ms": runs["latency_ms"],
+                # FLOPs and parameters: the machine-free costs (a record's latency is the training machine's, not comparable)
+        "MFLOPs": runs["flops"] / 1e6, "params": runs["params"],
         "train/test": runs["n_train"].astype("Int64").astype(str) + "/" + runs["n_test"].astype("Int64").astype(str),
         # which weights the backbone started from: offline, ResNetV2-50 has no ImageNet weights and
         # starts random, which explains a teacher stuck at the majority class

@@ -6,7 +6,6 @@ some); the README says which command printed each one, so a table is re-made, ne
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 import pandas as pd
@@ -17,56 +16,42 @@ from kdcore.sweeps import best_aux_temperature, sweep_cells, sweep_finalists
 
 
 def _fmt(values: list[float]) -> str:
-    if not values:
-        return "–"
-    mean = sum(values) / len(values)
-    if len(values) == 1:
-        return f"{mean:.2f} (1 seed)"
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-    return f"{mean:.2f} ± {std:.2f}"
+    """mean ± std as every page writes it (:func:`kdcore.views.groups.stat_words`)."""
+    from kdcore.views.groups import stat_words
 
-
-def _params_text(params: list) -> str:
-    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params)
+    return stat_words(values)
 
 
 def settings_table(dataset: str, results: list[dict] | None = None, include_stale: bool = False) -> pd.DataFrame:
-    """One row per stored setting of ``dataset`` (seed repeats together): model, seeds, test accuracy % (and F1 /
-    AUC % on binary sets with a positive class) as mean ± sample std; results of an older engine left out unless
+    """One row per stored setting of ``dataset`` (the groups of :func:`kdcore.views.groups.group_results`: everything
+    but the seed equal), named by :func:`kdcore.views.groups.run_label`: model, seeds, test accuracy % (and F1 / AUC %
+    on binary sets with a positive class) as mean ± sample std; results of an older engine left out unless
     ``include_stale`` (then marked)."""
+    from kdcore.data.pairs import data_pair
     from kdcore.engine import is_stale
-    from kdcore.views.results import results_frame, stored_results
+    from kdcore.views.groups import group_results, seeds_words
+    from kdcore.views.results import data_label, role_of, stored_results
 
     results = [r for r in (stored_results() if results is None else results) if r.get("dataset") == dataset]
-    stale = {r["key"] for r in results if is_stale(r)}
     if not include_stale:
-        results = [r for r in results if r["key"] not in stale]
-    runs = results_frame(results)
-    rows = []
-    from kdcore.data.pairs import data_pair
-
+        results = [r for r in results if not is_stale(r)]
     binary = data_pair(dataset).positive_class is not None
-    for _, g in runs.groupby("group", sort=False):
-        first = g.iloc[0]
-        cfg = next(r for r in results if r["key"] == first["key"])["config"]
-        settings = _params_text(cfg.get("method_params", []))
-        if teacher_settings := _params_text((cfg.get("teacher") or {}).get("method_params", [])):
-            settings = f"{settings or '–'}; its teacher: {teacher_settings}"  # e.g. which subclass teacher
-        row = {"role": first["role"], "model": first["model"], "settings": settings or "–",
-               "seeds": ", ".join(str(int(s)) for s in sorted(g["seed"])),
-               "accuracy %": _fmt([100 * a for a in g["accuracy"]])}
+    rows = []
+    for g in group_results(results):
+        row = {"role": role_of(g.config), "model": g.label, "data": data_label(g.results[0]),
+               "seeds": seeds_words(g.seeds).split(" ", 1)[1], "accuracy %": g.words("accuracy")}
         if binary:
-            row["F1 %"] = _fmt([100 * a for a in g["f1"].dropna()])
-            row["AUC %"] = _fmt([100 * a for a in g["auc"].dropna()])
+            row["F1 %"] = g.words("f1")
+            row["AUC %"] = g.words("auc")
         if include_stale:
-            row["engine"] = "stale" if set(g["key"]) & stale else "current"
+            row["engine"] = "stale" if any(is_stale(r) for r in g.results) else "current"
         rows.append(row)
     order = {"teacher": 0, "scratch student": 1, "KD student": 2}
     out = pd.DataFrame(rows)
     if out.empty:
         return out
     out["_r"] = out["role"].map(order).fillna(3)
-    return out.sort_values(["_r", "model"]).drop(columns="_r").reset_index(drop=True)
+    return out.sort_values(["_r", "model", "data"]).drop(columns="_r").reset_index(drop=True)
 
 
 def dkd_sweep_table(dataset: str = "fashion_mnist", results: list[dict] | None = None) -> pd.DataFrame:

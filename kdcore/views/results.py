@@ -8,7 +8,6 @@ jobs that differ only in their seed are summarised as mean ± std.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
 from collections.abc import Iterable
@@ -19,9 +18,10 @@ import pandas as pd
 
 from kdcore.course import course_student
 from kdcore.data import DATASET_TITLES
-from kdcore.data.pairs import DATA_PAIRS, data_pair
+from kdcore.data.pairs import DATA_PAIRS
 from kdcore.engine import is_stale
 from kdcore.store import LayeredStore, forget_store_ids, open_store, store_from_id, store_id, store_listing
+from kdcore.views.groups import digest, group_key, network_words, run_label, stat, stat_words
 
 TEACHER_ARCHS = ("teacher_cnn", "resnetv2_50")
 STANDIN_NOTE = "stand-in data"
@@ -30,19 +30,12 @@ STANDIN_NOTE = "stand-in data"
 COLUMNS = [
     "name", "dataset", "data", "data_source", "is_standin", "role", "model", "arch", "hidden", "method",
     "T", "alpha", "seed", "epochs", "n_train", "n_test", "accuracy", "macro_f1", "f1", "auc", "flops", "macs",
-    "params", "latency_ms", "weights_bytes", "wall_s", "created", "key", "group", "student", "setup",
-    "teacher_group",
+    "params", "latency_ms", "device", "weights_bytes", "wall_s", "created", "key", "group", "student", "setup",
+    "teacher_group", "teacher_key", "config",
 ]
 METRICS = ["accuracy", "macro_f1", "f1", "auc", "flops", "macs", "params", "latency_ms", "weights_bytes", "wall_s"]
 GROUP_COLUMNS = ["group", "dataset", "data", "data_source", "is_standin", "role", "model", "arch", "hidden",
-                 "method", "T", "alpha", "epochs", "n_train", "n_test", "student", "setup", "teacher_group"]
-
-
-def _strip_seeds(cfg: dict | None) -> dict | None:
-    """A config dict without its seeds (also in the nested teacher): what seed repeats share."""
-    if cfg is None:
-        return None
-    return {**{k: v for k, v in cfg.items() if k != "seed"}, "teacher": _strip_seeds(cfg.get("teacher"))}
+                 "method", "T", "alpha", "epochs", "n_train", "n_test", "student", "setup", "teacher_group", "config"]
 
 
 def role_of(config: dict) -> str:
@@ -55,15 +48,10 @@ def role_of(config: dict) -> str:
 
 
 def student_label(config: dict) -> str:
-    """The network a config trains, e.g. ``student_mlp 784x784``, ``student_cnn w8``, ``mobilenet_v2``:
-    two results with different labels are different students and never share a chart point."""
-    arch = str(config.get("arch", "?"))
-    if arch == "student_mlp":
-        arch += " " + "x".join(str(h) for h in config.get("hidden", []))
-    elif arch == "student_cnn":
-        width = dict(tuple(p) for p in config.get("method_params", [])).get("width", 8)
-        arch += f" w{width}"
-    return arch
+    """The network a config trains in words (:func:`kdcore.views.groups.network_words`), e.g. "MLP 784-784
+    student", "small CNN student", "MobileNetV2": two results with different labels are different students and
+    never share a chart point."""
+    return network_words(config)
 
 
 def course_student_label(dataset: str) -> str:
@@ -72,24 +60,9 @@ def course_student_label(dataset: str) -> str:
 
 
 def model_label(config: dict) -> str:
-    """A short human label, e.g. ``student_mlp 784x784 · hinton T=4 α=0.5``."""
-    arch = student_label(config)
-    method = config.get("method", "?")
-    if method in ("born_again", "ban_ensemble"):
-        k = _generation(config.get("teacher") if method == "ban_ensemble" else config)
-        method = f"born_again gen {k}" if method == "born_again" else f"BAN ensemble of gens 1-{k}"
-    if config.get("epochs", 12) != 12 and not data_pair(str(config.get("dataset", "mnist"))).transfer:
-        method += f" {config['epochs']} ep"  # e.g. the early-stopped teacher: not the 12-epoch one
-    if config.get("teacher") is not None:
-        return f"{arch} · {method} T={config.get('temperature', 0):g} α={config.get('alpha', 0):g}"
-    return f"{arch} · {method}"
-
-
-def _generation(config: dict | None) -> int:
-    """k of a born-again generation-k config dict (0 for its label-trained teacher)."""
-    if not config or config.get("method") != "born_again":
-        return 0
-    return 1 + _generation(config.get("teacher"))
+    """A run's name in words, every setting that differs from its method's defaults named
+    (:func:`kdcore.views.groups.run_label`), e.g. "MLP 784-784 student · Hinton KD, T = 4, α = 0.5"."""
+    return run_label(config)
 
 
 def data_label(result: dict) -> str:
@@ -126,10 +99,6 @@ def load_runs(store: LayeredStore | None = None) -> pd.DataFrame:
     return results_frame(stored_results(store))
 
 
-def _digest(cfg: dict | None, source_id: str | None) -> str:
-    return hashlib.sha1(json.dumps({"c": cfg, "d": source_id}, sort_keys=True).encode()).hexdigest()[:12]
-
-
 # What a student's training setup is *without* the distillation: two KD results with the same setup
 # differ only in their method, teacher, T, α and seed; their scratch baseline has the same setup too.
 _NOT_SETUP = ("seed", "method", "temperature", "alpha", "teacher")
@@ -141,7 +110,7 @@ def result_row(result: dict) -> dict:
     m = result.get("metrics", {})
     cx = result.get("complexity", {})
     source_id = result.get("data_source_id")
-    group = _digest(_strip_seeds(cfg), source_id)
+    group = group_key(result)  # the one grouping rule (kdcore.views.groups): everything but the seed equal
     is_kd = cfg.get("teacher") is not None
     return {
         "name": result.get("name", ""),
@@ -169,22 +138,31 @@ def result_row(result: dict) -> dict:
         "flops": cx.get("flops"),
         "macs": cx.get("macs"),
         "params": cx.get("params"),
-        "latency_ms": cx.get("latency_ms"),
+        "latency_ms": cx.get("latency_ms"),  # on the machine that trained it (``device``): not comparable across rows
+        "device": result.get("device", ""),
         "weights_bytes": cx.get("weights_bytes"),
         "wall_s": result.get("wall_s"),
         "created": result.get("created", ""),
         "key": result.get("key", ""),
         "group": group,
         "student": student_label(cfg),
-        "setup": _digest({k: v for k, v in cfg.items() if k not in _NOT_SETUP}, source_id),
+        "setup": digest({k: v for k, v in cfg.items() if k not in _NOT_SETUP}, source_id),
         # the ``group`` its teacher's results have: a KD row's teacher baseline is exactly that teacher
-        "teacher_group": _digest(_strip_seeds(cfg["teacher"]), source_id) if is_kd else "",
+        # its teacher's ``group`` (results_frame reads it off the teacher's own row where that is listed; a teacher
+        # made by the same engine as its student otherwise)
+        "teacher_group": digest(cfg["teacher"], source_id, stale=is_stale(result)) if is_kd else "",
+        "teacher_key": result.get("teacher_key", "") if is_kd else "",
+        "config": json.dumps(cfg, sort_keys=True),  # the settings themselves (the CSV's, and what latency is measured for)
     }
 
 
 def results_frame(results: Iterable[dict]) -> pd.DataFrame:
     """One row per stored result (see :data:`COLUMNS`); an empty frame with those columns if none."""
     rows = [result_row(r) for r in results]
+    own = {row["key"]: row["group"] for row in rows if row["key"]}
+    for row in rows:
+        if row["teacher_key"] in own:
+            row["teacher_group"] = own[row["teacher_key"]]
     df = pd.DataFrame(rows, columns=COLUMNS)
     for c in METRICS + ["T", "alpha"]:
         df[c] = pd.to_numeric(df[c], errors="coerce")
@@ -192,21 +170,28 @@ def results_frame(results: Iterable[dict]) -> pd.DataFrame:
 
 
 def summary_frame(runs: pd.DataFrame) -> pd.DataFrame:
-    """Seed repeats grouped: ``<metric>_mean``, ``<metric>_std`` (0 for one seed), ``seeds`` (count)."""
+    """Seed repeats grouped by the one rule (:func:`kdcore.views.groups.group_key`): ``<metric>_mean``,
+    ``<metric>_std`` (0 for one seed), ``seeds`` (count), ``seed_list`` ("0, 1, 2") and, for the percent metrics,
+    ``<metric>_words`` (:func:`kdcore.views.groups.stat_words`: the string every page prints for the group)."""
+    words_cols = [f"{m}_words" for m in PERCENT_METRICS]
     if runs.empty:
-        cols = GROUP_COLUMNS + ["seeds"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "std")]
-        return pd.DataFrame(columns=cols)
-    g = runs.groupby("group", sort=False)
-    first = g[GROUP_COLUMNS[1:]].first()
-    agg = g[METRICS].agg(["mean", "std"])
-    agg.columns = [f"{m}_{s}" for m, s in agg.columns]
-    agg = agg.fillna({c: 0.0 for c in agg.columns if c.endswith("_std")})
-    out = first.join(agg)
-    out.insert(len(GROUP_COLUMNS) - 1, "seeds", g.size())
-    out = out.reset_index()
+        cols = GROUP_COLUMNS + ["seeds", "seed_list"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "std")]
+        return pd.DataFrame(columns=cols + words_cols)
+    rows = []
+    for _, g in runs.sort_values("seed", kind="stable").groupby("group", sort=False):
+        row = {c: g[c].iloc[0] for c in GROUP_COLUMNS}
+        row["seeds"] = len(g)
+        row["seed_list"] = ", ".join(str(int(s)) for s in g["seed"])
+        for m in METRICS:
+            mean, std, n = stat(g[m].tolist())
+            row[f"{m}_mean"], row[f"{m}_std"] = (mean, 0.0 if std is None else std) if n else (math.nan, math.nan)
+        for m in PERCENT_METRICS:
+            row[f"{m}_words"] = stat_words([100.0 * v for v in g[m].tolist()])
+        rows.append(row)
+    out = pd.DataFrame(rows)
     role_order = {"teacher": 0, "scratch student": 1, "KD student": 2}
     out["_r"] = out["role"].map(role_order).fillna(3)
-    return out.sort_values(["dataset", "_r", "method", "T", "alpha"]).drop(columns="_r").reset_index(drop=True)
+    return out.sort_values(["dataset", "_r", "model"]).drop(columns="_r").reset_index(drop=True)
 
 
 def pm(mean: float | None, std: float | None, seeds: int, digits: int = 3, scale: float = 1.0) -> str:
@@ -219,21 +204,24 @@ def pm(mean: float | None, std: float | None, seeds: int, digits: int = 3, scale
 
 
 def display_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """The Compare page's table: one row per setting, metrics as "mean ± std" strings, data beside them."""
+    """The Compare page's table: one row per setting, metrics as "mean ± std" strings (the groups' own words),
+    data beside them. FLOPs and parameters are the machine-free costs; latency is measured on this machine
+    (:func:`kdcore.latency.latency_here`), not read from records made on whatever machine trained them."""
+    from kdcore.latency import latency_here
+
     rows = []
     for _, r in summary.iterrows():
-        n = int(r["seeds"])
         rows.append({
             "data": r["data"],
             "role": r["role"],
             "model": r["model"],
-            "seeds": n,
-            "accuracy %": pm(r["accuracy_mean"], r["accuracy_std"], n, 2, 100.0),
-            "F1 %": pm(r["f1_mean"], r["f1_std"], n, 2, 100.0),
-            "AUC %": pm(r["auc_mean"], r["auc_std"], n, 2, 100.0),
+            "seeds": r["seed_list"],
+            "accuracy %": r["accuracy_words"],
+            "F1 %": r["f1_words"],
+            "AUC %": r["auc_words"],
             "MFLOPs": pm(r["flops_mean"], None, 1, 3, 1e-6),
             "params": f"{int(r['params_mean']):,}" if pd.notna(r["params_mean"]) else "–",
-            "latency ms": pm(r["latency_ms_mean"], r["latency_ms_std"], n, 3),
+            "latency ms (here)": latency_here(r["config"]).words(),
             "size MB": pm(r["weights_bytes_mean"], None, 1, 2, 1e-6),
             "train/test": f"{int(r['n_train'])}/{int(r['n_test'])}" if pd.notna(r["n_train"]) else "–",
         })
