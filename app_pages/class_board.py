@@ -6,7 +6,7 @@ import streamlit as st
 from kdcore.board import current_class, read_board, start_class
 from kdcore.config import ConfigError
 from kdcore.data import DATASET_TITLES
-from kdcore.views.board import board_frame, board_summary, run_for_board
+from kdcore.views.board import board_frame, board_summary, run_for_board, summary_table
 from kdcore.views.groups import run_label
 from kdcore.views.text import plain
 
@@ -62,25 +62,37 @@ def board(code: str) -> None:
     if not s["runs"]:
         st.info(f"No runs on class **{plain(code)}** yet: be the first.")
         return
-    m1, m2, m3, m4 = st.columns(4)
+    m1, m2 = st.columns(2)
     m1.metric("Runs", s["runs"])
     m2.metric("People", s["people"])
-    m3.metric("Best so far", f"{s['best']['accuracy']:.2f}%", help=f"{plain(s['best']['who'])}: {plain(s['best']['setting'])}")
-    m4.metric("Spread (min–max)", f"{s['spread']['min']:.2f}–{s['spread']['max']:.2f}%")
-    data = DATASET_TITLES.get(s["best"]["data"], s["best"]["data"])
-    st.caption(f"Best: **{plain(s['best']['who'])}** — {plain(s['best']['setting'])} on {plain(data)}. "
-               f"Standard deviation across runs: {s['spread']['std']:.2f} points.")
-    points = alt.Chart(frame).mark_circle(size=90).encode(
-        x=alt.X("T:Q", scale=alt.Scale(type="log", base=2)), y=alt.Y("test accuracy %:Q", scale=alt.Scale(zero=False)),
-        color="who:N", shape="data:N", tooltip=list(frame.columns[:7]))
-    st.altair_chart(points.properties(height=300), width="stretch")
-    st.dataframe(frame.drop(columns=["key"]), hide_index=True, width="stretch")
+    st.markdown("**Best so far and spread, per data set and student** — the best goes to the first to reach it "
+                "(posting the same setting later shares the result, not the credit); ties are all named.")
+    st.dataframe(summary_table(s), hide_index=True, width="stretch",
+                 column_config={"best %": st.column_config.NumberColumn(format="%.2f")})
+    if frame["standin"].any():
+        st.warning("⚠ Some runs are on stand-in data (the rows whose data says “stand-in”: e.g. the MNIST-5k subset "
+                   "when MNIST cannot be downloaded): their accuracies are not comparable with the full data set's.")
+    # what varied, unconfounded: T across, α as colour, one panel per student size (and per data set)
+    points = alt.Chart(frame).mark_circle(size=90, opacity=0.85).encode(
+        x=alt.X("T:Q", scale=alt.Scale(type="log", base=2), axis=alt.Axis(values=[1, 2, 4, 8, 16, 32, 64])),
+        y=alt.Y("test accuracy %:Q", scale=alt.Scale(zero=False)),
+        color=alt.Color("alpha:O", title="α", scale=alt.Scale(scheme="viridis")),
+        tooltip=["who", "data", "student", "T", "alpha", "test accuracy %"],
+    ).properties(width=260, height=220).facet(column=alt.Column("student:N", title="student"),
+                                              row=alt.Row("data:N", title=None)).resolve_scale(y="independent")
+    st.altair_chart(points)
+    st.dataframe(frame.drop(columns=["key", "standin"]), hide_index=True, width="stretch")
 
 
 board(code)
 
 with st.expander("Lecturer: start a fresh class"):
-    st.caption("A new code: the board starts empty, new visitors join it, and every earlier class and result stays.")
+    st.caption("A new code: the board starts empty, new visitors join it, and every earlier class and result stays. "
+               "Needs the lecturer's code (KD_LECTURER_CODE, or the one printed in the server log at start).")
+    secret = st.text_input("Lecturer's code", type="password", key="board_lecturer")
     if st.button("Start a fresh class", key="board_new_class"):
-        st.session_state["board_code_next"] = start_class()
-        st.rerun()
+        try:
+            st.session_state["board_code_next"] = start_class(secret)
+            st.rerun()
+        except ConfigError as e:
+            st.error(plain(e))

@@ -48,8 +48,9 @@ st.download_button("Download all runs (CSV)", view.csv, file_name="distillation-
 st.subheader(f"{title} vs FLOPs — the cost/quality trade-off")
 points = alt.Chart(view.points).mark_point(filled=True, size=90).encode(
     x=alt.X("flops_mean:Q", scale=alt.Scale(type="log"), title="FLOPs per image (log)"),
-    y=alt.Y("y:Q", scale=alt.Scale(zero=False), title=title), color=alt.Color("role:N", title=None),
-    shape=alt.Shape("data:N", title=None),
+    y=alt.Y("y:Q", scale=alt.Scale(zero=False), title=title),
+    color=alt.Color("role:N", title=None, legend=alt.Legend(labelLimit=0)),  # data labels are long: never cut
+    shape=alt.Shape("data:N", title=None, legend=alt.Legend(labelLimit=0)),
     tooltip=["data", "model", alt.Tooltip("seeds:Q", title="n (seeds)"), alt.Tooltip("y:Q", format=".2f", title=title),
              alt.Tooltip("y_std:Q", format=".2f", title="± std"), alt.Tooltip("params_mean:Q", format=",")])
 front = alt.Chart(view.pareto).mark_line(strokeDash=[5, 3], color="#888", point=alt.OverlayMarkDef(
@@ -89,15 +90,20 @@ st.subheader(f"α × T ({title}, mean over seeds, {who})")
 if view.grid.empty:
     st.info(f"No Hinton-KD results for {who} on the chosen data yet.")
 else:
-    base = alt.Chart().encode(x=alt.X("T:O", title="T"), y=alt.Y("alpha:O", title="α (KD weight)", sort="descending"))
-    cells = base.mark_rect().encode(
-        color=alt.Color("mean:Q", scale=alt.Scale(scheme="viridis"), title=title, legend=alt.Legend(format=".1f")),
-        tooltip=["facet", "alpha", "T", alt.Tooltip("mean:Q", format=".2f", title=title),
-                 alt.Tooltip("std:Q", format=".2f", title="± std"), alt.Tooltip("seeds:Q", title="n (seeds)")])
-    labels = base.mark_text(fontSize=11).encode(text=alt.Text("mean:Q", format=".1f"), color=alt.condition(
-        alt.datum.shade > 0.6, alt.value("black"), alt.value("white")))  # readable on viridis's light end
-    heat = alt.layer(cells, labels, data=view.grid).properties(width=alt.Step(46), height=alt.Step(34)).facet(
-        row=alt.Row("facet:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left", labelLimit=420))
-    ).resolve_scale(color="independent", x="independent", y="independent")
-    st.altair_chart(heat)
+    # One chart per panel, each sized by its own cells: Vega-Lite cannot compile a row facet of step-sized
+    # panels with independent scales (it asks for a "child_height" signal that does not exist), which left
+    # the element 0×0; one chart each also keeps every panel's T and α axes to the values it holds.
+    for facet, cells_of in view.grid.groupby("facet", sort=False):
+        base = alt.Chart(cells_of).encode(x=alt.X("T:O", title="T", axis=alt.Axis(labelAngle=0)),
+                                          y=alt.Y("alpha:O", title="α (KD weight)", sort="descending"))
+        cells = base.mark_rect().encode(
+            color=alt.Color("mean:Q", scale=alt.Scale(scheme="viridis"), title=title, legend=alt.Legend(format=".1f")),
+            tooltip=["facet", "alpha", "T", alt.Tooltip("mean:Q", format=".2f", title=title),
+                     alt.Tooltip("std:Q", format=".2f", title="± std"), alt.Tooltip("seeds:Q", title="n (seeds)")])
+        labels = base.mark_text(fontSize=11).encode(text=alt.Text("mean:Q", format=".1f"), color=alt.condition(
+            alt.datum.shade > 0.6, alt.value("black"), alt.value("white")))  # readable on viridis's light end
+        n_t, n_alpha = cells_of["T"].nunique(), cells_of["alpha"].nunique()
+        st.altair_chart((cells + labels).properties(
+            width=52 * n_t, height=40 * n_alpha, autosize=alt.AutoSizeParams(type="pad"),  # the cells' size;
+            title=alt.TitleParams(facet, anchor="start", fontSize=12, limit=0)), width="content")  # axes go around
     st.caption("Each data set's panel has its own colour scale, so small differences within it stay visible.")

@@ -1,5 +1,7 @@
 """Distill lab: choose a student, a method, T and α; train it (or fetch it from the store) and compare."""
 
+import time
+
 import altair as alt
 import streamlit as st
 
@@ -75,6 +77,7 @@ T = float(st.session_state.get("lab_T", lab.FORM_DEFAULTS["T"]))
 
 st.query_params.from_dict(session.wrote(st.session_state, "lab", links.link_params(method=method, dataset=dataset, T=T)))
 
+pending = None  # (config, plan) to run now
 if submitted:
     try:
         config = lab.lab_config(dataset, method, hidden, student, width, T, alpha, int(epochs), int(seed))
@@ -82,30 +85,82 @@ if submitted:
         st.error(f"Check the form: {plain(e)}")
         config = None
     if config is not None:
-        tracker = lab.LabProgress()  # stage, epoch, ETA and queue place from the runner's events
-        with st.status(f"Running {config.short_name()} …", expanded=True) as status:
-            bar = st.progress(0.0, text="starting")
-            loss_box, acc_box = (c.empty() for c in st.columns(2))
+        st.session_state.pop("lab_pending", None)
+        try:  # the run's first seconds: the data set loads (once per server) and each stage is looked up
+            with st.spinner(f"Loading {DATASET_TITLES.get(dataset, dataset)} and looking up each stage in the store …"):
+                plan = lab.lab_plan(config)
+        except (ConfigError, DataError) as e:
+            st.error(plain(e))
+            plan = None
+        if plan is not None and plan.warning():
+            st.session_state["lab_pending"] = (config, plan)  # asked first: Start or not
+        elif plan is not None:
+            pending = (config, plan)
+if pending is None and (waiting := st.session_state.get("lab_pending")) is not None:
+    ask = st.empty()  # emptied once started: a stale "Start anyway" clicked during the run would stop it
+    with ask.container():
+        st.warning(waiting[1].warning())
+        st.caption("Plan: " + waiting[1].describe())
+        go, drop = st.columns([1, 3])
+        start = go.button(f"Start anyway (about {lab.duration_words(waiting[1].total_s)})", key="lab_confirm",
+                          type="primary")
+        dropped = drop.button("Don't run it", key="lab_drop")
+    if start:
+        pending = st.session_state.pop("lab_pending")
+        ask.empty()
+    elif dropped:
+        st.session_state.pop("lab_pending")
+        st.rerun()
 
-            def progress(event: dict) -> None:
-                status.update(label=tracker.label, expanded=True)  # stays open while anything runs
-                bar.progress(min(1.0, tracker.fraction), text=tracker.label)
-                if "row" in event and ":" not in str(event.get("stage")):
-                    frame = tracker.chart_frame()
-                    for box, kind in ((loss_box, "train loss"), (acc_box, "test accuracy %")):
-                        box.altair_chart(alt.Chart(frame[frame["kind"] == kind]).mark_line(point=True).encode(
-                            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")), y=alt.Y("value:Q", title=kind,
-                            scale=alt.Scale(zero=False)), color=alt.Color("stage:N", title=None)), height=180, width="stretch")
+if (stopped := st.session_state.pop("lab_running", None)) is not None:  # the last run did not reach its end
+    how = "Cancelled" if st.session_state.get("lab_cancel") else "Stopped (the page changed while it ran)"
+    st.warning(f"{how} at {stopped}. The stopped job was cancelled and nothing of it was stored; stages that had "
+               "finished stay in the store, so running it again starts where this one stopped.")
 
-            try:
-                st.session_state["lab_outcome"] = lab.run_lab(config, progress, tracker)
-                status.update(label="Done", state="complete", expanded=False)
-            except (ConfigError, DataError) as e:
-                status.update(label=f"Stopped at {tracker.label}", state="error")
-                st.error(plain(e))
-            except Exception as e:  # noqa: BLE001 - never a traceback on the page
-                status.update(label=f"Failed at {tracker.label}", state="error")
-                st.error(page_error(e, "training"))
+if pending is not None:
+    config, plan = pending
+    st.session_state.pop("lab_outcome", None)  # a new run: the old result is not this one's
+    tracker = lab.LabProgress(plan)  # the whole plan: stage k of n, one bar that only grows, ETA for all of it
+    st.session_state["lab_running"] = tracker.label
+    with st.status(f"Running {config.short_name()} …", expanded=True) as status:
+        st.caption("Plan: " + plan.describe())
+        bar = st.progress(0.0, text="starting")
+        # a click reruns the script: its next element update stops this run, which cancels the running job
+        st.button("Cancel", key="lab_cancel", help="Stops the running job within a few seconds; nothing of it is "
+                  "stored. Stages already finished stay in the store.")
+        loss_box, acc_box = (c.empty() for c in st.columns(2))
+        beat = [0.0]
+
+        def show() -> None:
+            st.session_state["lab_running"] = tracker.label
+            status.update(label=tracker.label, expanded=True)  # stays open while anything runs
+            bar.progress(min(1.0, tracker.fraction), text=tracker.label)
+
+        def heartbeat() -> None:  # between events (a long epoch): touch the page, so a Cancel click is seen
+            if time.monotonic() - beat[0] >= 0.5:
+                beat[0] = time.monotonic()
+                show()
+
+        def progress(event: dict) -> None:
+            show()
+            if "row" in event and ":" not in str(event.get("stage")):
+                frame = tracker.chart_frame()
+                for box, kind in ((loss_box, "train loss"), (acc_box, "test accuracy %")):
+                    box.altair_chart(alt.Chart(frame[frame["kind"] == kind]).mark_line(point=True).encode(
+                        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")), y=alt.Y("value:Q", title=kind,
+                        scale=alt.Scale(zero=False)), color=alt.Color("stage:N", title=None)), height=180, width="stretch")
+
+        try:
+            st.session_state["lab_outcome"] = lab.run_lab(config, progress, tracker, heartbeat)
+            status.update(label="Done: " + " · ".join(s.describe() for s in tracker.log), state="complete",
+                          expanded=False)
+        except (ConfigError, DataError) as e:
+            status.update(label=f"Stopped at {tracker.label}", state="error")
+            st.error(plain(e))
+        except Exception as e:  # noqa: BLE001 - never a traceback on the page
+            status.update(label=f"Failed at {tracker.label}", state="error")
+            st.error(page_error(e, "training"))
+        st.session_state.pop("lab_running", None)  # reached only when the run was not stopped by a rerun
 
 outcome = st.session_state.get("lab_outcome")
 if outcome is not None:
@@ -115,8 +170,9 @@ if outcome is not None:
     t = outcome.table.set_index("model")
     m1, m2, m3, m4, m5 = st.columns(5)
     ref = t["accuracy %"].get("scratch student")
-    m1.metric("Test accuracy", f"{t.loc['this run', 'accuracy %']:.2f}%",
-              None if ref is None else f"{t.loc['this run', 'accuracy %'] - ref:+.2f} pts vs scratch (this seed)")
+    m1.metric("Test accuracy", f"{t.loc['this run', 'accuracy %']:.2f}%",  # a short delta: a fifth of the row
+              None if ref is None else f"{t.loc['this run', 'accuracy %'] - ref:+.2f} vs scratch",
+              help="The delta: points over the scratch student of the same seed.")
     m2.metric("F1 (macro)", f"{t.loc['this run', 'F1 %']:.2f}%")
     m3.metric("FLOPs", f"{r['complexity']['flops']:,}", help=r["complexity"].get("flops_convention"))
     m4.metric("Parameters", f"{r['complexity']['params']:,}")
@@ -132,14 +188,18 @@ if outcome is not None:
                 f"generations 1–{len(r['members'])} (rows above), so it costs all of them at test time. "
                 "Their training curves are their own jobs: pick “Born-again networks” to see generation 1's.")
     left, right = st.columns(2)
-    for kind in ("loss", "accuracy") if not outcome.history.empty else ():
-        curve = alt.Chart(outcome.history).transform_filter(alt.datum.kind == kind).mark_line(point=True).encode(
-            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")), y=alt.Y("value:Q", title=kind),
-            color=alt.Color("series:N", title=None), tooltip=["series", "value"])
+    for kind in lab.CURVE_KINDS.values() if not outcome.history.empty else ():  # KD student vs scratch, in %
+        curve = alt.Chart(outcome.history[outcome.history["kind"] == kind]).mark_line(point=True).encode(
+            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),
+            y=alt.Y("value:Q", title=kind, scale=alt.Scale(zero=False)),
+            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
+            tooltip=["series", "epoch", alt.Tooltip("value:Q", title=kind, format=".2f")])
         left.altair_chart(curve, height=200, width="stretch")
-    cells = alt.Chart(outcome.confusion).encode(x=alt.X("predicted:N", sort=r["classes"]),
-                                                y=alt.Y("true:N", sort=r["classes"]), tooltip=["true", "predicted", "count"])
+    every = alt.Axis(labelOverlap=False, labelLimit=0)  # every class named (Vega hid every other row's name)
+    cells = alt.Chart(outcome.confusion).encode(
+        x=alt.X("predicted:N", sort=r["classes"], axis=alt.Axis(labelOverlap=False, labelLimit=0, labelAngle=-40)),
+        y=alt.Y("true:N", sort=r["classes"], axis=every), tooltip=["true", "predicted", "count"])
     cm = cells.mark_rect().encode(color=alt.Color("share:Q", scale=alt.Scale(scheme="blues"), title="share of row")) + \
         cells.mark_text(fontSize=10).encode(text="count:Q", color=alt.condition(  # the counts, readable on dark cells
             alt.datum.share > 0.5, alt.value("white"), alt.value("#333")))
-    right.altair_chart(cm.properties(height=340, title="Confusion matrix (test set, counts)"), width="stretch")
+    right.altair_chart(cm.properties(height=400, title="Confusion matrix (test set, counts)"), width="stretch")

@@ -75,9 +75,11 @@ for method in learn.COURSE_METHODS:
                         f"epoch ({', '.join(sorted(set(hint['layers'])))}).")
             chart = alt.Chart(hint).mark_line(point=True).encode(
                 x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),
-                y=alt.Y("hint:Q", title="hint loss ½‖r(v_g) − u_h‖² / D"), color=alt.Color("data:N", title=None),
+                y=alt.Y("hint:Q", title="hint loss"),  # the formula in the title: as the y title it left no plot
+                color=alt.Color("data:N", title=None, legend=alt.Legend(orient="bottom", labelLimit=0)),  # never cut
                 tooltip=["data", "epoch", alt.Tooltip("hint:Q", format=".4f"), alt.Tooltip("logged:Q", format=".3f")],
-            ).properties(height=220)
+            ).properties(height=240, title=alt.TitleParams("hint loss ½‖r(v_g) − u_h‖² / D per epoch",
+                                                           anchor="start", fontSize=12))
             st.altair_chart(chart)
             st.caption(learn.HINT_CAPTION)
     if method.demo == "attention":
@@ -146,12 +148,14 @@ for method in learn.COURSE_METHODS:
         elif ban is not None:
             st.markdown("**From the stored results:** does a generation pass its teacher?")
             chart = alt.Chart(ban).mark_line(point=True).encode(
-                x=alt.X("step:N", sort=list(learn.BAN_ORDER), title=None, axis=alt.Axis(labelAngle=0)),
+                x=alt.X("step:N", sort=list(learn.BAN_ORDER), title=None, axis=alt.Axis(labelAngle=-30, labelOverlap=False)),
                 y=alt.Y("accuracy:Q", title="test accuracy %", scale=alt.Scale(zero=False)),
-                color=alt.Color("seed:N"), column=alt.Column("data:N", title=None),
+                color=alt.Color("seed:N", legend=alt.Legend(orient="bottom")),
+                column=alt.Column("data:N", title=None, header=alt.Header(  # "(stand-in …)" on a line of its own
+                    labelLimit=0, labelExpr="split(replace(datum.label, ' (', '|('), '|')")),
                 tooltip=["data", "seed", "step", alt.Tooltip("accuracy:Q", format=".2f"),
                          alt.Tooltip("vs_teacher:Q", format="+.2f", title="vs teacher (points)")],
-            ).properties(width=300, height=220)
+            ).properties(width=240, height=220)  # three panels and the axis fit the 1280-px page's column
             st.altair_chart(chart)
             st.markdown(learn.born_again_summary(ban))
             st.caption(learn.BAN_CAPTION)

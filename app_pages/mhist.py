@@ -1,5 +1,7 @@
 """MHIST: data status (and how to get it), the course pipeline, F1 / AUC, ROC curve and confusion matrix."""
 
+import time
+
 import altair as alt
 import streamlit as st
 
@@ -64,18 +66,29 @@ with st.form("mh_form"):
         st.caption(lab.MHIST_METHOD_NOTES[method])
     go = st.form_submit_button("Run teacher, baselines and KD student")
 if go:
+    done: list[str] = []
     try:
         with st.status("Running the MHIST pipeline …", expanded=True) as run_status:
             if method in lab.MHIST_METHOD_NOTES:  # what this method trains beyond teacher → student
                 st.caption(lab.MHIST_METHOD_NOTES[method])
+            keys = []
             # the typed folder goes into every job (its key): the run reads it, never KD_MHIST_DIR instead
             for cfg in pipeline_jobs(dataset, method, status.data_dir):
                 st.write(run_label(cfg.to_dict()))
-                lab.train_or_fetch(cfg)
+                t0 = time.monotonic()
+                r = lab.train_or_fetch(cfg)
+                keys.append(r.get("key"))
+                done.append(f"{run_label(cfg.to_dict())}: " + ("from the store" if r.get("cached")
+                                                               else f"trained in {time.monotonic() - t0:.0f} s"))
             run_status.update(label="Done", state="complete")
+        # kept across the rerun that reloads the table: the summary stays, and "Curves for" opens on this run
+        st.session_state["mh_last_run"] = {"summary": done, "keys": keys}
+        st.session_state["mh_focus"] = True
         st.rerun()
     except Exception as e:  # noqa: BLE001
-        st.error(f"The MHIST pipeline stopped: {plain(e)}")
+        st.error(f"The MHIST pipeline stopped: {plain(e)}" + (f" (finished: {plain(' · '.join(done))})" if done else ""))
+if (last := st.session_state.get("mh_last_run")) is not None:
+    st.success("Done: " + plain(" · ".join(last["summary"])))
 
 st.subheader("Results")
 if view.table.empty:
@@ -90,6 +103,9 @@ st.caption(f"F1 is the F1 of {data_pair('mhist').positive_class} (the positive, 
            "little from 96 tiles, and a student distilled from it inherits that — transfer learning is what makes "
            "MHIST-sized data learnable. *Data folder* is the folder a run read when one was entered above (blank: "
            "KD_MHIST_DIR, or the stand-in).")
+last_keys = (st.session_state.get("mh_last_run") or {}).get("keys", [])
+if st.session_state.pop("mh_focus", False) or st.session_state.get("mh_result") not in view.results:
+    st.session_state["mh_result"] = view.most_informative(prefer=last_keys)  # not a model answering HP everywhere
 label = st.selectbox("Curves for", list(view.results), key="mh_result")
 roc, cm = result_curves(view.results[label])
 left, right = st.columns(2)

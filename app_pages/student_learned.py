@@ -68,7 +68,12 @@ for tab, kind in zip(st.tabs([f"{k} ({view.counts[k]:,})" for k in (learned.ONLY
             pic.image(ex.image, width=96, clamp=True, caption=f"test image {ex.index}")
             pic.markdown(f"true **{ex.true}** · KD **{ex.kd}** · scratch **{ex.scratch}**")
             if ex.teacher is not None:
+                # The long name goes in the chart's title: as a y-axis title on a short chart it took the whole
+                # height and left a plot area of 0 px (Vega shrinks the plot to fit a title that long).
                 bars.altair_chart(alt.Chart(ex.teacher).mark_bar().encode(
-                    x=alt.X("class:N", sort=list(ex.teacher["class"]), title=None),
-                    y=alt.Y("prob:Q", title=f"teacher p at T = {view.temperature:g}"),
-                    tooltip=["class", alt.Tooltip("prob:Q", format=".3f")]).properties(height=120), width="stretch")
+                    x=alt.X("class:N", sort=list(ex.teacher["class"]), title=None,
+                            axis=alt.Axis(labelAngle=-30, labelOverlap=False, labelLimit=0)),
+                    y=alt.Y("prob:Q", title="p", axis=alt.Axis(tickCount=3)),
+                    tooltip=["class", alt.Tooltip("prob:Q", format=".3f")]).properties(
+                    height=170, title=alt.TitleParams(f"teacher p at T = {view.temperature:g}", fontSize=12,
+                                                      anchor="start")), width="stretch")

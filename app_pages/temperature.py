@@ -22,6 +22,7 @@ if not datasets:
             "`python -m kdcore precompute` to fill the shipped results.")
     st.stop()
 
+NAMES = alt.Axis(labelAngle=-35, labelOverlap=False, labelLimit=0)  # every class named (Fashion's names are long)
 TEMPS = [0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64]
 # this page's settings survive a visit to another page (kdcore.views.session); a link that asks for others wins
 linked = session.keep(st.session_state, "pg", ("pg_dataset", "pg_source", "pg_T", "pg_index", "pg_log", "pg_hide_diag"),
@@ -102,22 +103,24 @@ with right:
                     f"{view.entropy_at_t[model]:.2f} bits")
         scale = alt.Scale(type="log", domain=[1e-6, 1], clamp=True) if log else alt.Scale(domain=[0, 1])
         bars = alt.Chart(d).mark_bar().encode(
-            x=alt.X("class:N", sort=order, title=None), xOffset="T:N",
+            x=alt.X("class:N", sort=order, title=None, axis=NAMES), xOffset="T:N",
             y=alt.Y("prob:Q", title="probability" + (" (log)" if log else ""), scale=scale),
             color=alt.Color("T:N", title=None, scale=alt.Scale(range=["#9aa9b0", "#2f6f8f"])),
             tooltip=["T", "class", alt.Tooltip("prob:Q", format=".2e" if log else ".4f")]).properties(height=170)
         st.altair_chart(bars, width="stretch")
     line = alt.Chart(view.entropy if not waiting else view.entropy.iloc[:0]).mark_line().encode(
         x=alt.X("T:Q", scale=alt.Scale(type="log"), title="temperature T (log scale)"),
-        y=alt.Y("entropy_bits:Q", title="entropy of soft targets (bits)"), color=alt.Color("model:N", title=None))
+        y=alt.Y("entropy_bits:Q", title="entropy (bits)"),  # a longer title ran past this short chart's height
+        color=alt.Color("model:N", title=None))
     rule = alt.Chart().mark_rule(strokeDash=[4, 3], color="#c05a2b").encode(x=alt.datum(float(T)))
-    st.altair_chart((line + rule).properties(height=200), width="stretch")
+    st.altair_chart((line + rule).properties(height=200, title=alt.TitleParams(
+        "entropy of the soft targets vs T", anchor="start", fontSize=12)), width="stretch")
 
 st.subheader(f"Dark-knowledge map at T = {T:g}")
 hide = st.toggle("Hide the diagonal (show only what the teacher thinks alike)", value=True, key="pg_hide_diag")
 heat = alt.Chart(view.dark).mark_rect().encode(
-    x=alt.X("class:N", sort=order, title="teacher's softened probability for class"),
-    y=alt.Y("true:N", sort=order, title="true class"),
+    x=alt.X("class:N", sort=order, title="teacher's softened probability for class", axis=NAMES),
+    y=alt.Y("true:N", sort=order, title="true class", axis=alt.Axis(labelOverlap=False, labelLimit=0)),
     color=alt.Color("prob_offdiag:Q" if hide else "prob:Q", title="mean p", scale=alt.Scale(scheme="blues")),
     tooltip=["true", "class", alt.Tooltip("prob:Q", format=".4f")]).properties(height=360)
 st.altair_chart(heat, width="stretch")

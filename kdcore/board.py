@@ -10,6 +10,9 @@ both appear on the board. Layout, in the store folder (``KD_STORE_DIR``)::
 Every write holds ``<root>/boards/<code>.lock`` and replaces the whole file (written beside, then
 ``os.replace``): a reader sees the old index or the new one, never half a line. A fresh class is a new
 code and a new file; nothing is deleted, so every earlier class and every result stays.
+
+Starting a fresh class changes the class every new visitor joins, so it needs the lecturer's code
+(:func:`lecturer_code`: ``KD_LECTURER_CODE``, or a random one made at start and printed once to the server log).
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ import json
 import os
 import re
 import secrets
+import sys
 import tempfile
 from pathlib import Path
 
 from filelock import FileLock
 
 from kdcore.config import ConfigError
+from kdcore.settings import settings
 from kdcore.store import default_store_dir
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
@@ -74,8 +79,35 @@ def current_class(root: str | Path | None = None) -> str:
         return DEFAULT_CODE
 
 
-def start_class(root: str | Path | None = None, code: str | None = None) -> str:
-    """Make ``code`` (or a new random one) the current class; earlier classes and results stay. Returns it."""
+_random_code: str | None = None
+
+
+def lecturer_code() -> str:
+    """The code that lets a lecturer start a fresh class: ``KD_LECTURER_CODE`` when set, else one random code per
+    server process, printed to the server log the first time it is asked for (the app asks at start)."""
+    global _random_code
+    if (code := settings().lecturer_code) is not None:
+        return code
+    if _random_code is None:
+        _random_code = secrets.token_urlsafe(9)
+        # printed, not logged: no logging configuration may swallow the one place the code is told
+        print(f"Class board: the lecturer's code for starting a fresh class is {_random_code} (this run of the "
+              "server only; set KD_LECTURER_CODE to choose one)", file=sys.stderr, flush=True)
+    return _random_code
+
+
+def check_lecturer(given: str) -> None:
+    """Refuse (:class:`ConfigError`, saying where the code is) unless ``given`` is :func:`lecturer_code`."""
+    if not secrets.compare_digest((given or "").strip().encode(), lecturer_code().encode()):
+        where = ("KD_LECTURER_CODE" if settings().lecturer_code is not None
+                 else "printed in the server log when the app started")
+        raise ConfigError(f"that is not the lecturer's code ({where}): the class stays {current_class()!r}")
+
+
+def start_class(lecturer: str, root: str | Path | None = None, code: str | None = None) -> str:
+    """Make ``code`` (or a new random one) the current class, given the lecturer's code (:func:`check_lecturer`:
+    refused otherwise, nothing changed); earlier classes and results stay. Returns the new class code."""
+    check_lecturer(lecturer)
     code = check_code(code) if code else f"class-{secrets.token_hex(3)}"
     boards = _dir(root) / "boards"
     boards.mkdir(parents=True, exist_ok=True)
@@ -147,5 +179,5 @@ def label_run(code: str, name: str, result: dict, root: str | Path | None = None
     return entry
 
 
-__all__ = ["DEFAULT_CODE", "board_entries", "check_code", "check_name", "current_class", "label_run", "read_board",
-           "start_class"]
+__all__ = ["DEFAULT_CODE", "board_entries", "check_code", "check_lecturer", "check_name", "current_class", "label_run",
+           "lecturer_code", "read_board", "start_class"]

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from kdcore.config import DATASETS, DEFAULT_ALPHA, DEFAULT_T, ConfigError, JobConfig, parse_hidden
 from kdcore.course import course_teacher, distil_job, sweep_jobs
@@ -145,14 +145,20 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="speed/memory benchmark; writes bench.json and prints a table")
     b.add_argument("--quick", action="store_true", help="MNIST-5k instead of full Fashion-MNIST")
     b.add_argument("--out", default="bench.json")
-    b.add_argument("--only", default="", help="comma-separated sections: engine,mhist,runner,app")
+    from kdcore.bench import SECTIONS  # the section registry (imports nothing heavy)
+
+    b.add_argument("--only", default="", help=f"comma-separated sections: {','.join(SECTIONS)} (default: all)")
 
     rp = sub.add_parser("report", help="the stored results as the README's markdown tables (mean ± std over seeds)")
     rp.add_argument("--datasets", default="fashion_mnist,mnist,mnist_binary", help="comma-separated data sets")
 
     pc = sub.add_parser("precompute", help="(re)make the shipped results in assets/ (see assets/README.md)")
     pc.add_argument("--profile", default="default", help="default | quick")
-    pc.add_argument("--only", default="", help="comma-separated parts")
+    from kdcore.precompute import PARTS  # the part registry
+
+    pc.add_argument("--only", default="", help=f"comma-separated parts of {','.join(PARTS)} (default: those "
+                    "--list marks default)")
+    pc.add_argument("--list", action="store_true", help="list the parts (name, whether the default run makes it, what)")
     return p
 
 
@@ -266,65 +272,82 @@ def _expected_error(e: BaseException) -> str | None:
     return None
 
 
-def _dispatch(a: argparse.Namespace) -> int:
-    if a.cmd == "methods":
-        from kdcore.methods import COMMON_PARAMS, METHODS
+def _methods(a: argparse.Namespace) -> int:
+    from kdcore.methods import COMMON_PARAMS, METHODS
 
-        for name, method in METHODS.items():
-            print(f"{name:16s} {method.title}: {method.summary}")
-            if method.params:
-                print(f"{'':16s}   settings (--param NAME=VALUE): {', '.join(method.params)}")
-        print(f"every method also takes: {', '.join(COMMON_PARAMS)}")
+    for name, method in METHODS.items():
+        print(f"{name:16s} {method.title}: {method.summary}")
+        if method.params:
+            print(f"{'':16s}   settings (--param NAME=VALUE): {', '.join(method.params)}")
+    print(f"every method also takes: {', '.join(COMMON_PARAMS)}")
+    return 0
+
+
+def _store_manifest(a: argparse.Namespace) -> int:
+    from kdcore.store import SHIPPED_STORE, write_manifests
+
+    refused_all = []
+    for root in a.roots or [SHIPPED_STORE, SHIPPED_STORE / "artefacts"]:
+        written, refused = write_manifests(root)
+        print(f"{root}: {written} manifests written, {len(refused)} entries refused")
+        refused_all += refused
+    if refused_all:
+        raise ConfigError("entries whose files do not match what their result.json records were left without a "
+                          "manifest (they are not served): " + "; ".join(refused_all[:5]))
+    return 0
+
+
+def _list(a: argparse.Namespace) -> int:
+    from kdcore.store import open_store
+
+    rows = open_store().list()
+    if a.json:
+        print(json.dumps([{k: v for k, v in r.items() if k != "history"} for r in rows], indent=1, default=str))
         return 0
-    if a.cmd == "store-manifest":
-        from kdcore.store import SHIPPED_STORE, write_manifests
+    from kdcore.engine import is_stale
 
-        refused_all = []
-        for root in a.roots or [SHIPPED_STORE, SHIPPED_STORE / "artefacts"]:
-            written, refused = write_manifests(root)
-            print(f"{root}: {written} manifests written, {len(refused)} entries refused")
-            refused_all += refused
-        if refused_all:
-            raise ConfigError("entries whose files do not match what their result.json records were left without a "
-                              "manifest (they are not served): " + "; ".join(refused_all[:5]))
+    print(f"{'key':24s}  {'acc%':>6s}  {'data':28s}  name")
+    for r in rows:
+        mark = "  [stale: older engine]" if is_stale(r) else ""
+        print(f"{r['key']:24s}  {r['metrics']['accuracy'] * 100:6.2f}  {r.get('data_source', '?')[:28]:28s}  "
+              f"{r['name']}{mark}")
+    print(f"{len(rows)} results")
+    return 0
+
+
+def _report(a: argparse.Namespace) -> int:
+    from kdcore.data.pairs import UnknownDataset, data_pair
+    from kdcore.views.report import report
+
+    names = tuple(d for d in a.datasets.split(",") if d)
+    try:
+        [data_pair(d) for d in names]
+    except UnknownDataset as e:
+        raise ConfigError(f"--datasets: {e}") from None
+    print(report(names))
+    return 0
+
+
+def _bench(a: argparse.Namespace) -> int:
+    from kdcore.bench import run_bench
+
+    run_bench(quick=a.quick, out=a.out, only=[s for s in a.only.split(",") if s])  # an unknown section is refused
+    return 0
+
+
+def _precompute(a: argparse.Namespace) -> int:
+    from kdcore.precompute import PARTS, precompute
+
+    if a.list:
+        for part in PARTS.values():
+            print(f"{part.name:18s} {'default' if part.default else 'on ask':8s} {part.summary}")
         return 0
-    if a.cmd == "list":
-        from kdcore.store import open_store
+    precompute(profile=a.profile, only=[s for s in a.only.split(",") if s])  # an unknown part is refused
+    return 0
 
-        rows = open_store().list()
-        if a.json:
-            print(json.dumps([{k: v for k, v in r.items() if k != "history"} for r in rows], indent=1, default=str))
-            return 0
-        from kdcore.engine import is_stale
 
-        print(f"{'key':24s}  {'acc%':>6s}  {'data':28s}  name")
-        for r in rows:
-            mark = "  [stale: older engine]" if is_stale(r) else ""
-            print(f"{r['key']:24s}  {r['metrics']['accuracy'] * 100:6.2f}  {r.get('data_source', '?')[:28]:28s}  "
-                  f"{r['name']}{mark}")
-        print(f"{len(rows)} results")
-        return 0
-    if a.cmd == "report":
-        from kdcore.data.pairs import UnknownDataset, data_pair
-        from kdcore.views.report import report
-
-        names = tuple(d for d in a.datasets.split(",") if d)
-        try:
-            [data_pair(d) for d in names]
-        except UnknownDataset as e:
-            raise ConfigError(f"--datasets: {e}") from None
-        print(report(names))
-        return 0
-    if a.cmd == "bench":
-        from kdcore.bench import run_bench
-
-        run_bench(quick=a.quick, out=a.out, only=[s for s in a.only.split(",") if s])
-        return 0
-    if a.cmd == "precompute":
-        from kdcore.precompute import precompute
-
-        precompute(profile=a.profile, only=[s for s in a.only.split(",") if s])
-        return 0
+def _job_overrides(a: argparse.Namespace) -> dict:
+    """The overrides every job command takes (``--epochs`` …), after checking the store can take the result."""
     o = _overrides(a)
     if not getattr(a, "dry_run", False) and a.cmd not in ("distill", "train-teacher"):
         from kdcore.store import open_store
@@ -336,25 +359,55 @@ def _dispatch(a: argparse.Namespace) -> int:
 
     if (note := device_note()) is not None:
         print(f"warning: {note}", file=sys.stderr)
-    if a.cmd == "train-teacher":
-        _print_result(_run(_in_folder(course_teacher(a.dataset, seed=a.seed, **o), a), a.recompute), a.json)
-        return 0
-    if a.cmd == "distill":
-        cfg = _in_folder(distil_job(a.dataset, a.method, seed=a.seed, temperature=a.temperature, alpha=a.alpha,
-                                    teacher_epochs=a.teacher_epochs, **o), a)
-        if a.dry_run:
-            from kdcore.methods import validate
-            from kdcore.train import job_key
+    return o
 
-            validate(cfg)
-            teacher_key = job_key(cfg.teacher) if cfg.teacher is not None else None
-            print(f"{cfg.short_name()}\t{job_key(cfg)}\tteacher={teacher_key}")
-            return 0
-        _print_result(_run(cfg, a.recompute), a.json)
+
+def _train_teacher(a: argparse.Namespace) -> int:
+    o = _job_overrides(a)
+    _print_result(_run(_in_folder(course_teacher(a.dataset, seed=a.seed, **o), a), a.recompute), a.json)
+    return 0
+
+
+def _distill(a: argparse.Namespace) -> int:
+    o = _job_overrides(a)
+    # the method's jobs as the job builder makes them (its teacher arrangement: early-stopped, assistant …)
+    cfg = _in_folder(distil_job(a.dataset, a.method, seed=a.seed, temperature=a.temperature, alpha=a.alpha,
+                                teacher_epochs=a.teacher_epochs, **o), a)
+    if a.dry_run:
+        from kdcore.methods import validate
+        from kdcore.train import job_key
+
+        validate(cfg)
+        teacher_key = job_key(cfg.teacher) if cfg.teacher is not None else None
+        print(f"{cfg.short_name()}\t{job_key(cfg)}\tteacher={teacher_key}")
         return 0
-    if a.cmd == "sweep":
-        return _sweep(a, o)
-    raise AssertionError(a.cmd)
+    _print_result(_run(cfg, a.recompute), a.json)
+    return 0
+
+
+def _sweep_command(a: argparse.Namespace) -> int:
+    return _sweep(a, _job_overrides(a))
+
+
+# Every subcommand's handler, by the name build_parser gives it: the one table _dispatch reads.
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "train-teacher": _train_teacher,
+    "distill": _distill,
+    "sweep": _sweep_command,
+    "list": _list,
+    "methods": _methods,
+    "store-manifest": _store_manifest,
+    "bench": _bench,
+    "report": _report,
+    "precompute": _precompute,
+}
+
+
+def _dispatch(a: argparse.Namespace) -> int:
+    handler = COMMANDS.get(a.cmd)
+    if handler is None:  # a parser entry without a handler: refused, naming the commands there are
+        raise ConfigError(f"unknown command {a.cmd!r}; the commands are {', '.join(COMMANDS)}")
+    return handler(a)
 
 
 def _sweep(a: argparse.Namespace, extra: dict) -> int:

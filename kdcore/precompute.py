@@ -5,38 +5,8 @@ store (``KD_STORE_DIR``), then exported: ``result.json`` of every job (metrics, 
 data source, seed, date, versions) and the weights of the few models the app needs to open
 instantly (the default teacher and students of each dataset, for the playground).
 
-Parts (``--only``), each idempotent (finished jobs are never recomputed):
-  mnist      MNIST (best available source; offline: the 5k subset): teacher / scratch / KD, 3 seeds,
-             the course's T sweep (T in 1,2,4,16,32,64) and an alpha x T grid.
-  fashion    full Fashion-MNIST 60k/10k: teacher / scratch / KD (T=4, alpha=0.5), 3 seeds.
-  methods    issue-5 methods on MNIST, 3 seeds (CNN student where a method needs feature maps).
-  fashion-methods  the issue-5 methods on full Fashion-MNIST, 3 seeds, cheapest first (hours of CPU;
-             KD_COST_CLASSES=1,2 runs only those classes of method_cost_rank; KD_SEEDS=0,1 only those
-             seeds, so two processes can split the work over two cores).
-  subclass-binary  the subclass-distillation paper's demo: MNIST 0–4 vs 5–9, a 5-subclass teacher, the course MLP
-             from scratch / Hinton KD / subclass distillation, 3 seeds.
-  subclass-sweep  the subclass teacher's auxiliary-loss temperature on MNIST (offline: the 5k subset; 5 temperatures,
-             3 seeds) and full Fashion-MNIST (3 temperatures on seed 0, the best 2 on seeds 0-2; ~90 CPU minutes);
-             picks each data set's DataPair.subclass_aux_temperature (kdcore/methods/subclass.py).
-  dkd-sweep  DKD's beta x warm-up sweep on full Fashion-MNIST, 3 seeds (picks DKD's defaults: kdcore/methods/dkd.py).
-  stale      every shipped result an older engine made (kdcore/engine.py), made again (teachers first).
-  mhist      the MHIST page's pipeline of every method it offers, on the synthetic stand-in (or real
-             MHIST when KD_MHIST_DIR is set).
-  subclass-examples  example test images per (class, subclass) of the first stored subclass teacher of
-             each MNIST-style data set (made by ``methods``), an artefact of ~100 KB for the Learn page,
-             and of the MHIST page's subclass teacher (made by ``mhist``, ~600 KB; see
-             kdcore/subclass_examples.py); each result.json says which teacher, data and rule.
-  teacher-logits  the course teachers' training- and test-set logits (float16, with a check of the inputs they
-             were computed on) for MNIST (offline: the 5k subset) and full Fashion-MNIST, each seed, so a KD job
-             on the course pair runs no teacher pass (``kdcore.train.common.teacher_logits``); a teacher whose
-             weights are not here is trained first (MNIST-5k: ~1 min; Fashion-MNIST: ~15 min a seed).
-  export     copy results (+ selected weights) and artefacts into assets/store and write
-             assets/store/PROVENANCE.md.
-  predictions  per-example test predictions (kdcore/predictions.py) for the course pairs' seed-0 entries
-             (teacher, scratch and KD student; MNIST and Fashion-MNIST), added in assets/store and the working
-             store, recomputed from stored weights; entries without weights are listed. Not in the default run.
-  predictions-retrain  the same, and entries without weights are retrained in a scratch store: kept only if
-             the retrain reproduces the stored accuracy exactly (minutes of CPU per MLP on 60k images).
+Parts (``--only``): :data:`PARTS`, each with what it makes (``python -m kdcore precompute --list``); each is
+idempotent (finished jobs are never recomputed). An unknown part name is refused before anything runs.
 """
 
 from __future__ import annotations
@@ -46,14 +16,15 @@ import functools
 import os
 import shutil
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
-from kdcore.config import JobConfig
+from kdcore.config import ConfigError, JobConfig
 from kdcore.course import SEEDS, course_student, course_teacher, method_suite, pipeline_jobs
 from kdcore.data.pairs import data_pair, datasets
 from kdcore.methods import METHODS, get_method
-from kdcore.settings import settings
+from kdcore.settings import Settings, settings
 from kdcore.store import SHIPPED_STORE, STAGING_DIR, ResultStore, read_entry
 
 COURSE_T = data_pair("mnist").temperatures  # the course's T sweep
@@ -385,49 +356,154 @@ def export(src: ResultStore, dst_root: Path = SHIPPED_STORE) -> int:
     return n
 
 
+@dataclass(frozen=True)
+class Part:
+    """One part of ``precompute``: its ``--only`` name, whether the default run makes it, and what it makes."""
+
+    name: str
+    run: Callable[[_Run], None]
+    summary: str
+    default: bool = True
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every part reads: the profile, the working store, the settings and every part asked for."""
+
+    profile: str
+    work: ResultStore
+    env: Settings
+    parts: tuple[str, ...]
+
+    def seeds(self, default: Iterable[int] = SEEDS) -> tuple[int, ...]:
+        return tuple(default) if self.profile != "quick" else (0,)
+
+
+def _part_mnist(r: _Run) -> None:
+    _run_all(mnist_configs(r.profile), "mnist")
+
+
+def _part_fashion(r: _Run) -> None:
+    _run_all(core_configs("fashion_mnist", r.seeds()), "fashion")
+
+
+def _part_methods(r: _Run) -> None:
+    _run_all(method_configs("mnist", r.seeds()), "methods")
+
+
+def _part_fashion_methods(r: _Run) -> None:
+    classes, seeds = r.env.cost_classes, r.env.seeds or SEEDS
+    _run_all(fashion_method_configs(r.seeds(seeds), classes), "fashion-methods")
+
+
+def _part_subclass_binary(r: _Run) -> None:
+    _run_all(subclass_binary_configs(r.seeds()), "subclass-binary")
+
+
+def _part_subclass_sweep(r: _Run) -> None:
+    seeds = r.env.seeds if r.profile != "quick" else (0,)
+    _run_all(subclass_sweep_configs(seeds=seeds), "subclass-sweep")  # a sweep with finalists: its screen
+    _run_all(subclass_sweep_configs(seeds=seeds, results=r.work.list()), "subclass-sweep finalists")
+
+
+def _part_dkd_sweep(r: _Run) -> None:
+    _run_all(dkd_sweep_configs(r.seeds(r.env.seeds or SEEDS)), "dkd-sweep")
+
+
+def _part_stale(r: _Run) -> None:  # results an older engine made: made again (teachers first)
+    _run_all(stale_configs(), "stale", recompute=True)
+
+
+def _part_mhist(r: _Run) -> None:
+    _run_all(mhist_configs(), "mhist")
+
+
+def _part_subclass_examples(r: _Run) -> None:
+    from kdcore.subclass_examples import MHIST_PER_SUBCLASS, make_subclass_examples
+
+    made = make_subclass_examples(r.work)  # MNIST-style: the Learn page's pictures
+    # the MHIST page's subclass pipeline teacher (stand-in offline), so its pictures show without training
+    made += make_subclass_examples(r.work, (mhist_configs()[0].dataset,), MHIST_PER_SUBCLASS)
+    print(f"subclass examples: {made or 'no subclass teacher stored'}", file=sys.stderr)
+
+
+def _part_teacher_logits(r: _Run) -> None:
+    print(f"teacher logits: {make_teacher_logits(r.work, r.seeds(r.env.seeds or SEEDS))} teachers", file=sys.stderr)
+
+
+def _part_export(r: _Run) -> None:
+    print(f"exported {export(r.work)} new results to {SHIPPED_STORE}", file=sys.stderr)
+
+
+def _part_predictions(r: _Run, retrain: bool = False) -> None:
+    from kdcore.train.backfill import course_pair_predictions
+
+    if not retrain and "predictions-retrain" in r.parts:
+        return  # the retraining part makes these too
+    for line in course_pair_predictions(r.work, retrain=retrain, seeds=SEEDS):
+        print(line, file=sys.stderr)
+
+
+# Every part, in the order a run makes them (a part may read what an earlier one stored): the one list of names
+# that ``--only``, ``--list`` and the default run read.
+PARTS: dict[str, Part] = {part.name: part for part in (
+    Part("mnist", _part_mnist, "MNIST (best available source; offline: the 5k subset): teacher / scratch / KD, "
+         "3 seeds, the course's T sweep (T in 1,2,4,16,32,64) and an alpha x T grid."),
+    Part("fashion", _part_fashion, "full Fashion-MNIST 60k/10k: teacher / scratch / KD (T=4, alpha=0.5), 3 seeds."),
+    Part("methods", _part_methods, "issue-5 methods on MNIST, 3 seeds (CNN student where a method needs feature "
+         "maps)."),
+    Part("fashion-methods", _part_fashion_methods, "the issue-5 methods on full Fashion-MNIST, 3 seeds, cheapest "
+         "first (hours of CPU; KD_COST_CLASSES=1,2 runs only those classes of method_cost_rank; KD_SEEDS=0,1 only "
+         "those seeds, so two processes can split the work over two cores)."),
+    Part("subclass-binary", _part_subclass_binary, "the subclass-distillation paper's demo: MNIST 0–4 vs 5–9, a "
+         "5-subclass teacher, the course MLP from scratch / Hinton KD / subclass distillation, 3 seeds."),
+    Part("subclass-sweep", _part_subclass_sweep, "the subclass teacher's auxiliary-loss temperature on MNIST "
+         "(offline: the 5k subset; 5 temperatures, 3 seeds) and full Fashion-MNIST (3 temperatures on seed 0, the "
+         "best 2 on seeds 0-2; ~90 CPU minutes); picks each data set's DataPair.subclass_aux_temperature "
+         "(kdcore/methods/subclass.py)."),
+    Part("dkd-sweep", _part_dkd_sweep, "DKD's beta x warm-up sweep on full Fashion-MNIST, 3 seeds (picks DKD's "
+         "defaults: kdcore/methods/dkd.py)."),
+    Part("stale", _part_stale, "every shipped result an older engine made (kdcore/engine.py), made again (teachers "
+         "first).", default=False),
+    Part("mhist", _part_mhist, "the MHIST page's pipeline of every method it offers, on the synthetic stand-in (or "
+         "real MHIST when KD_MHIST_DIR is set)."),
+    Part("subclass-examples", _part_subclass_examples, "example test images per (class, subclass) of the first "
+         "stored subclass teacher of each MNIST-style data set (made by methods), an artefact of ~100 KB for the "
+         "Learn page, and of the MHIST page's subclass teacher (made by mhist, ~600 KB; see "
+         "kdcore/subclass_examples.py); each result.json says which teacher, data and rule."),
+    Part("teacher-logits", _part_teacher_logits, "the course teachers' training- and test-set logits (float16, with "
+         "a check of the inputs they were computed on) for MNIST (offline: the 5k subset) and full Fashion-MNIST, "
+         "each seed, so a KD job on the course pair runs no teacher pass (kdcore.train.common.teacher_logits); a "
+         "teacher whose weights are not here is trained first (MNIST-5k: ~1 min; Fashion-MNIST: ~15 min a seed)."),
+    Part("export", _part_export, "copy results (+ selected weights) and artefacts into assets/store and write "
+         "assets/store/PROVENANCE.md."),
+    Part("predictions", _part_predictions, "per-example test predictions (kdcore/predictions.py) for the course "
+         "pairs' seed-0 entries (teacher, scratch and KD student; MNIST and Fashion-MNIST), added in assets/store "
+         "and the working store, recomputed from stored weights; entries without weights are listed.",
+         default=False),
+    Part("predictions-retrain", functools.partial(_part_predictions, retrain=True), "the same, and entries without "
+         "weights are retrained in a scratch store: kept only if the retrain reproduces the stored accuracy "
+         "exactly (minutes of CPU per MLP on 60k images).", default=False),
+)}
+
+
+def check_parts(names: Iterable[str]) -> tuple[str, ...]:
+    """``names`` (none: the default run's parts), each a known part, else a ConfigError naming the known ones."""
+    names = tuple(names)
+    unknown = [n for n in names if n not in PARTS]
+    if unknown:
+        raise ConfigError(f"unknown precompute part(s) {', '.join(map(repr, unknown))}; the parts are "
+                          f"{', '.join(PARTS)} (python -m kdcore precompute --list says what each makes)")
+    return names or tuple(name for name, part in PARTS.items() if part.default)
+
+
 def precompute(profile: str = "default", only: list[str] | None = None) -> None:
-    parts = only or ["mnist", "fashion", "methods", "subclass-binary", "subclass-sweep", "fashion-methods", "dkd-sweep",
-                     "mhist", "subclass-examples", "teacher-logits", "export"]
+    parts = check_parts(only or ())  # refused before the working store is even opened
     env = settings()
     work = ResultStore(env.store_dir or Path.home() / ".cache" / "distillation-lab" / "precompute")
     os.environ.setdefault("KD_STORE_DIR", str(work.root))
     print(f"working store: {work.root}", file=sys.stderr)
-    if "mnist" in parts:
-        _run_all(mnist_configs(profile), "mnist")
-    if "fashion" in parts:
-        _run_all(core_configs("fashion_mnist", SEEDS if profile != "quick" else (0,)), "fashion")
-    if "methods" in parts:
-        _run_all(method_configs("mnist", SEEDS if profile != "quick" else (0,)), "methods")
-    if "fashion-methods" in parts:
-        classes, seeds = env.cost_classes, env.seeds or SEEDS
-        _run_all(fashion_method_configs(seeds if profile != "quick" else (0,), classes), "fashion-methods")
-    if "subclass-binary" in parts:
-        _run_all(subclass_binary_configs(SEEDS if profile != "quick" else (0,)), "subclass-binary")
-    if "subclass-sweep" in parts:
-        seeds = env.seeds if profile != "quick" else (0,)
-        _run_all(subclass_sweep_configs(seeds=seeds), "subclass-sweep")  # a sweep with finalists: its screen
-        _run_all(subclass_sweep_configs(seeds=seeds, results=work.list()), "subclass-sweep finalists")
-    if "dkd-sweep" in parts:
-        _run_all(dkd_sweep_configs((env.seeds or SEEDS) if profile != "quick" else (0,)), "dkd-sweep")
-    if "stale" in parts:  # results an older engine made: made again (teachers first)
-        _run_all(stale_configs(), "stale", recompute=True)
-    if "mhist" in parts:
-        _run_all(mhist_configs(), "mhist")
-    if "subclass-examples" in parts:
-        from kdcore.subclass_examples import MHIST_PER_SUBCLASS, make_subclass_examples
-
-        made = make_subclass_examples(work)  # MNIST-style: the Learn page's pictures
-        # the MHIST page's subclass pipeline teacher (stand-in offline), so its pictures show without training
-        made += make_subclass_examples(work, (mhist_configs()[0].dataset,), MHIST_PER_SUBCLASS)
-        print(f"subclass examples: {made or 'no subclass teacher stored'}", file=sys.stderr)
-    if "teacher-logits" in parts:
-        seeds = env.seeds or SEEDS
-        print(f"teacher logits: {make_teacher_logits(work, seeds if profile != 'quick' else (0,))} teachers",
-              file=sys.stderr)
-    if "export" in parts:
-        print(f"exported {export(work)} new results to {SHIPPED_STORE}", file=sys.stderr)
-    if "predictions" in parts or "predictions-retrain" in parts:
-        from kdcore.train.backfill import course_pair_predictions
-
-        for line in course_pair_predictions(work, retrain="predictions-retrain" in parts, seeds=SEEDS):
-            print(line, file=sys.stderr)
+    run = _Run(profile, work, env, parts)
+    for name, part in PARTS.items():  # the registry's order, whatever order --only gave
+        if name in parts:
+            part.run(run)

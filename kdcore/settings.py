@@ -55,6 +55,10 @@ Variables (``Settings`` field in brackets; default; example):
     (:mod:`kdcore.jobs.ray_executor`): ``auto`` (this machine's cluster), ``ray://HOST:10001`` or
     ``HOST:6379``; the runner's queue, de-duplication and memory guard stay here. Unset: jobs run on
     this machine. E.g. ``KD_RAY_ADDRESS=ray://10.0.0.5:10001``.
+``KD_LECTURER_CODE`` (``lecturer_code: str | None``)
+    The code the Class board asks for before it starts a fresh class (which changes the class every new visitor
+    joins): 6–64 letters, digits, ``-`` or ``_``. Unset (None): a random code made at start and printed once to
+    the server log (:func:`kdcore.board.lecturer_code`). E.g. ``KD_LECTURER_CODE=ece1512-lecturer``.
 ``KD_CHECKPOINT_EVERY_S`` (``checkpoint_every_s: int``, seconds, >= 0)
     A training job saves a resume checkpoint after an epoch once this many seconds have passed since its last
     one (never after its last epoch: the result is stored then). ``0``: after every epoch. Default ``10``: a
@@ -80,7 +84,7 @@ from kdcore.errors import ConfigError
 ENV_VARS: tuple[str, ...] = (
     "KD_DATA_DIR", "KD_STORE_DIR", "KD_MHIST_DIR", "KD_OFFLINE", "KD_DEVICE", "KD_WORKERS", "KD_QUEUE_LIMIT",
     "KD_RUNNER_MODE", "KD_WORKER_THREADS", "KD_MEMORY_BUDGET", "KD_APP_TINY", "KD_COST_CLASSES", "KD_SEEDS",
-    "KD_RAY_ADDRESS", "KD_CHECKPOINT_EVERY_S",
+    "KD_RAY_ADDRESS", "KD_CHECKPOINT_EVERY_S", "KD_LECTURER_CODE",
 )
 
 DEFAULT_DATA_DIR = "data"
@@ -128,6 +132,7 @@ class Settings:
     seeds: tuple[int, ...] | None  # None: precompute's own SEEDS
     ray_address: str | None = None  # None: jobs run on this machine
     checkpoint_every_s: int = DEFAULT_CHECKPOINT_EVERY_S  # seconds between a job's resume checkpoints (0: every epoch)
+    lecturer_code: str | None = None  # None: kdcore.board makes a random one at start and logs it
 
 
 def parse_bytes(text: str | int | float) -> int:
@@ -236,6 +241,19 @@ def _tiny(raw: str | None) -> tuple[int, int, int] | None:
     return train, test, epochs
 
 
+LECTURER_CODE_RE = re.compile(r"[A-Za-z0-9_-]{6,64}")
+
+
+def _lecturer_code(raw: str | None) -> str | None:
+    text = (raw or "").strip()
+    if not text:
+        return None
+    if not LECTURER_CODE_RE.fullmatch(text):
+        raise SettingsError("KD_LECTURER_CODE", raw or "", "expected 6-64 letters, digits, '-' or '_' (short codes "
+                            "are guessed)", "ece1512-lecturer")
+    return text
+
+
 @functools.lru_cache(maxsize=32)
 def _parse(raw: tuple[str | None, ...]) -> Settings:
     """The settings of one environment: ``raw`` holds the values of :data:`ENV_VARS` (None: unset)."""
@@ -261,6 +279,7 @@ def _parse(raw: tuple[str | None, ...]) -> Settings:
         seeds=_ints("KD_SEEDS", env["KD_SEEDS"], "0,1"),
         ray_address=(env["KD_RAY_ADDRESS"] or "").strip() or None,
         checkpoint_every_s=DEFAULT_CHECKPOINT_EVERY_S if checkpoint_every_s is None else checkpoint_every_s,
+        lecturer_code=_lecturer_code(env["KD_LECTURER_CODE"]),
     )
 
 

@@ -151,6 +151,7 @@ def test_distill_lab_trains_a_tiny_job_then_fetches_it(app_env, tiny_store: Path
     assert "(from the store)" in at.subheader[0].value
 
 
+@pytest.mark.slow
 def test_distill_lab_ban_ensemble_shows_its_generations(app_env, tiny_store: Path) -> None:
     app_env(tiny_store)
     at = open_page("app_pages/distill_lab.py")
@@ -181,6 +182,7 @@ def test_each_lab_method_with_its_form_defaults_is_a_shipped_result(shipped_env:
         "see the Method's student_defaults in kdcore/methods/ and python -m kdcore sweep --suite methods")
 
 
+@pytest.mark.slow
 def test_distill_lab_picking_a_method_sets_its_settings_and_answers_from_the_store(
         shipped_env: pytest.MonkeyPatch) -> None:
     at = open_page("app_pages/distill_lab.py")

@@ -117,8 +117,8 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_no_arrow_from_the_commands_the_runner_or_training_into_the_views_nor_from_app_into_training() -> None:
+    # (kdcore/bench/app.py and child.py time the playground page's own view call, in a child process: not here)
     rooms = [*sorted((ROOT / "kdcore" / "jobs").glob("*.py")), *sorted((ROOT / "kdcore" / "train").glob("*.py")),
-             *sorted((ROOT / "kdcore" / "bench").glob("*.py")),
              ROOT / "kdcore" / "precompute.py", ROOT / "kdcore" / "course.py", ROOT / "kdcore" / "inference.py",
              ROOT / "kdcore" / "subclass_examples.py", ROOT / "kdcore" / "sweeps.py"]
     into_views = {str(p.relative_to(ROOT)): sorted(m for m in _imports(p) if m.startswith("kdcore.views"))

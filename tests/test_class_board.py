@@ -18,9 +18,14 @@ def class_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_app_caches:
     monkeypatch.setenv("KD_APP_TINY", "1")
     monkeypatch.setattr("kdcore.store.SHIPPED_STORE", tmp_path / "no-shipped-results")
     monkeypatch.setenv("KD_STORE_DIR", str(tmp_path / "store"))
+    monkeypatch.setenv("KD_LECTURER_CODE", LECTURER)
     return tmp_path / "store"
 
 
+LECTURER = "test-lecturer-code"
+
+
+@pytest.mark.slow
 def test_two_people_see_each_others_runs_and_a_fresh_class_keeps_them(class_env: Path) -> None:
     ada = run_for_board("c1", "Ada", "mnist", 4.0, 0.5, "32")
     bo = run_for_board("c1", " Bo ", "mnist", 8.0, 0.7, "32")
@@ -31,11 +36,18 @@ def test_two_people_see_each_others_runs_and_a_fresh_class_keeps_them(class_env:
     assert set(frame["T"]) == {4.0, 8.0} and set(frame["key"]) == {ada["key"], bo["key"]}
     s = board_summary(frame)
     best = max(ada, bo, key=lambda r: r["metrics"]["accuracy"])
-    assert s["people"] == 2 and s["best"]["accuracy"] == round(100 * best["metrics"]["accuracy"], 2)
-    assert s["spread"]["min"] <= s["spread"]["max"]
+    (group,) = s["groups"]  # one data set, one student
+    assert s["people"] == 2 and group["best"]["accuracy"] == round(100 * best["metrics"]["accuracy"], 2)
+    assert group["spread"]["min"] <= group["spread"]["max"]
+    if best["metrics"]["accuracy"] == ada["metrics"]["accuracy"]:  # Bo re-posted Ada's setting later: Ada's credit
+        first = group["best"]["holders"][0]
+        assert (first["who"], first["also"]) == ("Ada", ["Bo"]) and "T = 4, α = 0.5" in first["setting"]
     label_run("c1", "Ada", ada)  # labelling again adds nothing
     assert len(board_entries("c1")) == 3
-    new = start_class()
+    with pytest.raises(ConfigError, match="lecturer's code"):
+        start_class("guess")
+    assert current_class() == "class"  # refused: nothing changed
+    new = start_class(LECTURER)
     assert current_class() == new != "c1" and board_frame(new).empty
     assert len(board_frame("c1")) == 3  # the old class and its results stay
     with pytest.raises(ConfigError, match="name"):
@@ -44,6 +56,7 @@ def test_two_people_see_each_others_runs_and_a_fresh_class_keeps_them(class_env:
         board_frame("../etc")
 
 
+@pytest.mark.slow
 def test_board_page_two_users_see_each_other(class_env: Path) -> None:
     def user(name: str, temperature: float) -> object:
         at = apphelpers.open_page("app_pages/class_board.py", 180)
@@ -57,14 +70,79 @@ def test_board_page_two_users_see_each_other(class_env: Path) -> None:
 
     user("Ada", 2.0)
     bo = user("Bo", 16.0)
-    table = bo.dataframe[0].value
+    table = next(d.value for d in bo.dataframe if "who" in d.value.columns)
     assert sorted(table["who"]) == ["Ada", "Bo"] and sorted(table["T"]) == [2.0, 16.0]
+    summary = next(d.value for d in bo.dataframe if "first to reach it" in d.value.columns)
+    assert len(summary) == 1 and summary["runs"].iloc[0] == 2 and "stand-in" in summary["data"].iloc[0]
+    assert any("stand-in" in w.value for w in bo.warning)  # offline MNIST is the 5k subset: flagged
     assert {m.label: m.value for m in bo.metric}["People"] == "2"
+    bo.button(key="board_new_class").click().run()  # a student presses it: refused without the lecturer's code
+    assert not bo.exception and any("not the lecturer's code" in e.value for e in bo.error)
+    assert bo.text_input(key="board_code").value == "seminar-1" and current_class() == "class"
+    bo.text_input(key="board_lecturer").set_value(LECTURER)
     bo.button(key="board_new_class").click().run()  # the lecturer starts a fresh class
     assert not bo.exception
     assert bo.text_input(key="board_code").value == current_class() != "seminar-1"
     assert any("No runs" in i.value for i in bo.info)
     assert len(board_frame("seminar-1")) == 2
+
+
+def _post(code: str, who: str, key: str, created: str, store: Path) -> None:
+    label_run(code, who, {"key": key}, root=store)
+    path = store / "boards" / f"{code}.jsonl"  # the time it was posted: set, so the order does not hang on a clock
+    lines = path.read_text().splitlines()
+    lines[-1] = lines[-1].replace(lines[-1].split('"created": "')[1].split('"')[0], created)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_best_is_the_first_to_reach_it_ties_are_named_and_groups_never_mix(class_env: Path) -> None:
+    from kdcore.course import course_student
+    from kdcore.store import open_store
+
+    store = open_store()
+
+    def result(dataset: str, hidden: tuple[int, ...], t: float, acc: float, standin: bool = False) -> str:
+        cfg = course_student(dataset, "hinton", hidden=hidden).replace(temperature=t)
+        key = f"k-{dataset}-{hidden[0]}-{int(t)}"
+        store.put(key, {"name": cfg.short_name(), "config": cfg.to_dict(), "dataset": dataset, "is_standin": standin,
+                        "data_source_id": "mnist-5k" if standin else dataset, "metrics": {"accuracy": acc}})
+        return key
+
+    a = result("mnist", (784, 784), 4.0, 0.95, standin=True)
+    b = result("mnist", (784, 784), 8.0, 0.95, standin=True)  # the same best, another setting: a tie
+    c = result("mnist", (64,), 8.0, 0.90, standin=True)
+    d = result("fashion_mnist", (784, 784), 4.0, 0.89)
+    _post("c2", "Ada", a, "2026-01-01T10:00:00+00:00", class_env)
+    _post("c2", "Bo", b, "2026-01-01T10:05:00+00:00", class_env)
+    _post("c2", "Cy", a, "2026-01-01T10:09:00+00:00", class_env)  # Ada's setting re-posted later
+    _post("c2", "Cy", c, "2026-01-01T10:10:00+00:00", class_env)
+    _post("c2", "Di", d, "2026-01-01T10:11:00+00:00", class_env)
+    groups = {(g["data"], g["student"]): g for g in board_summary(board_frame("c2"))["groups"]}
+    assert len(groups) == 3  # MNIST-5k and Fashion-MNIST apart; the 64-unit student apart from the course one
+    mnist = next(g for (data, student), g in groups.items() if "784-784" in student and data.startswith("MNIST"))
+    assert "stand-in" in mnist["data"] and mnist["standin"]  # the stand-in is flagged where its numbers are shown
+    assert [(h["who"], h["setting"].split(" · ")[-1]) for h in mnist["best"]["holders"]] == [
+        ("Ada", "Hinton KD, T = 4, α = 0.5"), ("Bo", "Hinton KD, T = 8, α = 0.5")]
+    assert mnist["best"]["holders"][0]["also"] == ["Cy"] and mnist["runs"] == 3
+    fashion = next(g for (data, _), g in groups.items() if data == "Fashion-MNIST")
+    assert fashion["best"]["accuracy"] == 89.0 and fashion["spread"] == {"min": 89.0, "max": 89.0, "std": 0.0}
+    small = next(g for (_, student), g in groups.items() if student.startswith("MLP 64 "))
+    assert small["best"]["accuracy"] == 90.0 and [h["who"] for h in small["best"]["holders"]] == ["Cy"]
+
+
+def test_without_kd_lecturer_code_a_random_code_is_printed_once(monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from kdcore import board
+
+    monkeypatch.delenv("KD_LECTURER_CODE", raising=False)
+    monkeypatch.setattr(board, "_random_code", None)
+    code = board.lecturer_code()
+    assert board.lecturer_code() == code and len(code) >= 12
+    err = capsys.readouterr().err
+    assert err.count(code) == 1 and "KD_LECTURER_CODE" in err
+    with pytest.raises(ConfigError, match="server log"):
+        board.check_lecturer("")
+    board.check_lecturer(code)
 
 
 # ---- issue 23: hostile and careless input on the board -------------------------------------------------
@@ -95,11 +173,13 @@ def test_names_on_the_board_are_shown_as_text(class_env: Path) -> None:
     at = apphelpers.open_page("app_pages/class_board.py", 120)
     at.text_input(key="board_code").set_value("c1").run()
     assert not at.exception
-    best = " ".join(c.value for c in at.caption if c.value.startswith("Best"))
-    assert plain(HOSTILE_NAMES[0]) in best and "](http" not in best  # escaped: no image, no link
-    assert sorted(at.dataframe[0].value["who"]) == sorted(HOSTILE_NAMES)  # the table shows them as typed
-    help_text = {m.label: m.help for m in at.metric}["Best so far"]
-    assert plain(HOSTILE_NAMES[0]) in help_text
+    # names reach the page only in tables (text, never markdown): the best's holder as typed, no image, no link
+    summary = next(d.value for d in at.dataframe if "first to reach it" in d.value.columns)
+    assert HOSTILE_NAMES[0] in summary["first to reach it"].iloc[0]
+    markdown = " ".join(m.value for m in [*at.markdown, *at.caption, *at.info, *at.warning])
+    assert "](http" not in markdown and plain(HOSTILE_NAMES[0]) not in markdown
+    runs = next(d.value for d in at.dataframe if "who" in d.value.columns)
+    assert sorted(runs["who"]) == sorted(HOSTILE_NAMES)  # the table shows them as typed
 
 
 def test_a_malformed_board_line_is_skipped_with_a_note_and_the_rest_kept(class_env: Path) -> None:
@@ -114,7 +194,7 @@ def test_a_malformed_board_line_is_skipped_with_a_note_and_the_rest_kept(class_e
     assert not at.exception and not at.error
     notes = " ".join(c.value for c in at.caption)
     assert "line 2 of the board file" in notes and "line 3 of the board file" in notes
-    assert sorted(at.dataframe[0].value["who"]) == ["Ada", "Bo"]
+    assert sorted(next(d.value for d in at.dataframe if "who" in d.value.columns)["who"]) == ["Ada", "Bo"]
 
 
 @pytest.mark.parametrize(("failure", "words"), [

@@ -230,7 +230,7 @@ def test_a_resumed_job_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     import torch
 
     from kdcore.models.contract import ModelOutput
-    from kdcore.train.loop import JobCancelled, fit
+    from kdcore.train.loop import FitSpec, JobCancelled, fit
 
     monkeypatch.setenv("KD_CHECKPOINT_EVERY_S", "0")
     torch.manual_seed(0)
@@ -259,8 +259,8 @@ def test_a_resumed_job_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
         torch.manual_seed(0)
         try:
-            fit(Tiny(), CE(), x, y, x, y, epochs=3, batch_size=32, lr=1e-2, seed=0, progress=progress,
-                cancel=cancel, checkpoint_path=tmp_path / "ck.pt")
+            fit(Tiny(), CE(), x, y, x, y, FitSpec(epochs=3, batch_size=32, lr=1e-2, seed=0, progress=progress,
+                                                  cancel=cancel, checkpoint_path=tmp_path / "ck.pt"))
         except JobCancelled:
             pass
         return events

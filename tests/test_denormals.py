@@ -7,7 +7,7 @@ import torch
 
 from kdcore.losses import CrossEntropy
 from kdcore.models.mnist import StudentMLP
-from kdcore.train.loop import adam, fit, flush_denormals
+from kdcore.train.loop import FitSpec, adam, fit, flush_denormals
 
 TINY = torch.finfo(torch.float32).tiny  # smallest normal float32: below it (and above 0) a value is denormal
 
@@ -48,8 +48,8 @@ def _train(flush: bool) -> dict[str, torch.Tensor]:
     y = (x[:, 0, 1, 1] > 0.5).long()
     torch.manual_seed(0)
     model = StudentMLP(hidden=(8,), num_classes=2, in_features=16)
-    fit(model, CrossEntropy(), x, y, x[:64], y[:64], epochs=1, batch_size=4, lr=1e-3, seed=0,
-        device=torch.device("cpu"))
+    fit(model, CrossEntropy(), x, y, x[:64], y[:64], FitSpec(epochs=1, batch_size=4, lr=1e-3, seed=0,
+                                                             device=torch.device("cpu")))
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 

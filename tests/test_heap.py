@@ -14,7 +14,7 @@ from kdcore.jobs.heap import _libc
 
 
 def _faults_per_step(variant: str) -> float:
-    code = ("import json; from kdcore.bench import heap_child; "
+    code = ("import json; from kdcore.bench.engine import heap_child; "
             f"print('BENCH' + json.dumps(heap_child({variant!r}, 2048, True)))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH")]
@@ -22,6 +22,7 @@ def _faults_per_step(variant: str) -> float:
     return json.loads(line[0][5:])["page_faults_per_step"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_libc() is None, reason="not glibc: the heap policy changes nothing here")
 def test_heap_policy_costs_no_page_faults_per_step_where_the_old_fix_did() -> None:
     assert _faults_per_step("policy") < 50

@@ -36,6 +36,7 @@ def empty_env(shipped_env: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyP
 
 
 # ---- engine ----------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_attention_comparison_rows_maps_and_distances(shipped_env: pytest.MonkeyPatch) -> None:
     cmp = learn.attention_comparison("mnist", index=0, n_mean=200)
     assert cmp.available, cmp.notice
@@ -156,6 +157,7 @@ def _map_captions(at: AppTest) -> list[str]:
     return [img.caption for el in at.get("image") for img in el.proto.imgs if " · conv" in img.caption]
 
 
+@pytest.mark.slow
 def test_learn_page_shows_three_rows_of_maps_and_the_hint_chart(shipped_env: pytest.MonkeyPatch) -> None:
     at = _learn_page()
     assert not at.error, [e.value for e in at.error]

@@ -17,6 +17,7 @@ def _texts(at: AppTest) -> str:
                      for e in getattr(at, kind))
 
 
+@pytest.mark.slow
 def test_every_step_walked_in_apptest_with_answers_from_the_store(shipped_env: pytest.MonkeyPatch) -> None:
     at = apphelpers.open_page(PAGE, 180)
     assert at.selectbox(key="ls_dataset").value == "fashion_mnist"  # leads with full Fashion-MNIST where shipped

@@ -45,6 +45,7 @@ def _open_with_link(page: str, query: dict[str, str]) -> AppTest:
     return at
 
 
+@pytest.mark.slow
 def test_playground_opens_on_a_shared_link_and_writes_its_own(shipped_env: pytest.MonkeyPatch) -> None:
     at = _open_with_link("app_pages/temperature.py", {"dataset": "fashion_mnist", "T": "16", "image": "42"})
     assert at.selectbox(key="pg_dataset").value == "fashion_mnist"

@@ -138,6 +138,7 @@ def test_progress_is_reported(ds):
     assert seen[-1] == (12, 12)
 
 
+@pytest.mark.slow
 def test_synthetic_is_deterministic(tmp_path):
     a = make_synthetic_mhist(tmp_path / "a", 4, 2, seed=1)
     b = make_synthetic_mhist(tmp_path / "b", 4, 2, seed=1)
@@ -419,6 +420,7 @@ if os.name != "posix":  # the symlink/absolute-path cases assume POSIX paths
     pytestmark = pytest.mark.skip("POSIX only")
 
 
+@pytest.mark.slow
 def test_standin_classes_are_learnable(tmp_path, monkeypatch):
     """Frozen ImageNet MobileNetV2 features + a linear head (stage 1 of the course) separate HP from SSA."""
     from importlib.util import find_spec

@@ -20,7 +20,7 @@ from kdcore.methods.fitnet import hint_layers
 from kdcore.models.mhist import FEATURE_SHAPES, build_backbone_model
 from kdcore.store import ResultStore
 from kdcore.train.job import job_key, run_job
-from kdcore.train.loop import fit
+from kdcore.train.loop import FitSpec, fit
 from kdcore.train.transfer import Augment, CachedTeacherLogits, schedule
 
 TINY = "mhist-synthetic-6-4"
@@ -71,6 +71,7 @@ def test_maps_are_the_block_outputs_with_declared_shapes(nets, arch):
     assert list(m.state_dict()) == [prefix + k for k in ref] + ["head.1.weight", "head.1.bias"]
 
 
+@pytest.mark.slow
 def test_memory_figures_match_a_measurement(nets):
     for arch, net in nets.items():
         measured = live_peak_bytes_per_example(net, (3, 224, 224))
@@ -113,6 +114,7 @@ def test_bad_settings_refused_before_any_training(tmp_path, method, params, mess
     assert not list((tmp_path / "store").rglob("result.json"))  # the teacher was not trained first
 
 
+@pytest.mark.slow
 def test_probe_check_on_the_built_networks(nets):
     with pytest.raises(ConfigError, match=re.escape("no feature 'map56'")):
         check_method_fits(_student("attention", (("at_layers", "map56"),)), nets["mobilenet_v2"], nets["resnetv2_50"])
@@ -145,8 +147,8 @@ def test_stage2_teacher_sees_the_same_augmented_images_and_kd_reads_the_cache():
     y = torch.tensor([0, 1, 0, 1])
     cached = torch.randn(4, 2) * 5
     loss = CachedTeacherLogits(AttentionTransfer([("map28", "map28"), ("map7", "map7")], alpha=0.5), cached)
-    rows = fit(student, loss, x, y, x[:2], y[:2], epochs=1, batch_size=4, lr=1e-3, seed=0, teacher=teacher,
-               transform=Augment(student), micro_batch=2, eval_batch_size=2, device=torch.device("cpu"))
+    rows = fit(student, loss, x, y, x[:2], y[:2], FitSpec(epochs=1, batch_size=4, lr=1e-3, seed=0, teacher=teacher,
+               transform=Augment(student), micro_batch=2, eval_batch_size=2, device=torch.device("cpu")))
     assert rows[0]["loss_at"] < 1e-6 and rows[0]["loss_kd"] > 1e-3
 
 
@@ -155,6 +157,7 @@ def shared_store(tmp_path_factory) -> ResultStore:
     return ResultStore(tmp_path_factory.mktemp("feature-jobs"))  # one teacher for both methods
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("method", "term"), [("attention", "at"), ("fitnet", "hint")])
 def test_tiny_feature_job_end_to_end(shared_store, method, term):
     cfg = _student(method)
@@ -195,6 +198,7 @@ def test_every_mhist_page_method_builds_a_valid_pipeline(monkeypatch):
     assert lab.pipeline_configs("mhist_synthetic") == lab.pipeline_configs("mhist_synthetic", method="hinton")
 
 
+@pytest.mark.slow
 def test_subclass_distillation_runs_on_the_mhist_pair(shared_store):
     """The binary task the method was made for: a ResNetV2-50 with 2 subclasses per class, a MobileNetV2
     distilling all 4 subclass logits; metrics are on the 2 classes."""

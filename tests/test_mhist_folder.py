@@ -93,6 +93,7 @@ def test_jobs_differing_only_in_data_dir_have_other_keys_and_read_other_data(env
     assert ra["config"]["data_dir"] == str(a) and ra["key"] != rb["key"]
 
 
+@pytest.mark.slow
 def test_mhist_page_trains_and_tests_on_the_typed_folder(env_b, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                          fresh_app_caches: None) -> None:
     """KD_MHIST_DIR = B; the user types A and presses Run: every job of the pipeline reads A."""
@@ -145,6 +146,7 @@ def test_data_pair_matches_what_the_engine_uses(name: str) -> None:
         assert pair.num_classes == 10 and pair.positive_class is None and pair.positive_index is None
 
 
+@pytest.mark.slow
 def test_data_pair_unknown_name_and_no_heavy_imports() -> None:
     import subprocess
     import sys

@@ -86,6 +86,7 @@ def test_bad_early_stop_refused_before_any_training(tmp_path, params, epochs, me
     assert not list(tmp_path.rglob("result.json"))  # refused while the jobs were built: nothing trained
 
 
+@pytest.mark.slow
 def test_early_stopped_teacher_on_the_mhist_pair(store):
     full = _teacher()
     early = early_stopped_teacher(full, default_stop_epochs(full))
@@ -102,6 +103,7 @@ def test_early_stopped_teacher_on_the_mhist_pair(store):
 
 
 # ---- born-again ---------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_born_again_student_is_a_second_resnetv2_50(store):
     teacher = _teacher()
     gen1 = born_again_configs(teacher, 1)[0]
@@ -116,6 +118,7 @@ def test_born_again_student_is_a_second_resnetv2_50(store):
     assert 0.0 <= r["metrics"]["auc"] <= 1.0
 
 
+@pytest.mark.slow
 def test_ban_ensemble_on_the_mhist_pair(store):
     from kdcore.methods.born_again import ban_ensemble_config
 
@@ -128,6 +131,7 @@ def test_ban_ensemble_on_the_mhist_pair(store):
 
 
 # ---- teacher-assistant KD ----------------------------------------------------------------------------
+@pytest.mark.slow
 def test_teacher_assistant_chain_on_the_mhist_pair(store):
     assistant, student = teacher_assistant_configs(_teacher(), student=_student("takd", _teacher()))
     assert (assistant.arch, assistant.method, student.teacher) == ("resnet18", "hinton", assistant)
@@ -144,6 +148,7 @@ def test_teacher_assistant_chain_on_the_mhist_pair(store):
     assert 0.0 <= r["metrics"]["f1"] <= 1.0
 
 
+@pytest.mark.slow
 def test_memory_estimate_knows_the_assistant():
     from kdcore.models.mhist import build_backbone_model
 

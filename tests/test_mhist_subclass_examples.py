@@ -45,6 +45,7 @@ def teacher(store: ResultStore) -> dict:
     return run_job(_pipeline()[0], store=store)  # trained by the first test, fetched after
 
 
+@pytest.mark.slow
 def test_mhist_examples_are_the_teachers_own_split(store: ResultStore, teacher: dict) -> None:
     ex = compute_subclass_examples(teacher, store, per_subclass=3)
     data = load_dataset("mhist_synthetic", TINY)
@@ -72,6 +73,7 @@ def test_mhist_examples_are_the_teachers_own_split(store: ResultStore, teacher: 
     assert "stand-in data" in ex.caption() and "random init" in ex.caption() and ex.summary()
 
 
+@pytest.mark.slow
 def test_page_engine_finds_the_pipelines_teacher_and_computes_once(store: ResultStore, teacher: dict,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from kdcore.views import lab, mhist_view
@@ -92,6 +94,7 @@ def test_page_engine_finds_the_pipelines_teacher_and_computes_once(store: Result
     assert "means nothing" in mhist_view.subclass_note(again)
 
 
+@pytest.mark.slow
 def test_mhist_page_shows_the_subclass_tiles(store: ResultStore, teacher: dict, monkeypatch: pytest.MonkeyPatch,
                                              tmp_path, fresh_app_caches) -> None:
     """The page runs the (test-size) subclass pipeline's teacher through the job runner (fetched from the
@@ -118,6 +121,7 @@ def test_mhist_page_shows_the_subclass_tiles(store: ResultStore, teacher: dict, 
     assert "means nothing" in notes and ex.summary() in notes
 
 
+@pytest.mark.slow
 def test_mhist_page_answers_the_shipped_subclass_pipeline_without_training(shipped_env: pytest.MonkeyPatch) -> None:
     """Offline first run: the stand-in subclass pipeline and its teacher's tiles come from assets/store
     (results without weights + the precomputed artefact), so nothing trains and the pictures show."""

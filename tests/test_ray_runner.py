@@ -16,6 +16,7 @@ from kdcore.store import ResultStore
 TINY = dict(epochs=1, train_limit=256, test_limit=200, data_source="mnist-5k")
 
 
+@pytest.mark.slow
 def test_runner_jobs_on_a_local_ray_give_the_local_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ray = pytest.importorskip("ray")
     teacher = course_teacher("mnist", **TINY)
@@ -43,3 +44,36 @@ def test_runner_jobs_on_a_local_ray_give_the_local_results(tmp_path: Path, monke
     assert stored.get(want["key"], need_weights=True) is not None  # in the runner's store, under the same key
     assert stored.get(want["teacher_key"], need_weights=True) is not None
     assert runner.stats["dispatched"] == 2
+
+
+@pytest.mark.slow
+def test_a_ray_sweep_of_two_students_of_one_new_teacher_trains_the_teacher_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python -m kdcore sweep --executor ray`` (its engine call, ``cli.run_many``) submits to the job runner in
+    Ray mode: the new teacher becomes one Ray task of its own, and both students learn from that one."""
+    pytest.importorskip("ray")
+    from kdcore.cli import run_many
+    from kdcore.jobs import ray_executor
+
+    monkeypatch.setenv("KD_STORE_DIR", str(tmp_path / "store"))
+    teacher = course_teacher("mnist", **TINY)
+    students = [course_student("mnist", "hinton", teacher=teacher, seed=s, temperature=t, **TINY)
+                for s, t in ((4, 2.0), (4, 8.0))]
+    sent: list[str] = []
+    real = ray_executor.run_job_on_ray
+
+    def recorded(config, *args, **kwargs):  # noqa: ANN001, ANN202 - the runner's call, passed on unchanged
+        sent.append(config.short_name())
+        return real(config, *args, **kwargs)
+
+    monkeypatch.setattr(ray_executor, "run_job_on_ray", recorded)
+    results = run_many(students, executor="ray")  # starts a local Ray and shuts it down afterwards
+    import ray
+
+    assert not ray.is_initialized()
+    assert sent.count(teacher.short_name()) == 1 and len(sent) == 3  # the teacher once, then each student
+    assert sent[0] == teacher.short_name()
+    store = ResultStore(tmp_path / "store")
+    [teacher_entry] = [r for r in store.list() if r["config_key"] == teacher.key()]  # stored once
+    assert all(r["teacher_key"] == teacher_entry["key"] for r in results)
+    assert [r["config_key"] for r in results] == [s.key() for s in students] and not any(r["cached"] for r in results)

@@ -64,6 +64,7 @@ def test_empty_means_default(clean_env: pytest.MonkeyPatch) -> None:
     ("KD_APP_TINY", "False", "app_tiny", None),
     ("KD_COST_CLASSES", "1,2", "cost_classes", (1, 2)),
     ("KD_SEEDS", "0, 1", "seeds", (0, 1)),
+    ("KD_LECTURER_CODE", " ece1512-lecturer ", "lecturer_code", "ece1512-lecturer"),
 ])
 def test_good_values(clean_env: pytest.MonkeyPatch, name: str, raw: str, field: str, value: object) -> None:
     clean_env.setenv(name, raw)
@@ -90,6 +91,8 @@ def test_good_values(clean_env: pytest.MonkeyPatch, name: str, raw: str, field: 
     ("KD_COST_CLASSES", "one", "KD_COST_CLASSES=1,2"),
     ("KD_SEEDS", "0;1", "KD_SEEDS=0,1"),
     ("KD_SEEDS", ",", "KD_SEEDS=0,1"),
+    ("KD_LECTURER_CODE", "abc", "KD_LECTURER_CODE=ece1512-lecturer"),  # too short: guessed
+    ("KD_LECTURER_CODE", "my code!", "KD_LECTURER_CODE=ece1512-lecturer"),
 ])
 def test_malformed_value_names_variable_value_and_example(clean_env: pytest.MonkeyPatch, name: str, raw: str,
                                                            example: str) -> None:
@@ -155,6 +158,7 @@ def test_every_kd_variable_in_kdcore_is_a_setting_and_documented() -> None:
     assert all(f"``{name}``" in doc for name in ENV_VARS)
 
 
+@pytest.mark.slow
 def test_settings_module_is_light() -> None:
     """No torch at import time, and of kdcore only kdcore.errors (no import circles: config reads data.pairs, which
     reads settings)."""

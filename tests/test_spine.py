@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from kdcore.cli import main as cli_main
-from kdcore.methods import METHODS, get_method
+from kdcore.config import ConfigError
+from kdcore.methods import METHODS, get_method, validate
 from kdcore.train import job_key
 from kdcore.views import lab
 
@@ -55,14 +56,28 @@ def test_every_lab_method_runs_from_the_cli_with_the_lab_s_jobs(method: str, cap
     assert teacher == (job_key(config.teacher) if config.teacher is not None else "None"), method
 
 
-def test_every_method_is_one_registry_entry_with_what_callers_ask() -> None:
+def test_every_method_is_one_registry_entry_whose_jobs_pass_its_own_checks() -> None:
+    """Each entry answers for itself: the job it builds for the course student validates; without the teacher it
+    distils from (or, label-only, with one) the same job is refused."""
+    teacher, student = lab.course_teacher("mnist"), lab.course_student("mnist")
     for name, method in METHODS.items():
         assert method.name == name and method.title and method.summary
-        assert method.needs_teacher == (name not in ("scratch", "subclass_teacher"))
-    assert {m for m, _ in lab.mhist_methods()} == {n for n, m in METHODS.items() if m.mhist_note is not None}
-    assert set(lab.MHIST_METHOD_NOTES) <= {m for m, _ in lab.mhist_methods()}
+        job = validate(method.job(teacher, student.replace(**method.student_settings)))
+        assert job.method == name
+        with pytest.raises(ConfigError, match="teacher"):
+            validate(job.replace(teacher=None) if method.needs_teacher else job.replace(teacher=teacher))
 
 
+def test_each_method_the_mhist_page_offers_builds_a_valid_pipeline_there() -> None:
+    offered = [m for m, _ in lab.mhist_methods()]
+    assert "hinton" in offered  # the page's default
+    for name in offered:
+        jobs = lab.pipeline_configs("mhist_synthetic", method=name)
+        assert [validate(j) for j in jobs] and jobs[-1].method == name, name
+        assert all(j.dataset == "mhist_synthetic" for j in jobs), name
+
+
+@pytest.mark.slow
 def test_a_job_that_cannot_fit_is_refused_before_training(tmp_path: Path) -> None:
     """The CLI goes through the runner's memory guard: a clear refusal, non-zero exit, no traceback."""
     env = {**os.environ, "KD_MEMORY_BUDGET": "1GB", "KD_STORE_DIR": str(tmp_path / "store"), "KD_OFFLINE": "1"}
@@ -75,6 +90,7 @@ def test_a_job_that_cannot_fit_is_refused_before_training(tmp_path: Path) -> Non
     assert not list((tmp_path / "store").glob("objects/*"))
 
 
+@pytest.mark.slow
 def test_two_students_of_one_new_teacher_train_it_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The runner sees the teacher chain: the teacher is a job of its own, queued first and shared."""
     from kdcore.course import course_student, course_teacher

@@ -41,6 +41,7 @@ store.ResultStore(sys.argv[1]).put("kstalled", {"i": 0}, {"weights": {"w": torch
 """
 
 
+@pytest.mark.slow
 def test_a_killed_writers_staging_folder_is_removed_and_a_live_ones_kept(tmp_path: Path) -> None:
     root = tmp_path / "store"
     staging = root / store_module.STAGING_DIR
@@ -134,6 +135,7 @@ ResultStore(sys.argv[1]).add_tensors("k1", "extra", {"e": torch.ones(8)})
 """
 
 
+@pytest.mark.slow
 def test_a_re_add_killed_between_its_two_steps_leaves_a_valid_entry(tmp_path: Path) -> None:
     root = tmp_path / "store"
     entry(ResultStore(root), "k1")

@@ -202,6 +202,7 @@ def test_a_hand_edited_result_is_never_printed_and_recompute_prints_the_new_figu
     assert cli_main(args) == 0 and "99.90%" not in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_weights_that_do_not_fit_their_network_are_quarantined_and_the_teacher_retrained(store: ResultStore) -> None:
     teacher = course_teacher("mnist", **TINY)
     key = job_key(teacher)

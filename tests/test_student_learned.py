@@ -48,6 +48,7 @@ def _recount(kd: dict, scratch: dict, store: object) -> tuple[dict[str, int], di
                                                                for name, m in masks.items()}
 
 
+@pytest.mark.slow
 def test_every_job_stores_compact_predictions_that_score_its_accuracy(use_pair: Path) -> None:
     store = open_store()
     for r in store.list():
@@ -75,6 +76,7 @@ def test_view_counts_match_a_recomputation_from_the_stored_predictions(use_pair:
         assert ex.scratch == ex.true != ex.kd
 
 
+@pytest.mark.slow
 def test_page_shows_the_counts(use_pair: Path) -> None:
     at = apphelpers.open_page("app_pages/student_learned.py", 120)
     assert not at.error

@@ -110,6 +110,7 @@ def _captions(at: AppTest) -> list[str]:
     return [img.caption for el in at.get("image") for img in el.proto.imgs]
 
 
+@pytest.mark.slow
 def test_learn_page_shows_the_shipped_subclass_examples(shipped_env: pytest.MonkeyPatch) -> None:
     shipped = load_subclass_examples("mnist", LayeredStore(ResultStore(SHIPPED_STORE, readonly=True)))
     assert shipped is not None, f"no subclass examples in {SHIPPED_STORE}: run `{MAKE_COMMAND}`"

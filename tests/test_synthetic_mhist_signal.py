@@ -55,6 +55,7 @@ COLOUR = slice(0, 6)  # mean and spread of R, G, B
 EVERYTHING = slice(0, 8)
 
 
+@pytest.mark.slow
 def test_colour_statistics_tell_the_classes_apart_but_not_perfectly(generated: Path) -> None:
     parts = features_and_labels(generated)
     y_test = parts["test"][1]
@@ -68,6 +69,7 @@ def test_colour_statistics_tell_the_classes_apart_but_not_perfectly(generated: P
     assert majority + 0.1 <= accuracy < 0.99 and auc < 0.99, (accuracy, auc)
 
 
+@pytest.mark.slow
 def test_generation_is_deterministic(tmp_path: Path) -> None:
     one, two = (make_synthetic_mhist(tmp_path / name, n_train=9, n_test=6, seed=11) for name in ("one", "two"))
     assert (one / "annotations.csv").read_bytes() == (two / "annotations.csv").read_bytes()

@@ -3,8 +3,10 @@ and logits that were not computed on these inputs are never used."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import pytest
 import torch
 
 from kdcore.course import course_student, course_teacher
@@ -30,8 +32,22 @@ def _teacher_without_weights(tmp_path: Path) -> tuple[ResultStore, dict]:
     return shipped, meta
 
 
-def test_kd_job_learns_from_stored_logits_without_the_teachers_weights(tmp_path: Path) -> None:
-    shipped, _ = _teacher_without_weights(tmp_path)
+@pytest.fixture(scope="module")
+def made_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """:func:`_teacher_without_weights`, trained once for the module; each test gets its own copy of the store."""
+    root = tmp_path_factory.mktemp("teacher-logits")
+    _teacher_without_weights(root)
+    return root / "shipped"
+
+
+def _shipped_copy(made_once: Path, tmp_path: Path) -> ResultStore:
+    shutil.copytree(made_once, tmp_path / "shipped")
+    return ResultStore(tmp_path / "shipped")
+
+
+@pytest.mark.slow
+def test_kd_job_learns_from_stored_logits_without_the_teachers_weights(made_once: Path, tmp_path: Path) -> None:
+    shipped = _shipped_copy(made_once, tmp_path)
     teacher = course_teacher("mnist", **TINY)
     student = course_student("mnist", "hinton", teacher=teacher, seed=1, **TINY)
     assert stored_teacher(student, shipped) is not None  # the runner queues no teacher job for it
@@ -45,8 +61,9 @@ def test_kd_job_learns_from_stored_logits_without_the_teachers_weights(tmp_path:
     assert stored_teacher(fitnet, shipped) is None
 
 
-def test_logits_of_other_inputs_are_not_used(tmp_path: Path) -> None:
-    shipped, meta = _teacher_without_weights(tmp_path)
+@pytest.mark.slow
+def test_logits_of_other_inputs_are_not_used(made_once: Path, tmp_path: Path) -> None:
+    shipped = _shipped_copy(made_once, tmp_path)
     key = stored_teacher(course_student("mnist", "hinton", teacher=course_teacher("mnist", **TINY), **TINY),
                          shipped)["key"]
     x = load_dataset("mnist", "mnist-5k").x_train

@@ -48,6 +48,7 @@ def test_real_mhist_missing_says_how_to_get_it():
     assert isinstance(e.value, MhistError)
 
 
+@pytest.mark.slow
 def test_teacher_scratch_kd_end_to_end(tmp_path):
     store = ResultStore(tmp_path / "store")
     events: list[dict] = []
@@ -117,6 +118,7 @@ class _CancelAfter:
             self.event.set()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("stage", "params"), [
     ("stage1", (("stage1_epochs", 3), ("stage2_epochs", 0))),  # head epochs on cached features
     ("stage2", (("stage1_epochs", 1), ("stage2_epochs", 2))),  # fine-tuning (stage 1 skipped on resume)

@@ -1,6 +1,7 @@
-"""Jobs on Ray: each config becomes one ``ray.remote`` task that calls ``run_job`` on a worker — a sweep's
-configs (:func:`run_on_ray`), or every job of the job runner when ``KD_RAY_ADDRESS`` is set
-(:func:`run_job_on_ray`: the runner keeps its queue, de-duplication and memory guard; Ray runs the work).
+"""Jobs on Ray: the job runner in mode ``ray`` hands each job to one ``ray.remote`` task that calls ``run_job`` on a
+worker (:func:`run_job_on_ray`) — every job of the app's runner when ``KD_RAY_ADDRESS`` is set, and a sweep's jobs
+with ``python -m kdcore sweep --executor ray`` (:func:`kdcore.jobs.sweep.run_configs`). The runner keeps its queue,
+de-duplication, teacher chains (a teacher becomes a task of its own, once) and memory guard; Ray runs the work.
 
 Ray is optional (``pip install -r requirements-ray.txt``); nothing else in kdcore imports it.
 
@@ -12,10 +13,9 @@ cluster without a shared disk the results still land in the local store, under t
 
 Memory: each task asks Ray for ``memory=`` the job's estimated peak (:mod:`kdcore.jobs.memory`),
 so Ray's scheduler never starts more jobs on a node than its memory holds (it reserves, it does not
-enforce). Before anything is sent, each job gets the local runner's check against
-``KD_MEMORY_BUDGET`` (the budget of one job here: Ray does the sharing), and a job bigger than
-the largest live node is refused too, since Ray would leave it pending for ever; a refused job fails
-with the reason, the others run.
+enforce). Before anything is sent, each job gets the runner's check against ``KD_MEMORY_BUDGET`` (the
+budget of one job here: Ray does the sharing), and a job bigger than the largest live node is refused
+too, since Ray would leave it pending for ever; a refused job fails with the reason, the others run.
 """
 
 from __future__ import annotations
@@ -144,6 +144,24 @@ def connect(address: str | None) -> object:
     return ray
 
 
+def disconnect() -> None:
+    """Shut down the Ray session :func:`connect` started in this process (one someone else started is left)."""
+    global _own_session
+    ray = import_ray()
+    with _session_lock:
+        if _own_session and ray.is_initialized():
+            ray.shutdown()
+        _own_session = False
+
+
+def cluster_slots(ray: object) -> int:
+    """How many jobs the connected Ray can run at once: its CPUs (a task asks for one), at least 1."""
+    try:
+        return max(1, int(ray.cluster_resources().get("CPU", 1)))
+    except Exception:  # a client connection without the call: one at a time is always right
+        return 1
+
+
 def run_job_on_ray(config: JobConfig, store_root: str, address: str | None, cancel: object | None = None,
                    progress: Callable[[dict], None] | None = None, poll_s: float = 0.5) -> dict:
     """One job of the job runner as a Ray task (``KD_RAY_ADDRESS``): its memory asked of Ray, its teacher's
@@ -177,59 +195,6 @@ def run_job_on_ray(config: JobConfig, store_root: str, address: str | None, canc
     for key, result, groups in reversed(out["entries"]):  # teacher first
         if store.get(key) is None:
             store.put(key, result, groups)
+    if progress is not None:  # as run_job ends a computed job locally (the task's own events stay on the worker)
+        progress({"stage": "done", "message": "done"})
     return {**(store.get(out["result"]["key"]) or out["result"]), "cached": out["result"]["cached"]}
-
-
-def run_on_ray(configs: list[JobConfig], address: str | None = None,
-               progress: Callable[[dict], None] | None = None, num_cpus: int = 2) -> list[dict]:
-    """Run each config as a Ray task on the cluster at ``address`` (``"auto"``, ``"ray://host:10001"``)
-    or on a local Ray started with ``num_cpus`` CPUs; results in the order given."""
-    ray = import_ray()
-    from kdcore.store import open_store
-
-    runtime_env = _runtime_env(address)
-    started_here = not ray.is_initialized()
-    if started_here:
-        # a job-level runtime_env: the workers Ray starts for this driver already have it (a per-task
-        # one would start a second set of workers, each importing torch again)
-        init = {"address": address} if address else {"num_cpus": num_cpus, "include_dashboard": False}
-        ray.init(runtime_env=runtime_env, logging_level="warning", **init)
-    try:
-        task = ray.remote(num_cpus=1, max_retries=1)(_ray_task)
-        if not started_here:  # someone else's Ray session: give our tasks the settings one by one
-            task = task.options(runtime_env=runtime_env)
-        outcomes: list[dict | None] = [None] * len(configs)
-        store = open_store()
-        node_memory = _largest_node_memory(ray)
-        index: dict[object, int] = {}  # Ray object ref -> place in configs
-        for i, c in enumerate(configs):
-            try:
-                need = _memory_request(c, store, shared_store=not address, node_memory=node_memory)
-            except MemoryBudgetError as e:  # as the local runner: this job is refused, the rest run
-                outcomes[i] = {"name": c.short_name(), "config": c.to_dict(), "error": f"{type(e).__name__}: {e}"}
-                if progress is not None:
-                    progress({"index": i, "name": c.short_name(), "stage": "failed", "error": outcomes[i]["error"]})
-                continue
-            index[task.options(memory=need).remote(c.to_dict())] = i
-        pending = list(index)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            i = index[done[0]]
-            try:
-                out = ray.get(done[0])
-                for key, result, groups in reversed(out["entries"]):  # teacher first
-                    if store.get(key) is None:
-                        store.put(key, result, groups)
-                outcomes[i] = {**(store.get(out["result"]["key"]) or out["result"]), "cached": out["result"]["cached"]}
-                event = {"stage": "done"}
-            except Exception as e:  # ray.exceptions.RayTaskError wraps the job's own error
-                cause = getattr(e, "cause", None) or e
-                outcomes[i] = {"name": configs[i].short_name(), "config": configs[i].to_dict(),
-                               "error": f"{type(cause).__name__}: {cause}"}
-                event = {"stage": "failed", "error": outcomes[i]["error"]}
-            if progress is not None:
-                progress({"index": i, "name": configs[i].short_name(), **event})
-        return [o for o in outcomes if o is not None]
-    finally:
-        if started_here:
-            ray.shutdown()

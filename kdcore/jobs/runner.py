@@ -28,7 +28,9 @@ one training job per two cores, since a job uses two threads well), ``KD_QUEUE_L
 ``KD_RUNNER_MODE`` (``process``/``thread``), ``KD_WORKER_THREADS`` (torch threads per worker, default
 ``max(1, cpus // workers)``), ``KD_MEMORY_BUDGET`` (shared by the workers: each job gets ``budget / workers``),
 ``KD_RAY_ADDRESS`` (mode ``ray``: each slot hands its job to a Ray task on that cluster,
-:func:`kdcore.jobs.ray_executor.run_job_on_ray`; ``KD_WORKERS`` is then how many run at once).
+:func:`kdcore.jobs.ray_executor.run_job_on_ray`; ``KD_WORKERS`` is then how many run at once, and each job is
+checked against the whole memory budget: Ray shares the nodes' memory). ``python -m kdcore sweep --executor ray``
+submits its jobs to a runner of its own in mode ``ray`` (:func:`kdcore.jobs.sweep.run_configs`).
 """
 
 from __future__ import annotations
@@ -277,14 +279,14 @@ class JobRunner:
 
     def __init__(self, workers: int | None = None, queue_limit: int | None = None, mode: str | None = None,
                  memory_budget_bytes: int | None = None, store_root: str | Path | None = None,
-                 worker_threads: int | None = None) -> None:
+                 worker_threads: int | None = None, ray_address: str | None = None) -> None:
         env = settings()
         self.workers = workers or env.workers
         self.queue_limit = queue_limit or env.queue_limit
         self.mode = mode or ("ray" if env.ray_address else env.runner_mode)
         if self.mode not in ("auto", "process", "thread", "ray"):
             raise ValueError(f"mode must be 'auto', 'process', 'thread' or 'ray', got {self.mode!r}")
-        self.ray_address = env.ray_address
+        self.ray_address = ray_address or env.ray_address  # mode ray: None starts (or uses) a local Ray
         self.memory_budget = env.memory_budget if memory_budget_bytes is None else memory_budget_bytes
         self.store_root = str(store_root) if store_root is not None else None
         threads = env.worker_threads if env.worker_threads is not None else max(1, (os.cpu_count() or 1) // self.workers)
@@ -329,7 +331,11 @@ class JobRunner:
         # students of one new teacher train it once; each is checked (memory, queue) before anything runs.
         after = self._teacher_jobs(config, store)
         try:
-            check_memory(config, self.memory_budget, teacher_cached=config.teacher is not None, workers=self.workers)
+            # In Ray mode each job is checked against the whole budget (the budget of one job, as
+            # kdcore.jobs.ray_executor says): Ray's scheduler shares a node's memory among the tasks by their
+            # memory requests, so dividing it by the slots here would refuse jobs that fit.
+            share = 1 if self.mode == "ray" else self.workers
+            check_memory(config, self.memory_budget, teacher_cached=config.teacher is not None, workers=share)
             return self._enqueue(config, key, root, recompute, after)
         except Exception:
             with self._cv:
@@ -486,6 +492,15 @@ class JobRunner:
             job.worker.cancel.set()
 
     def _finish(self, job: _Job, state: JobState, result: dict | None = None, error: str | None = None) -> None:
+        if state is JobState.CANCELLED and not self._closed:
+            # cancelled by the people waiting for it: nothing half-made stays, not even its resume checkpoints (a
+            # shutdown keeps them, so the job resumes after a restart, as a killed one does)
+            from kdcore.train.job import drop_checkpoints
+
+            try:
+                drop_checkpoints(open_store(job.store_root), job.key)
+            except OSError:
+                pass
         with self._cv:
             job.state, job.result, job.error, job.worker = state, result, error, None
             if self._active.get((job.store_root, job.key)) is job:

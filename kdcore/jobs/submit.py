@@ -16,7 +16,7 @@ from kdcore.store import open_store
 
 
 def run_through_runner(config: JobConfig, progress: Callable[[dict], None] | None = None, poll_s: float = 0.2,
-                       recompute: bool = False) -> dict:
+                       recompute: bool = False, heartbeat: Callable[[], None] | None = None) -> dict:
     """Run ``config`` through the job runner (or return its stored result at once: ``result["cached"]``).
 
     The one way into a job, for the app and the CLI alike. Every request goes through :func:`kdcore.jobs.get_runner`:
@@ -26,7 +26,9 @@ def run_through_runner(config: JobConfig, progress: Callable[[dict], None] | Non
     events and, while queued, ``{"stage": "queue", "message": "queued: your job is 3rd in the queue",
     "position": 3}`` (position None once it runs).
     If the caller stops waiting (a Streamlit rerun interrupts the script), the request is cancelled;
-    the computation stops only when no one else waits for it.
+    the computation stops only when no one else waits for it. ``heartbeat`` is called every ``poll_s`` without an
+    event: a long epoch sends none, and a Streamlit script only notices a click (Cancel) at its next element
+    update, so the page's heartbeat touches one; whatever it raises stops the wait (and so cancels the job).
 
     A stored result answers even without its weights (most shipped results carry none): the pages
     only show it. A job that later *distils from* it trains the weights it needs (``run_job``).
@@ -52,6 +54,8 @@ def run_through_runner(config: JobConfig, progress: Callable[[dict], None] | Non
             try:
                 event = events.get(timeout=poll_s)
             except queue.Empty:
+                if heartbeat is not None:
+                    heartbeat()
                 continue
             if progress is None:
                 continue

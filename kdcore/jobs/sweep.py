@@ -1,7 +1,8 @@
-"""``run_configs``: run a list of jobs (a sweep) locally through the runner, or as Ray tasks.
+"""``run_configs``: run a list of jobs (a sweep) through the job runner, its jobs on this machine or as Ray tasks.
 
-Either way every result lands in the same store under the same key, so a sweep run on a cluster
-shows up in the app exactly as if it had been run locally.
+Either way the jobs go through :meth:`JobRunner.submit` — its de-duplication, teacher chains (two students of
+one new teacher train it once) and memory guard — and every result lands in the same store under the same key,
+so a sweep run on a cluster shows up in the app exactly as if it had been run locally.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ def run_configs(configs: Sequence[JobConfig], executor: str = "local", address: 
                 on_error: str = "raise") -> list[dict]:
     """Run every config; return their result dicts in the order given.
 
-    executor: ``"local"`` (the process-wide :class:`JobRunner`, or ``runner``) or ``"ray"``
-        (one Ray task per config, see :mod:`kdcore.jobs.ray_executor`; ``address`` of an existing
-        cluster, or None for a local ``ray.init``).
+    executor: ``"local"`` (the process-wide :class:`JobRunner`, or ``runner``) or ``"ray"`` (a runner of
+        its own in mode ``ray``, or ``runner`` when it is one: each job a Ray task, see
+        :mod:`kdcore.jobs.ray_executor`; ``address`` of an existing cluster, or None for a local Ray,
+        started here and shut down afterwards).
     progress: called with ``{"index": i, "name": ..., **event}`` for the jobs' progress events.
     on_error: ``"raise"`` raises :class:`JobFailed` naming every failed job after all have ended;
         ``"record"`` puts ``{"name", "config", "error"}`` in the failed jobs' places instead.
@@ -30,9 +32,7 @@ def run_configs(configs: Sequence[JobConfig], executor: str = "local", address: 
     if on_error not in ("raise", "record"):
         raise ValueError(f"on_error must be 'raise' or 'record', got {on_error!r}")
     if executor == "ray":
-        from kdcore.jobs.ray_executor import run_on_ray
-
-        outcomes = run_on_ray(list(configs), address=address, progress=progress)
+        outcomes = _run_on_ray(list(configs), address, progress, runner)
     elif executor == "local":
         outcomes = _run_local(list(configs), runner or get_runner(), progress)
     else:
@@ -42,6 +42,27 @@ def run_configs(configs: Sequence[JobConfig], executor: str = "local", address: 
         lines = "; ".join(f"{o['name']}: {o['error']}" for o in failed)
         raise JobFailed(f"{len(failed)} of {len(outcomes)} jobs failed: {lines}")
     return outcomes
+
+
+def _run_on_ray(configs: list[JobConfig], address: str | None, progress: ProgressFn | None,
+                runner: JobRunner | None) -> list[dict]:
+    """The jobs through a runner in mode ``ray``, as many at once as the Ray cluster has CPUs."""
+    import kdcore.jobs.ray_executor as ray_executor  # the module (not via the package: no circle)
+
+    if runner is not None and runner.mode != "ray":
+        raise ValueError(f"executor 'ray' needs a runner in mode 'ray', got one in mode {runner.mode!r}")
+    started_here = not ray_executor.import_ray().is_initialized()
+    own = runner is None
+    try:
+        if own:
+            ray = ray_executor.connect(address)
+            runner = JobRunner(workers=ray_executor.cluster_slots(ray), mode="ray", ray_address=address)
+        return _run_local(configs, runner, progress)
+    finally:
+        if own and runner is not None:
+            runner.shutdown()
+        if started_here:
+            ray_executor.disconnect()
 
 
 def _run_local(configs: list[JobConfig], runner: JobRunner, progress: ProgressFn | None) -> list[dict]:

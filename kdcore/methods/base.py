@@ -18,6 +18,7 @@ from types import MappingProxyType
 from torch import nn
 
 from kdcore.config import ConfigError, JobConfig
+from kdcore.losses.base import check_loss_class
 
 # (job config, student network, teacher network or None) -> the loss module the loop sums.
 LossBuilder = Callable[[JobConfig, nn.Module, "nn.Module | None"], nn.Module]
@@ -139,6 +140,13 @@ class Method:
     default_params: Callable[[JobConfig], Mapping[str, object]] = lambda student: MappingProxyType({})
     revision: int = 1
     params: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # The loss protocol (kdcore/losses/base.py), checked where a method is built: a hook with a wrong
+        # signature or name, or a feature method on the MHIST page without the head-only stage's terms, fails here.
+        if self.loss_class is not None:
+            check_loss_class(self.loss_class, f"method {self.name!r}",
+                             needs_logit_terms=self.teacher_features and self.mhist_note is not None)
 
     def check_param_names(self, config: JobConfig) -> None:
         """Refuse a ``method_params`` name this method does not read, listing the ones it does."""

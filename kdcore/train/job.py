@@ -12,6 +12,7 @@ training-set logits → build student + loss (its :class:`~kdcore.methods.Method
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import torch
 
@@ -21,7 +22,7 @@ from kdcore.data.pairs import data_pair
 from kdcore.engine import key_part
 from kdcore.methods import check_method_fits, get_method, validate
 from kdcore.models import build_model
-from kdcore.store import BrokenEntry, open_store, store_key
+from kdcore.store import BrokenEntry, open_store, remove_checkpoint, store_key
 from kdcore.train.common import (
     AnyStore,
     RunTeacher,
@@ -38,7 +39,7 @@ from kdcore.train.common import (
     versions,
     weights_id,
 )
-from kdcore.train.loop import ProgressFn, fit, flush_denormals
+from kdcore.train.loop import FitSpec, ProgressFn, fit, flush_denormals
 
 
 def _noop(_: dict) -> None:
@@ -131,6 +132,16 @@ def run_job(
             return {**compute(config, key, data, store, progress, cancel, run_teacher), "cached": False}
 
 
+def drop_checkpoints(store: AnyStore, key: str) -> None:
+    """Remove every resume checkpoint of job ``key`` (``<key>.pt``, the MHIST stages' ``<key>.stage*.pt``): the job
+    runner's Cancel leaves nothing half-made (an interrupted or killed job keeps them: resubmitting it resumes)."""
+    root = getattr(store, "root", None)
+    if root is None:
+        return
+    for path in (Path(root) / "checkpoints").glob(f"{key}*.pt"):
+        remove_checkpoint(path)
+
+
 def _compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, progress: ProgressFn,
              cancel: object | None, run_teacher: RunTeacher) -> dict:
     t_start = time.perf_counter()
@@ -163,16 +174,15 @@ def _compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, p
         ckpt = store.root / "checkpoints" / f"{key}.pt"
     progress({"stage": "train", "epoch": 0, "epochs": config.epochs, "message": "training"})
     t_train = time.perf_counter()
-    history = fit(
-        model, loss_fn, xtr, ytr, xte, yte,
+    history = fit(model, loss_fn, xtr, ytr, xte, yte, FitSpec(
         epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed,
         teacher=teacher_model, teacher_logits=teacher_logits, progress=progress, cancel=cancel,
         checkpoint_path=ckpt, logits_to_class=class_logits_fn(config),
-    )
+    ))
     return evaluate_and_store(config, key, data, store, model, n_train=len(xtr), xte=xte, yte=yte, history=history,
                               teacher_result=teacher_result, train_s=time.perf_counter() - t_train, t_start=t_start,
                               progress=progress, checkpoints=(ckpt,))
 
 
-__all__ = ["AnyStore", "ConfigError", "class_logits_fn", "eval_logits", "job_key", "load_model", "num_outputs",
-           "result_record", "run_job", "stored_teacher", "subset", "teacher_train_logits", "versions"]
+__all__ = ["AnyStore", "ConfigError", "class_logits_fn", "drop_checkpoints", "eval_logits", "job_key", "load_model",
+           "num_outputs", "result_record", "run_job", "stored_teacher", "subset", "teacher_train_logits", "versions"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from kdcore.losses.base import Batch
+from kdcore.losses.base import Batch, EpochHook
 from kdcore.models.contract import ModelOutput
 from kdcore.settings import settings
 from kdcore.store import read_checkpoint, write_checkpoint
@@ -138,46 +138,51 @@ def _has_conv(model: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in model.modules())
 
 
-def fit(
-    model: nn.Module,
-    loss_fn: nn.Module,
-    x_train: torch.Tensor,
-    y_train: torch.Tensor,
-    x_test: torch.Tensor,
-    y_test: torch.Tensor,
-    *,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    teacher: nn.Module | None = None,
-    teacher_logits: torch.Tensor | None = None,
-    progress: ProgressFn | None = None,
-    cancel: object | None = None,
-    checkpoint_path: Path | None = None,
-    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    eval_every_epoch: bool = True,
-    device: torch.device | None = None,
-    logits_to_class: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    eval_batch_size: int = 1024,
-    micro_batch: int | None = None,
-    checkpoint_last: bool = False,
-) -> list[dict]:
-    """Train ``model`` with the summed terms of ``loss_fn``; return per-epoch history rows.
+@dataclass(frozen=True, eq=False)  # eq=False: it holds tensors and modules, compared by identity
+class FitSpec:
+    """How one run of :func:`fit` goes: everything beyond the model, the loss and the data.
 
     Either ``teacher_logits`` (cached, indexed by ``Batch.index``) or ``teacher`` (run on every
     batch, for feature-based methods) feeds the loss; both None for label-only training.
     ``cancel`` is anything with ``is_set()`` (a ``threading.Event``); checked every batch.
     ``checkpoint_path``: save after an epoch (every ``KD_CHECKPOINT_EVERY_S`` seconds; after the last one only with
     ``checkpoint_last``, for a stage a later stage resumes from) and resume from it when it exists.
-    ``eval_batch_size``: batch of the per-epoch test pass (small for 224×224 backbones: memory).
+    ``transform``: applied to every input batch on the device (the MHIST schedule's augmentation).
+    ``eval_every_epoch``: the test pass after every epoch (else after the last only).
+    ``device``: None picks one (:func:`pick_device`). ``logits_to_class``: network outputs → class logits
+    (subclass teachers). ``eval_batch_size``: batch of the per-epoch test pass (small for 224×224 backbones: memory).
     ``micro_batch``: forward/backward in slices of this size, one optimiser step per batch.
+    """
+
+    epochs: int
+    batch_size: int
+    lr: float
+    seed: int
+    teacher: nn.Module | None = None
+    teacher_logits: torch.Tensor | None = None
+    progress: ProgressFn | None = None
+    cancel: object | None = None
+    checkpoint_path: Path | None = None
+    checkpoint_last: bool = False
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+    eval_every_epoch: bool = True
+    device: torch.device | None = None
+    logits_to_class: Callable[[torch.Tensor], torch.Tensor] | None = None
+    eval_batch_size: int = 1024
+    micro_batch: int | None = None
+
+
+def fit(model: nn.Module, loss_fn: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor,
+        y_test: torch.Tensor, spec: FitSpec) -> list[dict]:
+    """Train ``model`` with the summed terms of ``loss_fn`` as ``spec`` says; return per-epoch history rows.
+
     The calling thread keeps denormal floats flushed afterwards (:func:`flush_denormals`; results are unchanged).
     """
     flush_denormals()
-    device = device or pick_device()
+    device = spec.device or pick_device()
     model.to(device).train()
     loss_fn.to(device).train()
+    teacher = spec.teacher
     if teacher is not None:
         teacher.to(device).eval()
     # Conv nets train ~1.45x faster on CPU (oneDNN) with channels-last weights; restored afterwards
@@ -186,46 +191,38 @@ def fit(
     for m in nets:
         m.to(memory_format=torch.channels_last)
     try:
-        return _fit_epochs(model, loss_fn, x_train, y_train, x_test, y_test, epochs=epochs, batch_size=batch_size,
-                           lr=lr, seed=seed, teacher=teacher, teacher_logits=teacher_logits, progress=progress,
-                           cancel=cancel, checkpoint_path=checkpoint_path, transform=transform,
-                           eval_every_epoch=eval_every_epoch, device=device, logits_to_class=logits_to_class,
-                           eval_batch_size=eval_batch_size, micro_batch=micro_batch, checkpoint_last=checkpoint_last)
+        return _fit_epochs(model, loss_fn, x_train, y_train, x_test, y_test, spec, device)
     finally:
         for m in nets:
             m.to(memory_format=torch.contiguous_format)
 
 
-def _fit_epochs(
-    model: nn.Module, loss_fn: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor,
-    x_test: torch.Tensor, y_test: torch.Tensor, *, epochs: int, batch_size: int, lr: float, seed: int,
-    teacher: nn.Module | None, teacher_logits: torch.Tensor | None, progress: ProgressFn | None,
-    cancel: object | None, checkpoint_path: Path | None, transform: Callable[[torch.Tensor], torch.Tensor] | None,
-    eval_every_epoch: bool, device: torch.device, logits_to_class: Callable[[torch.Tensor], torch.Tensor] | None,
-    eval_batch_size: int, micro_batch: int | None, checkpoint_last: bool,
-) -> list[dict]:
+def _fit_epochs(model: nn.Module, loss_fn: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor,
+                x_test: torch.Tensor, y_test: torch.Tensor, spec: FitSpec, device: torch.device) -> list[dict]:
+    epochs, batch_size, teacher, teacher_logits, cancel = (spec.epochs, spec.batch_size, spec.teacher,
+                                                           spec.teacher_logits, spec.cancel)
     params = [p for p in list(model.parameters()) + list(loss_fn.parameters()) if p.requires_grad]
-    opt = adam(params, lr)
+    opt = adam(params, spec.lr)
     state = FitState()
-    if checkpoint_path is not None:
-        state = _load_checkpoint(checkpoint_path, model, loss_fn, opt, epochs)
-        if state.start_epoch and progress is not None:  # the page and the CLI say so (kdcore.views.lab, cli)
-            progress({"stage": "train", "resumed_from": state.start_epoch,
-                      "message": f"resumed from its checkpoint after epoch {state.start_epoch}/{epochs}"})
+    if spec.checkpoint_path is not None:
+        state = _load_checkpoint(spec.checkpoint_path, model, loss_fn, opt, epochs)
+        if state.start_epoch and spec.progress is not None:  # the page and the CLI say so (kdcore.views.lab, cli)
+            spec.progress({"stage": "train", "resumed_from": state.start_epoch,
+                           "message": f"resumed from its checkpoint after epoch {state.start_epoch}/{epochs}"})
     history = state.history
     n = len(x_train)
     # a resume checkpoint once settings().checkpoint_every_s have passed since the last one; after the last epoch
     # only if asked (the result is stored then): a short job writes none (KD_CHECKPOINT_EVERY_S, kdcore/settings.py)
     every_s, last_saved = settings().checkpoint_every_s, time.perf_counter()
-    to_class = logits_to_class or (lambda z: z)
+    to_class = spec.logits_to_class or (lambda z: z)
     on_device = x_train.device == device
     for epoch in range(state.start_epoch, epochs):
-        if hasattr(loss_fn, "on_epoch_start"):
+        if isinstance(loss_fn, EpochHook):  # the loss protocol (kdcore/losses/base.py)
             loss_fn.on_epoch_start(epoch)
         t0 = time.perf_counter()
         # A per-epoch generator makes the shuffle order a function of (seed, epoch) alone, so a
         # resumed run sees exactly the batches an uninterrupted one would.
-        g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        g = torch.Generator().manual_seed(spec.seed * 100_003 + epoch)
         perm = torch.randperm(n, generator=g)
         sums: dict[str, torch.Tensor] = {}
         correct = torch.zeros((), dtype=torch.long, device=device)  # on the device: no sync every step
@@ -236,12 +233,12 @@ def _fit_epochs(
             xb, yb = x_train[idx], y_train[idx]
             if not on_device:
                 xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-            if transform is not None:
-                xb = transform(xb)
+            if spec.transform is not None:
+                xb = spec.transform(xb)
             opt.zero_grad(set_to_none=True)
             # micro_batch: accumulate the batch's gradient over slices, so a 224×224 backbone fits in
             # memory. The same gradient as one pass for per-example-mean losses (BatchNorm frozen).
-            step = micro_batch or len(idx)
+            step = spec.micro_batch or len(idx)
             for j in range(0, len(idx), step):
                 xs, ys, ids = xb[j: j + step], yb[j: j + step], idx[j: j + step]
                 out = model(xs)
@@ -265,14 +262,16 @@ def _fit_epochs(
         row.update({f"loss_{k}": float(v) / n for k, v in sums.items()})
         row["train_loss"] = sum(row[f"loss_{k}"] for k in sums)
         row["train_acc"] = float(correct) / n
-        if eval_every_epoch or epoch == epochs - 1:
-            logits = predict_logits(model, x_test, batch_size=eval_batch_size, device=device, transform=transform)
+        if spec.eval_every_epoch or epoch == epochs - 1:
+            logits = predict_logits(model, x_test, batch_size=spec.eval_batch_size, device=device,
+                                    transform=spec.transform)
             row["test_acc"] = float((to_class(logits).argmax(1) == y_test).float().mean())
         history.append(row)
         last = epoch == epochs - 1
-        if checkpoint_path is not None and (checkpoint_last if last else time.perf_counter() - last_saved >= every_s):
-            _save_checkpoint(checkpoint_path, model, loss_fn, opt, epoch, history)
+        if spec.checkpoint_path is not None and (spec.checkpoint_last if last else
+                                                 time.perf_counter() - last_saved >= every_s):
+            _save_checkpoint(spec.checkpoint_path, model, loss_fn, opt, epoch, history)
             last_saved = time.perf_counter()
-        if progress is not None:
-            progress({"stage": "train", "epoch": epoch + 1, "epochs": epochs, "row": row})
+        if spec.progress is not None:
+            spec.progress({"stage": "train", "epoch": epoch + 1, "epochs": epochs, "row": row})
     return history

@@ -60,7 +60,7 @@ from torch import nn
 from kdcore import CODE_VERSION
 from kdcore.config import ConfigError, JobConfig
 from kdcore.data import ArrayDataset
-from kdcore.losses.base import Batch
+from kdcore.losses.base import Batch, EpochHook, LogitTerms
 from kdcore.losses.scratch import CrossEntropy
 from kdcore.methods import FeatureSide, check_feature_settings, check_method_fits, get_method
 from kdcore.models import build_model
@@ -82,7 +82,7 @@ from kdcore.train.common import (
     teacher_train_logits,
     weights_id,
 )
-from kdcore.train.loop import ProgressFn, fit, pick_device
+from kdcore.train.loop import FitSpec, ProgressFn, fit, pick_device
 
 # The schedules' lengths are data-set facts: DataPair.stage_epochs (the defaults) and DataPair.pipeline_params (the
 # stand-in's short schedule the app and the shipped results use), in kdcore.data.pairs.
@@ -208,7 +208,7 @@ class HeadOnlyTerms(nn.Module):
 
     def __init__(self, loss: nn.Module) -> None:
         super().__init__()
-        if not hasattr(loss, "logit_terms"):
+        if not isinstance(loss, LogitTerms):  # the protocol (kdcore/losses/base.py); Method checks its loss class
             raise TypeError(f"{type(loss).__name__} has no logit_terms(): it cannot train a head-only stage")
         self._loss = (loss,)
 
@@ -228,9 +228,8 @@ class CachedTeacherLogits(nn.Module):
         self._logits = logits  # not a buffer: no copy in every checkpoint, stays on the CPU
 
     def on_epoch_start(self, epoch: int) -> None:
-        hook = getattr(self.loss, "on_epoch_start", None)
-        if hook is not None:
-            hook(epoch)
+        if isinstance(self.loss, EpochHook):
+            self.loss.on_epoch_start(epoch)
 
     def forward(self, student_out: ModelOutput, teacher_out: ModelOutput | None, batch: Batch) -> dict[str, torch.Tensor]:
         if teacher_out is None:
@@ -337,7 +336,7 @@ def compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, pr
     ck1 = ckpt_dir / f"{key}.stage1.pt" if ckpt_dir else None
     ck2 = ckpt_dir / f"{key}.stage2.pt" if ckpt_dir else None
     common = dict(batch_size=sched.batch_size, teacher_logits=t_logits, cancel=cancel, device=device,
-                  logits_to_class=to_class)
+                  logits_to_class=to_class)  # what both stages' FitSpec share
 
     # Stage 1: frozen backbone, head epochs on features computed once.
     t_train = time.perf_counter()
@@ -359,9 +358,10 @@ def compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, pr
             progress({"stage": "features", "epoch": 1, "epochs": 1, "message": "features ready"})
             t0 = time.perf_counter()
             loss1 = HeadOnlyTerms(loss_fn) if teacher_model is not None else loss_fn
-            history1 = fit(head, loss1, ftr, ytr, fte, yte, epochs=sched.stage1_epochs, lr=sched.stage1_lr,
-                           seed=config.seed, progress=_stage_progress(progress, "stage1"), checkpoint_path=ck1,
-                           checkpoint_last=bool(sched.stage2_epochs), **common)  # stage 2's resume reads it
+            history1 = fit(head, loss1, ftr, ytr, fte, yte, FitSpec(
+                epochs=sched.stage1_epochs, lr=sched.stage1_lr, seed=config.seed,
+                progress=_stage_progress(progress, "stage1"), checkpoint_path=ck1,
+                checkpoint_last=bool(sched.stage2_epochs), **common))  # stage 2's resume reads it
             timings["stage1_s"] = time.perf_counter() - t0
             del ftr, fte
 
@@ -376,10 +376,10 @@ def compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, pr
         # term reads the cached logits.
         loss2 = CachedTeacherLogits(loss_fn, t_logits) if teacher_model is not None else loss_fn
         t0 = time.perf_counter()
-        history2 = fit(model, loss2, xtr, ytr, xte, yte, epochs=sched.stage2_epochs, lr=sched.stage2_lr,
-                       seed=config.seed + STAGE2_SEED_OFFSET, progress=_stage_progress(progress, "stage2"),
-                       checkpoint_path=ck2, transform=Augment(model), eval_batch_size=2 * micro,
-                       micro_batch=micro, teacher=teacher_model, **common)
+        history2 = fit(model, loss2, xtr, ytr, xte, yte, FitSpec(
+            epochs=sched.stage2_epochs, lr=sched.stage2_lr, seed=config.seed + STAGE2_SEED_OFFSET,
+            progress=_stage_progress(progress, "stage2"), checkpoint_path=ck2, transform=Augment(model),
+            eval_batch_size=2 * micro, micro_batch=micro, teacher=teacher_model, **common))
         timings["stage2_s"] = time.perf_counter() - t0
     del teacher_model  # ~100 MB of ResNetV2-50 weights: not needed for the evaluation
     train_s = time.perf_counter() - t_train

@@ -27,6 +27,7 @@ from kdcore.course import cap as _cap
 from kdcore.course import lab_job as lab_config
 from kdcore.course import pipeline_jobs as pipeline_configs
 from kdcore.data.pairs import offered
+from kdcore.jobs.duration import duration_words
 from kdcore.methods import METHODS, get_method, scratch_twin
 from kdcore.store import open_store
 from kdcore.views.form import (  # the form's settings and which apply (re-exported: callers ask the lab)
@@ -38,7 +39,7 @@ from kdcore.views.form import (  # the form's settings and which apply (re-expor
     uses_alpha,
     uses_temperature,
 )
-from kdcore.views.results import confusion_frame, history_frame, load_runs, result_row
+from kdcore.views.results import confusion_frame, load_runs, result_row
 
 
 def methods() -> list[tuple[str, str]]:
@@ -47,12 +48,12 @@ def methods() -> list[tuple[str, str]]:
 
 
 def train_or_fetch(config: JobConfig, progress: Callable[[dict], None] | None = None,
-                   poll_s: float = 0.2) -> dict:
+                   poll_s: float = 0.2, heartbeat: Callable[[], None] | None = None) -> dict:
     """The lab's one way to a result: :func:`kdcore.jobs.submit.run_through_runner` (queue, de-duplication,
     memory guard, progress in the caller's thread, cancel when the caller stops waiting)."""
     from kdcore.jobs.submit import run_through_runner
 
-    return run_through_runner(config, progress=progress, poll_s=poll_s)
+    return run_through_runner(config, progress=progress, poll_s=poll_s, heartbeat=heartbeat)
 
 
 def chain_seed(config: JobConfig) -> int:
@@ -170,7 +171,7 @@ class LabOutcome:
     result: dict
     table: pd.DataFrame
     confusion: pd.DataFrame
-    history: pd.DataFrame
+    history: pd.DataFrame  # the students' curves (curves_frame): named series, accuracy in %
     cached: bool
     stages: list[StageRecord] = field(default_factory=list)  # what ran, in order (the run's log)
     seeds: dict[str, str] = field(default_factory=dict)  # model -> accuracy over the stored seeds (mean ± std)
@@ -213,59 +214,191 @@ def lab_stages(config: JobConfig) -> list[tuple[str, JobConfig]]:
     return stages
 
 
-def _eta_words(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+LONG_RUN_S = 60.0  # a plan expected to train longer than this is announced with its estimate before it starts
+
+
+@dataclass
+class PlanStage:
+    """One stage of a lab run before it starts: its label, its job, whether the store answers it already and
+    how long it is expected to train here (0 when stored; None when this machine cannot estimate it)."""
+
+    label: str
+    config: JobConfig
+    stored: bool
+    estimate_s: float | None
+
+    def describe(self) -> str:
+        if self.stored:
+            return f"{self.label}: from the store"
+        return f"{self.label}: trains" + (f", about {duration_words(self.estimate_s)}" if self.estimate_s else "")
+
+
+@dataclass
+class LabPlan:
+    """The whole of a lab run, in order (:func:`lab_plan`): what the store answers and what trains, for how long."""
+
+    stages: list[PlanStage]
+
+    @property
+    def total_s(self) -> float:
+        """Expected training seconds of the stages that train (those this machine can estimate)."""
+        return float(sum(s.estimate_s or 0.0 for s in self.stages))
+
+    def describe(self) -> str:
+        """``"1 teacher: from the store · 2 KD student: trains, about 40 s · 3 scratch baseline: trains, about 35 s"``."""
+        return " · ".join(f"{i} {s.describe()}" for i, s in enumerate(self.stages, start=1))
+
+    def warning(self) -> str | None:
+        """Said before a plan expected to train over :data:`LONG_RUN_S` starts; None for a shorter one."""
+        if self.total_s <= LONG_RUN_S:
+            return None
+        training = [s for s in self.stages if not s.stored]
+        return (f"This run is expected to take about {duration_words(self.total_s)} on this machine "
+                f"({len(training)} of its {len(self.stages)} stages train; measured from a few training steps "
+                "here). Fewer epochs or a smaller student make it shorter; a setting already in the store "
+                "answers at once.")
+
+
+def lab_plan(config: JobConfig, store: object | None = None) -> LabPlan:
+    """The stages of ``config``'s lab run (:func:`lab_stages`), each with whether the store answers it and its
+    expected training seconds here (:func:`kdcore.jobs.duration.estimate_duration`). Loads the data set (once per
+    process): the run's first seconds, which the page shows as "loading data"."""
+    from kdcore.data import load_dataset
+    from kdcore.jobs.duration import estimate_duration
+    from kdcore.train import job_key
+    from kdcore.train.common import stored_logits
+
+    store = store or open_store()
+    data = load_dataset(config.dataset, config.data_source, config.data_dir)
+    stages: list[PlanStage] = []
+    stored_keys: set[str] = set()
+    for label, job in lab_stages(config):
+        key = job_key(job, data)
+        stored = store.get(key, need_weights=get_method(job.method).trains) is not None  # type: ignore[attr-defined]
+        if stored:
+            stored_keys.add(key)
+        estimate = None
+        if not stored:
+            logits = job.teacher is not None and stored_logits(store, job_key(job.teacher, data), "train_logits",
+                                                               data.x_train) is not None  # type: ignore[arg-type]
+            n_train, n_test = (min(len(x), limit or len(x)) for x, limit in
+                               ((data.x_train, job.train_limit), (data.x_test, job.test_limit)))
+            found = estimate_duration(job, n_train, n_test, teacher_logits_stored=logits)
+            estimate = found.seconds if found is not None else None
+        stages.append(PlanStage(label, job, stored, 0.0 if stored else estimate))
+    return LabPlan(stages)
 
 
 class LabProgress:
-    """Turns the runner's progress events into what the lab's status box shows (no Streamlit here):
-    a ``label`` that names the stage and epoch ("KD student — epoch 3/12", "KD student — teacher
-    logits", "scratch baseline — queued: your job is 2nd in the queue"), the stage's ``fraction``
-    done, an ETA from the epochs done so far, the queue ``position`` while waiting, and ``rows`` of
-    (stage, epoch, train loss, test accuracy %) for the live chart.
+    """Turns the runner's progress events into what the lab's status box shows (no Streamlit here).
+
+    With a :class:`LabPlan` it speaks for the whole plan: a ``label`` such as "stage 2 of 3: scratch baseline —
+    epoch 5/12 (about 40 s left in all)", ONE ``fraction`` for the whole plan that only grows (each stage weighs
+    its expected seconds), and ``eta_s`` for the rest of the plan: the running stage's remaining epochs at its own
+    measured pace, the later stages' estimates corrected by how the measured epochs compared with their
+    estimates. Without a plan it speaks per stage ("KD student — epoch 3/12 (about 30 s left)"). ``position`` is
+    the queue place while waiting; ``rows`` (stage, epoch, train loss, test accuracy %) feed the live chart.
 
     ``clock`` is injectable so tests can check the ETA without waiting."""
 
-    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+    def __init__(self, plan: LabPlan | None = None, clock: Callable[[], float] | None = None) -> None:
         import time
 
+        self.plan = plan
         self._clock = clock or time.monotonic
         self.stage = "starting"
         self.label = "starting"
         self.fraction = 0.0
-        self.eta_s: float | None = None
+        self.eta_s: float | None = plan.total_s if plan is not None and plan.total_s else None
         self.position: int | None = None
         self.rows: list[dict] = []
         self.log: list[StageRecord] = []
+        self.index = 0  # 1-based number of the running stage in the plan (0: none yet)
         self._stage_t0 = self._clock()
         self._train_t0: float | None = None
         self._epoch0 = 0
+        self._stage_fraction = 0.0
+        self._stage_eta: float | None = None
+        self._pace = 1.0  # measured / estimated seconds of the stages (and epochs) trained so far
 
+    # ---- the plan's arithmetic -----------------------------------------------------------------
+    def _weights(self) -> list[float]:
+        """Each stage's share of the whole: its expected seconds (a stored one weighs a little: it still loads)."""
+        assert self.plan is not None
+        known = [s.estimate_s for s in self.plan.stages if s.estimate_s]
+        fallback = sum(known) / len(known) if known else 1.0  # a stage with no estimate weighs like an average one
+        return [0.02 * fallback if s.stored else (s.estimate_s or fallback) for s in self.plan.stages]
+
+    def _refresh(self) -> None:
+        """Overall fraction (never smaller than before) and the remaining seconds of the whole plan."""
+        if self.plan is None or not self.index:
+            self.fraction = max(self.fraction, self._stage_fraction) if self.plan is not None else self._stage_fraction
+            self.eta_s = self._stage_eta if self.plan is None else self.eta_s
+            return
+        w = self._weights()
+        i = self.index - 1
+        done = sum(w[:i]) + w[i] * self._stage_fraction
+        self.fraction = min(1.0, max(self.fraction, done / sum(w)))
+        later = sum((s.estimate_s or 0.0) for s in self.plan.stages[i + 1:]) * self._pace
+        current = self.plan.stages[i]
+        if self._stage_eta is not None:
+            now_s = self._stage_eta
+        elif current.estimate_s:
+            now_s = max(0.0, current.estimate_s * self._pace - (self._clock() - self._stage_t0))
+        else:
+            now_s = 0.0
+        self.eta_s = now_s + later if (now_s + later) > 0 or current.stored else None
+
+    def _prefix(self) -> str:
+        if self.plan is not None and self.index:
+            return f"stage {self.index} of {len(self.plan.stages)}: {self.stage} — "
+        return f"{self.stage} — "
+
+    def _eta_suffix(self) -> str:
+        if self.eta_s is None:
+            return ""
+        return f" (about {duration_words(self.eta_s)} left" + (" in all)" if self.plan is not None else ")")
+
+    # ---- events --------------------------------------------------------------------------------
     def start(self, stage: str) -> None:
         """A new stage begins (its job is about to be submitted)."""
-        self.stage, self.label, self.fraction, self.eta_s, self.position = stage, stage, 0.0, None, None
+        if self.plan is not None:
+            labels = [s.label for s in self.plan.stages]
+            self.index = labels.index(stage, self.index) + 1 if stage in labels[self.index:] else 0
+        self.stage, self.position = stage, None
+        self._stage_fraction, self._stage_eta = 0.0, None
         self._stage_t0, self._train_t0 = self._clock(), None
+        self._refresh()
+        self.label = self._prefix() + "starting" + self._eta_suffix()
 
     def finish(self, cached: bool) -> None:
-        self.log.append(StageRecord(self.stage, cached, self._clock() - self._stage_t0))
-        self.fraction, self.eta_s, self.position = 1.0, None, None
-        self.label = f"{self.stage} — " + ("from the store" if cached else "done")
+        seconds = self._clock() - self._stage_t0
+        self.log.append(StageRecord(self.stage, cached, seconds))
+        if self.plan is not None and self.index and not cached:
+            planned = self.plan.stages[self.index - 1].estimate_s
+            if planned:  # how fast this machine really is, for the stages still to come
+                self._pace = max(0.05, seconds / planned)
+        self._stage_fraction, self._stage_eta, self.position = 1.0, None, None
+        self._refresh()
+        if self.plan is None:
+            self.eta_s = None
+        self.label = self._prefix() + ("from the store" if cached else "done")
 
     def update(self, event: dict) -> None:
         """Read one progress event (run_job's, nested ``who:stage`` ones, or the submit path's queue event)."""
         raw = str(event.get("stage", ""))
         who, _, kind = raw.rpartition(":")
-        prefix = f"{self.stage} — " + (f"{who} " if who else "")
+        prefix = self._prefix() + (f"{who} " if who else "")
         self.position = None
         if kind == "queue":
             self.position = event.get("position")
-            self.label = prefix + str(event.get("message") or f"queued ({self.position})")
+            detail = str(event.get("message") or f"queued ({self.position})")
         elif kind == "train" and event.get("epochs"):
             epoch, epochs = int(event.get("epoch") or 0), int(event["epochs"])
-            self.label = prefix + f"epoch {epoch}/{epochs}"
+            detail = f"epoch {epoch}/{epochs}"
             if not who:
                 self._eta(epoch, epochs)
-                self.fraction = epoch / epochs
+                self._stage_fraction = epoch / epochs
             if "row" in event and not who:
                 row = event["row"]
                 acc = row.get("test_acc")
@@ -273,23 +406,27 @@ class LabProgress:
                                   "train loss": row.get("train_loss"),
                                   "test accuracy %": None if acc is None else 100 * float(acc)})
         elif kind == "teacher" and not who:
-            self.label = prefix + "teacher logits"
+            detail = "teacher logits"
         elif kind == "data":
-            self.label = prefix + "loading data"
+            detail = "loading data"
         elif kind == "eval":
-            self.label = prefix + "evaluating"
-        elif event.get("message"):
-            self.label = prefix + str(event["message"])
-        if self.eta_s is not None and kind == "train":
-            self.label += f" (about {_eta_words(self.eta_s)} left)"
+            detail = "evaluating"
+        else:
+            detail = str(event.get("message") or kind or "working")
+        self._refresh()
+        self.label = prefix + detail + (self._eta_suffix() if kind == "train" or self.plan is not None else "")
 
     def _eta(self, epoch: int, epochs: int) -> None:
         now = self._clock()
         if self._train_t0 is None or epoch <= self._epoch0:  # epoch 0 (or a resumed start): the clock starts
-            self._train_t0, self._epoch0, self.eta_s = now, epoch, None
+            self._train_t0, self._epoch0, self._stage_eta = now, epoch, None
             return
         per_epoch = (now - self._train_t0) / (epoch - self._epoch0)
-        self.eta_s = per_epoch * (epochs - epoch)
+        self._stage_eta = per_epoch * (epochs - epoch)
+        if self.plan is not None and self.index:
+            planned = self.plan.stages[self.index - 1]
+            if planned.estimate_s:  # the pace so far corrects the later stages' estimates at once
+                self._pace = max(0.05, per_epoch * epochs / planned.estimate_s)
 
     def chart_frame(self) -> pd.DataFrame:
         """The live curves in long format: ``stage``, ``epoch``, ``kind`` (train loss / test accuracy %), ``value``."""
@@ -299,11 +436,27 @@ class LabProgress:
         return long.dropna(subset=["value"])
 
 
+CURVE_KINDS = {"test_acc": "test accuracy %", "train_acc": "training accuracy %"}
+
+
+def curves_frame(results: dict[str, dict]) -> pd.DataFrame:
+    """The per-epoch curves of the lab's students, one named series each ("KD student", "scratch baseline"), in
+    long format (``series``, ``epoch``, ``kind``, ``value``): test and training accuracy in % — the figures the
+    tables show. Losses are left out: the KD student's loss has a T²-weighted soft term the scratch one lacks, so
+    the two are not on one scale."""
+    rows = [{"series": label, "epoch": int(h["epoch"]), "kind": kind, "value": 100 * float(h[col])}
+            for label, r in results.items() for h in r.get("history") or []
+            for col, kind in CURVE_KINDS.items() if h.get(col) is not None and "epoch" in h]
+    return pd.DataFrame(rows, columns=["series", "epoch", "kind", "value"])
+
+
 def run_lab(config: JobConfig, progress: Callable[[dict], None] | None = None,
-            tracker: LabProgress | None = None) -> LabOutcome:
+            tracker: LabProgress | None = None, heartbeat: Callable[[], None] | None = None) -> LabOutcome:
     """Train or fetch ``config`` and its baselines, stage by stage (:func:`lab_stages`); return the frames
     the page draws. ``tracker`` (a :class:`LabProgress`) is told when each stage starts and ends and
-    sees every event before ``progress`` does."""
+    sees every event before ``progress`` does. ``heartbeat`` is called while a stage waits between events (a few
+    times a second): an exception it raises stops the run, and the running job is cancelled (nothing of it is
+    stored) — how the page's Cancel reaches the runner (a Streamlit rerun raises in the script thread)."""
     tracker = tracker or LabProgress()
 
     def relay(event: dict) -> None:
@@ -316,7 +469,7 @@ def run_lab(config: JobConfig, progress: Callable[[dict], None] | None = None,
         tracker.start(label)
         if progress is not None:
             progress({"stage": "lab", "message": "starting"})
-        results[label] = train_or_fetch(job, relay)
+        results[label] = train_or_fetch(job, relay, heartbeat=heartbeat)
         tracker.finish(bool(results[label].get("cached")))
         if progress is not None:
             progress({"stage": "lab", "message": "finished"})
@@ -332,13 +485,15 @@ def run_lab(config: JobConfig, progress: Callable[[dict], None] | None = None,
     table = comparison_frame({"this run": result, **members, **base})
     seeds = {label: accuracy_words(r, store) for label, r in {"this run": result, **base}.items()}
     gain = gain_words(result, base["scratch student"], store) if "scratch student" in base else None
+    curves = curves_frame({label: results[label] for label in (student_label, "scratch baseline") if label in results})
     return LabOutcome(result=result, table=table, confusion=confusion_frame(result),
-                      history=history_frame(result.get("history", [])), cached=bool(result.get("cached")),
+                      history=curves, cached=bool(result.get("cached")),
                       stages=list(tracker.log), seeds=seeds, gain=gain)
 
 
 __all__ = [
     "DEFAULT_CNN_WIDTH", "TINY_DEFAULT", "TINY_TEACHER_EPOCHS", "course_student", "course_teacher",
+    "CURVE_KINDS", "LONG_RUN_S", "LabPlan", "PlanStage", "curves_frame", "duration_words", "lab_plan",
     "FORM_DEFAULTS", "LAB_DATASETS", "LabOutcome", "LabProgress", "MHIST_METHOD_NOTES", "StageRecord", "TinyCaps", "baselines",
     "comparison_frame", "form_defaults", "lab_config", "lab_stages", "lead_dataset", "methods", "mhist_methods", "parse_hidden",
     "pipeline_configs", "run_lab", "tiny_caps", "train_or_fetch", "accuracy_words", "gain_words", "seed_accuracies",

@@ -12,6 +12,7 @@ of the pipeline (``JobConfig.with_data_dir``), so it is part of their keys and n
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -115,11 +116,36 @@ def pipeline_jobs(dataset: str, method: str, data_dir: str | None = None, seed: 
     return [c.with_data_dir(data_dir) for c in jobs]  # the whole chain: one folder, as validate requires
 
 
+def answers_one_class(result: dict) -> bool:
+    """True when ``result`` predicts the same class for every test tile (e.g. HP everywhere: a teacher whose
+    backbone started from random numbers): its ROC and confusion matrix teach nothing but that."""
+    confusion = (result.get("metrics") or {}).get("confusion") or []
+    predicted = [sum(row[j] for row in confusion) for j in range(len(confusion[0]))] if confusion else []
+    return sum(1 for n in predicted if n) <= 1
+
+
+def _informative(result: dict) -> tuple[bool, float, float]:
+    m = result.get("metrics") or {}
+    return (not answers_one_class(result), float(m.get("balanced_accuracy") or 0.0), float(m.get("auc") or 0.0))
+
+
 @dataclass
 class MhistView:
     status: MhistStatus
     table: pd.DataFrame  # one row per stored MHIST / stand-in result
     results: dict[str, dict] = field(default_factory=dict)  # label -> result dict (for ROC / confusion)
+
+    def most_informative(self, prefer: Iterable[str] = ()) -> str | None:
+        """The label whose curves say most: among the results with a key in ``prefer`` (the run just made), else
+        among all, one that does not answer one class for every tile, with the highest balanced accuracy (then
+        AUC). None when nothing is stored."""
+        keys = set(prefer)
+        mine = {k: r for k, r in self.results.items() if r.get("key") in keys}
+        for pool in (mine, self.results):
+            ranked = sorted(pool, key=lambda k: _informative(pool[k]), reverse=True)
+            if ranked and (_informative(pool[ranked[0]])[0] or pool is self.results):
+                return ranked[0]
+        return None
 
 
 def mhist_view(path: str | None = None, store: LayeredStore | None = None) -> MhistView:
@@ -195,5 +221,5 @@ def result_curves(result: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     return roc_frame(result), confusion_frame(result)
 
 
-__all__ = ["MhistStatus", "MhistView", "mhist_status", "mhist_view", "pipeline_jobs", "result_curves",
-           "subclass_examples", "subclass_note", "subclass_teacher", "unpack_zips"]
+__all__ = ["MhistStatus", "MhistView", "answers_one_class", "mhist_status", "mhist_view", "pipeline_jobs",
+           "result_curves", "subclass_examples", "subclass_note", "subclass_teacher", "unpack_zips"]

@@ -1,7 +1,5 @@
-"""``bench_runner()``: a classroom burst against one runner, and the runner's overhead on one job.
-
-Figures for ``python -m kdcore bench``. Everything runs in a fresh temporary store, so nothing is
-served from earlier results.
+"""Section ``runner`` of ``python -m kdcore bench``: a classroom burst against one job runner, and the runner's
+overhead on one job. Everything runs in a fresh temporary store, so nothing is served from earlier results.
 """
 
 from __future__ import annotations
@@ -13,6 +11,7 @@ import time
 
 import psutil
 
+from kdcore.bench import Target
 from kdcore.config import JobConfig
 from kdcore.course import course_student
 from kdcore.jobs.memory import RUNTIME_BYTES, memory_budget
@@ -68,33 +67,11 @@ def classroom_configs(distinct: int = 10) -> list[JobConfig]:
                            data_source="mnist-5k") for i in range(distinct)]
 
 
-def load_like_the_app() -> int:
-    """Make this process hold what a Streamlit app process holds before anyone trains: Streamlit,
-    Altair, every kdcore module a page calls, and the playground's default models and test logits.
-    Returns this process's RSS afterwards. Without this the burst would be measured against a bare
-    Python process, which flatters the figure by the app's own few hundred MB."""
-    import importlib
-
-    for name in ("streamlit", "altair", "kdcore.views.lab", "kdcore.views.learn", "kdcore.views.results",
-                 "kdcore.views.mhist_view"):
-        try:
-            importlib.import_module(name)
-        except ImportError:  # streamlit/altair absent: the engine-only install; measure what there is
-            pass
-    from kdcore.views.playground import playground_datasets, playground_view
-
-    datasets = playground_datasets()
-    if datasets:
-        playground_view(datasets[0], 4.0, index=0)
-    return psutil.Process().memory_info().rss
-
-
-def bench_classroom(users: int = 30, distinct: int = 10, mode: str | None = None, timeout_s: float = 900,
-                    as_app: bool = True) -> dict:
+def bench_classroom(users: int = 30, distinct: int = 10, mode: str | None = None, timeout_s: float = 900) -> dict:
     """``users`` people press *Train* at once (configs ``i % distinct``; one asks for a job far too
-    big for the memory budget). Reports outcomes, latency and peak memory of this process (loaded
-    like the app's, ``as_app``) plus its worker processes."""
-    app_rss = load_like_the_app() if as_app else psutil.Process().memory_info().rss
+    big for the memory budget). Reports outcomes, latency and peak memory of this process plus its
+    worker processes (:func:`classroom_in_fresh_process` runs it in a process loaded like the app's)."""
+    app_rss = psutil.Process().memory_info().rss
     configs = classroom_configs(distinct)
     greedy = course_student("mnist", "scratch", hidden=(40_000, 40_000), data_source="mnist-5k")
     wanted = [greedy if u == users // 2 else configs[u % distinct] for u in range(users)]
@@ -196,20 +173,14 @@ def bench_overhead(repeats: int = 3, mode: str | None = None) -> dict:
 
 
 def classroom_in_fresh_process(users: int = 30, mode: str | None = None) -> dict:
-    """:func:`bench_classroom` in a new Python process loaded like the app's, so the figure is the app's
-    (app + workers) whatever the benchmarking process held before (e.g. the engine section's data)."""
-    import json
-    import subprocess
-    import sys
+    """:func:`bench_classroom` in a new Python process loaded like the app's (:data:`kdcore.bench.child.APP_PRELUDE`,
+    after the app's heap policy), so the figure is the app's (app + workers) whatever the benchmarking process held
+    before (e.g. the engine section's data)."""
+    from kdcore.bench.child import APP_PRELUDE, call_in_child
 
-    code = ("import json; from kdcore.jobs.heap import return_freed_memory_to_os; return_freed_memory_to_os(); "
-            "from kdcore.jobs.bench import bench_classroom; "
-            f"print('BENCH' + json.dumps(bench_classroom(users={users}, mode={mode!r})))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800)
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH")]
-    if proc.returncode or not line:
-        raise RuntimeError(f"classroom benchmark child failed: {proc.stderr[-2000:]}")
-    return json.loads(line[0][5:])
+    heap = "from kdcore.jobs.heap import return_freed_memory_to_os\nreturn_freed_memory_to_os()\n"
+    return call_in_child("kdcore.bench.runner", "bench_classroom", 1800, "classroom", prelude=heap + APP_PRELUDE,
+                         users=users, mode=mode)
 
 
 def bench_runner(users: int = 30, mode: str | None = None) -> dict:
@@ -217,3 +188,16 @@ def bench_runner(users: int = 30, mode: str | None = None) -> dict:
     as the app's heap policy sets it) and the overhead."""
     return {"classroom": classroom_in_fresh_process(users=users, mode=mode), "overhead": bench_overhead(mode=mode),
             "worker_runtime_estimate_bytes": RUNTIME_BYTES}
+
+
+def run(quick: bool) -> dict:
+    return bench_runner()
+
+
+# (label, figure, test), checked in the table (kdcore.bench.markdown_table)
+TARGETS: list[Target] = [
+    ("30 users: no request lost", "classroom.lost", lambda v: v == 0),
+    ("30 users: peak RSS (app + workers) <= 1,536 MB", "classroom.peak_rss_mb", lambda v: v <= 1536),
+    ("30 users: median wait <= 5 s", "classroom.latency_median_s", lambda v: v <= 5),
+    ("runner overhead on one short job <= 5 %", "overhead.overhead_pct", lambda v: v <= 5),
+]

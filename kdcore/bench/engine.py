@@ -1,33 +1,22 @@
-"""``python -m kdcore bench [--quick]``: speed and memory figures, as a markdown table + bench.json.
+"""Section ``engine`` of ``python -m kdcore bench``: the course pair's epochs (scratch, KD from cached logits, KD with
+the teacher run on every batch, against the FLOP limit), 12-epoch KD jobs end to end, and the heap policy.
 
-Targets (issue #2; floors, checked here, never in timed tests):
-  kd_cached_epoch_s <= 1.15 x scratch_epoch_s, and >= 10x faster than kd_per_batch_teacher_epoch_s
-  kd_cached_epoch_s <= 1.5 x flop_limit_epoch_s
-  distill_job_s <= 2.5 s (MNIST-5k), fashion_distill_job_s <= 30 s (12 epochs, teacher logits shipped)
-(the other sections' targets are in :data:`TARGETS`).
-
-Sections (``--only``): ``engine`` (here), ``mhist`` (:func:`kdcore.bench_mhist.bench_mhist`),
-``runner`` (:mod:`kdcore.jobs.bench`) and ``app`` (:mod:`kdcore.views.bench_app`).
+Targets (issue #2; floors, checked in the table, never in timed tests): :data:`TARGETS`.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import tempfile
 import time
-from collections.abc import Callable
-from pathlib import Path
 
-import psutil
 import torch
 
+from kdcore.bench import Target
 from kdcore.course import course_student, course_teacher
 from kdcore.data import ArrayDataset, load_dataset
 from kdcore.losses import CrossEntropy, HintonKD
 from kdcore.models import build_model
-from kdcore.train.loop import fit, predict_logits
+from kdcore.train.loop import FitSpec, fit, predict_logits
 
 
 def _epoch_s(data: ArrayDataset, loss: torch.nn.Module, teacher: torch.nn.Module | None = None,
@@ -37,8 +26,8 @@ def _epoch_s(data: ArrayDataset, loss: torch.nn.Module, teacher: torch.nn.Module
     torch.manual_seed(0)
     student = build_model(course_student(data.name), data.num_classes)
     hist = fit(student, loss, data.x_train, data.y_train, data.x_test[:1], data.y_test[:1],
-               epochs=epochs, batch_size=256, lr=1e-3, seed=0, teacher=teacher, teacher_logits=teacher_logits,
-               eval_every_epoch=False)
+               FitSpec(epochs=epochs, batch_size=256, lr=1e-3, seed=0, teacher=teacher, teacher_logits=teacher_logits,
+                       eval_every_epoch=False))
     return min(r["train_s"] for r in hist[1:] or hist)
 
 
@@ -72,8 +61,8 @@ def heap_child(variant: str, n: int, quick: bool) -> dict:
             marks.append((time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt))
 
     marks.append((time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt))
-    fit(student, HintonKD(4.0, 0.5), data.x_train[:n], data.y_train[:n], data.x_test[:1], data.y_test[:1], epochs=3,
-        batch_size=256, lr=1e-3, seed=0, teacher_logits=logits, eval_every_epoch=False, progress=mark)
+    fit(student, HintonKD(4.0, 0.5), data.x_train[:n], data.y_train[:n], data.x_test[:1], data.y_test[:1],
+        FitSpec(epochs=3, batch_size=256, lr=1e-3, seed=0, teacher_logits=logits, eval_every_epoch=False, progress=mark))
     steps = -(-n // 256)
     epochs = [(b[0] - a[0], (b[1] - a[1]) / steps) for a, b in zip(marks[1:], marks[2:], strict=False)]
     return {"epoch_s": min(e[0] for e in epochs), "page_faults_per_step": min(e[1] for e in epochs), "n": n}
@@ -83,12 +72,12 @@ def heap_section(quick: bool, n: int = 20_480, rounds: int = 2) -> dict:
     """The heap policy against glibc's defaults and the old 128 KB fix (kdcore/jobs/heap.py): each in a fresh
     child process (a heap setting cannot be undone), round-robin ``rounds`` times so the machine's other
     load hits each alike; the fastest epoch of each. ``heap_policy_vs_default`` ≈ 1 means no speed tax."""
-    from kdcore.bench_mhist import run_in_child  # not at the top: the heap child imports this module
+    from kdcore.bench.child import run_in_child
 
     best: dict[str, dict] = {}
     for _ in range(rounds):
         for variant in HEAP_VARIANTS:
-            code = ("import json; from kdcore.bench import heap_child; "
+            code = ("import json; from kdcore.bench.engine import heap_child; "
                     f"print('BENCH' + json.dumps(heap_child({variant!r}, {n}, {quick})))")
             r = run_in_child(code, 600, f"heap {variant}")
             if variant not in best or r["epoch_s"] < best[variant]["epoch_s"]:
@@ -171,90 +160,14 @@ def distill_job_section() -> dict:
     return out
 
 
-# (label, section, figure, test). A target whose section was not run is left out of the table.
-TARGETS: list[tuple[str, str, str, Callable[[float], bool]]] = [
-    ("kd_cached_epoch_s <= 1.15 x scratch_epoch_s", "engine", "ratio_kd_cached_vs_scratch", lambda v: v <= 1.15),
-    ("kd_cached >= 10x faster than per-batch teacher", "engine", "speedup_cached_vs_per_batch_teacher", lambda v: v >= 10),
-    ("kd_cached_epoch_s <= 1.5 x flop_limit_epoch_s", "engine", "ratio_kd_cached_vs_flop_limit", lambda v: v <= 1.5),
-    ("MNIST KD job (12 epochs, end to end) <= 2.5 s", "engine", "distill_job_s", lambda v: v <= 2.5),
-    ("Fashion-MNIST KD job (12 epochs, end to end) <= 30 s", "engine", "fashion_distill_job_s", lambda v: v <= 30),
-    ("heap policy: KD epoch <= 1.1 x glibc defaults", "engine", "heap_policy_vs_default", lambda v: v <= 1.1),
-    ("MHIST stage 1 (ResNetV2-50) <= 1.1 x one feature pass", "mhist", "stage1_ratio_resnetv2_50", lambda v: v <= 1.1),
-    ("MHIST stage 1 (MobileNetV2) <= 1.1 x one feature pass", "mhist", "stage1_ratio_mobilenet_v2", lambda v: v <= 1.1),
-    ("MHIST full-size run peak RSS <= 2,048 MB", "mhist", "peak_rss_mb_full_size_run", lambda v: v <= 2048),
-    ("30 users: no request lost", "runner", "classroom.lost", lambda v: v == 0),
-    ("30 users: peak RSS (app + workers) <= 1,536 MB", "runner", "classroom.peak_rss_mb", lambda v: v <= 1536),
-    ("30 users: median wait <= 5 s", "runner", "classroom.latency_median_s", lambda v: v <= 5),
-    ("runner overhead on one short job <= 5 %", "runner", "overhead.overhead_pct", lambda v: v <= 5),
-    ("app: first page <= 5 s after health", "app", "first_page_s", lambda v: v <= 5),
-    ("app: playground response <= 300 ms", "app", "playground_response_ms", lambda v: v <= 300),
+# (label, figure, test), checked in the table (kdcore.bench.markdown_table)
+TARGETS: list[Target] = [
+    ("kd_cached_epoch_s <= 1.15 x scratch_epoch_s", "ratio_kd_cached_vs_scratch", lambda v: v <= 1.15),
+    ("kd_cached >= 10x faster than per-batch teacher", "speedup_cached_vs_per_batch_teacher", lambda v: v >= 10),
+    ("kd_cached_epoch_s <= 1.5 x flop_limit_epoch_s", "ratio_kd_cached_vs_flop_limit", lambda v: v <= 1.5),
+    ("MNIST KD job (12 epochs, end to end) <= 2.5 s", "distill_job_s", lambda v: v <= 2.5),
+    ("Fashion-MNIST KD job (12 epochs, end to end) <= 30 s", "fashion_distill_job_s", lambda v: v <= 30),
+    ("heap policy: KD epoch <= 1.1 x glibc defaults", "heap_policy_vs_default", lambda v: v <= 1.1),
 ]
 
-
-def _flat(figs: dict) -> dict:
-    """One level of nesting flattened to ``outer.inner`` (the runner's classroom/overhead figures);
-    lists and deeper dicts stay in bench.json only. Byte figures also get an MB twin."""
-    out: dict = {}
-    for k, v in figs.items():
-        if isinstance(v, dict):
-            for k2, v2 in v.items():
-                if not isinstance(v2, (dict, list)):
-                    out[f"{k}.{k2}"] = v2
-        elif not isinstance(v, list):
-            out[k] = v
-    for k, v in list(out.items()):
-        if k.endswith("_bytes") and isinstance(v, (int, float)):
-            out[k[: -len("_bytes")] + "_mb"] = v / 2**20
-    return out
-
-
-def _sections() -> dict[str, Callable[[bool], dict]]:
-    from kdcore.bench_mhist import bench_mhist
-    from kdcore.jobs.bench import bench_runner
-    from kdcore.views.bench_app import bench_app
-
-    return {"engine": engine_section, "mhist": bench_mhist, "runner": lambda quick: bench_runner(), "app": bench_app}
-
-
-def run_bench(quick: bool = False, out: str | Path = "bench.json", only: list[str] | None = None) -> dict:
-    from kdcore.train.loop import flush_denormals
-
-    flush_denormals()  # as the CLI and every job do, before this process's first parallel op
-    sections = _sections()
-    wanted = only or list(sections)
-    result: dict = {
-        "quick": quick,
-        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-                    "torch": torch.__version__, "cuda": torch.cuda.is_available()},
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
-    for name in wanted:
-        if name not in sections:
-            print(f"(section {name!r} not available)")
-            continue
-        t0 = time.perf_counter()
-        try:
-            result[name] = sections[name](quick)
-        except Exception as e:  # one broken section must not hide the others' figures
-            result[name] = {"error": f"{type(e).__name__}: {e}"}
-        result[name]["section_s"] = time.perf_counter() - t0
-    result["peak_rss_mb"] = psutil.Process().memory_info().rss / 2**20
-    Path(out).write_text(json.dumps(result, indent=1, default=str))
-    print(markdown_table(result))
-    print(f"\nwritten: {out}")
-    return result
-
-
-def markdown_table(result: dict) -> str:
-    lines = ["| section | figure | value |", "|---|---|---|"]
-    flat = {section: _flat(figs) for section, figs in result.items() if isinstance(figs, dict) and section != "machine"}
-    for section, figs in flat.items():
-        for k, v in figs.items():
-            val = f"{v:.4g}" if isinstance(v, float) else str(v)
-            lines.append(f"| {section} | {k} | {val} |")
-    rows = [(label, flat[sec][key], ok(flat[sec][key])) for label, sec, key, ok in TARGETS
-            if isinstance(flat.get(sec, {}).get(key), (int, float))]
-    if rows:
-        lines += ["", "| target | value | met |", "|---|---|---|"]
-        lines += [f"| {label} | {v:.4g} | {'yes' if met else 'NO'} |" for label, v, met in rows]
-    return "\n".join(lines)
+run = engine_section

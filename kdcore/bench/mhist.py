@@ -1,31 +1,21 @@
-"""``python -m kdcore bench --only mhist``: CPU figures of the MHIST pair's two-stage schedule."""
+"""Section ``mhist`` of ``python -m kdcore bench``: CPU figures of the MHIST pair's two-stage schedule."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 
 import torch
 
+from kdcore.bench import Target
+from kdcore.bench.child import call_in_child
 from kdcore.data import ArrayDataset, load_dataset
 from kdcore.losses.scratch import CrossEntropy
 from kdcore.models.mhist import ARCHS as MHIST_ARCHS
-from kdcore.train.loop import fit
+from kdcore.train.loop import FitSpec, fit
 from kdcore.train.transfer import PooledHead, pooled_features
 
 MHIST_TRAIN, MHIST_TEST = 2175, 977
 
-
-def run_in_child(code: str, timeout_s: int, what: str) -> dict:
-    """Run ``code`` in a fresh Python process (its own heap and RSS, nothing this process holds) and return the
-    JSON it prints after ``BENCH``; a RuntimeError with the child's stderr when it fails."""
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout_s)
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH")]
-    if proc.returncode or not line:
-        raise RuntimeError(f"benchmark child ({what}) failed: {proc.stderr[-2000:]}")
-    return json.loads(line[0][5:])
 
 def _bench_pipeline(n: int, stage2_epochs: int, chain: tuple[str, ...]) -> dict:
     """Child process of :func:`bench_mhist`: teacher → students on the stand-in **repeated to MHIST's
@@ -107,16 +97,15 @@ def bench_mhist(quick: bool) -> dict:
         y = torch.randint(0, 2, (MHIST_TRAIN + MHIST_TEST,))
         t0 = time.perf_counter()
         fit(PooledHead(model), CrossEntropy(), feats[:MHIST_TRAIN], y[:MHIST_TRAIN], feats[MHIST_TRAIN:],
-            y[MHIST_TRAIN:], epochs=10, batch_size=32, lr=1e-3, seed=0, device=torch.device("cpu"))
+            y[MHIST_TRAIN:], FitSpec(epochs=10, batch_size=32, lr=1e-3, seed=0, device=torch.device("cpu")))
         head_s[arch] = time.perf_counter() - t0
         pass_s = (MHIST_TRAIN + MHIST_TEST) / thr
         out[f"stage1_10_head_epochs_s_{arch}"] = head_s[arch]
         out[f"stage1_ratio_{arch}"] = (pass_s + head_s[arch]) / pass_s
         del model
     n, chain = (16, ("teacher", "hinton")) if quick else (48, ("teacher", "scratch", "hinton"))
-    code = ("import json; from kdcore.bench_mhist import _bench_pipeline; "
-            f"print('BENCH' + json.dumps(_bench_pipeline({n}, 1, {chain!r})))")
-    child = run_in_child(code, 3600, "MHIST full-size run")
+    child = call_in_child("kdcore.bench.mhist", "_bench_pipeline", 3600, "MHIST full-size run", n=n, stage2_epochs=1,
+                          chain=chain)
     out["peak_rss_mb_full_size_run"] = child["peak_rss_mb"]
     out["rss_run_jobs"] = "+".join(chain) + f" (train on {n} images, data held at MHIST size)"
     est: dict[str, float] = {}
@@ -136,3 +125,13 @@ def bench_mhist(quick: bool) -> dict:
     out["standin_pipeline_est_total_s"] = round(sum(est.values()), 1)
     out["pretrained"] = {k: child[k]["pretrained_source"] for k in chain}
     return out
+
+
+# (label, figure, test), checked in the table (kdcore.bench.markdown_table)
+TARGETS: list[Target] = [
+    ("MHIST stage 1 (ResNetV2-50) <= 1.1 x one feature pass", "stage1_ratio_resnetv2_50", lambda v: v <= 1.1),
+    ("MHIST stage 1 (MobileNetV2) <= 1.1 x one feature pass", "stage1_ratio_mobilenet_v2", lambda v: v <= 1.1),
+    ("MHIST full-size run peak RSS <= 2,048 MB", "peak_rss_mb_full_size_run", lambda v: v <= 2048),
+]
+
+run = bench_mhist
