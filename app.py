@@ -26,7 +26,7 @@ def main() -> None:
     from kdcore.board import lecturer_code
 
     lecturer_code()  # made (when KD_LECTURER_CODE is unset) and printed to the server log once, at the first visit
-    from kdcore.train.loop import device_note
+    from kdcore.inference import device_note
 
     if (note := device_note()) is not None:  # KD_DEVICE=cuda without a GPU: jobs fall back to the CPU
         st.sidebar.warning(note)

@@ -17,7 +17,7 @@ import torch
 from kdcore.data import DataError, load_dataset
 from kdcore.data.pairs import data_pair
 from kdcore.store import LayeredStore, store_from_id, store_id
-from kdcore.train.loop import flush_denormals  # the app's script thread sets it too (app.py)
+from kdcore.train.loop import device_note, flush_denormals  # the app asks these here (app.py), not train/
 
 # At most this many test images are scored (a fixed prefix of the test set): enough for a stable
 # dark-knowledge map, small enough that the first (uncached) view takes about a second on CPU.
@@ -173,6 +173,6 @@ def clear_caches() -> None:
     _test_logits.cache_clear()
 
 
-__all__ = ["MAX_TEST", "attention_maps", "class_logits", "clear_caches", "display_image", "entropy_bits", "features",
-           "flush_denormals", "image_logits", "input_transform", "load_data", "soft_targets", "soften", "stored_model",
-           "test_logits"]
+__all__ = ["MAX_TEST", "attention_maps", "class_logits", "clear_caches", "device_note", "display_image", "entropy_bits",
+           "features", "flush_denormals", "image_logits", "input_transform", "load_data", "soft_targets", "soften",
+           "stored_model", "test_logits"]
