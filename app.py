@@ -12,9 +12,9 @@ def main() -> None:
     from kdcore.settings import SettingsError, settings
 
     return_freed_memory_to_os()  # freed tensors go back to the OS (a hosted app has ~2.7 GB)
-    from kdcore.train.loop import flush_denormals
+    from kdcore.inference import flush_denormals
 
-    flush_denormals()  # this script thread's; runner threads and jobs set their own (kdcore.train.loop)
+    flush_denormals()  # this script thread's (its pages score stored models); runner threads and jobs set their own
     st.set_page_config(page_title="Distillation Lab", page_icon="⚗️", layout="wide")
     try:
         settings()  # every KD_* variable, checked on each run: a malformed one is named here, not deep in a page
@@ -26,7 +26,7 @@ def main() -> None:
     from kdcore.board import lecturer_code
 
     lecturer_code()  # made (when KD_LECTURER_CODE is unset) and printed to the server log once, at the first visit
-    from kdcore.train.loop import device_note
+    from kdcore.inference import device_note
 
     if (note := device_note()) is not None:  # KD_DEVICE=cuda without a GPU: jobs fall back to the CPU
         st.sidebar.warning(note)

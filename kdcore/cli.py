@@ -8,28 +8,19 @@ job runner (:mod:`kdcore.jobs.submit`), so CLI and app share one store, one queu
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 
-from kdcore.config import DATASETS, DEFAULT_ALPHA, DEFAULT_T, ConfigError, JobConfig
-from kdcore.course import course_student, course_teacher
+from kdcore.config import DATASETS, DEFAULT_ALPHA, DEFAULT_T, ConfigError, JobConfig, parse_hidden
+from kdcore.course import course_teacher, distil_job, sweep_jobs
 from kdcore.data import DataError
+from kdcore.data.pairs import COURSE_TEMPERATURES, data_pair
 
-COURSE_TEMPERATURES = (1.0, 2.0, 4.0, 16.0, 32.0, 64.0)
-
-
-def _hidden(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(s) for s in text.replace("x", ",").split(",") if s.strip())
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"hidden sizes must be integers like 784,784 (got {text!r})") from e
-    if not sizes or any(s <= 0 for s in sizes):
-        raise argparse.ArgumentTypeError(f"hidden sizes must be positive integers like 784,784 (got {text!r})")
-    return sizes
+# ``sweep_configs``: the sweep's jobs, built by the one job builder (kdcore.course)
+sweep_configs = sweep_jobs
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -88,10 +79,16 @@ def _in_folder(config: JobConfig, a: argparse.Namespace) -> JobConfig:
 
 
 def _overrides(a: argparse.Namespace) -> dict:
+    """The job fields the command's flags set (``--data-source``, limits, ``--epochs`` …; a student's ``--hidden``,
+    ``--arch`` and ``--param`` too): what the job builder (:mod:`kdcore.course`) puts on the course's jobs."""
     o = {"data_source": a.data_source, "train_limit": a.train_limit, "test_limit": a.test_limit}
-    for name in ("epochs", "batch_size", "lr"):
-        if getattr(a, name) is not None:
+    for name in ("epochs", "batch_size", "lr", "arch"):
+        if getattr(a, name, None) is not None:
             o[name] = getattr(a, name)
+    if getattr(a, "hidden", None) is not None:  # the lab's parser and limits; a bad entry: the one error boundary
+        o["hidden"] = parse_hidden(a.hidden)
+    if getattr(a, "param", None):
+        o["method_params"] = _params(a.param)
     return o
 
 
@@ -109,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(d)
     d.add_argument("--method", default="hinton", help="a registered method (python -m kdcore methods); 'scratch' = labels only")
     d.add_argument("--arch", default=None, help="student architecture (student_mlp, student_cnn, mobilenet_v2 …)")
-    d.add_argument("--hidden", type=_hidden, default=None, help="student hidden sizes, e.g. 784,784 or 32")
+    d.add_argument("--hidden", default=None, help="student hidden sizes, e.g. 784,784 or 32")
     d.add_argument("-T", "--temperature", type=float, default=None,
                    help=f"default: the method's own (born-again: 1), else {DEFAULT_T:g}")
     d.add_argument("--alpha", type=float, default=None,
@@ -126,8 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(s)
     s.add_argument("--method", default="hinton", help="a registered method; its own teacher arrangement applies")
     s.add_argument("--arch", default=None, help="student architecture (student_mlp, student_cnn …)")
-    s.add_argument("--hidden", type=_hidden, default=None)
-    s.add_argument("--temperatures", type=_floats, default=COURSE_TEMPERATURES, help="default: the course's 1,2,4,16,32,64")
+    s.add_argument("--hidden", default=None, help="student hidden sizes, e.g. 784,784 or 32")
+    s.add_argument("--temperatures", type=_floats, default=None,
+                   help="default: the data set's course grid (" + ",".join(f"{t:g}" for t in COURSE_TEMPERATURES) + ")")
     s.add_argument("--alphas", type=_floats, default=(DEFAULT_ALPHA,))
     s.add_argument("--seeds", type=_ints, default=(0, 1, 2))
     s.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
@@ -372,26 +370,9 @@ def _train_teacher(a: argparse.Namespace) -> int:
 
 def _distill(a: argparse.Namespace) -> int:
     o = _job_overrides(a)
-    from kdcore.methods import get_method
-
-    method = get_method(a.method)  # an unknown name is refused here, with the known ones
-    extra = dict(o)
-    if a.hidden is not None:
-        extra["hidden"] = a.hidden
-    if a.arch is not None:
-        extra["arch"] = a.arch
-    if a.param:
-        extra["method_params"] = _params(a.param)
-    t_over = {k: v for k, v in o.items() if k in ("data_source",)}
-    if a.teacher_epochs is not None:
-        t_over["epochs"] = a.teacher_epochs
-    teacher = course_teacher(a.dataset, seed=a.seed, **t_over)
-    settings = {"temperature": DEFAULT_T, "alpha": DEFAULT_ALPHA, **method.student_settings}
-    for name in ("temperature", "alpha"):
-        if getattr(a, name) is not None:
-            settings[name] = getattr(a, name)
-    student = course_student(a.dataset, "scratch", seed=a.seed, **settings, **extra)
-    cfg = _in_folder(method.job(teacher, student), a)  # its teacher arrangement: early-stopped, assistant …
+    # the method's jobs as the job builder makes them (its teacher arrangement: early-stopped, assistant …)
+    cfg = _in_folder(distil_job(a.dataset, a.method, seed=a.seed, temperature=a.temperature, alpha=a.alpha,
+                                teacher_epochs=a.teacher_epochs, **o), a)
     if a.dry_run:
         from kdcore.methods import validate
         from kdcore.train import job_key
@@ -429,36 +410,9 @@ def _dispatch(a: argparse.Namespace) -> int:
     return handler(a)
 
 
-def sweep_configs(dataset: str, method: str, temperatures: Sequence[float], alphas: Sequence[float],
-                  seeds: Sequence[int], **overrides: object) -> list[JobConfig]:
-    """Teacher + scratch student per seed, then one ``method`` job per (T, alpha, seed), with the method's
-    teacher arrangement (:meth:`kdcore.methods.Method.job`: born-again, subclass, TAKD, early-stopped)."""
-    student_over = dict(overrides)
-    teacher_over = {k: v for k, v in overrides.items() if k in ("data_source",)}
-    from kdcore.methods import method_job, scratch_twin  # the method's own teacher arrangement, as in the lab
-
-    configs: list[JobConfig] = []
-    for seed in seeds:
-        configs.append(course_teacher(dataset, seed=seed, **teacher_over))
-        # the from-scratch baseline keeps the settings every job takes (a CNN's width), not the method's own
-        configs.append(scratch_twin(course_student(dataset, "scratch", seed=seed, **student_over)))
-
-    for seed, t, al in itertools.product(seeds, temperatures, alphas):
-        student = course_student(dataset, "scratch", seed=seed, temperature=t, alpha=al, **student_over)
-        configs.append(method_job(method, course_teacher(dataset, seed=seed, **teacher_over), student))
-    return configs
-
-
-def _sweep(a: argparse.Namespace, o: dict) -> int:
-    extra = dict(o)
-    if a.hidden is not None:
-        extra["hidden"] = a.hidden
-    if a.arch is not None:
-        extra["arch"] = a.arch
-    if a.param:
-        extra["method_params"] = _params(a.param)
+def _sweep(a: argparse.Namespace, extra: dict) -> int:
     if a.suite == "methods":
-        from kdcore.precompute import method_configs
+        from kdcore.course import method_suite as method_configs
 
         changed = [f"--{k.replace('_', '-')}" for k, v in extra.items() if v is not None and (k, v) != ("data_source", "auto")]
         if changed:
@@ -466,7 +420,8 @@ def _sweep(a: argparse.Namespace, o: dict) -> int:
                               "(or sweep one method with --method)")
         configs = method_configs(a.dataset, a.seeds)
     else:
-        configs = sweep_configs(a.dataset, a.method, a.temperatures, a.alphas, a.seeds, **extra)
+        temperatures = a.temperatures if a.temperatures is not None else data_pair(a.dataset).temperatures
+        configs = sweep_jobs(a.dataset, a.method, temperatures, a.alphas, a.seeds, **extra)
     configs = [_in_folder(c, a) for c in configs]
     from kdcore.methods import validate
 

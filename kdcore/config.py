@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kdcore import CODE_VERSION
+from kdcore.errors import ConfigError  # here too: callers import it from this module
 
-# Dataset names the engine knows. The MHIST names are wired by kdcore.data.mhist.
-DATASETS: tuple[str, ...] = ("mnist", "fashion_mnist", "mnist_binary", "mhist", "mhist_synthetic")
+# The data set names the engine knows, ``DATASETS``, are the keys of kdcore.data.pairs.DATA_PAIRS (one DataPair
+# each): read through the module ``__getattr__`` at the end, since the data package imports this module.
 
 # Architectures ("arch"): which network a job trains.
 #   teacher_cnn    the course's MNIST teacher (2 conv layers, 1,011,466 parameters)
@@ -44,10 +45,6 @@ MAX_HIDDEN_SIZE = 65536
 MAX_HIDDEN_LAYERS = 32
 MAX_SEED = 2**32 - 1  # numpy's and the loop's per-epoch generators take uint32 seeds
 MAX_LIMIT = 10**9
-
-
-class ConfigError(ValueError):
-    """A setting is out of range or does not fit the rest; the message names the fix."""
 
 
 ParamValue = float | int | str | bool
@@ -174,8 +171,9 @@ def check_ranges(config: JobConfig) -> JobConfig:
     What depends on the method (known name, teacher needed or not, its arrangement) is checked by
     :func:`kdcore.methods.validate`, which calls this first. Raises :class:`ConfigError` naming the fix."""
     c = config
-    if c.dataset not in DATASETS:
-        raise ConfigError(f"unknown dataset {c.dataset!r}; choose one of {', '.join(DATASETS)}")
+    datasets = _datasets()
+    if c.dataset not in datasets:
+        raise ConfigError(f"unknown dataset {c.dataset!r}; choose one of {', '.join(datasets)}")
     if c.arch not in ARCHS:
         raise ConfigError(f"unknown architecture {c.arch!r}; choose one of {', '.join(ARCHS)}")
     if not (math.isfinite(c.temperature) and 0 < c.temperature <= MAX_TEMPERATURE):
@@ -215,22 +213,33 @@ def check_ranges(config: JobConfig) -> JobConfig:
     return c
 
 
-# The MHIST two-stage transfer schedule's defaults (kdcore.train.transfer): head epochs on the frozen
-# backbone, then fine-tuning epochs. Here, not in transfer.py, so light modules (memory estimate,
-# checks, early stopping) read them without importing timm.
-MHIST_STAGE1_EPOCHS = 10
-MHIST_STAGE2_EPOCHS = 25
-# The schedule the app and the shipped results use on the synthetic stand-in: the course's stage 1,
-# and a 2-epoch stage 2 (a stage-2 epoch of ResNetV2-50 costs ~1 s per image on a 2-core CPU).
-# It is recorded in each job's method_params, so its key and result.json say so.
-STANDIN_SCHEDULE: tuple[tuple[str, int], ...] = (("stage1_epochs", MHIST_STAGE1_EPOCHS), ("stage2_epochs", 2))
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """The MLP student's hidden sizes from text (``"784,784"`` → ``(784, 784)``; ``;`` and ``x`` separate too), with
+    :func:`check_ranges`' limits: the one parser of the lab's form and the CLI's ``--hidden``. Raises
+    :class:`ConfigError` saying what a valid entry looks like."""
+    parts = [p.strip() for p in str(text).replace(";", ",").replace("x", ",").split(",")]
+    parts = [p for p in parts if p]
+    if not parts:
+        raise ConfigError("hidden sizes are empty: enter comma-separated layer widths, e.g. 784,784 or 32")
+    try:
+        sizes = tuple(int(p) for p in parts)
+    except ValueError as e:
+        raise ConfigError(f"hidden sizes {text!r} are not whole numbers: enter e.g. 784,784 or 128,64") from e
+    if any(s < 1 or s > MAX_HIDDEN_SIZE for s in sizes):
+        raise ConfigError(f"hidden sizes must be between 1 and {MAX_HIDDEN_SIZE} (got {list(sizes)}); e.g. 784,784")
+    if len(sizes) > MAX_HIDDEN_LAYERS:
+        raise ConfigError(f"at most {MAX_HIDDEN_LAYERS} hidden layers (got {len(sizes)}); e.g. 784,784")
+    return sizes
 
 
 def transfer_stages(config: JobConfig) -> tuple[int, int]:
     """(head epochs, fine-tuning epochs) of an MHIST job: its ``stage1_epochs`` / ``stage2_epochs``
-    settings, whole numbers >= 0 (else :class:`ConfigError`)."""
+    settings (default: its DataPair's ``stage_epochs``), whole numbers >= 0 (else :class:`ConfigError`)."""
+    from kdcore.data.pairs import TRANSFER_STAGE_EPOCHS, data_pair
+
+    defaults = data_pair(config.dataset).stage_epochs if config.dataset in _datasets() else None
     out = []
-    for name, default in (("stage1_epochs", MHIST_STAGE1_EPOCHS), ("stage2_epochs", MHIST_STAGE2_EPOCHS)):
+    for name, default in zip(("stage1_epochs", "stage2_epochs"), defaults or TRANSFER_STAGE_EPOCHS, strict=True):
         raw = config.param(name, default)
         try:
             value = int(raw)
@@ -240,3 +249,21 @@ def transfer_stages(config: JobConfig) -> tuple[int, int]:
             raise ConfigError(f"{name} must be a whole number >= 0, got {raw!r}") from None
         out.append(value)
     return out[0], out[1]
+
+
+def _datasets() -> tuple[str, ...]:
+    from kdcore.data.pairs import DATA_PAIRS  # here, not at the top: kdcore.data imports this module
+
+    return tuple(DATA_PAIRS)
+
+
+def __getattr__(name: str) -> Any:
+    """``DATASETS`` (the data set names: DATA_PAIRS' keys) and the MHIST schedule's defaults, read from their home,
+    :mod:`kdcore.data.pairs` (``MHIST_STAGE1_EPOCHS`` / ``MHIST_STAGE2_EPOCHS``: ``TRANSFER_STAGE_EPOCHS``)."""
+    if name == "DATASETS":
+        return _datasets()
+    if name in ("MHIST_STAGE1_EPOCHS", "MHIST_STAGE2_EPOCHS"):
+        from kdcore.data.pairs import TRANSFER_STAGE_EPOCHS
+
+        return TRANSFER_STAGE_EPOCHS[name == "MHIST_STAGE2_EPOCHS"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kdcore.config import ConfigError, JobConfig
-from kdcore.course import course_student, course_teacher
-from kdcore.methods import get_method
+from kdcore.course import SEEDS, course_student, course_teacher, method_suite, pipeline_jobs
+from kdcore.data.pairs import data_pair, datasets
+from kdcore.methods import METHODS, get_method
 from kdcore.settings import Settings, settings
 from kdcore.store import SHIPPED_STORE, STAGING_DIR, ResultStore, read_entry
 
-SEEDS = (0, 1, 2)
-COURSE_T = (1.0, 2.0, 4.0, 16.0, 32.0, 64.0)
+COURSE_T = data_pair("mnist").temperatures  # the course's T sweep
 ALPHAS = (0.1, 0.5, 0.9)
 GRID_T = (1.0, 4.0, 16.0)
 
@@ -55,28 +55,8 @@ def mnist_configs(profile: str) -> list[JobConfig]:
     return out
 
 
-def method_configs(dataset: str, seeds: Iterable[int] = SEEDS) -> list[JobConfig]:
-    """Each issue-5 method with its documented defaults, on the pair it applies to: each method's jobs as
-    its :class:`~kdcore.methods.Method` arranges them (the same jobs the Distill lab builds), plus the
-    from-scratch students they are compared with."""
-    from kdcore.methods.fitnet import VECTOR_HINT
-
-    out: list[JobConfig] = []
-    for s in seeds:
-        t = course_teacher(dataset, seed=s)
-        mlp = course_student(dataset, "scratch", seed=s)
-        cnn = mlp.replace(arch="student_cnn")
-        small = mlp.replace(hidden=(32,))  # an assistant (392 units) only helps a student smaller than itself
-
-        def jobs(name: str, student: JobConfig, t: JobConfig = t) -> list[JobConfig]:
-            method = get_method(name)
-            return method.jobs(t, student.replace(**method.student_settings))
-
-        out += [cnn, *jobs("hinton", cnn), *jobs("fitnet", cnn), *jobs("attention", cnn.replace(alpha=0.0)),
-                *jobs("dkd", mlp), *jobs("fitnet", mlp.replace(method_params=VECTOR_HINT)),
-                *jobs("early_stopped", mlp), *jobs("ban_ensemble", mlp),
-                small, *jobs("hinton", small), *jobs("takd", small), *jobs("subclass", mlp)]
-    return out
+# Each issue-5 method with its documented defaults (the jobs behind the shipped method results): the job builder's
+method_configs = method_suite
 
 
 def subclass_binary_configs(seeds: Iterable[int] = SEEDS) -> list[JobConfig]:
@@ -96,10 +76,10 @@ def subclass_sweep_configs(datasets: Iterable[str] | None = None, seeds: Iterabl
     """The subclass teacher's auxiliary-loss temperature sweeps (:data:`kdcore.methods.subclass.AUX_TEMPERATURE_SWEEPS`,
     each cell's temperature explicit; ``seeds`` replaces a sweep's own) on the course teacher; every teacher records
     how it splits each class (``subclass_shares``). A sweep with finalists: every temperature on its first seed, and,
-    given the stored ``results`` of that screen, its finalists (:func:`kdcore.views.report.sweep_finalists`) on the
+    given the stored ``results`` of that screen, its finalists (:func:`kdcore.sweeps.sweep_finalists`) on the
     other seeds. They pick each data set's ``DataPair.subclass_aux_temperature``."""
     from kdcore.methods.subclass import AUX_TEMPERATURE_SWEEPS, subclass_configs
-    from kdcore.views.report import sweep_finalists
+    from kdcore.sweeps import sweep_finalists
 
     def teacher(dataset: str, seed: int, t: float) -> JobConfig:
         return subclass_configs(course_teacher(dataset, seed=seed), course_student(dataset, "scratch", seed=seed),
@@ -171,12 +151,12 @@ def fashion_method_configs(seeds: Iterable[int] = SEEDS, classes: Iterable[int] 
 def mhist_configs() -> list[JobConfig]:
     """The MHIST page's pipeline for each method it offers (Hinton first: the page's default), each job once."""
     from kdcore.data.mhist import find_mhist_dir
-    from kdcore.views.lab import mhist_methods, pipeline_configs
 
-    dataset = "mhist" if find_mhist_dir() is not None else "mhist_synthetic"
+    real, standin = (next(n for n in datasets("mhist") if data_pair(n).is_standin is fake) for fake in (False, True))
+    dataset = real if find_mhist_dir() is not None else standin  # the real release when its folder is found
     out: list[JobConfig] = []
-    for method, _title in mhist_methods():
-        out += [c for c in pipeline_configs(dataset, method=method) if c not in out]
+    for method in (name for name, m in METHODS.items() if m.offered_on_mhist):
+        out += [c for c in pipeline_jobs(dataset, method=method) if c not in out]
     return out
 
 
@@ -298,13 +278,12 @@ def superseded(record: dict) -> bool:
     older version of the generated stand-in data: its key is never asked for again, so export drops it. (A result
     of an older *core* engine keeps its key: it stays, marked stale, until ``precompute --only stale`` makes it
     again.)"""
-    from kdcore.data.synthetic_mhist import GENERATOR_VERSION
+    from kdcore.data.mhist_adapter import older_standin_source
     from kdcore.engine import key_part, record_engine
 
     if "config" not in record:  # not a job result (nothing to compare with)
         return False
-    source = str(record.get("data_source_id") or "")
-    if source.startswith("mhist-synthetic-") and not source.startswith(f"mhist-synthetic-v{GENERATOR_VERSION}"):
+    if older_standin_source(str(record.get("data_source_id") or "")):
         return True
     try:
         now = key_part(JobConfig.from_dict(record["config"]))
@@ -346,10 +325,10 @@ def export(src: ResultStore, dst_root: Path = SHIPPED_STORE) -> int:
         dst.put(r["key"], meta, tensors)
         n += 1
     n += export_teacher_logits(src, dst)
-    from kdcore.views.subclass_examples import export_artefacts
+    from kdcore.subclass_examples import export_artefacts
 
     n += export_artefacts(src, dst_root)
-    from kdcore.views.subclass_examples import artefact_store
+    from kdcore.subclass_examples import artefact_store
 
     kept, arts = {r["key"] for r in dst.list()}, artefact_store(dst)
     for a in arts.list():  # pictures of a teacher that is no longer shipped
@@ -440,7 +419,7 @@ def _part_mhist(r: _Run) -> None:
 
 
 def _part_subclass_examples(r: _Run) -> None:
-    from kdcore.views.subclass_examples import MHIST_PER_SUBCLASS, make_subclass_examples
+    from kdcore.subclass_examples import MHIST_PER_SUBCLASS, make_subclass_examples
 
     made = make_subclass_examples(r.work)  # MNIST-style: the Learn page's pictures
     # the MHIST page's subclass pipeline teacher (stand-in offline), so its pictures show without training
@@ -491,7 +470,7 @@ PARTS: dict[str, Part] = {part.name: part for part in (
     Part("subclass-examples", _part_subclass_examples, "example test images per (class, subclass) of the first "
          "stored subclass teacher of each MNIST-style data set (made by methods), an artefact of ~100 KB for the "
          "Learn page, and of the MHIST page's subclass teacher (made by mhist, ~600 KB; see "
-         "kdcore/views/subclass_examples.py); each result.json says which teacher, data and rule."),
+         "kdcore/subclass_examples.py); each result.json says which teacher, data and rule."),
     Part("teacher-logits", _part_teacher_logits, "the course teachers' training- and test-set logits (float16, with "
          "a check of the inputs they were computed on) for MNIST (offline: the 5k subset) and full Fashion-MNIST, "
          "each seed, so a KD job on the course pair runs no teacher pass (kdcore.train.common.teacher_logits); a "

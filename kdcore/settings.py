@@ -66,7 +66,7 @@ Variables (``Settings`` field in brackets; default; example):
     15 MB, cost ~0.05 s: a sixth of a 3-s MNIST job), an interrupted one loses at most ~10 s of work. E.g.
     ``KD_CHECKPOINT_EVERY_S=0``.
 
-This module imports nothing heavy (no torch) and, of kdcore, only :mod:`kdcore.config`.
+This module imports nothing heavy (no torch) and, of kdcore, only :mod:`kdcore.errors`.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
 
-from kdcore.config import ConfigError
+from kdcore.errors import ConfigError
 
 # Every variable this module reads, in the order of the raw tuple settings() memoises on.
 ENV_VARS: tuple[str, ...] = (

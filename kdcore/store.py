@@ -760,6 +760,37 @@ def open_store(root: str | Path | None = None, shipped: bool = True) -> LayeredS
     return LayeredStore(ResultStore(root), *layers)
 
 
+# ---- one store, named by its layers (memoised readers: the app's pages, kdcore.inference) ---------------------------
+_stores: dict[tuple, LayeredStore] = {}
+
+
+def store_id(store: LayeredStore | None = None) -> tuple:
+    """A hashable id of ``store`` (its layer folders), remembered so cached functions can reach it."""
+    store = store or open_store()
+    sid = tuple(str(layer.root) for layer in store.layers)
+    _stores[sid] = store
+    return sid
+
+
+def store_listing(store: LayeredStore) -> tuple:
+    """A cheap fingerprint of the store's contents (entry names per layer): new results change it."""
+    names = []
+    for layer in store.layers:
+        objects = Path(layer.root) / "objects"
+        names.append(tuple(sorted(os.listdir(objects))) if objects.is_dir() else ())
+    return tuple(names)
+
+
+def store_from_id(sid: tuple) -> LayeredStore:
+    """The store a :func:`store_id` came from (in this process)."""
+    return _stores[sid]
+
+
+def forget_store_ids() -> None:
+    """Forget the stores :func:`store_id` remembered (tests; after a store folder was replaced)."""
+    _stores.clear()
+
+
 def write_manifests(root: str | Path) -> tuple[int, list[str]]:
     """Give every entry of the store at ``root`` that has none a ``MANIFEST.json`` (the shipped store's
     entries from before manifests: ``python -m kdcore store-manifest``). An entry is given one only if

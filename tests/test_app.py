@@ -179,7 +179,7 @@ def test_each_lab_method_with_its_form_defaults_is_a_shipped_result(shipped_env:
     config = _lab_form_config("mnist", method)
     assert open_store().get(job_key(config), need_weights=False) is not None, (
         f"{config.short_name()}: the lab's settings for {method!r} are not shipped; "
-        "see the Method's form_defaults in kdcore/methods/ and python -m kdcore sweep --suite methods")
+        "see the Method's student_defaults in kdcore/methods/ and python -m kdcore sweep --suite methods")
 
 
 @pytest.mark.slow

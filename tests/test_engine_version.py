@@ -72,7 +72,7 @@ def test_new_records_carry_the_engine(tmp_path, monkeypatch) -> None:
 
 
 def test_subclass_purity_counts_digits_the_teacher_never_saw() -> None:
-    from kdcore.views.subclass_examples import SubclassExamples
+    from kdcore.subclass_examples import SubclassExamples
 
     fine = np.zeros((2, 2, 10), np.int64)
     fine[0, 0, 0], fine[0, 0, 1], fine[0, 1, 2] = 30, 10, 40  # class 0: subclass 0 mostly digit 0, 1 pure digit 2

@@ -9,14 +9,9 @@ from kdcore.data.pairs import data_pair
 from kdcore.methods.dkd import DEFAULT_BETA, DEFAULT_WARMUP, SWEEP_BETAS, SWEEP_WARMUPS
 from kdcore.methods.subclass import AUX_TEMPERATURE_SWEEPS, LOSS_AUX_TEMPERATURE, classes_split
 from kdcore.store import SHIPPED_STORE, ResultStore
-from kdcore.views.report import (
-    best_aux_temperature,
-    best_dkd_cell,
-    dkd_sweep_table,
-    subclass_sweep_table,
-    sweep_finalists,
-)
-from kdcore.views.subclass_examples import is_default_teacher, load_subclass_examples
+from kdcore.subclass_examples import is_default_teacher, load_subclass_examples
+from kdcore.sweeps import best_aux_temperature, sweep_finalists
+from kdcore.views.report import best_dkd_cell, dkd_sweep_table, subclass_sweep_table
 
 
 def _shipped() -> list[dict]:

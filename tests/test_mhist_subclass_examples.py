@@ -16,9 +16,9 @@ from kdcore.data import load_dataset
 from kdcore.methods.subclass import subclass_configs
 from kdcore.models.mhist import imagenet_normalize
 from kdcore.store import LayeredStore, ResultStore
+from kdcore.subclass_examples import MHIST_TILE, artefact_key, artefact_store, compute_subclass_examples
 from kdcore.train.job import load_model, run_job
 from kdcore.train.loop import predict_logits
-from kdcore.views.subclass_examples import MHIST_TILE, artefact_key, artefact_store, compute_subclass_examples
 
 TINY = "mhist-synthetic-6-4"
 ONE_EACH = (("stage1_epochs", 1), ("stage2_epochs", 1))
@@ -86,7 +86,7 @@ def test_page_engine_finds_the_pipelines_teacher_and_computes_once(store: Result
     ex = mhist_view.subclass_examples(found, layered)
     assert artefact_store(store).get(artefact_key(teacher["key"], ex.images.shape[2])) is not None
     assert [r["key"] for r in store.list()] == [teacher["key"]], "the artefact is not listed as a job"
-    monkeypatch.setattr("kdcore.views.subclass_examples.compute_subclass_examples",
+    monkeypatch.setattr("kdcore.subclass_examples.compute_subclass_examples",
                         lambda *a, **k: pytest.fail("computed again"))
     again = mhist_view.subclass_examples(found, layered)
     np.testing.assert_array_equal(again.images, ex.images)
@@ -101,8 +101,8 @@ def test_mhist_page_shows_the_subclass_tiles(store: ResultStore, teacher: dict, 
     store the tests above trained it in), then shows each class's subclasses with their shares."""
     from apphelpers import open_page
 
+    from kdcore.subclass_examples import teacher_examples
     from kdcore.views import lab
-    from kdcore.views.subclass_examples import teacher_examples
 
     monkeypatch.setenv("KD_APP_TINY", "1")
     monkeypatch.setenv("KD_STORE_DIR", str(store.root))
@@ -146,8 +146,8 @@ def test_mhist_page_answers_the_shipped_subclass_pipeline_without_training(shipp
 def test_the_mhist_pipelines_subclass_teacher_is_its_default() -> None:
     # precompute's subclass-examples makes pictures of default teachers only; the MHIST pipeline's teacher carries
     # stage epochs beside its subclass settings, and is still the default one (its pictures must be made)
+    from kdcore.subclass_examples import is_default_teacher
     from kdcore.views.lab import pipeline_configs
-    from kdcore.views.subclass_examples import is_default_teacher
 
     [teacher] = [c for c in pipeline_configs("mhist_synthetic", method="subclass") if c.method == "subclass_teacher"]
     assert is_default_teacher(teacher.to_dict())

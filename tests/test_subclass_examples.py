@@ -18,8 +18,7 @@ from kdcore.course import course_student, course_teacher
 from kdcore.data import load_dataset
 from kdcore.methods.subclass import subclass_configs
 from kdcore.store import SHIPPED_STORE, LayeredStore, ResultStore, read_entry
-from kdcore.train import load_model, predict_logits, run_job
-from kdcore.views.subclass_examples import (
+from kdcore.subclass_examples import (
     MAKE_COMMAND,
     artefact_store,
     compute_subclass_examples,
@@ -27,6 +26,7 @@ from kdcore.views.subclass_examples import (
     load_subclass_examples,
     make_subclass_examples,
 )
+from kdcore.train import load_model, predict_logits, run_job
 
 TINY = dict(epochs=1, train_limit=256, test_limit=200, data_source="mnist-5k")
 

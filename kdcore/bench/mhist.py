@@ -27,6 +27,7 @@ def _bench_pipeline(n: int, stage2_epochs: int, chain: tuple[str, ...]) -> dict:
     import kdcore.data as kdata
     from kdcore.course import course_student, course_teacher
     from kdcore.data.images import ImageFiles
+    from kdcore.data.pairs import data_pair
     from kdcore.jobs.heap import return_freed_memory_to_os, trim_heap
     from kdcore.store import ResultStore
     from kdcore.train.job import run_job
@@ -45,7 +46,8 @@ def _bench_pipeline(n: int, stage2_epochs: int, chain: tuple[str, ...]) -> dict:
         y_test=small.y_test[torch.arange(MHIST_TEST) % len(small.y_test)], classes=small.classes, is_standin=True)
     kdata._cache[("mhist_synthetic", "bench-mhist-size")] = big
     common = dict(data_source="bench-mhist-size", train_limit=n, test_limit=n,
-                  method_params=(("stage1_epochs", 10), ("stage2_epochs", stage2_epochs)))
+                  method_params=(("stage1_epochs", data_pair("mhist_synthetic").stage_epochs[0]),  # the course's
+                                 ("stage2_epochs", stage2_epochs)))
     teacher = course_teacher("mhist_synthetic", **common)
     jobs = {"teacher": teacher, "scratch": course_student("mhist_synthetic", "scratch", **common),
             "hinton": course_student("mhist_synthetic", "hinton", teacher=teacher, **common)}

@@ -89,7 +89,7 @@ def _load_uncached(name: str, source: str, folder: str | Path | None = None) -> 
         from kdcore.data.mnist import load_fashion_mnist
 
         return load_fashion_mnist(source)
-    if name in ("mhist", "mhist_synthetic"):
+    if name in DATA_PAIRS and DATA_PAIRS[name].family == "mhist":  # the real release or its stand-in
         from kdcore.data.mhist_adapter import load_mhist_dataset
 
         return load_mhist_dataset(name, source, folder)

@@ -28,8 +28,12 @@ from pathlib import Path
 
 from kdcore.data.base import ArrayDataset, DataError
 from kdcore.data.mhist import FULL_RELEASE, HOW_TO_GET_MHIST, MhistData, MhistError, load_mhist
+from kdcore.data.pairs import DATA_PAIRS
 from kdcore.data.synthetic_mhist import DEFAULT_N_TEST, DEFAULT_N_TRAIN, GENERATOR_VERSION, ensure_synthetic_mhist
 from kdcore.settings import settings
+
+# every source id of the generated stand-in starts so (its generator version follows): see older_standin_source
+STANDIN_SOURCE = "mhist-synthetic-"
 
 
 class MhistDataError(DataError, MhistError):
@@ -107,7 +111,7 @@ def _load_synthetic(source: str) -> ArrayDataset:
     if not data.is_standin:  # the marker is what keeps it from being shown as MHIST
         raise MhistDataError(f"{folder} lacks the stand-in marker; delete the folder so it is made again")
     default = (n_train, n_test, seed) == (DEFAULT_N_TRAIN, DEFAULT_N_TEST, 0)
-    source_id = f"mhist-synthetic-v{GENERATOR_VERSION}" + ("" if default else f"-{n_train}-{n_test}-s{seed}")
+    source_id = f"{STANDIN_SOURCE}v{GENERATOR_VERSION}" + ("" if default else f"-{n_train}-{n_test}-s{seed}")
     return _from_mhist("mhist_synthetic", data, source_id)
 
 
@@ -120,7 +124,7 @@ def load_mhist_dataset(name: str, source: str = "auto", data_dir: str | Path | N
         data_dir = None
     if name == "mhist":
         return _load_real(source, data_dir)
-    if name == "mhist_synthetic":
+    if name in DATA_PAIRS and DATA_PAIRS[name].is_standin:  # the generated stand-in
         if data_dir is not None:
             raise MhistDataError(f"the synthetic stand-in is made by kdcore, not read from a folder (got "
                                  f"{str(data_dir)!r}); to train on that folder use the dataset mhist")
@@ -128,4 +132,10 @@ def load_mhist_dataset(name: str, source: str = "auto", data_dir: str | Path | N
     raise DataError(f"unknown MHIST dataset {name!r}; use mhist or mhist_synthetic")
 
 
-__all__ = ["MhistDataError", "load_mhist_dataset"]
+def older_standin_source(source_id: str) -> bool:
+    """A source id of the generated stand-in made by an older :data:`GENERATOR_VERSION`: its images differ from
+    today's, so its results' keys are never asked for again (precompute's export drops them)."""
+    return source_id.startswith(STANDIN_SOURCE) and not source_id.startswith(f"{STANDIN_SOURCE}v{GENERATOR_VERSION}")
+
+
+__all__ = ["MhistDataError", "STANDIN_SOURCE", "load_mhist_dataset", "older_standin_source"]

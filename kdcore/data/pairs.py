@@ -1,6 +1,6 @@
 """One description per data set: what it looks like and which teacher/student pair the course trains on it.
 
-The facts here were copied across modules as ``dataset.startswith("mhist")`` checks and literals
+The facts here were copied across modules as prefix checks on data set names and literals
 (``"SSA"``, ``(3, 224, 224)``, ``"mobilenet_v2"`` …); :func:`data_pair` is the one place to read them.
 Pure: no torch, no data loading — the config, the losses and the views import it freely. Facts that
 hold whatever source a data set is loaded from (the MNIST-5k subset and the full MNIST share one pair;
@@ -23,6 +23,17 @@ FASHION_CLASSES: tuple[str, ...] = ("T-shirt/top", "Trouser", "Pullover", "Dress
                                     "Sneaker", "Bag", "Ankle boot")
 BINARY_CLASSES: tuple[str, str] = ("0–4", "5–9")  # MNIST collapsed to two classes (the subclass demo)
 MHIST_CLASSES: tuple[str, str] = ("HP", "SSA")  # label 0 = HP (benign), 1 = SSA (precancerous, the positive class)
+
+# The course's temperature grid (the handout's T sweep): the CLI's sweep default, precompute's T sweep, the
+# temperature playground's curves.
+COURSE_TEMPERATURES: tuple[float, ...] = (1.0, 2.0, 4.0, 16.0, 32.0, 64.0)
+# The two-stage transfer schedule's defaults (kdcore.train.transfer): head epochs on the frozen backbone,
+# then fine-tuning epochs. A job's ``stage1_epochs`` / ``stage2_epochs`` settings replace them.
+TRANSFER_STAGE_EPOCHS: tuple[int, int] = (10, 25)
+# The schedule the app and the shipped results use on the synthetic stand-in: the course's stage 1, and a 2-epoch
+# stage 2 (a stage-2 epoch of ResNetV2-50 costs ~1 s per image on a 2-core CPU). It is recorded in each job's
+# method_params, so its key and result.json say so.
+STANDIN_SCHEDULE: tuple[tuple[str, int], ...] = (("stage1_epochs", 10), ("stage2_epochs", 2))
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,19 @@ class DataPair:
     # (a path and a label each, about 512 bytes) and decodes one batch of uint8 images at a time
     bytes_per_example: int = 28 * 28 * 4
     images_on_disk: bool = False
+    # the course's temperature grid on this data set (sweeps, the playground's curves)
+    temperatures: tuple[float, ...] = COURSE_TEMPERATURES
+    # (head, fine-tuning) epochs of the two-stage transfer schedule (None: the one loop, ``JobConfig.epochs``)
+    stage_epochs: tuple[int, int] | None = None
+    # ``method_params`` every job of the course pipeline gets here (the app, precompute): the stand-in's short schedule
+    pipeline_params: tuple[tuple[str, int], ...] = ()
+    # the pages that offer this data set in their picker (see :func:`offered`)
+    pages: tuple[str, ...] = ()
+
+    @property
+    def is_standin(self) -> bool:
+        """Generated images standing in for a data set that is not here (its results are marked as such)."""
+        return self.synthetic
 
     @property
     def num_classes(self) -> int:
@@ -85,6 +109,7 @@ def _mnist_style(name: str, title: str, classes: tuple[str, ...],
         student_arch="student_mlp", student_batch_size=256, student_lr=1e-3, student_hidden=(784, 784),
         assistant_arch=None, transfer=False, micro_batch=None, imagenet_normalized=False, backbone_pair=False,
         hint_layers=("conv2", "conv2"), at_layers="conv1,conv2", user_folder=False, examples=examples,
+        pages=("lab", "lesson"),
     )
 
 
@@ -97,6 +122,7 @@ def _mhist_style(name: str, title: str, user_folder: bool, examples: tuple[int, 
         assistant_arch="resnet18", transfer=True, micro_batch=4, imagenet_normalized=True, backbone_pair=True,
         hint_layers=("map14", "map14"), at_layers="map28,map14,map7", user_folder=user_folder,
         examples=MappingProxyType({None: examples}), bytes_per_example=512, images_on_disk=True,
+        stage_epochs=TRANSFER_STAGE_EPOCHS, pages=("mhist",),
     )
 
 
@@ -106,14 +132,17 @@ DATA_PAIRS: dict[str, DataPair] = {
     "fashion_mnist": replace(_mnist_style("fashion_mnist", "Fashion-MNIST", FASHION_CLASSES,
                                           MappingProxyType({None: (60_000, 10_000)})), subclass_aux_temperature=0.3),
     # MNIST collapsed to 0–4 vs 5–9: the subclass-distillation paper's demo (the teacher never sees digits)
-    "mnist_binary": replace(_mnist_style("mnist_binary", "MNIST 0–4 vs 5–9", BINARY_CLASSES), subclasses=5),
+    "mnist_binary": replace(_mnist_style("mnist_binary", "MNIST 0–4 vs 5–9", BINARY_CLASSES), subclasses=5, pages=()),
     # the real release, from the user's folder (JobConfig.data_dir, else KD_MHIST_DIR)
     "mhist": _mhist_style("mhist", "MHIST", user_folder=True, examples=(2_175, 977)),
     # the synthetic stand-in, made by kdcore.data.synthetic_mhist under KD_DATA_DIR
     "mhist_synthetic": replace(_mhist_style("mhist_synthetic", "MHIST synthetic stand-in", user_folder=False,
                                            examples=(96, 48)),
-                               synthetic=True),
+                               synthetic=True, pipeline_params=STANDIN_SCHEDULE),
 }
+# The order a page lists its data sets in (its first is its default), where it is not DATA_PAIRS' order: the lab
+# and the lesson open on Fashion-MNIST (real data, 60k/10k: the KD gain there is larger than the seed noise).
+_PAGE_ORDER: dict[str, tuple[str, ...]] = {"lab": ("fashion_mnist", "mnist"), "lesson": ("fashion_mnist", "mnist")}
 
 
 class UnknownDataset(KeyError, ValueError):
@@ -136,5 +165,17 @@ def datasets(family: str | None = None) -> tuple[str, ...]:
     return tuple(n for n, p in DATA_PAIRS.items() if family is None or p.family == family)
 
 
-__all__ = ["DATA_PAIRS", "DataPair", "FASHION_CLASSES", "MHIST_CLASSES", "MNIST_CLASSES", "UnknownDataset",
-           "data_pair", "datasets"]
+def family_of(name: object) -> str | None:
+    """The family ("mnist" or "mhist") of data set ``name``, None for a name that is no data set (an old record)."""
+    pair = DATA_PAIRS.get(str(name))
+    return None if pair is None else pair.family
+
+
+def offered(page: str) -> tuple[str, ...]:
+    """The data sets page ``page`` ("lab", "lesson", "mhist") offers, its default first (``DataPair.pages``)."""
+    order = _PAGE_ORDER.get(page, tuple(DATA_PAIRS))
+    return tuple(n for n in order if page in DATA_PAIRS[n].pages)
+
+
+__all__ = ["COURSE_TEMPERATURES", "DATA_PAIRS", "DataPair", "FASHION_CLASSES", "MHIST_CLASSES", "MNIST_CLASSES",
+           "STANDIN_SCHEDULE", "TRANSFER_STAGE_EPOCHS", "UnknownDataset", "data_pair", "datasets", "family_of", "offered"]

@@ -226,10 +226,10 @@ def _worker_main(conn: object, cancel: object, threads: int) -> None:
             return  # the parent is gone
         if msg is None:
             return
-        _, job_id, cfg, root, recompute = msg
+        _, job_id, cfg, root, recompute, key = msg
         try:
             result = run_job(JobConfig.from_dict(cfg), progress=lambda e, j=job_id: conn.send(("progress", j, e)),
-                             store=open_store(root), cancel=cancel, recompute=recompute)
+                             store=open_store(root), cancel=cancel, recompute=recompute, key=key)
             conn.send(("done", job_id, result))
         except JobCancelled:
             conn.send(("cancelled", job_id))
@@ -300,19 +300,22 @@ class JobRunner:
         self.stats = {"submitted": 0, "attached": 0, "cached": 0, "refused": 0, "dispatched": 0}
 
     # ---- public --------------------------------------------------------------------------------
-    def submit(self, config: JobConfig, recompute: bool = False) -> JobHandle:
+    def submit(self, config: JobConfig, recompute: bool = False, key: str | None = None) -> JobHandle:
         """Queue ``config`` (or attach to the same job, or return the stored result at once).
 
+        ``key``: its :func:`kdcore.train.job_key`, from a caller that validated ``config`` and keyed it
+        (:func:`kdcore.jobs.submit.run_through_runner`): neither is done again, here or in the worker.
         Raises :class:`kdcore.config.ConfigError` for a bad config,
         :class:`kdcore.jobs.MemoryBudgetError` when it would not fit in memory, and
         :class:`QueueFullError` when the queue is full.
         """
-        validate(config)
-        from kdcore.train import job_key  # loads the data set once per process (memoised)
+        if key is None:
+            validate(config)
+            from kdcore.train import job_key  # loads the data set once per process (memoised)
 
+            key = job_key(config)
         root = self.store_root or str(default_store_dir())
         store = open_store(root)
-        key = job_key(config)
         with self._cv:
             self.stats["submitted"] += 1
             if (job := self._active.get((root, key))) is not None:
@@ -553,7 +556,8 @@ class JobRunner:
 
         try:
             result = run_job(job.config, progress=lambda e: self._on_progress(job, e),
-                             store=open_store(job.store_root), cancel=job.cancel_event, recompute=job.recompute)
+                             store=open_store(job.store_root), cancel=job.cancel_event, recompute=job.recompute,
+                             key=job.key)
             return JobState.DONE, result, None
         except JobCancelled:
             return JobState.CANCELLED, None, "cancelled while running"
@@ -589,7 +593,7 @@ class JobRunner:
                 if job.cancel_requested:
                     w.cancel.set()
             try:
-                w.conn.send(("run", job.id, job.config.to_dict(), job.store_root, job.recompute))
+                w.conn.send(("run", job.id, job.config.to_dict(), job.store_root, job.recompute, job.key))
                 break
             except (BrokenPipeError, OSError):
                 w.proc.kill()

@@ -37,12 +37,13 @@ def run_through_runner(config: JobConfig, progress: Callable[[dict], None] | Non
 
     from kdcore.train import job_key
 
-    validate(config)
+    validate(config)  # here, once: the runner and the worker take the validated config and its key from here
     store = open_store()
-    if not recompute and (stored := store.get(job_key(config))) is not None:
+    key = job_key(config)
+    if not recompute and (stored := store.get(key)) is not None:
         return {**stored, "cached": True}
     store.check_writable()  # a store folder that is a file, read-only or a link: refused before anything queues
-    handle = get_runner().submit(config, recompute=recompute)
+    handle = get_runner().submit(config, recompute=recompute, key=key)
     events: queue.Queue[dict] = queue.Queue()
     unsubscribe = handle.subscribe(events.put)
     finished = False

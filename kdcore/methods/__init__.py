@@ -15,7 +15,7 @@ from torch import nn
 
 from kdcore.config import ConfigError, JobConfig, check_ranges
 from kdcore.methods import attention, born_again, dkd, early_stopped, fitnet, hinton, scratch, subclass, takd
-from kdcore.methods.base import COMMON_PARAMS, Method
+from kdcore.methods.base import COMMON_PARAMS, Method, StudentDefaults
 from kdcore.methods.checks import FeatureSide
 
 METHODS: dict[str, Method] = {
@@ -105,5 +105,6 @@ def outputs_per_class(config: JobConfig) -> int:
     return get_method(config.method).outputs_per_class(config)
 
 
-__all__ = ["COMMON_PARAMS", "METHODS", "FeatureSide", "Method", "check_feature_settings", "check_method_fits", "get_method",
+__all__ = ["COMMON_PARAMS", "METHODS", "FeatureSide", "Method", "StudentDefaults",
+           "check_feature_settings", "check_method_fits", "get_method",
            "method_job", "outputs_per_class", "scratch_twin", "validate"]

@@ -8,7 +8,7 @@ from kdcore.config import ConfigError, JobConfig
 from kdcore.data.pairs import data_pair
 from kdcore.losses.attention import AttentionTransfer
 from kdcore.losses.features import parse_layer_pairs
-from kdcore.methods.base import Method, number
+from kdcore.methods.base import Method, StudentDefaults, number
 from kdcore.methods.checks import FeatureSide, on_probed_networks, require_feature
 
 
@@ -71,7 +71,7 @@ METHOD = Method(
     fc_student_ok=False,
     check_config=check_config,
     check_pair=on_probed_networks(check_features),
-    form_defaults={"student": "student_cnn", "alpha": 0.0},  # AT alone, as measured
+    student_defaults=StudentDefaults(arch="student_cnn", alpha=0.0),  # AT alone, as measured
     mhist_note="Attention transfer runs the teacher on every fine-tuning batch (about twice the time).",
     cost_rank=lambda c: 1 if c.arch == "student_cnn" else 5,
 )

@@ -56,6 +56,28 @@ def number(config: JobConfig, name: str, default: float, *, minimum: float = 0.0
     return value
 
 
+@dataclass(frozen=True)
+class StudentDefaults:
+    """The student a method's documented (shipped) results were measured with, where it is not the course's own:
+    the Distill lab's form opens on it and precompute's method suite trains it. None keeps the course student's.
+    (Settings its student uses wherever it is built, the CLI's ``distill`` included, are ``student_settings``.)"""
+
+    arch: str | None = None  # e.g. "student_cnn": attention transfer and FitNets compare conv feature maps
+    hidden: tuple[int, ...] | None = None  # the MLP student's hidden sizes (TAKD: smaller than its assistant)
+    alpha: float | None = None  # the KD term's weight (attention transfer: 0, AT alone)
+
+    def apply(self, student: JobConfig) -> JobConfig:
+        """``student`` with these defaults (its hidden sizes only where it is the MLP)."""
+        changes: dict[str, object] = {}
+        if self.arch is not None:
+            changes["arch"] = self.arch
+        if self.hidden is not None and changes.get("arch", student.arch) == "student_mlp":
+            changes["hidden"] = tuple(self.hidden)
+        if self.alpha is not None:
+            changes["alpha"] = float(self.alpha)
+        return student.replace(**changes) if changes else student
+
+
 # Settings (``JobConfig.method_params``) any job may carry, whatever its method: the small CNN's width, the
 # MHIST two-stage schedule's lengths, its micro-batch and class weighting (kdcore.train.common).
 COMMON_PARAMS: tuple[str, ...] = ("width", "stage1_epochs", "stage2_epochs", "micro_batch", "class_weighted")
@@ -76,8 +98,9 @@ class Method:
     refusals from the config alone (before anything runs) / from the built networks (before training).
     arrange: the jobs a student of this method needs (:meth:`jobs`). student_settings: ``JobConfig``
     fields its student uses unless asked otherwise, wherever it is built (born-again: the paper's T = 1,
-    α = 1). form_defaults: what else picking it in the Distill lab sets (the settings its shipped
-    results on the MNIST-style pairs used). mhist_note: None = not offered on the
+    α = 1). student_defaults: the student its shipped results on the MNIST-style pairs used
+    (:class:`StudentDefaults`: architecture, hidden sizes, α), which the Distill lab's form opens on and
+    precompute's method suite trains (:func:`kdcore.course.method_student`). mhist_note: None = not offered on the
     MHIST page, else one sentence on what it costs there beyond teacher → scratch → KD student.
     scratch_baseline: its student has a separate from-scratch twin (born-again: the teacher is it).
     own_teacher: its arrangement replaces the course teacher (subclass: a subclass teacher).
@@ -107,7 +130,7 @@ class Method:
     check_pair: PairCheck | None = None
     arrange: Arrangement = distil_directly
     student_settings: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
-    form_defaults: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    student_defaults: StudentDefaults = StudentDefaults()
     mhist_note: str | None = None
     scratch_baseline: bool = True
     own_teacher: bool = False

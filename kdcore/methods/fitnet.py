@@ -8,7 +8,7 @@ from kdcore.config import MHIST_STAGE2_EPOCHS, ConfigError, JobConfig
 from kdcore.data.pairs import data_pair
 from kdcore.losses.features import probe
 from kdcore.losses.fitnet import FitNetLoss
-from kdcore.methods.base import Method, number
+from kdcore.methods.base import Method, StudentDefaults, number
 from kdcore.methods.checks import FeatureSide, on_probed_networks, require_feature
 
 DEFAULT_BETA = 100.0  # weight of the hint term in the KD stage (set for the MNIST pair)
@@ -111,7 +111,7 @@ METHOD = Method(
     fc_student_ok=True,
     check_config=check_config,
     check_pair=on_probed_networks(check_features),
-    form_defaults={"student": "student_cnn"},  # conv-feature hints; the MLP gets a vector hint
+    student_defaults=StudentDefaults(arch="student_cnn"),  # conv-feature hints; the MLP gets a vector hint
     mhist_note="FitNets runs the teacher on every fine-tuning batch (about twice the time).",
     cost_rank=lambda c: 1 if c.arch == "student_cnn" else 5,
     # no feature maps in an MLP: the teacher's fc layer hints the student's first layer

@@ -32,7 +32,7 @@ class AuxTemperatureSweep:
     """The subclass teacher's auxiliary-temperature sweep on one data set. Every temperature is trained on every
     seed, or, with ``finalists``, on the first seed only (a screen), and the ``finalists`` temperatures that split
     the most classes there (a tie goes to the higher temperature) on every seed. The choice: the most classes split,
-    mean over every seed (:func:`kdcore.views.report.best_aux_temperature`)."""
+    mean over every seed (:func:`kdcore.sweeps.best_aux_temperature`)."""
 
     dataset: str
     temperatures: tuple[float, ...]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from kdcore.config import ConfigError, JobConfig
 from kdcore.data.pairs import data_pair
 from kdcore.losses.takd import TeacherAssistantKD
-from kdcore.methods.base import Method
+from kdcore.methods.base import Method, StudentDefaults
 
 ASSISTANT_HIDDEN = (392,)
 # An assistant of 392 units only helps a student smaller than itself: the lab's and shipped TAKD student.
@@ -71,7 +71,8 @@ METHOD = Method(
     loss_class=TeacherAssistantKD,
     check_config=_check,
     arrange=_arrange,
-    form_defaults={"hidden": ",".join(map(str, SMALL_STUDENT_HIDDEN))},
+    # an assistant (392 units) only helps a student smaller than itself
+    student_defaults=StudentDefaults(hidden=SMALL_STUDENT_HIDDEN),
     mhist_note="Teacher-assistant KD trains an extra network, a ResNet-18 assistant (11.2M parameters) distilled "
     "from the teacher, then distils the MobileNetV2 from the assistant.",
 )

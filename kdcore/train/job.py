@@ -85,11 +85,16 @@ def run_job(
     store: AnyStore | None = None,
     cancel: object | None = None,
     recompute: bool = False,
+    key: str | None = None,
 ) -> dict:
-    """Run (or fetch) one job and return its result dict (``result["cached"]`` says which)."""
+    """Run (or fetch) one job and return its result dict (``result["cached"]`` says which).
+
+    ``key``: the job's :func:`job_key` from the submit path, which validated it (the runner passes it): it is
+    neither validated nor keyed again. Called without one (directly, or for a teacher), it does both."""
     progress = progress or _noop
     flush_denormals()  # before this thread's first parallel op, so its OpenMP threads inherit it
-    validate(config)
+    if key is None:
+        validate(config)
     mhist = data_pair(config.dataset).transfer
     if mhist:
         from kdcore.train.transfer import check_transfer_config
@@ -98,7 +103,7 @@ def run_job(
     store = store or open_store()
     progress({"stage": "data", "message": f"loading {config.dataset}"})
     data = load_dataset(config.dataset, config.data_source, config.data_dir)
-    key = job_key(config, data)
+    key = key or job_key(config, data)
     weights = get_method(config.method).trains  # an evaluation-only job (BAN ensemble) stores no weights
 
     # A stored result answers even when an older engine made it (kdcore.engine.stale_reason): callers show it

@@ -58,7 +58,7 @@ import torch
 from torch import nn
 
 from kdcore import CODE_VERSION
-from kdcore.config import STANDIN_SCHEDULE, ConfigError, JobConfig  # noqa: F401 - the stand-in schedule lives in config
+from kdcore.config import ConfigError, JobConfig
 from kdcore.data import ArrayDataset
 from kdcore.losses.base import Batch, EpochHook, LogitTerms
 from kdcore.losses.scratch import CrossEntropy
@@ -83,6 +83,9 @@ from kdcore.train.common import (
     weights_id,
 )
 from kdcore.train.loop import FitSpec, ProgressFn, fit, pick_device
+
+# The schedules' lengths are data-set facts: DataPair.stage_epochs (the defaults) and DataPair.pipeline_params (the
+# stand-in's short schedule the app and the shipped results use), in kdcore.data.pairs.
 
 STAGE2_SEED_OFFSET = 7919  # stage 2 shuffles in another order than stage 1
 

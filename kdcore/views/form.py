@@ -6,12 +6,11 @@ asks the same rule as the form without importing the lab (which imports the resu
 
 from __future__ import annotations
 
+from kdcore.course import DEFAULT_CNN_WIDTH  # StudentCNN's default width (the job builder leaves it implicit)
 from kdcore.methods import get_method
 
-DEFAULT_CNN_WIDTH = 8  # StudentCNN's default width
-
-# The form's settings; picking a method applies its ``Method.form_defaults`` on top (the documented
-# defaults its shipped results were measured with, so its first run is answered from the store at once).
+# The form's settings; picking a method applies its ``Method.student_defaults`` and paper settings on top (the
+# documented defaults its shipped results were measured with, so its first run is answered from the store at once).
 FORM_DEFAULTS: dict[str, object] = {"student": "student_mlp", "hidden": "784,784", "width": DEFAULT_CNN_WIDTH,
                                     "T": 4.0, "alpha": 0.5, "epochs": 12}
 
@@ -20,7 +19,15 @@ def form_defaults(method: str) -> dict[str, object]:
     """The Distill lab form's settings for ``method`` (keys: student, hidden, width, T, alpha, epochs)."""
     chosen = get_method(method)
     paper = {{"temperature": "T"}.get(k, k): v for k, v in chosen.student_settings.items()}
-    return {**FORM_DEFAULTS, **paper, **chosen.form_defaults}
+    own = chosen.student_defaults
+    student: dict[str, object] = {}
+    if own.arch is not None:
+        student["student"] = own.arch
+    if own.hidden is not None:
+        student["hidden"] = ",".join(map(str, own.hidden))
+    if own.alpha is not None:
+        student["alpha"] = own.alpha
+    return {**FORM_DEFAULTS, **paper, **student}
 
 
 # Methods whose loss never reads α (DKD weights its own parts: dkd_alpha, dkd_beta; see its Method's summary).

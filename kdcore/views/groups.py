@@ -134,10 +134,8 @@ def _default_job_json(cfg_json: str) -> str | None:
     if ds not in DATA_PAIRS:
         return None
     schedule: dict = {}
-    if ds == "mhist_synthetic":  # the stand-in pipeline's short schedule (kdcore.views.lab.pipeline_configs)
-        from kdcore.config import STANDIN_SCHEDULE
-
-        schedule = dict(STANDIN_SCHEDULE)
+    if DATA_PAIRS[ds].pipeline_params:  # the stand-in pipeline's short schedule (kdcore.course.pipeline_jobs)
+        schedule = dict(DATA_PAIRS[ds].pipeline_params)
     try:
         method = get_method(cfg.method)
         teacher = course_teacher(ds, seed=cfg.seed, method_params=tuple(schedule.items()))

@@ -1,12 +1,9 @@
 """The Distill lab's view: widgets → a validated :class:`JobConfig` → a trained (or stored) result.
 
-What a method needs (its teacher arrangement, form defaults, MHIST note) is asked of its
-:class:`~kdcore.methods.Method`; every job goes through the job runner (:func:`train_or_fetch`).
-
-Tiny mode: with the environment variable ``KD_APP_TINY`` set (``1`` for the default caps, or
-``TRAIN,TEST,EPOCHS`` such as ``256,128,1``) every job the app builds is capped to that many training
-and test examples and epochs, teacher included. Tests and the browser end-to-end run use it so a
-"train" click finishes in seconds; the page says when it is on.
+The jobs are built by :mod:`kdcore.course` (the form's job, the course pipeline, tiny mode: ``KD_APP_TINY``);
+what a method needs (its teacher arrangement, student defaults, MHIST note) is asked of its
+:class:`~kdcore.methods.Method`; every job goes through the job runner (:func:`train_or_fetch`). Here: the
+form's settings, and the frames and words the page draws.
 """
 
 from __future__ import annotations
@@ -16,12 +13,22 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from kdcore.config import ConfigError, JobConfig
-from kdcore.course import course_student, course_teacher
-from kdcore.data.pairs import data_pair
+from kdcore.config import JobConfig, parse_hidden
+from kdcore.course import (
+    TINY_DEFAULT,
+    TINY_TEACHER_EPOCHS,
+    TinyCaps,
+    app_teacher,
+    course_student,
+    course_teacher,
+    tiny_caps,
+)
+from kdcore.course import cap as _cap
+from kdcore.course import lab_job as lab_config
+from kdcore.course import pipeline_jobs as pipeline_configs
+from kdcore.data.pairs import offered
 from kdcore.jobs.duration import duration_words
-from kdcore.methods import METHODS, get_method, scratch_twin, validate
-from kdcore.settings import settings
+from kdcore.methods import METHODS, get_method, scratch_twin
 from kdcore.store import open_store
 from kdcore.views.form import (  # the form's settings and which apply (re-exported: callers ask the lab)
     DEFAULT_CNN_WIDTH,
@@ -34,85 +41,10 @@ from kdcore.views.form import (  # the form's settings and which apply (re-expor
 )
 from kdcore.views.results import confusion_frame, load_runs, result_row
 
-TINY_DEFAULT = (256, 128, 1)
-# Teachers in tiny mode get one more epoch than students (MHIST teachers: one more head epoch), so an
-# early-stopped teacher (fewer epochs than the full one) still exists.
-TINY_TEACHER_EPOCHS = 2
-
-
-@dataclass(frozen=True)
-class TinyCaps:
-    train_limit: int
-    test_limit: int
-    epochs: int
-
-
-def tiny_caps() -> TinyCaps | None:
-    """The caps of ``KD_APP_TINY`` (:mod:`kdcore.settings`; see the module docstring), or None when off."""
-    caps = settings().app_tiny
-    return TinyCaps(*caps) if caps is not None else None
-
-
-def parse_hidden(text: str) -> tuple[int, ...]:
-    """``"784,784"`` → ``(784, 784)``; raises :class:`ConfigError` saying what a valid entry looks like."""
-    parts = [p.strip() for p in str(text).replace(";", ",").replace("x", ",").split(",")]
-    parts = [p for p in parts if p]
-    if not parts:
-        raise ConfigError("hidden sizes are empty: enter comma-separated layer widths, e.g. 784,784 or 32")
-    try:
-        sizes = tuple(int(p) for p in parts)
-    except ValueError as e:
-        raise ConfigError(f"hidden sizes {text!r} are not whole numbers: enter e.g. 784,784 or 128,64") from e
-    if any(s < 1 or s > 8192 for s in sizes):
-        raise ConfigError(f"hidden sizes must be between 1 and 8192 (got {list(sizes)}); e.g. 784,784")
-    if len(sizes) > 8:
-        raise ConfigError(f"at most 8 hidden layers (got {len(sizes)}); e.g. 784,784")
-    return sizes
-
 
 def methods() -> list[tuple[str, str]]:
     """(name, title) of every registered method a student can be trained with, for the method picker."""
     return [(k, m.title) for k, m in METHODS.items() if m.in_picker]
-
-
-def _cap(config: JobConfig, caps: TinyCaps | None, teacher: bool = False) -> JobConfig:
-    if caps is None:
-        return config
-    if data_pair(config.dataset).transfer:  # two-stage schedule: caps apply to stage 1, no fine-tune
-        # ... except for feature methods (FitNets, AT): their maps are trained only by fine-tuning
-        stage2 = 1 if get_method(config.method).teacher_features else 0
-        stage1 = max(TINY_TEACHER_EPOCHS, caps.epochs) if teacher else caps.epochs
-        params = {**dict(config.method_params), "stage1_epochs": stage1, "stage2_epochs": stage2}
-        return config.replace(train_limit=caps.train_limit, test_limit=caps.test_limit,
-                              method_params=tuple(params.items()))
-    epochs = max(TINY_TEACHER_EPOCHS, caps.epochs) if teacher else min(config.epochs, caps.epochs)
-    return config.replace(train_limit=caps.train_limit, test_limit=caps.test_limit, epochs=epochs)
-
-
-def lab_config(dataset: str, method: str, hidden_text: str = "784,784", student: str = "student_mlp",
-               width: int = 8, temperature: float = 4.0, alpha: float = 0.5, epochs: int = 12,
-               seed: int = 0) -> JobConfig:
-    """The job of the lab's form, validated; the method's own teacher arrangement is applied (born-again:
-    the teacher's architecture; subclass: a subclass teacher; TAKD: an assistant; early-stopped: a
-    shorter teacher). Raises :class:`ConfigError` with the fix."""
-    chosen = get_method(method)
-    caps = tiny_caps()
-    teacher = _cap(course_teacher(dataset, seed=seed), caps, teacher=True)
-    params: dict = {}
-    overrides: dict = {"epochs": int(epochs)}
-    if student == "student_mlp":
-        overrides["hidden"] = parse_hidden(hidden_text)
-    elif student == "student_cnn" and int(width) != DEFAULT_CNN_WIDTH:  # the default stays implicit: one key
-        params["width"] = int(width)
-    base = course_student(dataset, "scratch", seed=seed, **overrides)
-    if not data_pair(dataset).transfer:  # the MNIST-style pairs offer other students
-        base = base.replace(arch=student)
-    base = _cap(base.replace(temperature=float(temperature), alpha=float(alpha), method_params=tuple(params.items())),
-                caps)
-    config = chosen.job(teacher, base)
-    if chosen.teacher_features:
-        config = _cap(config, caps)  # again: on the MHIST pair the caps depend on the method
-    return validate(config)
 
 
 def train_or_fetch(config: JobConfig, progress: Callable[[dict], None] | None = None,
@@ -135,8 +67,7 @@ def chain_seed(config: JobConfig) -> int:
 def baselines(config: JobConfig, progress: Callable[[dict], None] | None = None) -> dict[str, dict]:
     """The course teacher and the scratch student of the same data, size, epochs and seed (stored
     after their first run): ``{"teacher": result, "scratch student": result}``."""
-    caps = tiny_caps()
-    teacher = _cap(course_teacher(config.dataset, seed=chain_seed(config)), caps, teacher=True)
+    teacher = app_teacher(config.dataset, seed=chain_seed(config))
     scratch = scratch_twin(config)
     if not get_method(config.method).scratch_baseline:  # born-again: its student is the teacher's arch
         scratch = teacher
@@ -177,35 +108,8 @@ def mhist_methods() -> list[tuple[str, str]]:
     return [(k, m.title) for k, m in METHODS.items() if m.offered_on_mhist]
 
 
-def pipeline_configs(dataset: str, seed: int = 0, method: str = "hinton") -> list[JobConfig]:
-    """The course pipeline of one data set, the teacher first and the KD student trained with ``method``
-    last (tiny caps apply): teacher, scratch student (unless the method's student has the teacher's
-    architecture: born-again), then the method's own jobs (:meth:`kdcore.methods.Method.jobs`: an
-    early-stopped teacher, an assistant, …). A method with its own teacher (subclass) puts that first.
-    """
-    chosen = get_method(method)
-    caps = tiny_caps()
-    over: dict = {}
-    if dataset == "mhist_synthetic":
-        from kdcore.config import STANDIN_SCHEDULE
-
-        over["method_params"] = STANDIN_SCHEDULE
-    for name, value in chosen.form_defaults.items():  # e.g. TAKD's student is smaller than its assistant
-        if name == "hidden" and data_pair(dataset).student_hidden is not None:
-            over["hidden"] = parse_hidden(str(value))
-    teacher = _cap(course_teacher(dataset, seed=seed, **over), caps, teacher=True)
-    scratch = _cap(course_student(dataset, "scratch", seed=seed, **over), caps)
-    student = course_student(dataset, "scratch", seed=seed, **over).replace(method=method, **chosen.student_settings)
-    jobs = chosen.jobs(teacher, _cap(student, caps))
-    if chosen.own_teacher:
-        jobs = [jobs[0], scratch, *jobs[1:]]
-    else:
-        jobs = [teacher, *([scratch] if chosen.scratch_baseline else []), *jobs]
-    return [validate(c) for c in jobs]
-
-
 # ---- honest numbers: seeds ----------------------------------------------------------------------
-LAB_DATASETS = ("fashion_mnist", "mnist")
+LAB_DATASETS = offered("lab")
 
 
 def lead_dataset(store: object | None = None) -> str:
@@ -588,6 +492,7 @@ def run_lab(config: JobConfig, progress: Callable[[dict], None] | None = None,
 
 
 __all__ = [
+    "DEFAULT_CNN_WIDTH", "TINY_DEFAULT", "TINY_TEACHER_EPOCHS", "course_student", "course_teacher",
     "CURVE_KINDS", "LONG_RUN_S", "LabPlan", "PlanStage", "curves_frame", "duration_words", "lab_plan",
     "FORM_DEFAULTS", "LAB_DATASETS", "LabOutcome", "LabProgress", "MHIST_METHOD_NOTES", "StageRecord", "TinyCaps", "baselines",
     "comparison_frame", "form_defaults", "lab_config", "lab_stages", "lead_dataset", "methods", "mhist_methods", "parse_hidden",

@@ -22,7 +22,7 @@ import pandas as pd
 from kdcore.data.pairs import data_pair
 
 if typing.TYPE_CHECKING:
-    from kdcore.views.subclass_examples import SubclassExamples
+    from kdcore.subclass_examples import SubclassExamples
 
 # ---- the tutorial ----------------------------------------------------------------------------
 INTRO: list[tuple[str, str]] = [
@@ -332,46 +332,22 @@ def attention_comparison(dataset: str = "mnist", index: int = 0, n_mean: int = 2
     how to make them when they are missing. ``store`` is a :class:`kdcore.store.LayeredStore` (default: the
     app's). Layers are the AT student's own pairs (:func:`kdcore.methods.attention.at_layers`).
     """
-    import torch
-
     from kdcore.config import JobConfig
     from kdcore.data import DATASET_TITLES
-    from kdcore.losses.attention import attention_map, attention_vector
+    from kdcore.inference import attention_maps, display_image, test_logits
     from kdcore.losses.features import parse_layer_pairs
     from kdcore.methods.attention import at_layers
-    from kdcore.views import playground
     from kdcore.views.results import STANDIN_NOTE
 
     teacher, at, scratch = _at_students(dataset, store)
     if teacher is None or at is None:
         return AttentionComparison(available=False, notice=ATTENTION_MISSING)
     pairs = parse_layer_pairs(at_layers(JobConfig.from_dict(at["config"])))
-    _, labels, x = playground.test_logits(teacher, store)
+    _, labels, x = test_logits(teacher, store)
     i = int(np.clip(index, 0, len(x) - 1))
     n = int(min(max(n_mean, 1), len(x)))
-    # the averaged images, plus the shown one when it lies beyond them: one forward pass per model
-    shown = i if i < n else n
-    batch = (x[:n] if i < n else torch.cat([x[:n], x[i: i + 1]])).float()
     picked = [("teacher", teacher), ("AT student", at)] + ([("scratch student", scratch)] if scratch else [])
-    maps: dict[str, dict[str, np.ndarray]] = {}
-    rows = []
-    with torch.no_grad():
-        feats = {row: playground.stored_model(r, store)(batch).features for row, r in picked}
-        for row, _ in picked:
-            maps[row] = {}
-            for t_name, s_name in pairs:
-                ref = feats["teacher"][t_name]
-                size = tuple(ref.shape[-2:])
-                name = t_name if row == "teacher" else s_name
-                f_all, f_one = feats[row][name][:n], feats[row][name][shown: shown + 1]
-                a = attention_map(f_one, size=size)[0].numpy()  # lined up with the teacher's picture
-                maps[row][t_name] = a / max(float(a.max()), 1e-12)
-                if row == "teacher":
-                    continue
-                d_all = (attention_vector(f_all, size=size) - attention_vector(ref[:n])).norm(dim=1)
-                d_one = (attention_vector(f_one, size=size) - attention_vector(ref[shown: shown + 1])).norm(dim=1)
-                rows.append({"model": row, "layer": t_name if t_name == s_name else f"{t_name} ↔ {s_name}",
-                             "distance_image": float(d_one[0]), "distance_mean": float(d_all.mean())})
+    maps, rows = attention_maps(dict(picked), pairs, x, i, n, store)
     data = DATASET_TITLES.get(dataset, dataset)
     if teacher.get("is_standin"):
         data += f" ({STANDIN_NOTE}: {teacher.get('data_source_id') or teacher.get('data_source', '')})"
@@ -380,7 +356,7 @@ def attention_comparison(dataset: str = "mnist", index: int = 0, n_mean: int = 2
     return AttentionComparison(
         available=True, notice="" if scratch else "No scratch CNN student with weights is stored, so the third row "
         "is missing: `python -m kdcore precompute --only methods,export` trains it.",
-        image=playground._display_image(x[i]), label=classes[y] if y < len(classes) else str(y), index=i,
+        image=display_image(x[i]), label=classes[y] if y < len(classes) else str(y), index=i,
         layers=[t for t, _ in pairs], maps=maps, models={row: _model_line(r) for row, r in picked},
         distance=pd.DataFrame(rows, columns=["model", "layer", "distance_image", "distance_mean"]), n_mean=n,
         data=data, summary=_at_summary(rows, n))
@@ -606,8 +582,8 @@ def subclass_students(dataset: str = "mnist_binary", results: list[dict] | None 
     the schedule of the course, the data set's default subclass teacher), so each row compares like with like."""
     from kdcore.course import course_student, course_teacher
     from kdcore.engine import is_stale
+    from kdcore.subclass_examples import is_default_teacher
     from kdcore.views.results import stored_results
-    from kdcore.views.subclass_examples import is_default_teacher
 
     results = stored_results() if results is None else results
     course = course_student(dataset, "hinton")
@@ -647,9 +623,9 @@ def subclass_students(dataset: str = "mnist_binary", results: list[dict] | None 
 
 
 def subclass_demo(dataset: str = "mnist") -> SubclassExamples | None:
-    """Example test images per (class, subclass) of a stored subclass teacher (:mod:`kdcore.views.subclass_examples`),
+    """Example test images per (class, subclass) of a stored subclass teacher (:mod:`kdcore.subclass_examples`),
     read from the user store or the shipped artefacts; None when none were made."""
-    from kdcore.views.subclass_examples import load_subclass_examples
+    from kdcore.subclass_examples import load_subclass_examples
 
     return load_subclass_examples(dataset)
 

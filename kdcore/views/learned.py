@@ -98,29 +98,21 @@ def pair_label(pair: tuple[dict, dict]) -> str:
 
 def _teacher_probs(kd: dict, indices: list[int], store: object | None) -> tuple[dict | None, dict[int, pd.DataFrame]]:
     """The KD student's teacher's softmax(z / T) on the test images ``indices`` (None when its weights are absent)."""
-    import torch
-
+    from kdcore.inference import soft_targets
     from kdcore.store import open_store
-    from kdcore.views import playground
 
     store = store or open_store()
     teacher = store.get(kd.get("teacher_key") or "")  # type: ignore[attr-defined]
     if teacher is None or "weights.safetensors" not in teacher.get("files", {}) or not indices:
         return teacher, {}
-    from kdcore.train.loop import predict_logits
-
-    x = playground._load_data(teacher).x_test[indices]
-    model = playground.stored_model(teacher, store)  # type: ignore[arg-type]
-    z = predict_logits(model, x, batch_size=256, device=torch.device("cpu"),
-                       transform=playground._input_transform(teacher["dataset"]))  # as the playground scores it
-    p = playground.soften(playground._class_logits(teacher, z), float(kd["config"]["temperature"]))
+    p = soft_targets(teacher, indices, float(kd["config"]["temperature"]), store)  # type: ignore[arg-type]
     classes = list(teacher.get("classes") or [str(i) for i in range(p.shape[1])])
     return teacher, {i: pd.DataFrame({"class": classes, "prob": p[k].numpy()}) for k, i in enumerate(indices)}
 
 
 def student_learned(kd: dict, scratch: dict, n_examples: int = 8, store: object | None = None) -> LearnedView:
     """The view for one pair (see the module docstring); ``n_examples`` images of each kind are shown."""
-    from kdcore.views import playground
+    from kdcore.inference import display_image, load_data
 
     a, b = load_predictions(kd, store), load_predictions(scratch, store)
     if a is None or b is None:
@@ -135,8 +127,8 @@ def student_learned(kd: dict, scratch: dict, n_examples: int = 8, store: object 
     picks = {ONLY_KD_RIGHT: np.flatnonzero(kd_ok & ~sc_ok)[:n_examples].tolist(),
              SCRATCH_ONLY: np.flatnonzero(~kd_ok & sc_ok)[:n_examples].tolist()}
     teacher, probs = _teacher_probs(kd, picks[ONLY_KD_RIGHT] + picks[SCRATCH_ONLY], store)
-    data = playground._load_data(kd)
-    examples = {kind: [Example(i, playground._display_image(data.x_test[i]), classes[labels[i]], classes[kd_pred[i]],
+    data = load_data(kd)
+    examples = {kind: [Example(i, display_image(data.x_test[i]), classes[labels[i]], classes[kd_pred[i]],
                                classes[sc_pred[i]], probs.get(i)) for i in idx] for kind, idx in picks.items()}
     notice = "" if probs or not (picks[ONLY_KD_RIGHT] or picks[SCRATCH_ONLY]) else (
         "The teacher's weights are not stored, so its probabilities cannot be shown beside the images.")

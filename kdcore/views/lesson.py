@@ -20,11 +20,12 @@ import pandas as pd
 
 from kdcore.course import course_student, course_teacher
 from kdcore.data import DATASET_TITLES
+from kdcore.data.pairs import family_of, offered
 from kdcore.latency import device_here, latency_here
 from kdcore.views.groups import group_results, is_default, network_words, seeds_words, stat_words
 from kdcore.views.results import data_label, model_label, role_of, stored_results
 
-LESSON_DATASETS = ("fashion_mnist", "mnist")
+LESSON_DATASETS = offered("lesson")
 SMALL_DATA = "mnist"  # offline, the 4,000-image MNIST subset: the lesson's "no gain on small data"
 
 
@@ -303,7 +304,7 @@ def mhist_table(store: object | None = None) -> pd.DataFrame:
     differs, so two models never share a name): model, data, seeds, accuracy / F1 / AUC in % (means over the seeds),
     and the test set's majority share."""
     rows = []
-    results = [r for r in stored_results(store) if str(r.get("dataset", "")).startswith("mhist")]  # type: ignore[arg-type]
+    results = [r for r in stored_results(store) if family_of(r.get("dataset")) == "mhist"]  # type: ignore[arg-type]
     for g in group_results(results):
         r = g.results[0]
         cm = np.asarray(r["metrics"].get("confusion", []), dtype=float)
@@ -432,7 +433,7 @@ def _reveal_mhist(dataset: str, index: int, store: object | None) -> Reveal:
               f"answering it scores {share:.1f} % accuracy with an F1 of 0 for the rare class. {len(always)} of the "
               f"{len(frame)} stored MHIST models do exactly that; AUC (how well the scores rank SSA above HP) tells "
               "them apart where accuracy cannot.")
-    runs = [r for r in stored_results(store) if str(r.get("dataset", "")).startswith("mhist")]  # type: ignore[arg-type]
+    runs = [r for r in stored_results(store) if family_of(r.get("dataset")) == "mhist"]  # type: ignore[arg-type]
     return Reveal(answer, correct, frame, _source(runs))
 
 

@@ -26,7 +26,7 @@ from kdcore.views.results import confusion_frame, load_runs, roc_frame, stored_r
 
 if TYPE_CHECKING:
     from kdcore.config import JobConfig
-    from kdcore.views.subclass_examples import SubclassExamples
+    from kdcore.subclass_examples import SubclassExamples
 
 MHIST_DATASETS = datasets("mhist")  # the real release and its synthetic stand-in
 FALLBACK_HOW_TO = (
@@ -187,7 +187,7 @@ def subclass_teacher(dataset: str, store: LayeredStore | None = None, data_dir: 
     (``pipeline_jobs(dataset, "subclass", data_dir)[0]``; the newest if several) whose examples can be
     shown — it has weights, or its examples were saved (the shipped stand-in teacher) — or None."""
     from kdcore.config import JobConfig
-    from kdcore.views.subclass_examples import examples_saved
+    from kdcore.subclass_examples import examples_saved
 
     want = pipeline_jobs(dataset, "subclass", data_dir)[0]
     found = [r for r in stored_results(store) if r.get("dataset") == dataset
@@ -198,8 +198,8 @@ def subclass_teacher(dataset: str, store: LayeredStore | None = None, data_dir: 
 
 def subclass_examples(teacher: dict, store: LayeredStore | None = None) -> SubclassExamples:
     """Example test tiles per (class, subclass) of a stored MHIST subclass teacher and each subclass's
-    share (:func:`kdcore.views.subclass_examples.teacher_examples`: run once, then read from the user store)."""
-    from kdcore.views.subclass_examples import teacher_examples
+    share (:func:`kdcore.subclass_examples.teacher_examples`: run once, then read from the user store)."""
+    from kdcore.subclass_examples import teacher_examples
 
     return teacher_examples(teacher, store)
 

@@ -20,8 +20,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from kdcore.data import DATASET_TITLES, DataError, load_dataset
-from kdcore.data.pairs import data_pair
+from kdcore.data import DATASET_TITLES
+from kdcore.data.pairs import COURSE_TEMPERATURES
+from kdcore.inference import (
+    MAX_TEST,
+    display_image,
+    entropy_bits,
+    image_logits,
+    soften,
+    stored_model,
+    test_logits,
+)
+from kdcore.inference import clear_caches as _clear_inference_caches
 from kdcore.store import LayeredStore, open_store
 from kdcore.views.results import (
     STANDIN_NOTE,
@@ -34,11 +44,8 @@ from kdcore.views.results import (
 )
 from kdcore.views.results import clear_caches as _clear_result_caches
 
-# The playground scores at most this many test images (a fixed prefix of the test set): enough for a
-# stable dark-knowledge map, small enough that the first (uncached) view takes about a second on CPU.
-MAX_TEST = 2000
 ENTROPY_TEMPS = tuple(float(t) for t in np.geomspace(0.25, 64.0, 41))
-COURSE_TEMPS = (1.0, 2.0, 4.0, 16.0, 32.0, 64.0)
+COURSE_TEMPS = COURSE_TEMPERATURES  # the course's grid (kdcore.data.pairs)
 MNIST_LIKE = ("mnist", "fashion_mnist")
 # A photo of one digit or garment needs neither more bytes nor more pixels than these; both are checked
 # before any pixel is decoded (a 168 KB PNG can declare 12000×12000 pixels: 4.5 GB once decoded as floats).
@@ -123,79 +130,7 @@ def pick_models(dataset: str, store: LayeredStore | None = None) -> tuple[dict |
     return _pick(dataset, store_id(store), store_listing(store))
 
 
-# ---- cached logits -----------------------------------------------------------------------------
-def _input_transform(dataset: str):  # noqa: ANN202 - a callable or None
-    if not data_pair(dataset).imagenet_normalized:
-        return None
-    from kdcore.models.mhist import imagenet_normalize  # MHIST models take ImageNet-normalised floats
-
-    return imagenet_normalize
-
-
-@functools.lru_cache(maxsize=8)
-def _model(key: str, sid: tuple):  # noqa: ANN202 - nn.Module
-    from kdcore.train import load_model
-
-    store = store_from_id(sid)
-    result = store.get(key)
-    if result is None:
-        raise DataError(f"result {key} is no longer in the store; reload the page")
-    return load_model(result, store)
-
-
-@functools.lru_cache(maxsize=8)
-def _test_logits(key: str, sid: tuple) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(logits, labels, images) of the first :data:`MAX_TEST` test images for result ``key``; memoised."""
-    from kdcore.train.loop import predict_logits
-
-    result = store_from_id(sid).get(key)
-    if result is None:  # it failed verification since it was picked
-        raise DataError(f"result {key} no longer passes the store's check; reload the page")
-    data = _load_data(result)
-    x, y = data.x_test[:MAX_TEST], data.y_test[:MAX_TEST]
-    model = _model(key, sid)
-    logits = predict_logits(model, x, batch_size=512, device=torch.device("cpu"),
-                            transform=_input_transform(result["dataset"]))
-    return _class_logits(result, logits), y, x
-
-
-def _load_data(result: dict):  # noqa: ANN202 - ArrayDataset
-    folder = (result.get("config") or {}).get("data_dir")  # a user's MHIST folder: the one the job read
-    try:
-        return load_dataset(result["dataset"], result.get("data_source_id") or "auto", folder)
-    except DataError:
-        return load_dataset(result["dataset"], "auto", folder)
-
-
-def _class_logits(result: dict, logits: torch.Tensor) -> torch.Tensor:
-    """Subclass networks have C·s outputs: sum their probabilities per class (log-sum-exp of logits)."""
-    n_classes = len(result.get("classes") or []) or logits.shape[1]
-    s = logits.shape[1] // n_classes
-    return logits.view(len(logits), n_classes, s).logsumexp(-1) if s > 1 else logits
-
-
-def stored_model(result: dict, store: LayeredStore | None = None):  # noqa: ANN201 - nn.Module
-    """The trained network of ``result`` in eval mode, loaded once per process."""
-    return _model(result["key"], store_id(store))
-
-
-def test_logits(result: dict, store: LayeredStore | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(class logits, labels, images) of ``result``'s model on the first test images, computed once per process."""
-    return _test_logits(result["key"], store_id(store))
-
-
-# ---- the maths the page shows ----------------------------------------------------------------
-def soften(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """softmax(z / T) along the last axis."""
-    return torch.softmax(logits.double() / float(temperature), dim=-1).float()
-
-
-def entropy_bits(probs: torch.Tensor) -> torch.Tensor:
-    """Shannon entropy in bits along the last axis (0 · log 0 taken as 0)."""
-    p = probs.double().clamp_min(1e-30)
-    return -(probs.double() * torch.log2(p)).sum(-1).float()
-
-
+# ---- the maths the page shows (softening, entropy: kdcore.inference) ----------------------------
 def dark_knowledge(logits: torch.Tensor, labels: torch.Tensor, temperature: float, classes: list[str]) -> pd.DataFrame:
     """Mean softened probability per (true class, class): long format ``true``, ``class``, ``prob`` (C×C rows),
     and ``prob_offdiag`` (NaN on the diagonal)."""
@@ -326,13 +261,6 @@ def _decode_small(data: bytes):  # noqa: ANN202 - PIL.Image.Image
     return img
 
 
-@torch.no_grad()
-def _image_logits(result: dict, sid: tuple, image: np.ndarray) -> torch.Tensor:
-    model = _model(result["key"], sid)
-    x = torch.from_numpy(image).float().view(1, 1, 28, 28)
-    return _class_logits(result, model(x).logits.float())[0]
-
-
 # ---- one call per page view ----------------------------------------------------------------------
 @dataclass
 class PlaygroundView:
@@ -356,14 +284,6 @@ class PlaygroundView:
     prediction: dict[str, str] = field(default_factory=dict)
 
 
-def _display_image(x: torch.Tensor) -> np.ndarray:
-    a = x.detach().float().numpy()
-    if a.shape[0] == 1:
-        return a[0] / max(a.max(), 1e-6)
-    a = np.moveaxis(a, 0, -1)
-    return a / 255.0 if a.max() > 1.0 else a
-
-
 def playground_view(dataset: str, temperature: float, index: int = 0, image: bytes | np.ndarray | None = None,
                     store: LayeredStore | None = None) -> PlaygroundView:
     """Teacher (and student) probabilities at T = 1 and at ``temperature`` for test image ``index`` or a
@@ -381,7 +301,7 @@ def playground_view(dataset: str, temperature: float, index: int = 0, image: byt
         return PlaygroundView(available=False, dataset=dataset, notice=(
             f"No trained {title} teacher is stored yet. Train one in the Distill lab, or run "
             "`python -m kdcore precompute` to fill the shipped results."))
-    z_t, y, x = _test_logits(teacher["key"], sid)
+    z_t, y, x = test_logits(teacher, store)
     classes = list(teacher.get("classes") or [str(i) for i in range(z_t.shape[1])])
     rows: dict[str, torch.Tensor] = {}
     if image is not None:
@@ -389,16 +309,16 @@ def playground_view(dataset: str, temperature: float, index: int = 0, image: byt
             raise ImageError(f"drawn and uploaded pictures work for MNIST and Fashion-MNIST, not {title}; "
                              "pick a test image instead")
         pic = prepare_image(image)
-        rows["teacher"] = _image_logits(teacher, sid, pic)
+        rows["teacher"] = image_logits(teacher, store, pic)
         if student is not None:
-            rows["student"] = _image_logits(student, sid, pic)
+            rows["student"] = image_logits(student, store, pic)
         shown, true_label = pic, None
     else:
         i = int(np.clip(index, 0, len(y) - 1))
         rows["teacher"] = z_t[i]
         if student is not None:
-            rows["student"] = _test_logits(student["key"], sid)[0][i]
-        shown, true_label = _display_image(x[i]), classes[int(y[i])]
+            rows["student"] = test_logits(student, store)[0][i]
+        shown, true_label = display_image(x[i]), classes[int(y[i])]
     temps = [1.0] if float(temperature) == 1.0 else [1.0, float(temperature)]
     data = DATASET_TITLES.get(dataset, dataset)
     if teacher.get("is_standin"):
@@ -426,7 +346,7 @@ def temperature_demo(dataset: str = "mnist", index: int = 0, temps: tuple[float,
     teacher, _ = _pick(dataset, sid, store_listing(store))
     if teacher is None:
         return pd.DataFrame(columns=["model", "T", "class", "prob"]), None
-    z, y, _ = _test_logits(teacher["key"], sid)
+    z, y, _ = test_logits(teacher, store)
     classes = list(teacher.get("classes") or [str(i) for i in range(z.shape[1])])
     i = int(np.clip(index, 0, len(y) - 1))
     return probability_frame({"teacher": z[i]}, list(temps), classes), classes[int(y[i])]
@@ -438,29 +358,28 @@ def test_image_count(dataset: str, store: LayeredStore | None = None) -> int:
     store = store or open_store()
     sid = store_id(store)
     teacher, _ = _pick(dataset, sid, store_listing(store))
-    return 0 if teacher is None else len(_test_logits(teacher["key"], sid)[1])
+    return 0 if teacher is None else len(test_logits(teacher, store)[1])
 
 
 def playground_datasets(store: LayeredStore | None = None) -> list[str]:
     """Data sets with a stored teacher (MNIST first), for the playground's picker."""
     store = store or open_store()
     sid, listing = store_id(store), store_listing(store)
-    from kdcore.config import DATASETS
+    from kdcore.data.pairs import DATA_PAIRS
 
-    return [d for d in DATASETS if _pick(d, sid, listing)[0] is not None]
+    return [d for d in DATA_PAIRS if _pick(d, sid, listing)[0] is not None]
 
 
 def clear_caches() -> None:
     """Forget memoised models, logits and store picks (tests; after the store was replaced)."""
     _pick.cache_clear()
     _skipped.clear()
-    _model.cache_clear()
-    _test_logits.cache_clear()
+    _clear_inference_caches()
     _clear_result_caches()
 
 
 __all__ = [
-    "ImageError", "PlaygroundView", "clear_caches", "dark_knowledge", "entropy_bits", "entropy_frame",
+    "MAX_TEST", "ImageError", "PlaygroundView", "clear_caches", "dark_knowledge", "entropy_bits", "entropy_frame",
     "pick_models", "playground_datasets", "playground_view", "prepare_image", "probability_frame", "skipped_models",
     "soften",
     "stored_model", "temperature_demo", "test_image_count", "test_logits",

@@ -11,7 +11,8 @@ from collections.abc import Iterable
 import pandas as pd
 
 from kdcore.data import DATASET_TITLES
-from kdcore.methods.subclass import AUX_TEMPERATURE_SWEEPS, classes_split
+from kdcore.methods.subclass import AUX_TEMPERATURE_SWEEPS
+from kdcore.sweeps import best_aux_temperature, sweep_cells, sweep_finalists
 
 
 def _fmt(values: list[float]) -> str:
@@ -92,62 +93,18 @@ def subclass_sweep_table(dataset: str = "mnist", results: list[dict] | None = No
     """The subclass teacher's auxiliary-temperature sweep (``precompute --only subclass-sweep``) on ``dataset``, over
     ``seeds`` (None: every stored seed): per temperature, the classes split
     (:func:`kdcore.methods.subclass.classes_split`; mean over seeds, and the fewest), the teacher's test accuracy %
-    mean ± std, and which is the data set's default."""
+    mean ± std, and which is the data set's default (the numbers: :func:`kdcore.sweeps.sweep_cells`)."""
     from kdcore.data.pairs import data_pair
-    from kdcore.engine import is_stale
     from kdcore.views.results import stored_results
 
-    wanted = None if seeds is None else set(seeds)
-    cells: dict[float, list[tuple[int, float]]] = {}
-    for r in stored_results() if results is None else results:
-        cfg = r.get("config", {})
-        params = dict(tuple(p) for p in cfg.get("method_params", []))
-        if (r.get("dataset") != dataset or cfg.get("method") != "subclass_teacher" or cfg.get("train_limit")
-                or "aux_temperature" not in params or float(params.get("aux_weight", 1.0)) != 1.0
-                or "subclass_shares" not in r or is_stale(r) or (wanted is not None and cfg.get("seed") not in wanted)):
-            continue
-        cells.setdefault(float(params["aux_temperature"]), []).append(
-            (classes_split(r["subclass_shares"]), 100 * float(r["metrics"]["accuracy"])))
-    default = data_pair(dataset).subclass_aux_temperature
+    cells = sweep_cells(dataset, stored_results() if results is None else results, seeds)
     classes = data_pair(dataset).num_classes
-    rows = [{"aux temperature": t, "seeds": len(v), f"classes split (of {classes})": f"{sum(c for c, _ in v) / len(v):.1f}",
-             "fewest": min(c for c, _ in v), "teacher accuracy %": _fmt([a for _, a in v]),
-             "split": sum(c for c, _ in v) / len(v), "default": t == default}
-            for t, v in sorted(cells.items(), reverse=True)]
+    rows = [{"aux temperature": c["aux temperature"], "seeds": c["seeds"],
+             f"classes split (of {classes})": f"{c['split']:.1f}", "fewest": c["fewest"],
+             "teacher accuracy %": _fmt(c["accuracies"]), "split": c["split"], "default": c["default"]}
+            for c in cells.to_dict("records")]
     return pd.DataFrame(rows, columns=["aux temperature", "seeds", f"classes split (of {classes})", "fewest",
                                        "teacher accuracy %", "split", "default"])
-
-
-def _most_split_first(table: pd.DataFrame) -> pd.DataFrame:
-    """Sweep rows, most classes split first; a tie goes to the higher temperature (the one nearer the authors' 1)."""
-    return table.sort_values(["split", "aux temperature"], ascending=[False, False])
-
-
-def sweep_finalists(dataset: str = "mnist", results: list[dict] | None = None,
-                    screen_seed: int | None = None) -> tuple[float, ...]:
-    """The temperatures of the data set's sweep that are trained on every seed: all of them, or, for a sweep with
-    ``finalists``, the ones that split the most classes on the screen's seed (default: the sweep's first);
-    () until that screen is stored."""
-    sweep = AUX_TEMPERATURE_SWEEPS[dataset]
-    if sweep.finalists is None:
-        return sweep.temperatures
-    table = subclass_sweep_table(dataset, results, seeds=(sweep.seeds[0] if screen_seed is None else screen_seed,))
-    screened = table[table["aux temperature"].isin(sweep.temperatures)]
-    if len(screened) < len(sweep.temperatures):
-        return ()
-    return tuple(float(t) for t in _most_split_first(screened)["aux temperature"].head(sweep.finalists))
-
-
-def best_aux_temperature(dataset: str = "mnist", results: list[dict] | None = None) -> float | None:
-    """The data set's sweep's choice (:data:`kdcore.methods.subclass.AUX_TEMPERATURE_SWEEPS`): of the temperatures
-    trained on every seed (:func:`sweep_finalists`), the one whose teachers leave the most classes split (mean over
-    the sweep's seeds; a tie goes to the higher temperature); None until one is stored on every seed."""
-    sweep = AUX_TEMPERATURE_SWEEPS[dataset]
-    table = subclass_sweep_table(dataset, results, seeds=sweep.seeds)
-    full = table[(table["seeds"] >= len(sweep.seeds)) & table["aux temperature"].isin(sweep_finalists(dataset, results))]
-    if full.empty:
-        return None
-    return float(_most_split_first(full).iloc[0]["aux temperature"])
 
 
 def markdown(table: pd.DataFrame) -> str:
@@ -180,4 +137,5 @@ def report(datasets: tuple[str, ...] = ("fashion_mnist", "mnist", "mnist_binary"
     return "\n".join(parts)
 
 
-__all__ = ["best_dkd_cell", "dkd_sweep_table", "markdown", "report", "settings_table"]
+__all__ = ["best_aux_temperature", "best_dkd_cell", "dkd_sweep_table", "markdown", "report", "settings_table",
+           "subclass_sweep_table", "sweep_finalists"]

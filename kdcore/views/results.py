@@ -10,10 +10,8 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,7 +20,7 @@ from kdcore.course import course_student
 from kdcore.data import DATASET_TITLES
 from kdcore.data.pairs import DATA_PAIRS
 from kdcore.engine import is_stale
-from kdcore.store import LayeredStore, open_store
+from kdcore.store import LayeredStore, forget_store_ids, open_store, store_from_id, store_id, store_listing
 from kdcore.views.groups import digest, group_key, network_words, run_label, stat, stat_words
 
 TEACHER_ARCHS = ("teacher_cnn", "resnetv2_50")
@@ -77,41 +75,17 @@ def data_label(result: dict) -> str:
 
 # ---- reading the store once --------------------------------------------------------------------
 # ``store.list()`` re-verifies every file's sha256 (seconds for a big store); pages rerun on every
-# widget change, so the list is memoised per store and re-read only when an entry appears or goes.
-_stores: dict[tuple, LayeredStore] = {}
-
-
-def store_id(store: LayeredStore | None = None) -> tuple:
-    """A hashable id of ``store`` (its layer folders), remembered so cached functions can reach it."""
-    store = store or open_store()
-    sid = tuple(str(layer.root) for layer in store.layers)
-    _stores[sid] = store
-    return sid
-
-
-def store_listing(store: LayeredStore) -> tuple:
-    """A cheap fingerprint of the store's contents (entry names per layer): new results change it."""
-    names = []
-    for layer in store.layers:
-        objects = Path(layer.root) / "objects"
-        names.append(tuple(sorted(os.listdir(objects))) if objects.is_dir() else ())
-    return tuple(names)
-
-
-def store_from_id(sid: tuple) -> LayeredStore:
-    """The store a :func:`store_id` came from (in this process)."""
-    return _stores[sid]
-
-
+# widget change, so the list is memoised per store (:func:`kdcore.store.store_id`) and re-read only when an
+# entry appears or goes (:func:`kdcore.store.store_listing`).
 def clear_caches() -> None:
     """Forget memoised store listings (tests; after a store folder was replaced)."""
     _cached_list.cache_clear()
-    _stores.clear()
+    forget_store_ids()
 
 
 @functools.lru_cache(maxsize=8)
 def _cached_list(sid: tuple, listing: tuple) -> tuple[dict, ...]:
-    return tuple(_stores[sid].list())
+    return tuple(store_from_id(sid).list())
 
 
 def stored_results(store: LayeredStore | None = None) -> list[dict]:
