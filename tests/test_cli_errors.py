@@ -203,6 +203,7 @@ def test_cuda_asked_for_without_a_gpu_warns_and_trains_on_the_cpu(store_dir: Pat
     assert any("no CUDA GPU is visible" in w.value and "on the CPU" in w.value for w in at.sidebar.warning)
 
 
+@pytest.mark.slow  # trains the course teacher through the CLI (~80 s on 2 cores)
 def test_a_stored_job_is_served_from_a_read_only_store_and_a_new_one_refused(
         store_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     from kdcore.store import ResultStore, StoreError
