@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from mhist_support import zip_release
 from PIL import Image
 
 from kdcore.cli import main as cli_main
@@ -296,16 +297,6 @@ def _tree(d: Path) -> dict[str, int]:
     return {str(p.relative_to(d)): p.stat().st_size for p in sorted(d.rglob("*"))}
 
 
-def _release_layout(template: Path, d: Path) -> Path:
-    """annotations.csv + images.zip (holding images/…), as MHIST is distributed."""
-    d.mkdir()
-    shutil.copy(template / "annotations.csv", d)
-    with zipfile.ZipFile(d / "images.zip", "w") as z:
-        for p in sorted((template / "images").iterdir()):
-            z.write(p, f"images/{p.name}")
-    return d
-
-
 @pytest.fixture
 def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("KD_DATA_DIR", str(tmp_path / "kd-data"))
@@ -329,7 +320,7 @@ def test_a_read_only_zipped_folder_is_unpacked_into_our_cache_on_the_button(
         fresh_app_caches: None) -> None:
     import apphelpers
 
-    d = _release_layout(template, tmp_path / "mhist-ro")
+    d = zip_release(template, tmp_path / "mhist-ro")
     zipped = (d / "images.zip").stat().st_size
     for p in (d / "annotations.csv", d / "images.zip", d):
         p.chmod(0o555 if p.is_dir() else 0o444)  # read-only (root writes through it: the tree check is the test)

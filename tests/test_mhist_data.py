@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from mhist_support import zip_release
 from PIL import Image
 
 from kdcore.data import mhist
@@ -338,18 +339,8 @@ def _fresh_unpack_cache(request, tmp_path, monkeypatch):
         monkeypatch.setenv("KD_DATA_DIR", str(tmp_path / "kd-data"))
 
 
-def _zip_release(ds: Path, dest: Path) -> Path:
-    """Turn ``ds`` into the distributed layout: annotations.csv + images.zip (holding images/…)."""
-    dest.mkdir()
-    shutil.copy(ds / "annotations.csv", dest)
-    with zipfile.ZipFile(dest / "images.zip", "w") as z:
-        for p in sorted((ds / "images").iterdir()):
-            z.write(p, f"images/{p.name}")
-    return dest
-
-
 def test_images_zip_is_unpacked(ds, tmp_path):
-    d = _zip_release(ds, tmp_path / "dl")
+    d = zip_release(ds, tmp_path / "dl")
     assert find_mhist_dir(d) == d and find_mhist_dir(d / "images.zip") == d
     before = _tree(d)
     data = load_mhist(d)
@@ -401,7 +392,7 @@ def test_zip_escape_refused_and_nothing_written(ds, tmp_path, entry, symlink, wo
 
 
 def test_zip_too_big_refused(ds, tmp_path, monkeypatch):
-    d = _zip_release(ds, tmp_path / "dl")
+    d = zip_release(ds, tmp_path / "dl")
     monkeypatch.setattr(mhist, "MAX_ZIP_ENTRY_BYTES", 1000)
     before = _tree(d)
     assert "would decompress to" in _error(d)
