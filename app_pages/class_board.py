@@ -69,6 +69,10 @@ def board(code: str) -> None:
                 "(posting the same setting later shares the result, not the credit); ties are all named.")
     st.dataframe(summary_table(s), hide_index=True, width="stretch",
                  column_config={"best %": st.column_config.NumberColumn(format="%.2f")})
+    for g in s["groups"]:  # the names as text too (a table is drawn on a canvas): escaped, never markdown
+        best = g["best"]
+        st.caption(f"Best: {plain(' · '.join(h['who'] for h in best['holders']))} — {best['accuracy']:.2f} % "
+                   f"({plain(g['data'])}, {plain(g['student'])})")
     if frame["standin"].any():
         st.warning("⚠ Some runs are on stand-in data (the rows whose data says “stand-in”: e.g. the MNIST-5k subset "
                    "when MNIST cannot be downloaded): their accuracies are not comparable with the full data set's.")

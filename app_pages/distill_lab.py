@@ -192,9 +192,11 @@ if outcome is not None:
         curve = alt.Chart(outcome.history[outcome.history["kind"] == kind]).mark_line(point=True).encode(
             x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),
             y=alt.Y("value:Q", title=kind, scale=alt.Scale(zero=False)),
-            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
+            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", columns=1, labelLimit=0)),
             tooltip=["series", "epoch", alt.Tooltip("value:Q", title=kind, format=".2f")])
-        left.altair_chart(curve, height=200, width="stretch")
+        # the plot's own height: a height given to st.altair_chart is the whole chart's, and the legend's rows (one
+        # per named series) took it all (a 13-px plot in the browser test)
+        left.altair_chart(curve.properties(height=200), width="stretch")
     every = alt.Axis(labelOverlap=False, labelLimit=0)  # every class named (Vega hid every other row's name)
     cells = alt.Chart(outcome.confusion).encode(
         x=alt.X("predicted:N", sort=r["classes"], axis=alt.Axis(labelOverlap=False, labelLimit=0, labelAngle=-40)),
