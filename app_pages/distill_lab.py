@@ -194,9 +194,10 @@ if outcome is not None:
             y=alt.Y("value:Q", title=kind, scale=alt.Scale(zero=False)),
             color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", columns=1, labelLimit=0)),
             tooltip=["series", "epoch", alt.Tooltip("value:Q", title=kind, format=".2f")])
-        # the plot's own height: a height given to st.altair_chart is the whole chart's, and the legend's rows (one
-        # per named series) took it all (a 13-px plot in the browser test)
-        left.altair_chart(curve.properties(height=200), width="stretch")
+        # the chart's height holds the plot and the legend's rows (one per named series, which took a 200-px
+        # chart's whole height in the browser test)
+        n_series = outcome.history["series"].nunique()
+        left.altair_chart(curve.properties(height=200 + 24 * n_series), width="stretch")
     every = alt.Axis(labelOverlap=False, labelLimit=0)  # every class named (Vega hid every other row's name)
     cells = alt.Chart(outcome.confusion).encode(
         x=alt.X("predicted:N", sort=r["classes"], axis=alt.Axis(labelOverlap=False, labelLimit=0, labelAngle=-40)),

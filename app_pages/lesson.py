@@ -80,8 +80,9 @@ def draw_demo(demo: lesson.Demo, presenter: bool) -> None:
     row = 20 if presenter else 22
     if demo.column and presenter:
         colour = {"color": alt.Color(f"{demo.column}:N", title=None, legend=alt.Legend(
-            orient="right", labelLimit=0, **lg))}  # at the right: below, the legend starts after the long method
-        # names of the y axis, and the student names ("MLP 784-784 student" …) ran off the right edge
+            orient="bottom", direction="vertical", labelLimit=0, **lg))}  # one name a row: a bottom legend starts
+        # after the y axis's long method names, so side by side the student names ran off the right edge (and at the
+        # right they left an 18-px plot)
         groups = [(None, frame)]
     else:
         groups = [(None, frame)] if not demo.column else list(frame.groupby(demo.column, sort=False))
@@ -94,7 +95,8 @@ def draw_demo(demo: lesson.Demo, presenter: bool) -> None:
         for name, part in groups]
     # a lone chart is sized as a whole (Streamlit fits it), so its height also holds the value axis and legend
     spec = alt.vconcat(*charts, spacing=8).resolve_scale(x="shared") if len(charts) > 1 else charts[0].properties(
-        height=row * max(frame[demo.x].nunique(), MIN_ROWS) + 75)
+        height=row * max(frame[demo.x].nunique(), MIN_ROWS) + 75
+        + (20 * frame[demo.column].nunique() if colour else 0))
     st.altair_chart(spec, width="stretch")
 
 
