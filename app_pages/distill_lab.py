@@ -197,7 +197,7 @@ if outcome is not None:
         # the chart's height holds the plot and the legend's rows (one per named series, which took a 200-px
         # chart's whole height in the browser test)
         n_series = outcome.history["series"].nunique()
-        left.altair_chart(curve.properties(height=200 + 24 * n_series), width="stretch")
+        left.altair_chart(curve.properties(height=220 + 48 * n_series), width="stretch")
     every = alt.Axis(labelOverlap=False, labelLimit=0)  # every class named (Vega hid every other row's name)
     cells = alt.Chart(outcome.confusion).encode(
         x=alt.X("predicted:N", sort=r["classes"], axis=alt.Axis(labelOverlap=False, labelLimit=0, labelAngle=-40)),
