@@ -3,7 +3,7 @@
 A stored record keeps the latency of whatever machine trained it (the shipped results partly on a GPU box, partly
 on a CPU), so two records' latencies are not comparable, and neither is the median of a group's seeds. Pages show
 :func:`latency_here` instead: the same network (architecture, size, outputs, input shape) built fresh and timed
-here (the fastest of repeated single-image CPU forward passes; weights do not change the time), the
+here by :func:`kdcore.metrics.latency_ms`, the one measurement (weights do not change the time), the
 device named by :func:`device_here`. FLOPs and parameters stay the machine-free measures.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import json
 import platform
-import time
 from dataclasses import dataclass
 
 # A measurement stops after this many seconds of timed passes (at least MIN_REPEATS): a 224² ResNet costs
@@ -64,10 +63,9 @@ def _network(cfg: dict | str) -> tuple[str, str, tuple[int, ...], int, int]:
 
 @functools.lru_cache(maxsize=64)
 def _measure(dataset: str, arch: str, hidden: tuple[int, ...], width: int, outputs: int) -> float | None:
-    import torch
-
     from kdcore.config import JobConfig
     from kdcore.data.pairs import data_pair
+    from kdcore.metrics import latency_ms
     from kdcore.models import build_model
 
     params = (("width", width),) if width else ()
@@ -77,27 +75,8 @@ def _measure(dataset: str, arch: str, hidden: tuple[int, ...], width: int, outpu
         model = build_model(config, outputs)
     except Exception:  # noqa: BLE001 - a network this build cannot make is shown as "–", never a failed page
         return None
-    shape = data_pair(dataset).input_shape
-    times = []
-    with torch.no_grad():
-        model = model.cpu().eval()
-        # an image-like input: an all-zero one runs ~100x slower through the CNNs here (a slow CPU path), which
-        # is no image's cost (kdcore.metrics.latency_ms, which training records use, times zeros)
-        x = torch.rand((1, *shape), generator=torch.Generator().manual_seed(0))
-        t0 = time.perf_counter()
-        warm = 0
-        while warm < 2 or (warm < 20 and time.perf_counter() - t0 < 0.05):  # the first passes pick kernels
-            model(x)
-            warm += 1
-        spent = 0.0
-        while len(times) < MAX_REPEATS and (len(times) < MIN_REPEATS or spent < BUDGET_S):
-            t0 = time.perf_counter()
-            model(x)
-            times.append(time.perf_counter() - t0)
-            spent += times[-1]
-    # the fastest pass: a page's server shares its CPU (other sessions, training jobs), and what they add is noise
-    # on top of what the network costs; the minimum is the estimate that noise cannot inflate (as timeit advises)
-    return 1000.0 * min(times)
+    return latency_ms(model, data_pair(dataset).input_shape, repeats=MAX_REPEATS, budget_s=BUDGET_S,
+                      min_repeats=MIN_REPEATS)
 
 
 def latency_here(cfg: dict | str) -> Latency:

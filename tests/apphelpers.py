@@ -17,3 +17,11 @@ def open_page(page: str, timeout: float = 180) -> AppTest:
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def copy_tiny_course(template: Path, to: Path) -> Path:
+    """A private copy of the tiny course store (a copy of files: no training)."""
+    import shutil
+
+    shutil.copytree(template, to, ignore=shutil.ignore_patterns("locks", ".staging-kdcore"))
+    return to

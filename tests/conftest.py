@@ -21,6 +21,15 @@ os.environ.setdefault("KD_DATA_DIR", os.path.join(_session_tmp, "data"))
 # the app with the deployed default (worker processes).
 os.environ.setdefault("KD_RUNNER_MODE", "thread")
 
+# One intra-op torch thread for the in-process tests. Their models are tiny: with two OpenMP threads
+# on 2 cores each small op paid for a hand-off, and the threads spun between ops (sys time was 98 s of
+# the fast loop's 203 s; 161 s with one thread). Set on torch, not in OMP_NUM_THREADS, so the
+# subprocesses the suite starts (worker processes, CLIs, the app under the browser) keep the deployed
+# default and stay realistic.
+import torch  # noqa: E402 - after the environment above, which kdcore reads at import
+
+torch.set_num_threads(1)
+
 
 # ---- shared fixtures -------------------------------------------------------------------------------
 def _clear_app_caches() -> None:
@@ -51,13 +60,32 @@ def shipped_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_app_cache
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """One intra-op thread for a module's 224×224 passes: on a machine whose cores are busy, two spinning
-    OpenMP threads made them ~60× slower (2.3 s instead of 0.04 s per MobileNetV2 batch of 2)."""
+    OpenMP threads made them ~60× slower (2.3 s instead of 0.04 s per MobileNetV2 batch of 2). The suite
+    sets one thread at start-up (above); this keeps a module at one even if a test before it changed it."""
     import torch
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny_course_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny MNIST course pipeline (teacher, scratch twin, Hinton KD student, seed 0), trained once per
+    session in tiny mode with the shipped store hidden. Read-only by convention: take a copy
+    (``apphelpers.copy_tiny_course``), as tests add runs to their store."""
+    from kdcore.course import pipeline_jobs
+    from kdcore.views import lab
+
+    root = tmp_path_factory.mktemp("tiny-course-template")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KD_STORE_DIR", str(root))
+        mp.setenv("KD_APP_TINY", "1")
+        mp.setattr("kdcore.store.SHIPPED_STORE", root / "no-shipped-results")
+        for cfg in pipeline_jobs("mnist"):
+            lab.train_or_fetch(cfg)
+    return root
 
 
 @pytest.fixture

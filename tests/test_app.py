@@ -13,6 +13,7 @@ import apphelpers
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from kdcore.course import pipeline_jobs
 from kdcore.methods import METHODS
 from kdcore.store import open_store
 from kdcore.views import lab, playground
@@ -23,16 +24,16 @@ TIMEOUT = 120  # seconds per script run: a tiny job on 2 busy cores
 
 
 @pytest.fixture(scope="module")
-def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A store holding the tiny MNIST course pipeline (teacher, scratch student, Hinton student s0/s1)."""
-    root = tmp_path_factory.mktemp("app-store")
+def tiny_store(tiny_course_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store holding the tiny MNIST course pipeline (teacher, scratch student, Hinton student s0/s1): a copy
+    of the session's tiny course, plus the second seed."""
+    root = apphelpers.copy_tiny_course(tiny_course_template, tmp_path_factory.mktemp("app-store") / "store")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KD_STORE_DIR", str(root))
         mp.setenv("KD_APP_TINY", "1")
         mp.setattr("kdcore.store.SHIPPED_STORE", root / "no-shipped-results")
-        teacher, scratch, kd = lab.pipeline_configs("mnist")
-        for cfg in (teacher, scratch, kd, kd.replace(seed=1)):
-            lab.train_or_fetch(cfg)
+        kd = pipeline_jobs("mnist")[2]
+        lab.train_or_fetch(kd.replace(seed=1))
     return root
 
 

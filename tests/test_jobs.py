@@ -198,11 +198,12 @@ def test_kill_worker_mid_job_then_resume_matches_uninterrupted(env: Path, tmp_pa
     finally:
         runner.shutdown()
     monkeypatch.setenv("KD_STORE_DIR", str(tmp_path / "reference"))
+    before = torch.get_num_threads()
     torch.set_num_threads(1)  # the worker's setting: same kernels, same sums
     try:
         ref = run_job(cfg)
     finally:
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(before)
     assert resumed["key"] == ref["key"]
     for a, b in zip(resumed["history"], ref["history"], strict=True):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
@@ -358,12 +359,13 @@ def test_ray_sweep_gives_the_local_results(tmp_path: Path, monkeypatch: pytest.M
     configs = [tiny(seed=s) for s in (41, 42)] + [tiny(seed=41, lr=3e-3), tiny(seed=43, hidden=(16,))]
     monkeypatch.setenv("KD_STORE_DIR", str(tmp_path / "local"))
     runner = JobRunner(workers=1, mode="thread")
+    before = torch.get_num_threads()
     torch.set_num_threads(1)  # as in a 1-CPU Ray task: same kernels, same sums
     try:
         local = run_configs(configs, runner=runner)
     finally:
         runner.shutdown()
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(before)
     monkeypatch.setenv("KD_STORE_DIR", str(tmp_path / "ray"))
     seen: list[dict] = []
     remote = run_configs(configs, executor="ray", progress=seen.append)

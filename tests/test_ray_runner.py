@@ -3,7 +3,6 @@ store under the same keys with the same numbers as a local run."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -22,12 +21,13 @@ def test_runner_jobs_on_a_local_ray_give_the_local_results(tmp_path: Path, monke
     teacher = course_teacher("mnist", **TINY)
     student = course_student("mnist", "hinton", teacher=teacher, seed=3, **TINY)
     local = JobRunner(workers=1, mode="thread", store_root=tmp_path / "local")
+    before = torch.get_num_threads()
     torch.set_num_threads(1)  # as in a 1-CPU Ray task: same kernels, same sums
     try:
         want = local.submit(student).result(300)
     finally:
         local.shutdown()
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(before)
     monkeypatch.setenv("KD_RAY_ADDRESS", "")  # no address: the runner uses the Ray this process started
     ray.init(num_cpus=1, include_dashboard=False, logging_level="warning",
              runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[1]),

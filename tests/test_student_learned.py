@@ -12,20 +12,14 @@ import pytest
 
 from kdcore.predictions import GROUP, load_predictions
 from kdcore.store import ResultStore, open_store, read_entry
-from kdcore.views import lab, learned
+from kdcore.views import learned
 
 
 @pytest.fixture(scope="module")
-def tiny_pair(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A store with the tiny MNIST course pipeline (teacher, scratch twin, Hinton KD student), seed 0."""
-    root = tmp_path_factory.mktemp("learned-store")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("KD_STORE_DIR", str(root))
-        mp.setenv("KD_APP_TINY", "1")
-        mp.setattr("kdcore.store.SHIPPED_STORE", root / "no-shipped-results")
-        for cfg in lab.pipeline_configs("mnist"):
-            lab.train_or_fetch(cfg)
-    return root
+def tiny_pair(tiny_course_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with the tiny MNIST course pipeline (teacher, scratch twin, Hinton KD student), seed 0: a copy
+    of the session's tiny course."""
+    return apphelpers.copy_tiny_course(tiny_course_template, tmp_path_factory.mktemp("learned-store") / "store")
 
 
 @pytest.fixture
