@@ -5,6 +5,7 @@ import time
 import altair as alt
 import streamlit as st
 
+from kdcore import course
 from kdcore.config import ConfigError
 from kdcore.data import DATASET_TITLES, DataError
 from kdcore.latency import device_here
@@ -80,7 +81,7 @@ st.query_params.from_dict(session.wrote(st.session_state, "lab", links.link_para
 pending = None  # (config, plan) to run now
 if submitted:
     try:
-        config = lab.lab_config(dataset, method, hidden, student, width, T, alpha, int(epochs), int(seed))
+        config = course.lab_job(dataset, method, hidden, student, width, T, alpha, int(epochs), int(seed))
     except ConfigError as e:
         st.error(f"Check the form: {plain(e)}")
         config = None

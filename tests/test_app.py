@@ -13,6 +13,7 @@ import apphelpers
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from kdcore import course
 from kdcore.course import pipeline_jobs
 from kdcore.methods import METHODS
 from kdcore.store import open_store
@@ -169,7 +170,7 @@ def test_distill_lab_ban_ensemble_shows_its_generations(app_env, tiny_store: Pat
 
 def _lab_form_config(dataset: str, method: str):
     f = lab.form_defaults(method)
-    return lab.lab_config(dataset, method, str(f["hidden"]), str(f["student"]), int(f["width"]), float(f["T"]),
+    return course.lab_job(dataset, method, str(f["hidden"]), str(f["student"]), int(f["width"]), float(f["T"]),
                           float(f["alpha"]), int(f["epochs"]))
 
 

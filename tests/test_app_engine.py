@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
+from kdcore import course
 from kdcore.config import ConfigError
 from kdcore.methods import METHODS
 from kdcore.views import lab, learn, playground, results
@@ -90,7 +91,7 @@ def test_parse_hidden_and_tiny_caps(monkeypatch: pytest.MonkeyPatch) -> None:
             lab.parse_hidden(bad)
     monkeypatch.setenv("KD_APP_TINY", "100,50,2")
     assert lab.tiny_caps() == lab.TinyCaps(100, 50, 2)
-    cfg = lab.lab_config("mnist", "hinton", "32", epochs=12)
+    cfg = course.lab_job("mnist", "hinton", "32", epochs=12)
     assert (cfg.train_limit, cfg.test_limit, cfg.epochs) == (100, 50, 2)
     assert cfg.teacher is not None and cfg.teacher.train_limit == 100
     monkeypatch.setenv("KD_APP_TINY", "0")

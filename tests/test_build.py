@@ -40,7 +40,7 @@ def test_the_lab_and_the_cli_refuse_a_hidden_size_alike(bad: str, capsys: pytest
     with pytest.raises(ConfigError) as refused:
         parse_hidden(bad)
     with pytest.raises(ConfigError, match="hidden"):
-        lab.lab_config("mnist", "hinton", bad)
+        course.lab_job("mnist", "hinton", bad)
     assert cli_main(["distill", "--dry-run", "--hidden", bad]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and str(refused.value).split(";")[0] in err
@@ -48,7 +48,7 @@ def test_the_lab_and_the_cli_refuse_a_hidden_size_alike(bad: str, capsys: pytest
 
 def test_the_largest_hidden_size_the_config_takes_the_form_takes() -> None:
     assert parse_hidden("65536; 32x8") == (65536, 32, 8)
-    assert lab.lab_config("mnist", "scratch", "65536").hidden == (65536,)
+    assert course.lab_job("mnist", "scratch", "65536").hidden == (65536,)
 
 
 @pytest.mark.parametrize("name", ["attention", "takd", "fitnet"])
@@ -58,7 +58,7 @@ def test_a_method_s_student_is_stated_once(name: str, monkeypatch: pytest.Monkey
     own = get_method(name).student_defaults
     suite = [c for c in course.method_suite("mnist", (0,)) if c.method == name]
     f = lab.form_defaults(name)
-    formed = lab.lab_config("mnist", name, str(f["hidden"]), str(f["student"]), int(f["width"]), float(f["T"]),
+    formed = course.lab_job("mnist", name, str(f["hidden"]), str(f["student"]), int(f["width"]), float(f["T"]),
                             float(f["alpha"]), int(f["epochs"]))
     assert formed in suite  # the lab's first run is a shipped result's job
     for job in (formed, course.method_student("mnist", name)):

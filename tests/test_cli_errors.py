@@ -162,7 +162,7 @@ def test_methods_lists_each_methods_settings(capsys: pytest.CaptureFixture[str])
 
 def test_the_app_gets_the_same_range_checks() -> None:
     from kdcore.config import ConfigError
-    from kdcore.views.lab import lab_config
+    from kdcore.course import lab_job as lab_config
 
     with pytest.raises(ConfigError, match="temperature T must be"):
         lab_config("mnist", "hinton", temperature=float("inf"), alpha=0.5)

@@ -10,6 +10,7 @@ from pathlib import Path
 import apphelpers
 import pytest
 
+from kdcore import course
 from kdcore.views import lab
 
 
@@ -45,17 +46,17 @@ def test_labels_name_stage_epoch_and_eta_from_the_events() -> None:
 
 def test_lab_stages_run_the_teacher_chain_first_and_the_scratch_twin_last(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KD_APP_TINY", "1")
-    config = lab.lab_config("mnist", "early_stopped")
+    config = course.lab_job("mnist", "early_stopped")
     labels = [label for label, _ in lab.lab_stages(config)]
     # its own (shorter) teacher first; the course teacher, the table's baseline, last
     assert labels[0] == f"teacher {config.teacher.short_name()} ({config.teacher.epochs} epochs)"
     assert labels[1:] == ["KD student", "scratch baseline", "teacher"]
-    assert [label for label, _ in lab.lab_stages(lab.lab_config("mnist", "hinton"))] == [
+    assert [label for label, _ in lab.lab_stages(course.lab_job("mnist", "hinton"))] == [
         "teacher", "KD student", "scratch baseline"]
     scratch = lab.lab_stages(config)[2][1]
     assert (scratch.arch, scratch.hidden, scratch.seed, scratch.method, scratch.teacher) == (
         config.arch, config.hidden, config.seed, "scratch", None)
-    born = [label for label, _ in lab.lab_stages(lab.lab_config("mnist", "born_again", temperature=1, alpha=1))]
+    born = [label for label, _ in lab.lab_stages(course.lab_job("mnist", "born_again", temperature=1, alpha=1))]
     assert born == ["teacher", "KD student"]  # its student is the teacher's architecture: no scratch twin
 
 
@@ -71,7 +72,7 @@ def tiny_empty_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_app_
 def test_a_real_lab_run_shows_teacher_then_student_then_baseline(tiny_empty_store: Path) -> None:
     tracker = lab.LabProgress()
     seen: list[str] = []
-    config = lab.lab_config("mnist", "hinton", "16")
+    config = course.lab_job("mnist", "hinton", "16")
     lab.run_lab(config, lambda event: seen.append(tracker.label), tracker)
     order = []
     for label in seen:
@@ -105,13 +106,13 @@ def test_lab_on_shipped_fashion_mnist_shows_mean_std_over_seeds_and_a_paired_gai
     from kdcore.views.results import load_runs
 
     assert lab.lead_dataset() == "fashion_mnist"
-    outcome = lab.run_lab(lab.lab_config("fashion_mnist", "hinton"))
+    outcome = lab.run_lab(course.lab_job("fashion_mnist", "hinton"))
     assert [s.describe() for s in outcome.stages] == [
         "teacher: from the store", "KD student: from the store", "scratch baseline: from the store"]
     runs = load_runs()
-    course = runs[(runs["dataset"] == "fashion_mnist") & (runs["hidden"] == "784x784") & (runs["n_train"] == 60000)]
-    kd = course[(course["method"] == "hinton") & (course["T"] == 4.0) & (course["alpha"] == 0.5)].set_index("seed")
-    scratch = course[course["method"] == "scratch"].set_index("seed")
+    full = runs[(runs["dataset"] == "fashion_mnist") & (runs["hidden"] == "784x784") & (runs["n_train"] == 60000)]
+    kd = full[(full["method"] == "hinton") & (full["T"] == 4.0) & (full["alpha"] == 0.5)].set_index("seed")
+    scratch = full[full["method"] == "scratch"].set_index("seed")
     assert len(kd) == len(scratch) == 3
     acc = 100 * kd["accuracy"]
     assert outcome.seeds["this run"] == f"{acc.mean():.2f} ± {acc.std():.2f} % (seeds 0, 1, 2)"
@@ -122,7 +123,7 @@ def test_lab_on_shipped_fashion_mnist_shows_mean_std_over_seeds_and_a_paired_gai
 
 @pytest.mark.slow
 def test_a_single_run_is_marked_as_such(tiny_empty_store: Path) -> None:
-    outcome = lab.run_lab(lab.lab_config("mnist", "hinton", "16"))
+    outcome = lab.run_lab(course.lab_job("mnist", "hinton", "16"))
     assert outcome.seeds["this run"].endswith("(one run, seed 0)")
     assert "a single run, seed 0: seed noise not measured" in outcome.gain
 
@@ -130,7 +131,7 @@ def test_a_single_run_is_marked_as_such(tiny_empty_store: Path) -> None:
 # ---- the whole plan: one bar, one ETA, Cancel (issue 22, deliver 5) ------------------------------
 def _plan(monkeypatch: pytest.MonkeyPatch) -> lab.LabPlan:
     monkeypatch.setenv("KD_APP_TINY", "1")
-    config = lab.lab_config("mnist", "hinton", "16")
+    config = course.lab_job("mnist", "hinton", "16")
     (_, teacher), (_, kd), (_, scratch) = lab.lab_stages(config)
     return lab.LabPlan([lab.PlanStage("teacher", teacher, True, 0.0), lab.PlanStage("KD student", kd, False, 40.0),
                         lab.PlanStage("scratch baseline", scratch, False, 36.0)])
@@ -176,7 +177,7 @@ def test_the_label_names_the_plan_and_the_eta_counts_the_stages_still_to_come(mo
 
 
 def test_a_real_lab_run_has_one_growing_bar_and_an_eta_for_the_whole_plan(tiny_empty_store: Path) -> None:
-    config = lab.lab_config("mnist", "hinton", "16")
+    config = course.lab_job("mnist", "hinton", "16")
     plan = lab.lab_plan(config)
     assert [s.label for s in plan.stages] == ["teacher", "KD student", "scratch baseline"]
     assert not any(s.stored for s in plan.stages) and all(s.estimate_s and s.estimate_s > 0 for s in plan.stages)
@@ -250,7 +251,7 @@ def test_cancel_from_the_lab_stops_the_running_stage_and_stores_nothing_of_it(
     from kdcore.train import job_key
 
     monkeypatch.setenv("KD_APP_TINY", "512,64,200")  # a 200-epoch teacher: long enough to cancel
-    config = lab.lab_config("mnist", "hinton", "16")
+    config = course.lab_job("mnist", "hinton", "16")
     tracker = lab.LabProgress(lab.lab_plan(config))
     clicked: list[float] = []
 

@@ -10,6 +10,7 @@ import re
 import pytest
 import torch
 
+from kdcore import course
 from kdcore.config import MHIST_STAGE2_EPOCHS, ConfigError, JobConfig
 from kdcore.course import course_student, course_teacher
 from kdcore.jobs.memory import BACKBONES, check_memory, estimate, live_peak_bytes_per_example
@@ -130,7 +131,7 @@ def test_app_builds_valid_mhist_feature_jobs(monkeypatch):
     for tiny in ("", "1"):
         monkeypatch.setenv("KD_APP_TINY", tiny)
         for method in ("fitnet", "attention", "hinton"):
-            cfg = lab.lab_config("mhist_synthetic", method)
+            cfg = course.lab_job("mhist_synthetic", method)
             check_transfer_config(cfg)  # no MNIST vector hint, and tiny mode keeps a fine-tuning epoch
             if tiny:
                 assert cfg.param("stage2_epochs", None) == (0 if method == "hinton" else 1)
@@ -181,7 +182,7 @@ def test_every_mhist_page_method_builds_a_valid_pipeline(monkeypatch):
 
     monkeypatch.setenv("KD_APP_TINY", "1")
     for method, _title in lab.mhist_methods():
-        jobs = lab.pipeline_configs("mhist_synthetic", method=method)
+        jobs = course.pipeline_jobs("mhist_synthetic", method=method)
         for cfg in jobs:
             check_transfer_config(cfg)
         teacher, kd = jobs[0], jobs[-1]
@@ -192,10 +193,10 @@ def test_every_mhist_page_method_builds_a_valid_pipeline(monkeypatch):
             assert len(jobs) == 2 and kd.teacher == teacher and kd.arch == teacher.arch
         else:
             assert len(jobs) == 3 and kd.teacher == teacher and jobs[1].method == "scratch"
-    teacher, _, kd = lab.pipeline_configs("mhist_synthetic", method="subclass")
+    teacher, _, kd = course.pipeline_jobs("mhist_synthetic", method="subclass")
     assert teacher.method == "subclass_teacher" and teacher.param("subclasses", 1) == kd.param("subclasses", 1) == 2
     # the default pipeline is the one the shipped stand-in results were made with (same keys)
-    assert lab.pipeline_configs("mhist_synthetic") == lab.pipeline_configs("mhist_synthetic", method="hinton")
+    assert course.pipeline_jobs("mhist_synthetic") == course.pipeline_jobs("mhist_synthetic", method="hinton")
 
 
 @pytest.mark.slow

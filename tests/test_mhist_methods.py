@@ -9,6 +9,7 @@ import re
 import pytest
 import torch
 
+from kdcore import course
 from kdcore.config import (
     MHIST_STAGE1_EPOCHS,
     MHIST_STAGE2_EPOCHS,
@@ -182,7 +183,7 @@ def test_mhist_page_runs_the_chosen_pipeline(monkeypatch, tmp_path, fresh_app_ca
     at.selectbox(key="mh_method").set_value("born_again")
     at.button[0].click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert submitted == lab.pipeline_configs("mhist_synthetic", method="born_again")
+    assert submitted == course.pipeline_jobs("mhist_synthetic", method="born_again")
     assert [c.arch for c in submitted] == ["resnetv2_50", "resnetv2_50"] and submitted[1].method == "born_again"
     # the cost sentence (shown in the run's status box, gone after the page's rerun) is in the picker's help
     assert lab.MHIST_METHOD_NOTES["born_again"] in at.selectbox(key="mh_method").help

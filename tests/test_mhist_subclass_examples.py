@@ -146,8 +146,8 @@ def test_mhist_page_answers_the_shipped_subclass_pipeline_without_training(shipp
 def test_the_mhist_pipelines_subclass_teacher_is_its_default() -> None:
     # precompute's subclass-examples makes pictures of default teachers only; the MHIST pipeline's teacher carries
     # stage epochs beside its subclass settings, and is still the default one (its pictures must be made)
+    from kdcore.course import pipeline_jobs as pipeline_configs
     from kdcore.subclass_examples import is_default_teacher
-    from kdcore.views.lab import pipeline_configs
 
     [teacher] = [c for c in pipeline_configs("mhist_synthetic", method="subclass") if c.method == "subclass_teacher"]
     assert is_default_teacher(teacher.to_dict())

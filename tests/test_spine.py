@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from kdcore import course
 from kdcore.cli import main as cli_main
 from kdcore.config import ConfigError
 from kdcore.methods import METHODS, get_method, validate
@@ -44,7 +45,7 @@ def test_every_lab_method_runs_from_the_cli_with_the_lab_s_jobs(method: str, cap
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KD_APP_TINY", raising=False)
     f = lab.form_defaults(method)
-    config = lab.lab_config("mnist", method, hidden_text=str(f["hidden"]), student=str(f["student"]),
+    config = course.lab_job("mnist", method, hidden_text=str(f["hidden"]), student=str(f["student"]),
                             width=int(f["width"]), temperature=float(f["T"]), alpha=float(f["alpha"]),
                             epochs=int(f["epochs"]))
     argv = ["--method", method, "--arch", str(f["student"]), "-T", str(f["T"]), "--alpha", str(f["alpha"]),
@@ -72,7 +73,7 @@ def test_each_method_the_mhist_page_offers_builds_a_valid_pipeline_there() -> No
     offered = [m for m, _ in lab.mhist_methods()]
     assert "hinton" in offered  # the page's default
     for name in offered:
-        jobs = lab.pipeline_configs("mhist_synthetic", method=name)
+        jobs = course.pipeline_jobs("mhist_synthetic", method=name)
         assert [validate(j) for j in jobs] and jobs[-1].method == name, name
         assert all(j.dataset == "mhist_synthetic" for j in jobs), name
 

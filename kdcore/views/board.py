@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pandas as pd
 
 from kdcore.board import board_entries, check_code, check_name, label_run
+from kdcore.course import lab_job
 from kdcore.store import open_store
 from kdcore.views.groups import network_words, run_label
 from kdcore.views.results import data_label
@@ -86,7 +87,7 @@ def run_for_board(code: str, name: str, dataset: str, temperature: float, alpha:
     from kdcore.views import lab
 
     code, name = check_code(code), check_name(name)  # refused before anything trains
-    config = lab.lab_config(dataset, "hinton", hidden_text, temperature=temperature, alpha=alpha)
+    config = lab_job(dataset, "hinton", hidden_text, temperature=temperature, alpha=alpha)
     result = lab.train_or_fetch(config, progress)
     label_run(code, name, result)
     return result

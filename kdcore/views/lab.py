@@ -19,13 +19,11 @@ from kdcore.course import (
     TINY_TEACHER_EPOCHS,
     TinyCaps,
     app_teacher,
+    cap,
     course_student,
     course_teacher,
     tiny_caps,
 )
-from kdcore.course import cap as _cap
-from kdcore.course import lab_job as lab_config
-from kdcore.course import pipeline_jobs as pipeline_configs
 from kdcore.data.pairs import offered
 from kdcore.jobs.duration import duration_words
 from kdcore.methods import METHODS, get_method, scratch_twin
@@ -204,7 +202,7 @@ def lab_stages(config: JobConfig) -> list[tuple[str, JobConfig]]:
     while t is not None:
         chain.append(t)
         t = t.teacher
-    course = _cap(course_teacher(config.dataset, seed=chain_seed(config)), tiny_caps(), teacher=True)
+    course = cap(course_teacher(config.dataset, seed=chain_seed(config)), tiny_caps(), teacher=True)
     stages = [("teacher" if c == course else f"teacher {c.short_name()} ({c.epochs} epochs)", c) for c in reversed(chain)]
     stages.append(("KD student" if config.teacher is not None else "student", config))
     if get_method(config.method).scratch_baseline and config.method != "scratch":
@@ -495,7 +493,7 @@ __all__ = [
     "DEFAULT_CNN_WIDTH", "TINY_DEFAULT", "TINY_TEACHER_EPOCHS", "course_student", "course_teacher",
     "CURVE_KINDS", "LONG_RUN_S", "LabPlan", "PlanStage", "curves_frame", "duration_words", "lab_plan",
     "FORM_DEFAULTS", "LAB_DATASETS", "LabOutcome", "LabProgress", "MHIST_METHOD_NOTES", "StageRecord", "TinyCaps", "baselines",
-    "comparison_frame", "form_defaults", "lab_config", "lab_stages", "lead_dataset", "methods", "mhist_methods", "parse_hidden",
-    "pipeline_configs", "run_lab", "tiny_caps", "train_or_fetch", "accuracy_words", "gain_words", "seed_accuracies",
+    "comparison_frame", "form_defaults", "lab_stages", "lead_dataset", "methods", "mhist_methods", "parse_hidden",
+    "run_lab", "tiny_caps", "train_or_fetch", "accuracy_words", "gain_words", "seed_accuracies",
     "IGNORES_ALPHA", "form_fields", "uses_alpha", "uses_temperature",
 ]

@@ -104,13 +104,13 @@ def unpack_zips(path: str | None = None) -> str:
 
 
 def pipeline_jobs(dataset: str, method: str, data_dir: str | None = None, seed: int = 0) -> list[JobConfig]:
-    """The page's pipeline (:func:`kdcore.views.lab.pipeline_configs`: teacher first, the ``method`` student
+    """The page's pipeline (:func:`kdcore.course.pipeline_jobs`: teacher first, the ``method`` student
     last) reading ``data_dir`` — the folder typed on the page (:attr:`MhistStatus.data_dir`) — in every
     job and its whole teacher chain. ``data_dir`` None, or a data set read from no user folder (the
-    stand-in): the jobs as ``pipeline_configs`` builds them."""
-    from kdcore.views.lab import pipeline_configs
+    stand-in): the jobs as the course builds them."""
+    from kdcore.course import pipeline_jobs as course_pipeline
 
-    jobs = pipeline_configs(dataset, seed=seed, method=method)  # validated there
+    jobs = course_pipeline(dataset, seed=seed, method=method)  # validated there
     if data_dir is None or not data_pair(dataset).user_folder:
         return jobs
     return [c.with_data_dir(data_dir) for c in jobs]  # the whole chain: one folder, as validate requires
