@@ -176,6 +176,7 @@ def test_the_label_names_the_plan_and_the_eta_counts_the_stages_still_to_come(mo
                                              "scratch baseline: trained in 20 s"]
 
 
+@pytest.mark.slow  # trains a tiny teacher, KD student and baseline: 10.5 s on 2 idle cores
 def test_a_real_lab_run_has_one_growing_bar_and_an_eta_for_the_whole_plan(tiny_empty_store: Path) -> None:
     config = course.lab_job("mnist", "hinton", "16")
     plan = lab.lab_plan(config)
