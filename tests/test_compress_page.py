@@ -109,3 +109,44 @@ def test_download_onnx_opens_in_onnxruntime(compressed_store: dict) -> None:
 
     got = cv.download(compressed_store["key"], "onnx")
     ort.InferenceSession(got.data, providers=["CPUExecutionProvider"])
+
+
+def test_learn_links_each_family_to_its_live_result(compressed_store: dict) -> None:
+    words = dict(cv.family_results())
+    assert list(words) == list(cv.FAMILIES[:5])
+    assert words["quantisation"].startswith("4.0× smaller")
+    assert words["pruning"].startswith("no stored result yet")
+    at = apphelpers.open_page("app_pages/learn.py", TIMEOUT)
+    links = at.get("page_link")
+    assert sum("compress" in str(getattr(link, "proto", link)) for link in links) >= 5
+    assert cv.linked_family({"family": "weight-sharing"}) == ("weight sharing", None)
+    assert cv.linked_family({"family": "<b>x"})[0] is None
+
+
+def _int8_twin(store, start: dict, key: str, drop: float) -> None:  # noqa: ANN001
+    record = {k: v for k, v in start.items() if k not in ("cached", "key", "files")}
+    record["metrics"] = {**start["metrics"], "accuracy": start["metrics"]["accuracy"] - drop}
+    record["compression"] = {"chain": [{"transform": "int8"}], "start_key": start["key"], "start": start["name"],
+                             "family": "quantisation"}
+    record["deploy"] = deploy_of(start, 4.0)
+    record["reference"] = {**deploy_of(start), "metrics": start["metrics"]}
+    store.put(key, record)
+
+
+def test_lesson_int8_step_answers_from_the_stored_pairs(compressed_store: dict) -> None:
+    from kdcore.views import lesson
+
+    store = open_store()
+    assert lesson.reveal("int8", "mnist").correct is None  # only the scratch student has int8 twins so far
+    assert "precompute" in lesson.reveal("int8", "mnist").answer
+    kd = tiny(method="hinton")
+    kd = kd.replace(teacher=kd.teacher.replace(epochs=1, train_limit=256, test_limit=128))
+    kd_starts = [run_through_runner(kd.replace(seed=s)) for s in (0, 1)]
+    for i, start in enumerate(kd_starts):
+        _int8_twin(store, start, f"feed{i:016d}", 0.02 + 0.001 * i)  # KD students lose ~2 points
+    drops = lesson.int8_drops("mnist")
+    assert set(drops["student"]) == {"KD student", "scratch student"}
+    got = lesson.reveal("int8", "mnist")
+    step = lesson.STEPS[lesson.step_index("int8")]
+    assert got.correct == step.options[0] and "seed" in got.source and "Data:" in got.source
+    assert len(lesson.demo("int8", "mnist").frame) == len(drops) == 4

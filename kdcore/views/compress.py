@@ -220,6 +220,27 @@ def download(key: str, fmt: str, progress: Callable[[dict], None] | None = None)
                         done.card_md.read_bytes(), done.retrained)
 
 
+def family_results(store: object | None = None) -> list[tuple[str, str]]:
+    """(family, what its stored results buy in words) for each of the five families, for Learn's links: size ×,
+    latency × and accuracy Δ against the uncompressed start measured in the same job (seed means)."""
+    view = tradeoff(store=store)
+    p = view.points
+    out = []
+    for fam in FAMILIES[:5]:
+        mine = p[p["family"] == fam] if len(p) else p
+        refs = p[p["reference"]].set_index("start") if len(p) else p
+        pairs = [(r, refs.loc[r["start"]]) for _, r in mine.iterrows() if r["start"] in getattr(refs, "index", ())]
+        if not pairs:
+            out.append((fam, "no stored result yet: compress a model on the page"))
+            continue
+        r, ref = max(pairs, key=lambda rr: rr[1]["onnx_bytes"] / max(rr[0]["onnx_bytes"], 1))  # its strongest
+        words = (f"{ref['onnx_bytes'] / r['onnx_bytes']:.1f}× smaller, {ref['latency_us_b1'] / r['latency_us_b1']:.1f}× "
+                 f"faster at batch 1, {r['accuracy'] - ref['accuracy']:+.2f} accuracy points ({r['model']}, "
+                 f"{view.datasets[0]})")
+        out.append((fam, words))
+    return out
+
+
 def linked_family(params: dict) -> tuple[str | None, str | None]:
     """The family a Learn link asks for (``?family=pruning``), and a note when the link's value is not one."""
     raw = str(params.get("family", "") or "").strip().replace("-", " ")
@@ -242,5 +263,5 @@ def format_label(fmt: str) -> str:
 
 
 __all__ = ["FAMILIES", "FAMILY_ANCHOR", "REFERENCE", "Download", "Settings", "TradeOff", "chain", "check_settings",
-           "compression_job", "compression_results", "download", "family_link", "format_label", "linked_family",
+           "compression_job", "compression_results", "download", "family_link", "family_results", "format_label", "linked_family",
            "rows", "run_compression", "start_models", "tradeoff"]
