@@ -84,12 +84,18 @@ class JobConfig:
     # the key: the folder typed on the MHIST page is the one the job reads, in any worker process.
     data_dir: str | None = None
     extra: tuple[tuple[str, ParamValue], ...] = field(default=())  # free-form, hashed too
+    # A compression job (kdcore.compress): the model it starts from (nested, so its key is part of this key, as
+    # the teacher's) and the transform as sorted (name, value) pairs, e.g. (("sparsity", 0.5), ("transform",
+    # "prune")). Both empty for every training job, so their keys are unchanged.
+    start_from: JobConfig | None = None
+    compress: tuple[tuple[str, ParamValue], ...] = ()
 
     def __post_init__(self) -> None:
         # Normalise sequences to tuples so equal configs hash equally however they were built.
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         object.__setattr__(self, "method_params", tuple(sorted((str(k), v) for k, v in self.method_params)))
         object.__setattr__(self, "extra", tuple(sorted((str(k), v) for k, v in self.extra)))
+        object.__setattr__(self, "compress", tuple(sorted((str(k), v) for k, v in self.compress)))
         object.__setattr__(self, "temperature", float(self.temperature))
         object.__setattr__(self, "alpha", float(self.alpha))
         object.__setattr__(self, "lr", float(self.lr))
@@ -101,7 +107,13 @@ class JobConfig:
     def with_data_dir(self, data_dir: str | None) -> JobConfig:
         """This job and every job in its teacher chain reading ``data_dir`` (one data set for the chain)."""
         teacher = self.teacher.with_data_dir(data_dir) if self.teacher is not None else None
-        return dataclasses.replace(self, data_dir=None if data_dir is None else str(data_dir), teacher=teacher)
+        start = self.start_from.with_data_dir(data_dir) if self.start_from is not None else None
+        return dataclasses.replace(self, data_dir=None if data_dir is None else str(data_dir), teacher=teacher,
+                                   start_from=start)
+
+    def param_c(self, name: str, default: ParamValue) -> ParamValue:
+        """A compression setting from ``compress`` (or ``default``)."""
+        return dict(self.compress).get(name, default)
 
     def param(self, name: str, default: ParamValue) -> ParamValue:
         """A method-specific setting from ``method_params`` (or ``default``)."""
@@ -110,6 +122,10 @@ class JobConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["teacher"] = self.teacher.to_dict() if self.teacher is not None else None
+        d["start_from"] = self.start_from.to_dict() if self.start_from is not None else None
+        d["compress"] = [list(p) for p in self.compress]
+        if self.start_from is None and not self.compress:  # a training job's dict stays as it always was
+            del d["start_from"], d["compress"]
         d["hidden"] = list(self.hidden)
         d["method_params"] = [list(p) for p in self.method_params]
         d["extra"] = [list(p) for p in self.extra]
@@ -124,10 +140,12 @@ class JobConfig:
             raise ConfigError(f"unknown config fields {sorted(unknown)}; known: {sorted(known)}")
         if d.get("teacher") is not None:
             d["teacher"] = cls.from_dict(d["teacher"])
+        if d.get("start_from") is not None:
+            d["start_from"] = cls.from_dict(d["start_from"])
         for k in ("hidden",):
             if k in d:
                 d[k] = tuple(d[k])
-        for k in ("method_params", "extra"):
+        for k in ("method_params", "extra", "compress"):
             if k in d:
                 d[k] = tuple(tuple(p) for p in d[k])
         return cls(**d)
@@ -152,7 +170,13 @@ class JobConfig:
         return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
     def short_name(self) -> str:
-        """A human label such as ``mnist/student_mlp[784x784]/hinton T=4 a=0.5 s0``."""
+        """A human label such as ``mnist/student_mlp[784x784]/hinton T=4 a=0.5 s0`` (a compression job: its start
+        model's label + `` → prune s=0.5`` …)."""
+        if self.start_from is not None:
+            settings = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                                for k, v in self.compress if k != "transform")
+            tune = f" +{self.method}" if dict(self.compress).get("finetune_epochs", 0) else ""
+            return f"{self.start_from.short_name()} → {self.param_c('transform', '?')} {settings}{tune}".rstrip()
         arch = self.arch + (f"[{'x'.join(map(str, self.hidden))}]" if self.arch == "student_mlp" else "")
         m = self.method
         if m in ("born_again", "ban_ensemble"):  # generations share everything but their teacher chain
@@ -201,6 +225,11 @@ def check_ranges(config: JobConfig) -> JobConfig:
         lim = getattr(c, lim_name)
         if lim is not None and not 1 <= lim <= MAX_LIMIT:
             raise ConfigError(f"{lim_name} must be within 1..{MAX_LIMIT} or unset (got {lim})")
+    if c.start_from is not None:
+        check_ranges(c.start_from)
+        if c.start_from.dataset != c.dataset or c.start_from.data_dir != c.data_dir:
+            raise ConfigError("a compression job must read its start model's data set and folder; build it with "
+                              "kdcore.course.compress_job")
     if c.teacher is not None:
         check_ranges(c.teacher)
         if c.teacher.dataset != c.dataset:

@@ -22,9 +22,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kdcore.config import DEFAULT_ALPHA, DEFAULT_T, JobConfig, parse_hidden
+from kdcore.config import DEFAULT_ALPHA, DEFAULT_T, ConfigError, JobConfig, parse_hidden
 from kdcore.data.pairs import data_pair
 from kdcore.methods import get_method, method_job, scratch_twin, validate
+from kdcore.methods.base import COMMON_PARAMS
 from kdcore.settings import settings
 
 SEEDS = (0, 1, 2)
@@ -237,6 +238,74 @@ def method_suite(dataset: str, seeds: Iterable[int] = SEEDS) -> list[JobConfig]:
     return out
 
 
-__all__ = ["DEFAULT_CNN_WIDTH", "SEEDS", "TEACHER_OVERRIDES", "TINY_DEFAULT", "TINY_TEACHER_EPOCHS", "TinyCaps",
+# ---- compression jobs (kdcore.compress) -------------------------------------------------------------------------
+# The fine-tune after pruning in the suite: short, the course student's batch and learning rate.
+SUITE_FINETUNE_EPOCHS = 2
+
+
+def compress_job(start: JobConfig, transform: str, *, finetune: str = "labels", teacher: JobConfig | None = None,
+                 **settings: Any) -> JobConfig:
+    """The job that applies ``transform`` (a key of :data:`kdcore.compress.transforms.TRANSFORMS`) with
+    ``settings`` (e.g. ``sparsity=0.5, finetune_epochs=2``) to the model of ``start`` (a training job or another
+    compression job: chains nest). ``finetune``: "labels" (cross-entropy) or "kd" (Hinton KD from ``teacher``, by
+    default the start's own teacher or the course teacher: "prune, then distil"). Validated here (ConfigError names
+    the fix) so a page refuses bad settings before anything is queued."""
+    if finetune not in ("labels", "kd"):
+        raise ConfigError(f"finetune must be 'labels' or 'kd' (got {finetune!r})")
+    epochs = settings.get("finetune_epochs", 0)
+    method, kd_teacher = "scratch", None
+    if finetune == "kd" and epochs:
+        root = start
+        while root.start_from is not None:
+            root = root.start_from
+        method = "hinton"
+        kd_teacher = teacher or root.teacher or course_teacher(start.dataset, seed=start.seed)
+    job = start.replace(method=method, teacher=kd_teacher, start_from=start,
+                        compress=(("transform", transform), *settings.items()),
+                        method_params=tuple((k, v) for k, v in start.method_params if k in COMMON_PARAMS))
+    if method == "scratch":
+        job = job.replace(temperature=DEFAULT_T, alpha=DEFAULT_ALPHA)
+    validate(job)
+    return job
+
+
+def compression_chain(start: JobConfig, steps: Sequence[dict]) -> JobConfig:
+    """``start`` → each of ``steps`` in turn (``{"transform": "prune", "sparsity": 0.9, "finetune_epochs": 2,
+    "finetune": "kd"}``): the last step's job (its ``start_from`` chain holds the others)."""
+    job = start
+    for step in steps:
+        step = dict(step)
+        name = step.pop("transform")
+        job = compress_job(job, name, **step)
+    return job
+
+
+def compression_suite(dataset: str = "fashion_mnist", seeds: Iterable[int] = SEEDS,
+                      finetune_epochs: int = SUITE_FINETUNE_EPOCHS, **overrides: Any) -> list[JobConfig]:
+    """Issue 25's comparison, for the course KD student (hinton) and its scratch twin, per seed: reference (ONNX
+    float32), int8; 50 % and 90 % unstructured pruning + fine-tune (the KD student's with KD: prune, then distil);
+    structured pruning to half the hidden units + fine-tune; 4-bit weight sharing; KD + 90 % pruning + int8.
+    ``overrides`` (train_limit, epochs …) apply to the start models (tests)."""
+    jobs = []
+    for seed in seeds:
+        kd = course_student(dataset, "hinton", seed=seed)
+        kd = kd.replace(**overrides, teacher=kd.teacher.replace(**overrides)) if overrides else kd
+        for start in (kd, scratch_twin(kd)):
+            tune = "kd" if start.teacher is not None else "labels"
+            ft = {"finetune_epochs": finetune_epochs, "finetune": tune}
+            jobs += [
+                compress_job(start, "onnx"),
+                compress_job(start, "int8"),
+                compress_job(start, "prune", sparsity=0.5, **ft),
+                compress_job(start, "prune", sparsity=0.9, **ft),
+                compress_job(start, "prune_structured", keep=0.5, **ft),
+                compress_job(start, "share", bits=4),
+                compression_chain(start, [{"transform": "prune", "sparsity": 0.9, **ft}, {"transform": "int8"}]),
+            ]
+    return list(dict.fromkeys(jobs))
+
+
+__all__ = ["SUITE_FINETUNE_EPOCHS", "compress_job", "compression_chain", "compression_suite",
+           "DEFAULT_CNN_WIDTH", "SEEDS", "TEACHER_OVERRIDES", "TINY_DEFAULT", "TINY_TEACHER_EPOCHS", "TinyCaps",
            "app_teacher", "cap", "course_student", "course_teacher", "distil_job", "lab_job", "method_student",
            "method_suite", "pipeline_jobs", "sweep_jobs", "tiny_caps"]

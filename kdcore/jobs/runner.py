@@ -384,11 +384,20 @@ class JobRunner:
         """Handles of ``config``'s teacher job (submitted, recursively, unless it is stored), else []."""
         from kdcore.train.job import stored_teacher
 
+        handles = []
+        if config.start_from is not None:  # a compression job's start model: a job of its own, stored first
+            from kdcore.train.job import job_key
+
+            start = config.start_from
+            if store.get(job_key(start), need_weights=True) is None:  # type: ignore[attr-defined]
+                handle = self.submit(start)
+                if not (handle.done() and handle.state() is JobState.DONE):
+                    handles.append(handle)
         teacher = config.teacher
         if teacher is None or stored_teacher(config, store) is not None:  # type: ignore[arg-type]
-            return []
+            return handles
         handle = self.submit(teacher)
-        return [] if handle.done() and handle.state() is JobState.DONE else [handle]
+        return handles if handle.done() and handle.state() is JobState.DONE else [*handles, handle]
 
     def _enqueue(self, config: JobConfig, key: str, root: str, recompute: bool, after: list[JobHandle]) -> JobHandle:
         attached = None

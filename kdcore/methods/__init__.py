@@ -63,6 +63,12 @@ def validate(config: JobConfig) -> JobConfig:
         method.check_config(config)
     if config.teacher is not None:
         validate(config.teacher)
+    if config.start_from is not None or config.compress:
+        from kdcore.compress.transforms import check_compress  # the compress room's own checks
+
+        check_compress(config)
+        if config.start_from is not None:
+            validate(config.start_from)
     return config
 
 

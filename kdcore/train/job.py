@@ -114,14 +114,16 @@ def run_job(
     with store.lock(key):
         if not recompute and (hit := store.get(key, need_weights=weights)) is not None:
             return {**hit, "cached": True}  # another process finished it while we waited
-        if not weights:
+        if config.start_from is not None:  # a compression job (kdcore.compress): a transform of a stored model
+            from kdcore.compress.job import compute
+        elif not weights:
             from kdcore.train.ensemble import compute_ban_ensemble
 
             compute = compute_ban_ensemble
         else:  # the two-stage MHIST schedule, or the one loop
             from kdcore.train.transfer import compute as transfer_compute
 
-            compute = transfer_compute if mhist else _compute
+            compute = transfer_compute if mhist else _compute  # type: ignore[assignment]
 
         def run_teacher(teacher: JobConfig, stage: str) -> dict:  # a job this one learns from, stored first
             return run_job(teacher, progress=nested_progress(progress, stage), store=store, cancel=cancel)
