@@ -116,10 +116,12 @@ def stored_result(target: str | JobConfig, progress: ProgressFn | None = None) -
 
 
 def load_network(result: dict) -> nn.Module:
-    """The stored network of ``result`` (a compressed one as its compression job stored it)."""
-    from kdcore.train import load_model
+    """The stored network of ``result`` (a compressed one as its compression job stored it: pruned hidden sizes
+    included; an int8 result's float start network — its int8 graph is the stored ONNX file)."""
+    from kdcore.compress.job import load_compressed
+    from kdcore.store import open_store
 
-    return load_model(result)
+    return load_compressed(result, open_store())
 
 
 def example_inputs(result: dict, n: int) -> torch.Tensor:
@@ -130,9 +132,11 @@ def example_inputs(result: dict, n: int) -> torch.Tensor:
 
 
 def calibration_inputs(result: dict, n: int = CALIBRATION_IMAGES) -> torch.Tensor:
+    """The engine's calibration set (:func:`kdcore.compress.job.calibration_images`: the first training images)."""
+    from kdcore.compress.job import calibration_images
     from kdcore.inference import load_data
 
-    return load_data(result).x_train[:n].float()
+    return calibration_images(JobConfig.from_dict(result["config"]), load_data(result), n).float()
 
 
 def int8_is_static(dataset: str, arch: str) -> bool:
@@ -268,7 +272,7 @@ def export_model(target: str | JobConfig, fmt: str, out_dir: str | Path, progres
 
     wrapped = LogitsOnly(net, input_transform(result["dataset"])).eval()
     x = example_inputs(result, check_images)
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", result["name"]).strip("_") + ("" if fmt == "safetensors" else f".{fmt}")
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", result["name"]).strip("_") + (".int8" if fmt == "onnx-int8" else "")
     measured: dict = {"input": f"float32 tensor [batch, {', '.join(map(str, x.shape[1:]))}]"}
     if fmt == "safetensors":
         from safetensors.torch import save
@@ -294,8 +298,19 @@ def _export_onnx(result: dict, wrapped: nn.Module, x: torch.Tensor, path: Path, 
     except ImportError as e:  # the engine half of issue 25 is not in this checkout
         raise ConfigError("ONNX export needs kdcore.compress.onnx_io (the compression engine); "
                           "use --format safetensors meanwhile") from e
-    fp32 = path if not int8 else path.with_name(path.stem.removesuffix(".onnx-int8") + ".fp32.onnx")
-    onnx_io.export_onnx(wrapped, x[:1], fp32)
+    from kdcore.compress.job import onnx_bytes
+    from kdcore.store import open_store
+
+    fp32 = path if not int8 else path.with_name(path.stem.removesuffix(".int8") + ".fp32.onnx")
+    stored_fmt = (result.get("deploy") or {}).get("format")
+    kept = onnx_bytes(result, open_store()) if stored_fmt == ("onnx-int8" if int8 else "onnx-fp32") else None
+    if kept is not None and getattr(wrapped, "transform", None) is None:
+        # the very file its compression job measured (same inputs: this data set needs no input transform)
+        _write_atomic(path, kept)
+        measured["source"] = "the ONNX file its compression job stored and measured"
+        int8 = False  # already the requested graph
+    else:
+        onnx_io.export_onnx(wrapped, x[:1], fp32)
     if int8:
         static = int8_is_static(result["dataset"], JobConfig.from_dict(result["config"]).arch)
         onnx_io.quantize_int8(fp32, path, calibration=calibration_inputs(result) if static else None)

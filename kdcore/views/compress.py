@@ -46,7 +46,10 @@ def _start_label(name: str) -> str:
     return name.rsplit(" s", 1)[0] if " s" in name else name
 
 
-def _row(r: dict, deploy: dict, metrics: dict, *, label: str, family: str, start: str, reference: bool) -> dict:
+def _row(r: dict, deploy: dict, metrics: dict, *, label: str, family: str, start: str, reference: bool,
+         ref: dict | None = None) -> dict:
+    ref = ref or {}
+    ref_metrics = ref.get("metrics", ref)
     return {
         "model": label, "family": family, "start": start, "reference": reference,
         "dataset": r.get("dataset"), "data_source": r.get("data_source"),
@@ -56,25 +59,36 @@ def _row(r: dict, deploy: dict, metrics: dict, *, label: str, family: str, start
         "latency_us_b1": deploy.get("ort_latency_us_b1"), "latency_us_b64": deploy.get("ort_latency_us_b64"),
         "params": deploy.get("params"), "nonzero_params": deploy.get("nonzero_params"),
         "flops": deploy.get("flops"), "flops_effective": deploy.get("flops_effective"),
+        # its uncompressed start, measured in the same job: the like-with-like ratios
+        "ref_accuracy": 100.0 * float(ref_metrics.get("accuracy", float("nan"))),
+        "ref_onnx_bytes": ref.get("onnx_bytes"), "ref_latency_us_b1": ref.get("ort_latency_us_b1"),
     }
 
 
 def rows(results: list[dict]) -> pd.DataFrame:
-    """One row per model and seed: each compressed model, and each uncompressed start as measured by its job
-    (``reference``: same process as its compressed twin). A start shared by several jobs appears once."""
-    out, seen = [], set()
+    """One row per model and seed: each compressed model (with its uncompressed start as measured in the same
+    job), and the uncompressed starts themselves — their export-only job where one is stored, else the start
+    as a compression job measured it."""
+    out, starts_with_own_row, refs = [], set(), {}
     for r in results:
         comp = r.get("compression") or {}
         family = comp.get("family") or ("sparse regularisation" if not comp else "stack")
+        chain = [t.get("transform") for t in comp.get("chain") or []]
         start = _start_label(comp.get("start") or r.get("name", "?"))
-        out.append(_row(r, r["deploy"], r.get("metrics", {}), label=f"{start} · {_chain_words(r)}", family=family,
-                        start=start, reference=False))
-        ref = r.get("reference")
-        if isinstance(ref, dict) and comp.get("start_key") and comp["start_key"] not in seen:
-            seen.add(comp["start_key"])
-            metrics = ref.get("metrics", ref)
-            out.append(_row({**r, "key": comp["start_key"]}, ref, metrics, label=f"{start} (uncompressed)",
-                            family=REFERENCE, start=start, reference=True))
+        own = chain == ["onnx"]
+        if own:
+            starts_with_own_row.add(comp.get("start_key"))
+            family = "distillation" if family == "distillation" else REFERENCE
+        label = f"{start} (uncompressed)" if own else f"{start} · {_chain_words(r)}"
+        ref = r.get("reference") if isinstance(r.get("reference"), dict) else None
+        out.append(_row(r, r["deploy"], r.get("metrics", {}), label=label, family=family, start=start,
+                        reference=own, ref=ref))
+        if ref is not None and comp.get("start_key"):
+            refs.setdefault(comp["start_key"], (r, ref, start))
+    for start_key, (r, ref, start) in refs.items():
+        if start_key not in starts_with_own_row:
+            out.append(_row({**r, "key": start_key}, ref, ref.get("metrics", ref), label=f"{start} (uncompressed)",
+                            family=REFERENCE, start=start, reference=True, ref=ref))
     cols = list(_row({}, {}, {}, label="", family="", start="", reference=False))
     return pd.DataFrame(out, columns=cols)
 
@@ -102,12 +116,15 @@ def tradeoff(dataset: str | None = None, store: object | None = None) -> TradeOf
     source = runs["data_source"].mode().iloc[0]
     runs = runs[runs["data_source"] == source].copy()
     num = ["accuracy", "onnx_bytes", "gzip_bytes", "latency_us_b1", "latency_us_b64", "params", "nonzero_params",
-           "flops", "flops_effective"]
+           "flops", "flops_effective", "ref_accuracy", "ref_onnx_bytes", "ref_latency_us_b1"]
     runs[num] = runs[num].apply(pd.to_numeric, errors="coerce")
     g = runs.groupby(["model", "family", "start", "reference"], as_index=False)
     points = g[num].mean()
     points["accuracy_std"] = g["accuracy"].std()["accuracy"].fillna(0.0)
     points["seeds"] = g["seed"].nunique()["seed"]
+    points["size_x"] = points["ref_onnx_bytes"] / points["onnx_bytes"]  # seed means of same-job figures
+    points["speed_x"] = points["ref_latency_us_b1"] / points["latency_us_b1"]
+    points["accuracy_delta"] = points["accuracy"] - points["ref_accuracy"]
     points["size_kb"] = points["onnx_bytes"] / 1000.0
     points["gzip_kb"] = points["gzip_bytes"] / 1000.0
     caption = (f"{dataset} — {source}. Each point: a model, averaged over its seeds (n in the tooltip). Bytes: the "
@@ -149,34 +166,33 @@ def check_settings(s: Settings, store: object | None = None) -> dict:
     if start is None:
         raise ConfigError(f"unknown model {s.start_key!r}: pick a stored student or teacher from the list "
                           "(or train one in the Distill lab)")
-    if s.with_teacher and not (start.get("config") or {}).get("teacher"):
-        raise ConfigError(f"{start['name']} has no teacher to distil from during the fine-tune; untick "
-                          "'with the teacher' or start from a distilled student")
+    if s.with_teacher and not s.finetune_epochs:
+        raise ConfigError("'fine-tune with the teacher' needs fine-tune epochs above 0")
     return start
 
 
 def chain(s: Settings) -> list[dict]:
-    """The transforms in the order they apply: prune (+ fine-tune) → share → int8 (the contract's names)."""
+    """The transforms in the order they apply — prune (+ fine-tune) → share → int8 — as the engine's job builder
+    (:func:`kdcore.course.compression_chain`) takes them."""
     out: list[dict] = []
+    tune = {"finetune_epochs": s.finetune_epochs, "finetune": "kd" if s.with_teacher else "labels"}
     if s.sparsity:
-        out.append({"transform": "prune_structured" if s.structured else "prune", "sparsity": s.sparsity,
-                    "finetune_epochs": s.finetune_epochs, "with_teacher": s.with_teacher})
+        out.append({"transform": "prune_structured", "keep": round(1.0 - s.sparsity, 6), **tune} if s.structured
+                   else {"transform": "prune", "sparsity": s.sparsity, **tune})
     if s.share:
-        out.append({"transform": "share", "bits": s.bits, "finetune_epochs": 0 if s.sparsity else s.finetune_epochs})
+        out.append({"transform": "share", "bits": s.bits})
     if s.int8:
         out.append({"transform": "int8"})
     return out
 
 
 def compression_job(s: Settings, store: object | None = None) -> JobConfig:
-    """The compression job of ``s`` as the engine's job builder makes it (checked first)."""
+    """The compression job of ``s`` as the engine's job builder makes it (the page's checks first, then the
+    engine's own: both before anything is queued)."""
+    from kdcore.course import compression_chain
+
     start = check_settings(s, store)
-    try:
-        from kdcore.compress import jobs as compress_jobs  # the engine half of issue 25 (branch compress-engine)
-    except ImportError as e:
-        raise ConfigError("the compression engine (kdcore.compress) is not in this install; the page shows "
-                          "stored results only") from e
-    return compress_jobs.compress_job(JobConfig.from_dict(start["config"]), chain(s))
+    return compression_chain(JobConfig.from_dict(start["config"]), chain(s))
 
 
 def run_compression(s: Settings, progress: Callable[[dict], None] | None = None,
@@ -222,21 +238,21 @@ def download(key: str, fmt: str, progress: Callable[[dict], None] | None = None)
 
 def family_results(store: object | None = None) -> list[tuple[str, str]]:
     """(family, what its stored results buy in words) for each of the five families, for Learn's links: size ×,
-    latency × and accuracy Δ against the uncompressed start measured in the same job (seed means)."""
+    latency × and accuracy Δ against the uncompressed start measured in the same job (seed means); the family's
+    smallest model where it has several."""
     view = tradeoff(store=store)
     p = view.points
     out = []
     for fam in FAMILIES[:5]:
-        mine = p[p["family"] == fam] if len(p) else p
-        refs = p[p["reference"]].set_index("start") if len(p) else p
-        pairs = [(r, refs.loc[r["start"]]) for _, r in mine.iterrows() if r["start"] in getattr(refs, "index", ())]
-        if not pairs:
+        mine = p[(p["family"] == fam) & ~p["reference"]].dropna(subset=["size_x"]) if len(p) else p
+        if fam == "distillation" and len(p):  # KD's own gain: the distilled student against its teacher
+            mine = p[p["family"] == fam].dropna(subset=["size_x"])
+        if not len(mine):
             out.append((fam, "no stored result yet: compress a model on the page"))
             continue
-        r, ref = max(pairs, key=lambda rr: rr[1]["onnx_bytes"] / max(rr[0]["onnx_bytes"], 1))  # its strongest
-        words = (f"{ref['onnx_bytes'] / r['onnx_bytes']:.1f}× smaller, {ref['latency_us_b1'] / r['latency_us_b1']:.1f}× "
-                 f"faster at batch 1, {r['accuracy'] - ref['accuracy']:+.2f} accuracy points ({r['model']}, "
-                 f"{view.datasets[0]})")
+        r = mine.sort_values("size_x").iloc[-1]
+        words = (f"{r['size_x']:.1f}× smaller, {r['speed_x']:.1f}× faster at batch 1, {r['accuracy_delta']:+.2f} "
+                 f"accuracy points ({r['model']}, {view.datasets[0]}, {int(r['seeds'])} seeds)")
         out.append((fam, words))
     return out
 
