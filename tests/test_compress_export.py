@@ -73,6 +73,7 @@ def test_bad_targets_are_refused_before_any_work(env: Path, capsys: pytest.Captu
     assert not (env / "o").exists()
 
 
+@pytest.mark.slow  # two dynamo exports (~14 s on a busy core)
 def test_onnx_export_opens_in_a_fresh_session_with_the_same_predictions(env: Path) -> None:
     pytest.importorskip("kdcore.compress.onnx_io")
     import onnxruntime as ort
@@ -91,3 +92,32 @@ def test_onnx_export_opens_in_a_fresh_session_with_the_same_predictions(env: Pat
     int8 = export_model(result["key"], "onnx-int8", env / "out8")
     assert int8.model_path.stat().st_size < path.stat().st_size
     ort.InferenceSession(str(int8.model_path), providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.slow  # a compression job (two exports) and an export (~25 s on a busy core)
+def test_a_real_int8_job_from_the_page_settings_exports_with_its_recorded_accuracy(env: Path) -> None:
+    """The page's settings → the engine's job through the one submit path → ``export --format onnx-int8``: a fresh
+    onnxruntime session scores the recorded int8 accuracy on the job's test images."""
+    pytest.importorskip("kdcore.compress.onnx_io")
+    import onnxruntime as ort
+
+    from kdcore.views import compress as cv
+
+    start = run_through_runner(tiny(seed=3))
+    events: list[dict] = []
+    r = cv.run_compression(cv.Settings(start_key=start["key"], int8=True), events.append)
+    assert r["compression"]["family"] == "quantisation" and r["deploy"]["format"] == "onnx-int8"
+    view = cv.tradeoff("mnist")
+    assert {"quantisation", cv.REFERENCE} <= set(view.points["family"])
+    assert main(["export", r["key"], "--format", "onnx-int8", "--out", str(env / "o8")]) == 0
+    path = next((env / "o8").glob("*.onnx"))
+    assert path.stat().st_size == r["deploy"]["onnx_bytes"]  # the file the job measured
+    from kdcore.inference import load_data
+
+    data = load_data(r)
+    x, y = data.x_test[: r["n_test"]].float(), data.y_test[: r["n_test"]]
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = torch.from_numpy(sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0])
+    assert float((got.argmax(1) == y).float().mean()) == pytest.approx(r["metrics"]["accuracy"], abs=1e-9)
+    card = json.loads(next((env / "o8").glob("*.card.json")).read_text())
+    assert card["compression_chain"][0]["transform"] == "int8" and card["deploy"]["format"] == "onnx-int8"

@@ -103,6 +103,7 @@ def test_page_download_gives_the_model_file(compressed_store: dict) -> None:
     assert got.card.startswith(b"# Model card")
 
 
+@pytest.mark.slow  # a dynamo export
 def test_download_onnx_opens_in_onnxruntime(compressed_store: dict) -> None:
     pytest.importorskip("kdcore.compress.onnx_io")
     import onnxruntime as ort
