@@ -431,6 +431,19 @@ def _part_teacher_logits(r: _Run) -> None:
     print(f"teacher logits: {make_teacher_logits(r.work, r.seeds(r.env.seeds or SEEDS))} teachers", file=sys.stderr)
 
 
+def compress_configs(seeds: Iterable[int] = SEEDS, dataset: str = "fashion_mnist") -> list[JobConfig]:
+    """Issue 25's compression suite (kdcore.course.compression_suite), seed by seed (each seed's start models are
+    trained, or found stored, before its transforms run)."""
+    from kdcore.course import compression_suite
+
+    return [c for seed in seeds for c in compression_suite(dataset, (seed,))]
+
+
+def _part_compress(r: _Run) -> None:
+    seeds = r.env.seeds or r.seeds()
+    _run_all(compress_configs(seeds), "compress")
+
+
 def _part_export(r: _Run) -> None:
     print(f"exported {export(r.work)} new results to {SHIPPED_STORE}", file=sys.stderr)
 
@@ -475,6 +488,12 @@ PARTS: dict[str, Part] = {part.name: part for part in (
          "a check of the inputs they were computed on) for MNIST (offline: the 5k subset) and full Fashion-MNIST, "
          "each seed, so a KD job on the course pair runs no teacher pass (kdcore.train.common.teacher_logits); a "
          "teacher whose weights are not here is trained first (MNIST-5k: ~1 min; Fashion-MNIST: ~15 min a seed)."),
+    Part("compress", _part_compress, "issue 25: the course KD student (hinton) and its scratch twin on full "
+         "Fashion-MNIST, 3 seeds (KD_SEEDS=0 only that seed), each exported to ONNX and measured (bytes, gzip'd "
+         "bytes, ONNX Runtime latency at batch 1 and 64 on one thread, FLOPs, accuracy) with int8, 50 % / 90 % "
+         "pruning + 2-epoch fine-tune (KD from the teacher for the KD student), half the hidden units + fine-tune, "
+         "4-bit weight sharing, 90 % pruning + int8 (kdcore.course.compression_suite). Export ships the results "
+         "as JSON (no ONNX files, no weights)."),
     Part("export", _part_export, "copy results (+ selected weights) and artefacts into assets/store and write "
          "assets/store/PROVENANCE.md."),
     Part("predictions", _part_predictions, "per-example test predictions (kdcore/predictions.py) for the course "

@@ -6,7 +6,8 @@ figures) and ``TARGETS`` (the floors it is checked against, in the table; never 
 - ``engine`` (:mod:`kdcore.bench.engine`): epochs of the course pair, the KD job end to end, the heap policy;
 - ``mhist`` (:mod:`kdcore.bench.mhist`): the MHIST pair's two-stage schedule on CPU;
 - ``runner`` (:mod:`kdcore.bench.runner`): a classroom burst against one job runner, and its overhead;
-- ``app`` (:mod:`kdcore.bench.app`): the playground's response and the served app's cold start and memory.
+- ``app`` (:mod:`kdcore.bench.app`): the playground's response and the served app's cold start and memory;
+- ``compress`` (:mod:`kdcore.bench.compress`): ONNX Runtime int8 vs float32 of the course MLP and the small CNN.
 
 An unknown section name is refused before anything runs, naming the known ones. The bench stands below the
 views: what it measures of the app runs in a child process loaded like the app (:mod:`kdcore.bench.child`).
@@ -32,6 +33,7 @@ SECTIONS: dict[str, str] = {
     "mhist": "kdcore.bench.mhist",
     "runner": "kdcore.bench.runner",
     "app": "kdcore.bench.app",
+    "compress": "kdcore.bench.compress",
 }
 
 # (label, figure, test) of one section; a figure nested one level (the runner's) reads "outer.inner".

@@ -12,7 +12,7 @@ One job = one transform (``JobConfig.compress``: ``transform`` + its settings) o
 - ``prune_structured``: the MLP's hidden units kept by the L2 norm of their incoming weights (share ``keep``), so
   the network is really smaller (FLOPs drop), + fine-tune. Conv nets: not built (ConfigError says so).
 - ``share``: each layer's weights clustered into 2^``bits`` shared values (scikit-learn KMeans); no fine-tune of the
-  shared values (not built: ``finetune_epochs`` must be 0).
+  shared values (not built: ``share`` takes no ``finetune_epochs``).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ TRANSFORMS: dict[str, Transform] = {t.name: t for t in (
     Transform("int8", "quantisation", {"calibration": DEFAULT_CALIBRATION}, False),
     Transform("prune", "pruning", {"sparsity": 0.5, "finetune_epochs": 0}, True),
     Transform("prune_structured", "pruning", {"keep": 0.5, "finetune_epochs": 0}, True),
-    Transform("share", "weight sharing", {"bits": 4, "finetune_epochs": 0}, False),
+    Transform("share", "weight sharing", {"bits": 4}, False),  # fine-tune of the shared values: not built
 )}
 
 
