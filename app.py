@@ -38,6 +38,7 @@ def main() -> None:
         st.Page("app_pages/distill_lab.py", title="Distill lab", icon=":material/science:"),
         st.Page("app_pages/student_learned.py", title="What the student learned", icon=":material/difference:"),
         st.Page("app_pages/compare.py", title="Compare", icon=":material/leaderboard:"),
+        st.Page("app_pages/compress.py", title="Compress", icon=":material/compress:"),
         st.Page("app_pages/mhist.py", title="MHIST", icon=":material/biotech:"),
         st.Page("app_pages/class_board.py", title="Class board", icon=":material/groups:"),
     ]

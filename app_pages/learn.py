@@ -5,7 +5,7 @@ import typing
 import altair as alt
 import streamlit as st
 
-from kdcore.views import learn, playground, session
+from kdcore.views import compress, learn, playground, session
 from kdcore.views.text import plain
 
 st.title("Learn: knowledge distillation")
@@ -14,6 +14,10 @@ st.caption("Based on the ECE 1512 project B tutorial (A. Sajedi, 2022), retold; 
 for heading, body in learn.INTRO:
     with st.expander(heading, expanded=heading == learn.INTRO[0][0]):
         st.markdown(body)
+        if heading == learn.INTRO[0][0]:  # each family's live result, on the Compress page
+            for family, words in compress.family_results():
+                st.page_link("app_pages/compress.py", label=f"{family.capitalize()}: {plain(words)}",
+                             query_params={"family": family.replace(" ", "-")}, icon=":material/compress:")
 
 # the live demos' picks survive a visit to another page (kdcore.views.session)
 session.keep(st.session_state, "learn", ("learn_at_index", "learn_subclass_demo",

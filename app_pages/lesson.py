@@ -8,7 +8,8 @@ from kdcore.views.text import plain
 
 STEPS = lesson.STEPS
 PAGES = {"compare": "Compare", "temperature": "Temperature playground", "distill_lab": "Distill lab",
-         "learn": "Learn", "mhist": "MHIST", "student_learned": "What the student learned"}
+         "learn": "Learn", "mhist": "MHIST", "student_learned": "What the student learned",
+         "compress": "Compress"}
 LINKED = ("temperature", "distill_lab", "student_learned")  # pages that read a data set from the link
 # this page's settings survive a visit to another page (kdcore.views.session); a link that asks for others wins
 KEPT = ("ls_dataset", "ls_presenter", "ls_index", *(f"ls_{kind}_{s.key}" for s in STEPS for kind in ("guess", "reveal")))

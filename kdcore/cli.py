@@ -152,6 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="the stored results as the README's markdown tables (mean ± std over seeds)")
     rp.add_argument("--datasets", default="fashion_mnist,mnist,mnist_binary", help="comma-separated data sets")
 
+    ex = sub.add_parser("export", help="take a stored model home: ONNX float32, ONNX int8 or safetensors, with a "
+                        "model card (a model stored without weights is retrained through its own job first)")
+    ex.add_argument("target", help="a store key (python -m kdcore list) or a config file (a model card's .json, a "
+                    "result.json)")
+    from kdcore.compress.export import FORMATS
+
+    ex.add_argument("--format", default="onnx", choices=FORMATS)
+    ex.add_argument("--out", default="export", help="folder for the model file and its card (made if absent)")
+
     pc = sub.add_parser("precompute", help="(re)make the shipped results in assets/ (see assets/README.md)")
     pc.add_argument("--profile", default="default", help="default | quick")
     from kdcore.precompute import PARTS  # the part registry
@@ -346,6 +355,33 @@ def _precompute(a: argparse.Namespace) -> int:
     return 0
 
 
+def _export(a: argparse.Namespace) -> int:
+    from kdcore.compress.export import check_format, export_model, resolve_target
+
+    check_format(a.format)
+    resolve_target(a.target)  # a bad key or file is refused before the store is touched
+    cb, close = _tqdm_progress(f"export {a.target}")
+
+    def progress(event: dict) -> None:
+        if event.get("stage") == "retrain":
+            print(event["message"], file=sys.stderr)
+        cb(event)
+
+    try:
+        done = export_model(a.target, a.format, a.out, progress=progress)
+    finally:
+        close()
+    h = done.card["measured_here"]
+    print(f"{done.card['name']}\n  wrote {done.model_path} ({done.card['file_bytes']:,} bytes)\n"
+          f"  card  {done.card_md}\n  card  {done.card_json}")
+    if "same_predictions" in h:
+        print(f"  onnxruntime: same predictions as the stored model on {h['checked_images']} test images: "
+              f"{h['same_predictions']} (agreement {h['agreement']:.4f}); {h['ort_latency_us_b1']:.1f} µs/image at batch 1")
+    if done.retrained:
+        print("  (its weights were not kept in the store: it was retrained through its own job first)")
+    return 0
+
+
 def _job_overrides(a: argparse.Namespace) -> dict:
     """The overrides every job command takes (``--epochs`` …), after checking the store can take the result."""
     o = _overrides(a)
@@ -400,6 +436,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "bench": _bench,
     "report": _report,
     "precompute": _precompute,
+    "export": _export,
 }
 
 

@@ -62,7 +62,7 @@ def texts(at: AppTest) -> str:
 
 
 PAGES = [f"app_pages/{name}.py" for name in ("learn", "lesson", "temperature", "distill_lab", "student_learned",
-                                              "compare", "mhist", "class_board")]
+                                              "compare", "compress", "mhist", "class_board")]
 
 
 @pytest.mark.parametrize("page", PAGES)

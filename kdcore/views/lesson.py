@@ -1,6 +1,6 @@
 """The guided lesson: the course handout's arc (ECE 1512 project B tutorial) as short steps a lecturer can
 run live — why compress → soft targets at T → a student with and without KD → compare (and small data) →
-beyond Hinton → MHIST and why F1/AUC.
+beyond Hinton → MHIST and why F1/AUC → take it home (does int8 hurt the distilled student more?).
 
 Each :class:`Step` is data: a question to predict, a demo (a chart spec over frames read from the store or
 computed live from stored models), and a take-away. :func:`reveal` builds the answer from the stored
@@ -91,6 +91,17 @@ STEPS: tuple[Step, ...] = (
          ("under 55 %", "between 55 % and 80 %", "over 80 %"),
          "On imbalanced data accuracy rewards saying the majority class; F1 of the rare class and AUC do not.",
          try_page="mhist"),
+    Step("int8", "Take it home: does int8 hurt the distilled student more?",
+         "Distillation made a small student; quantisation makes it smaller still: ONNX Runtime stores and computes "
+         "its weights in 8 bits instead of 32. Some say a distilled student is 'tighter' — it packs the teacher's "
+         "knowledge into its weights — so rounding them should cost it more than its scratch twin. The chart "
+         "shows, seed by seed, the accuracy each stored int8 model lost against its own float32 start.",
+         "On {data}, does int8 cost the KD student more accuracy than its scratch twin?",
+         ("yes, the KD student loses more", "about the same: inside the seed noise",
+          "no, the scratch student loses more"),
+         "Quantisation and distillation stack: int8 shrinks a distilled student about as gently as a scratch one, "
+         "so the two gains add up — measure the stack, seed by seed, before you ship it.",
+         try_page="compress"),
 )
 
 
@@ -252,6 +263,12 @@ def _demo(key: str, dataset: str, index: int, store: object | None, missing: str
         frame = method_table(dataset, store)
         return Demo(frame, x="method", y="accuracy %", color="student", column="student", table=frame,
                     missing=missing, caption="Mean test accuracy over the stored seeds; ± is the std over seeds.")
+    if key == "int8":
+        frame = int8_drops(dataset, store)
+        return Demo(frame, x="seed", y="accuracy lost (points)", color="student", column="student", table=frame,
+                    missing=INT8_MISSING.format(data=title(dataset)),
+                    caption="Float32 start minus its int8 twin (test accuracy, points), each pair measured in one "
+                            "compression job; seed by seed.")
     if key == "mhist":
         frame = mhist_table(store)
         return Demo(frame, x="model", y="AUC %", color="model", table=frame,
@@ -318,6 +335,52 @@ def mhist_table(store: object | None = None) -> pd.DataFrame:
 
 
 # ---- answers -----------------------------------------------------------------------------------
+INT8_MISSING = ("No int8 results of the course students are stored for {data}: run `python -m kdcore precompute "
+                "--only compress` (or quantise one on the Compress page).")
+
+
+def int8_drops(dataset: str, store: object | None = None) -> pd.DataFrame:
+    """Per stored int8-only compression of a course student: which student (KD or scratch, by its start's
+    method), its seed, and the accuracy it lost against its float32 start measured in the same job."""
+    from kdcore.store import open_store
+    from kdcore.views.compress import compression_results
+
+    store = store or open_store()
+    rows = []
+    for r in compression_results(store):
+        comp = r.get("compression") or {}
+        chain = [t.get("transform") for t in comp.get("chain") or []]
+        if r.get("dataset") != dataset or chain != ["int8"] or not isinstance(r.get("reference"), dict):
+            continue
+        start = store.get(comp.get("start_key", "")) if comp.get("start_key") else None  # type: ignore[attr-defined]
+        if start is None or start["config"]["arch"] != "student_mlp":
+            continue
+        ref = r["reference"].get("metrics", r["reference"])
+        role = "scratch student" if start["config"]["method"] == "scratch" else "KD student"
+        rows.append({"student": role, "seed": f"seed {start['config']['seed']}",
+                     "accuracy lost (points)": 100 * (float(ref["accuracy"]) - float(r["metrics"]["accuracy"])),
+                     "data": data_label(start)})
+    return pd.DataFrame(rows, columns=["student", "seed", "accuracy lost (points)", "data"])
+
+
+def _reveal_int8(dataset: str, index: int, store: object | None) -> Reveal:
+    frame = int8_drops(dataset, store)
+    kd = frame[frame["student"] == "KD student"]["accuracy lost (points)"]
+    sc = frame[frame["student"] == "scratch student"]["accuracy lost (points)"]
+    if kd.empty or sc.empty:
+        return Reveal(INT8_MISSING.format(data=title(dataset)), None)
+    options = STEPS[step_index("int8")].options
+    noise = max(kd.std() if len(kd) > 1 else 0.0, sc.std() if len(sc) > 1 else 0.0, 0.05)
+    diff = kd.mean() - sc.mean()
+    correct = options[1] if abs(diff) <= noise else options[0 if diff > 0 else 2]
+    answer = (f"**{correct}.** int8 cost the KD student {_pm(list(kd))} points and the scratch student "
+              f"{_pm(list(sc))} (mean ± std over {len(kd)} and {len(sc)} seeds; a difference of {diff:+.2f} "
+              f"points against a seed noise of {noise:.2f}).")
+    src = f"Data: {frame['data'].iloc[0]}; seeds: {', '.join(sorted(set(frame['seed'])))}; read from the stored " \
+          "compression results (each int8 model measured beside its float32 start)."
+    return Reveal(answer, correct, frame, src)
+
+
 def reveal(key: str, dataset: str, index: int = 0, store: object | None = None) -> Reveal:
     """The answer to step ``key``'s question, built from the stored results (see the module docstring)."""
     return _REVEALS[key](dataset, index, store)
@@ -439,8 +502,8 @@ def _reveal_mhist(dataset: str, index: int, store: object | None) -> Reveal:
 
 _REVEALS: dict[str, Callable[[str, int, object | None], Reveal]] = {
     "compress": _reveal_compress, "soft_targets": _reveal_soft_targets, "train": _reveal_train,
-    "compare": _reveal_compare, "beyond": _reveal_beyond, "mhist": _reveal_mhist,
+    "compare": _reveal_compare, "beyond": _reveal_beyond, "mhist": _reveal_mhist, "int8": _reveal_int8,
 }
 
 __all__ = ["LESSON_DATASETS", "STEPS", "Demo", "Reveal", "Step", "course_results", "demo", "method_groups", "method_table",
-           "mhist_table", "paired_gain", "reveal", "step_index"]
+           "int8_drops", "mhist_table", "paired_gain", "reveal", "step_index"]
