@@ -62,6 +62,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="mnist", choices=DATASETS)
     p.add_argument("--data-source", default="auto", help="auto | mnist-60k | mnist-5k | fashion-60k | mhist-full | mhist-200")
     p.add_argument("--mhist-dir", default=None, help="your MHIST folder (annotations.csv + images); default: $KD_MHIST_DIR")
+    p.add_argument("--data-dir", default=None,
+                   help="a folder of your own images, <folder>/<class>/<image> (optionally train/ and test/ inside): "
+                        "a data set of its own (replaces --dataset)")
+    p.add_argument("--positive-class", default=None,
+                   help="with --data-dir on two classes: the class F1/AUC score (default: the rarer one)")
     p.add_argument("--epochs", type=int, default=None, help="default: 12 (course)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
@@ -444,7 +449,39 @@ def _dispatch(a: argparse.Namespace) -> int:
     handler = COMMANDS.get(a.cmd)
     if handler is None:  # a parser entry without a handler: refused, naming the commands there are
         raise ConfigError(f"unknown command {a.cmd!r}; the commands are {', '.join(COMMANDS)}")
+    _image_folder(a)
     return handler(a)
+
+
+def _image_folder(a: argparse.Namespace) -> None:
+    """``--data-dir``: the folder checked and registered as a data set (kdcore.data.folder); its name replaces
+    ``--dataset`` and the folder is the jobs' ``data_dir`` (in their keys, read by the workers)."""
+    folder = getattr(a, "data_dir", None)
+    if folder is None:
+        if getattr(a, "positive_class", None):
+            raise ConfigError("--positive-class is for a folder of your own images: give --data-dir too")
+        return
+    if getattr(a, "mhist_dir", None):
+        raise ConfigError("give --data-dir (a folder of class folders) or --mhist-dir (MHIST), not both")
+    from kdcore.data.folder import register_folder
+
+    pair = register_folder(folder, positive=a.positive_class)
+    a.dataset = pair.name
+    a.mhist_dir = str(pair_root(pair.name))
+    n_train, n_test = pair.examples[None]
+    print(f"data set {pair.name}: {pair.title}, {len(pair.classes)} classes, {n_train:,}/{n_test:,} train/test, "
+          f"{'course CNN → MLP at 28×28' if not pair.transfer else 'ImageNet backbone → MobileNetV2 at 224×224'}",
+          file=sys.stderr)
+
+
+def pair_root(name: str) -> str:
+    """The folder a registered folder data set was read from (its JSON description)."""
+    from kdcore.data.folder import registered_record
+
+    record = registered_record(name)
+    if record is None:
+        raise ConfigError(f"{name} is not a registered folder data set; give its folder with --data-dir")
+    return record["root"]
 
 
 def _sweep(a: argparse.Namespace, extra: dict) -> int:

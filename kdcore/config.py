@@ -196,7 +196,7 @@ def check_ranges(config: JobConfig) -> JobConfig:
     :func:`kdcore.methods.validate`, which calls this first. Raises :class:`ConfigError` naming the fix."""
     c = config
     datasets = _datasets()
-    if c.dataset not in datasets:
+    if c.dataset not in datasets and not _known_dataset(c.dataset):
         raise ConfigError(f"unknown dataset {c.dataset!r}; choose one of {', '.join(datasets)}")
     if c.arch not in ARCHS:
         raise ConfigError(f"unknown architecture {c.arch!r}; choose one of {', '.join(ARCHS)}")
@@ -266,7 +266,7 @@ def transfer_stages(config: JobConfig) -> tuple[int, int]:
     settings (default: its DataPair's ``stage_epochs``), whole numbers >= 0 (else :class:`ConfigError`)."""
     from kdcore.data.pairs import TRANSFER_STAGE_EPOCHS, data_pair
 
-    defaults = data_pair(config.dataset).stage_epochs if config.dataset in _datasets() else None
+    defaults = data_pair(config.dataset).stage_epochs if _known_dataset(config.dataset) else None
     out = []
     for name, default in zip(("stage1_epochs", "stage2_epochs"), defaults or TRANSFER_STAGE_EPOCHS, strict=True):
         raw = config.param(name, default)
@@ -284,6 +284,13 @@ def _datasets() -> tuple[str, ...]:
     from kdcore.data.pairs import DATA_PAIRS  # here, not at the top: kdcore.data imports this module
 
     return tuple(DATA_PAIRS)
+
+
+def _known_dataset(name: str) -> bool:
+    """A folder data set registered by another process (its JSON description under KD_DATA_DIR/folders)."""
+    from kdcore.data.pairs import DATA_PAIRS
+
+    return name in DATA_PAIRS
 
 
 def __getattr__(name: str) -> Any:

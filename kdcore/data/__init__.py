@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 
 from kdcore.data.base import ArrayDataset, DataError, data_dir
-from kdcore.data.pairs import DATA_PAIRS, DataPair, data_pair
+from kdcore.data.pairs import DATA_PAIRS, FOLDER_PREFIX, DataPair, data_pair
 
 # (name, source) for sets read from fixed places; (name, source, resolved folder) for a set read from a
 # user's folder (MHIST), so two folders never share an entry and a changed KD_MHIST_DIR is seen.
@@ -42,6 +42,8 @@ def _folder(name: str, folder: str | Path | None) -> str | Path | None:
 def _cache_key(name: str, source: str, folder: str | Path | None) -> _CacheKey:
     if name not in DATA_PAIRS or not DATA_PAIRS[name].user_folder:
         return (name, source)
+    if name.startswith(FOLDER_PREFIX):  # the name holds the folder's content id; the loader checks it still does
+        return (name, source, str(Path(str(folder)).expanduser().resolve()) if folder is not None else None)
     from kdcore.data.mhist import find_mhist_dir
 
     found = find_mhist_dir(folder)  # folder None: KD_MHIST_DIR
@@ -89,6 +91,10 @@ def _load_uncached(name: str, source: str, folder: str | Path | None = None) -> 
         from kdcore.data.mnist import load_fashion_mnist
 
         return load_fashion_mnist(source)
+    if name.startswith(FOLDER_PREFIX) and name in DATA_PAIRS:  # a folder of the user's images (kdcore.data.folder)
+        from kdcore.data.folder import load_folder_dataset
+
+        return load_folder_dataset(name, source, folder)
     if name in DATA_PAIRS and DATA_PAIRS[name].family == "mhist":  # the real release or its stand-in
         from kdcore.data.mhist_adapter import load_mhist_dataset
 

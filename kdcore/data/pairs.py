@@ -126,7 +126,65 @@ def _mhist_style(name: str, title: str, user_folder: bool, examples: tuple[int, 
     )
 
 
-DATA_PAIRS: dict[str, DataPair] = {
+FOLDER_PREFIX = "folder-"  # every folder data set's name starts so (kdcore.data.folder)
+
+
+def folder_registry_dir():  # -> Path
+    """Where folder data sets are described (``KD_DATA_DIR/folders``): never inside the user's folder."""
+    from kdcore.settings import settings
+
+    return settings().data_dir / "folders"
+
+
+def pair_to_json(pair: DataPair) -> dict:
+    """``pair`` as JSON-ready data (the folder registry's record)."""
+    out = dict(pair.__dict__)
+    out["examples"] = [[k, list(v)] for k, v in pair.examples.items()]
+    return out
+
+
+def pair_from_json(record: dict) -> DataPair:
+    """The :class:`DataPair` :func:`pair_to_json` wrote (lists back to tuples)."""
+    fields = {k: (tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v)
+              for k, v in record.items() if k != "examples"}
+    fields["examples"] = MappingProxyType({k: tuple(v) for k, v in record.get("examples", [])})
+    return DataPair(**fields)
+
+
+class _Pairs(dict):
+    """DATA_PAIRS: the built-in pairs, plus the folder data sets registered in this process; a folder data set
+    registered by another process (a worker's parent, an earlier session) is read from its JSON description on
+    first use (:func:`folder_registry_dir`), so ``data_pair(name)`` works wherever the job runs."""
+
+    def _lookup(self, name: object) -> DataPair | None:
+        if not isinstance(name, str) or not name.startswith(FOLDER_PREFIX) or "/" in name or "\\" in name:
+            return None
+        import json
+
+        try:
+            record = json.loads((folder_registry_dir() / f"{name}.json").read_text(encoding="utf-8"))
+            pair = pair_from_json(record["pair"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if pair.name != name:
+            return None
+        dict.__setitem__(self, name, pair)
+        return pair
+
+    def __missing__(self, name: str) -> DataPair:
+        pair = self._lookup(name)
+        if pair is None:
+            raise KeyError(name)
+        return pair
+
+    def __contains__(self, name: object) -> bool:
+        return dict.__contains__(self, name) or self._lookup(name) is not None
+
+    def get(self, name, default=None):  # type: ignore[override]
+        return self[name] if name in self else default
+
+
+DATA_PAIRS: dict[str, DataPair] = _Pairs({
     # the subclass teacher's auxiliary temperature each sweep picked (precompute --only subclass-sweep; README)
     "mnist": replace(_mnist_style("mnist", "MNIST", MNIST_CLASSES), subclass_aux_temperature=0.2),
     "fashion_mnist": replace(_mnist_style("fashion_mnist", "Fashion-MNIST", FASHION_CLASSES,
@@ -139,7 +197,7 @@ DATA_PAIRS: dict[str, DataPair] = {
     "mhist_synthetic": replace(_mhist_style("mhist_synthetic", "MHIST synthetic stand-in", user_folder=False,
                                            examples=(96, 48)),
                                synthetic=True, pipeline_params=STANDIN_SCHEDULE),
-}
+})
 # The order a page lists its data sets in (its first is its default), where it is not DATA_PAIRS' order: the lab
 # and the lesson open on Fashion-MNIST (real data, 60k/10k: the KD gain there is larger than the seed noise).
 _PAGE_ORDER: dict[str, tuple[str, ...]] = {"lab": ("fashion_mnist", "mnist"), "lesson": ("fashion_mnist", "mnist")}
@@ -173,9 +231,11 @@ def family_of(name: object) -> str | None:
 
 def offered(page: str) -> tuple[str, ...]:
     """The data sets page ``page`` ("lab", "lesson", "mhist") offers, its default first (``DataPair.pages``)."""
-    order = _PAGE_ORDER.get(page, tuple(DATA_PAIRS))
-    return tuple(n for n in order if page in DATA_PAIRS[n].pages)
+    order = _PAGE_ORDER.get(page, ())
+    order += tuple(n for n in DATA_PAIRS if n not in order)  # then the rest (folder data sets registered here)
+    return tuple(n for n in order if n in DATA_PAIRS and page in DATA_PAIRS[n].pages)
 
 
-__all__ = ["COURSE_TEMPERATURES", "DATA_PAIRS", "DataPair", "FASHION_CLASSES", "MHIST_CLASSES", "MNIST_CLASSES",
+__all__ = ["COURSE_TEMPERATURES", "DATA_PAIRS", "FOLDER_PREFIX", "folder_registry_dir", "pair_from_json",
+           "pair_to_json", "DataPair", "FASHION_CLASSES", "MHIST_CLASSES", "MNIST_CLASSES",
            "STANDIN_SCHEDULE", "TRANSFER_STAGE_EPOCHS", "UnknownDataset", "data_pair", "datasets", "family_of", "offered"]
