@@ -37,6 +37,7 @@ from kdcore.train.common import (
     subset,
     teacher_train_logits,
 )
+from kdcore.train.keys import job_key, stored_teacher
 from kdcore.train.loop import FitSpec, ProgressFn, fit
 
 ONNX_GROUP = "onnx"  # the tensor group holding the stored ONNX file's bytes (uint8 vector under "bytes")
@@ -66,16 +67,12 @@ def calibration_images(config: JobConfig, data: ArrayDataset, n: int) -> torch.T
 
 
 def _fetch(cfg: JobConfig, data: ArrayDataset, store: AnyStore, run_teacher: RunTeacher, stage: str) -> dict:
-    from kdcore.train.job import job_key
-
     hit = store.get(job_key(cfg, data), need_weights=True)
     return hit if hit is not None else run_teacher(cfg, stage)
 
 
 def _finetune(config: JobConfig, model: nn.Module, data: ArrayDataset, store: AnyStore, run_teacher: RunTeacher,
               epochs: int, progress: ProgressFn, cancel: object | None) -> tuple[list[dict], dict | None]:
-    from kdcore.train.job import stored_teacher
-
     spec = get_method(config.method)
     teacher_result = teacher_logits = None
     if config.teacher is not None:

@@ -19,10 +19,9 @@ import torch
 from kdcore.config import ConfigError, JobConfig
 from kdcore.data import ArrayDataset, load_dataset
 from kdcore.data.pairs import data_pair
-from kdcore.engine import key_part
 from kdcore.methods import check_method_fits, get_method, validate
 from kdcore.models import build_model
-from kdcore.store import BrokenEntry, open_store, remove_checkpoint, store_key
+from kdcore.store import BrokenEntry, open_store, remove_checkpoint
 from kdcore.train.common import (
     AnyStore,
     RunTeacher,
@@ -33,50 +32,16 @@ from kdcore.train.common import (
     nested_progress,
     num_outputs,
     result_record,
-    stored_logits,
     subset,
     teacher_train_logits,
     versions,
-    weights_id,
 )
+from kdcore.train.keys import job_key, stored_teacher
 from kdcore.train.loop import FitSpec, ProgressFn, fit, flush_denormals
 
 
 def _noop(_: dict) -> None:
     pass
-
-
-def job_key(config: JobConfig, data: ArrayDataset | None = None) -> str:
-    data = data or load_dataset(config.dataset, config.data_source, config.data_dir)
-    tag = data.source_id
-    if revised := key_part(config):  # a method of the chain changed its results since revision 1 (kdcore.engine)
-        tag += f"|revisions={revised}"
-    if data_pair(config.dataset).transfer:
-        # which weights started the backbone (by content), so a result trained from random init is never served
-        # when ImageNet weights are present, or the reverse; and the teacher's own key (its weights too)
-        tag += f"|weights={weights_id(config)[0]}"
-        if config.teacher is not None:
-            tag += f"|teacher={job_key(config.teacher, data)}"
-    return store_key(config, tag)
-
-
-def stored_teacher(config: JobConfig, store: AnyStore, data: ArrayDataset | None = None) -> dict | None:
-    """The stored result of ``config``'s teacher if ``config`` can learn from it without training it: one
-    with weights, or — for a method that reads only the teacher's logits — one whose training-set logits
-    are stored for these inputs (the course teachers' ship in assets/store, mostly without weights). None
-    when the teacher must be trained (or there is none)."""
-    if config.teacher is None:
-        return None
-    data = data or load_dataset(config.dataset, config.data_source, config.data_dir)
-    teacher_key = job_key(config.teacher, data)
-    if (hit := store.get(teacher_key, need_weights=get_method(config.teacher.method).trains)) is not None:
-        return hit
-    if get_method(config.method).teacher_features or data_pair(config.dataset).transfer:
-        return None
-    hit = store.get(teacher_key)
-    if hit is None or stored_logits(store, teacher_key, "train_logits", data.x_train) is None:
-        return None
-    return hit
 
 
 def run_job(
