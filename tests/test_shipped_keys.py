@@ -30,7 +30,7 @@ def test_the_shipped_store_holds_results_of_every_course_data_set() -> None:
 def recorded_weights(monkeypatch: pytest.MonkeyPatch) -> None:
     """``job_key`` reads the backbone weights each architecture's shipped results started from (the MHIST pair) as
     recorded, not probed, so the check does not depend on which weights this machine has."""
-    from kdcore.train import job as job_module
+    from kdcore.train import keys as job_module
 
     weights: dict[str, set[str]] = {}
     for r in _shipped():
@@ -41,7 +41,7 @@ def recorded_weights(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _key(config: JobConfig, record: dict) -> str:
-    from kdcore.train.job import job_key
+    from kdcore.train.keys import job_key
 
     return job_key(config, SimpleNamespace(source_id=record["data_source_id"]))  # the data it was made on, as recorded
 
