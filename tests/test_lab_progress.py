@@ -111,8 +111,9 @@ def test_lab_on_shipped_fashion_mnist_shows_mean_std_over_seeds_and_a_paired_gai
         "teacher: from the store", "KD student: from the store", "scratch baseline: from the store"]
     runs = load_runs()
     full = runs[(runs["dataset"] == "fashion_mnist") & (runs["hidden"] == "784x784") & (runs["n_train"] == 60000)]
-    kd = full[(full["method"] == "hinton") & (full["T"] == 4.0) & (full["alpha"] == 0.5)].set_index("seed")
-    scratch = full[full["method"] == "scratch"].set_index("seed")
+    kd = full[(full["role"] == "KD student") & (full["method"] == "hinton") & (full["T"] == 4.0)
+              & (full["alpha"] == 0.5)].set_index("seed")
+    scratch = full[full["role"] == "scratch student"].set_index("seed")  # not the compressed twins (their role)
     assert len(kd) == len(scratch) == 3
     acc = 100 * kd["accuracy"]
     assert outcome.seeds["this run"] == f"{acc.mean():.2f} ± {acc.std():.2f} % (seeds 0, 1, 2)"

@@ -76,11 +76,11 @@ def test_mhist_examples_are_the_teachers_own_split(store: ResultStore, teacher: 
 @pytest.mark.slow
 def test_page_engine_finds_the_pipelines_teacher_and_computes_once(store: ResultStore, teacher: dict,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from kdcore.views import lab, mhist_view
+    from kdcore.views import mhist_view
 
     layered = LayeredStore(store)
     assert mhist_view.subclass_teacher("mhist_synthetic", layered) is None  # the default pipeline is not stored
-    monkeypatch.setattr(lab, "pipeline_configs", _pipeline)
+    monkeypatch.setattr("kdcore.course.pipeline_jobs", _pipeline)  # the builder the page asks
     found = mhist_view.subclass_teacher("mhist_synthetic", layered)
     assert found is not None and found["key"] == teacher["key"]
     ex = mhist_view.subclass_examples(found, layered)
@@ -102,12 +102,11 @@ def test_mhist_page_shows_the_subclass_tiles(store: ResultStore, teacher: dict, 
     from apphelpers import open_page
 
     from kdcore.subclass_examples import teacher_examples
-    from kdcore.views import lab
 
     monkeypatch.setenv("KD_APP_TINY", "1")
     monkeypatch.setenv("KD_STORE_DIR", str(store.root))
     monkeypatch.setattr("kdcore.store.SHIPPED_STORE", tmp_path / "no-shipped-results")
-    monkeypatch.setattr(lab, "pipeline_configs", lambda *a, **k: _pipeline()[:1])  # no student: keep it fast
+    monkeypatch.setattr("kdcore.course.pipeline_jobs", lambda *a, **k: _pipeline()[:1])  # no student: keep it fast
     at = open_page("app_pages/mhist.py", 180)
     at.selectbox(key="mh_dataset").set_value("mhist_synthetic")
     at.selectbox(key="mh_method").set_value("subclass")

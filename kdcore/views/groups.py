@@ -49,7 +49,10 @@ def strip_seeds(cfg: dict | None) -> dict | None:
     """A config dict without its seeds (the teacher chain's too): what the seed repeats of one setting share."""
     if cfg is None:
         return None
-    return {**{k: v for k, v in cfg.items() if k != "seed"}, "teacher": strip_seeds(cfg.get("teacher"))}
+    out = {**{k: v for k, v in cfg.items() if k != "seed"}, "teacher": strip_seeds(cfg.get("teacher"))}
+    if cfg.get("start_from") is not None:  # a compression job: the model it starts from has its seeds too
+        out["start_from"] = strip_seeds(cfg["start_from"])
+    return out
 
 
 def digest(cfg: dict | None, source_id: str | None, stale: bool = False) -> str:
@@ -251,9 +254,30 @@ def _temperature_words(cfg: dict) -> list[str]:
         return [f"T = {t:g}", f"α = {a:g}"]
 
 
+def _percent(v: object) -> str:
+    return f"{100 * float(v):g} %" if isinstance(v, int | float) else str(v)
+
+
+def compression_words(cfg: dict) -> str:
+    """One compression step in words (a compression job's own transform, not its start's), e.g. "pruned to 90 %
+    zeros + 2-epoch fine-tune with KD", "int8", "weight sharing, 4-bit"."""
+    c = dict(cfg.get("compress") or [])
+    t = c.get("transform", "?")
+    words = {"onnx": "ONNX float32 export", "int8": "int8 (ONNX Runtime)",
+             "prune": f"pruned to {_percent(c.get('sparsity', 0.5))} zeros",
+             "prune_structured": f"structured pruning, {_percent(c.get('keep', 0.5))} of units kept",
+             "share": f"weight sharing, {c.get('bits', 4)}-bit"}.get(str(t), str(t))
+    if epochs := c.get("finetune_epochs"):
+        words += f" + {epochs}-epoch fine-tune" + (" with KD" if cfg.get("teacher") is not None else "")
+    return words
+
+
 def run_label(cfg: dict) -> str:
     """A run's name in words (see the module docstring), e.g. "MLP 784-784 student · DKD, T = 4, β = 1, warm-up 6
-    (default)", "teacher CNN, 3 epochs", "ResNetV2-50 · subclass teacher, 2 subclasses per class"."""
+    (default)", "teacher CNN, 3 epochs", "ResNetV2-50 · subclass teacher, 2 subclasses per class"; a compression
+    job: its start model's name → each step (:func:`compression_words`)."""
+    if cfg.get("start_from") is not None:
+        return f"{run_label(cfg['start_from'])} → {compression_words(cfg)}"
     default = default_job(cfg)
     network = network_words(cfg)
     is_teacher = cfg.get("teacher") is None and cfg.get("method") == "scratch" and \
@@ -370,4 +394,4 @@ def group_of(result: dict, results: Iterable[dict]) -> Group:
 
 
 __all__ = ["Group", "default_job", "digest", "group_key", "group_of", "group_results", "is_default",
-           "network_words", "run_label", "seeds_words", "stat", "stat_words", "strip_seeds"]
+           "compression_words", "network_words", "run_label", "seeds_words", "stat", "stat_words", "strip_seeds"]

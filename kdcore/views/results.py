@@ -39,7 +39,9 @@ GROUP_COLUMNS = ["group", "dataset", "data", "data_source", "is_standin", "role"
 
 
 def role_of(config: dict) -> str:
-    """"teacher", "scratch student" or "KD student" for a result's config dict."""
+    """"teacher", "scratch student", "KD student" or "compressed model" for a result's config dict."""
+    if config.get("start_from") is not None:  # a compression job (kdcore.compress): its fine-tune's teacher, if
+        return "compressed model"            # any, does not make it a KD student of the T × α charts
     if config.get("teacher") is None and config.get("method") == "scratch":
         return "teacher" if config.get("arch") in TEACHER_ARCHS else "scratch student"
     if config.get("teacher") is None:
@@ -111,7 +113,7 @@ def result_row(result: dict) -> dict:
     cx = result.get("complexity", {})
     source_id = result.get("data_source_id")
     group = group_key(result)  # the one grouping rule (kdcore.views.groups): everything but the seed equal
-    is_kd = cfg.get("teacher") is not None
+    is_kd = cfg.get("teacher") is not None and cfg.get("start_from") is None
     return {
         "name": result.get("name", ""),
         "dataset": result.get("dataset", cfg.get("dataset")),
