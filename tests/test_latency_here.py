@@ -51,3 +51,6 @@ def test_kept_settings_come_back_and_a_new_link_is_read() -> None:
     assert session.keep(state, "pg", ("pg_T",), {}) is False and state["pg_T"] == 16
     assert session.keep(state, "pg", ("pg_T",), {"T": "16"}) is False  # what the page wrote itself
     assert session.keep(state, "pg", ("pg_T",), {"T": "2"}) is True  # a link asking for something else
+    session.wrote(state, "pg", {"T": "24"})  # a quick second move: its rerun still carries the URL of the first
+    state["pg_T"] = 24
+    assert session.keep(state, "pg", ("pg_T",), {"T": "16"}) is False and state["pg_T"] == 24  # not undone

@@ -7,7 +7,9 @@ copies their values to keys of its own (``keep:<page>:<key>``, which no widget o
 puts them back when the page is drawn again. The URL still carries a page's settings (:mod:`kdcore.views.links`):
 :func:`wrote` remembers the query string the page last wrote, and :func:`keep` tells the page to read its link
 when the URL asks for something else (a shared link, the lesson's "try it yourself" link), which then wins over
-the kept values.
+the kept values. "Something else" means a query string the page has not written in this session: two quick
+slider moves send the second rerun with the URL of the run before the first one's (the browser had not yet got
+the new one), and that URL, being the page's own, must not count as a link and undo the move.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, MutableMapping
 
 _PREFIX = "keep:"
+_WRITTEN = 16  # how many of a page's own query strings are remembered (a burst of reruns stays within it)
 
 
 def _shadow(page: str, key: str) -> str:
@@ -41,15 +44,17 @@ def keep(state: MutableMapping, page: str, keys: Iterable[str], params: Mapping[
         elif shadow in state:
             state[key] = state[shadow]
     asked = _query(params or {})
-    last = state.get(_shadow(page, "#url"))
-    if last is None:
+    written = state.get(_shadow(page, "#urls"))
+    if written is None:
         return True
-    return bool(asked) and asked != last
+    return bool(asked) and asked not in written
 
 
 def wrote(state: MutableMapping, page: str, params: Mapping[str, str]) -> Mapping[str, str]:
     """Remember the query string ``page`` writes (returned, for ``st.query_params.from_dict``)."""
-    state[_shadow(page, "#url")] = _query(params)
+    query = _query(params)
+    written = [q for q in state.get(_shadow(page, "#urls"), []) if q != query]
+    state[_shadow(page, "#urls")] = [*written, query][-_WRITTEN:]
     return params
 
 
