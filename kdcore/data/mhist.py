@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from kdcore.data import safezip
+import kdcore.data.safezip as safezip
 from kdcore.data.images import CONVERTIBLE_MODES, ImageFiles
 from kdcore.data.pairs import MHIST_CLASSES, data_pair
 from kdcore.settings import settings
