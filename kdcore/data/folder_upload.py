@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 from pathlib import Path
 
 import kdcore.data.safezip as safezip
@@ -72,12 +73,21 @@ def unpack_upload(file_name: str, data: bytes) -> Path:
         raise FolderError(f"{shown} is empty; upload a zip of a folder of images (one sub-folder per class)")
     if len(data) > MAX_UPLOAD_BYTES:
         raise FolderError(f"{shown} is {len(data) / 1024**2:,.1f} MB; the limit for an uploaded zip is "
-                          f"{MAX_UPLOAD_MB} MB — upload a smaller subset, or give the folder's path instead")
+                          f"{MAX_UPLOAD_BYTES / 1024**2:,.0f} MB — upload a smaller subset, or give the folder's path "
+                          "instead")
     final = upload_cache_dir() / hashlib.sha256(data).hexdigest()[:32]
     done = safezip.unpack_atomic(bytes(data), shown, final, _rules(), into=_safe_name(file_name))
     tops = [p for p in _visible(done) if p.is_dir()]
     return image_root(tops[0] if len(tops) == 1 else done)
 
 
-__all__ = ["MAX_UNPACKED_BYTES", "MAX_UPLOAD_BYTES", "MAX_UPLOAD_MB", "image_root", "unpack_upload",
+def discard_upload(root: Path) -> None:
+    """Remove the unpacked copy holding ``root`` (a folder under :func:`upload_cache_dir` only)."""
+    cache = upload_cache_dir().resolve()
+    root = Path(root).resolve()
+    if root.is_relative_to(cache) and root != cache:
+        shutil.rmtree(cache / root.relative_to(cache).parts[0], ignore_errors=True)
+
+
+__all__ = ["discard_upload", "MAX_UNPACKED_BYTES", "MAX_UPLOAD_BYTES", "MAX_UPLOAD_MB", "image_root", "unpack_upload",
            "upload_cache_dir"]

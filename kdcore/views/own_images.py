@@ -12,12 +12,19 @@ offered by the Distill lab's picker; their results reach Compare and What the st
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
 from kdcore.data import DataError, load_dataset
 from kdcore.data.folder import FolderError, forget_folder, register_folder, registered_folders
-from kdcore.data.folder_upload import MAX_UNPACKED_BYTES, MAX_UPLOAD_MB, unpack_upload, upload_cache_dir
+from kdcore.data.folder_upload import (
+    MAX_UNPACKED_BYTES,
+    MAX_UPLOAD_MB,
+    discard_upload,
+    unpack_upload,
+    upload_cache_dir,
+)
 from kdcore.data.pairs import DataPair, data_pair
 
 ZIP_NOTE = (f"A zip of at most {MAX_UPLOAD_MB} MB ({MAX_UNPACKED_BYTES / 1024**3:.0f} GB unpacked), holding the folder "
@@ -88,7 +95,12 @@ def add_zip(file_name: str, data: bytes, positive: str | None = None) -> FolderA
     """An uploaded zip of an image folder as a data set: unpacked (guards first) into the app's cache, then as
     :func:`add_folder`."""
     root = unpack_upload(file_name, data)
-    return _add(str(root), positive, from_zip=True)
+    try:
+        return _add(str(root), positive, from_zip=True)
+    except REFUSALS as e:
+        discard_upload(root)  # a refused folder's unpacked copy is not kept (equal zips are refused alike)
+        shown = Path(str(file_name).replace("\\", "/")).name or "the zip"  # named as the visitor knows it
+        raise FolderError(str(e).replace(f"{root}/", f"{shown}: ").replace(str(root), shown)) from e
 
 
 def folder_datasets() -> list[str]:
