@@ -284,5 +284,9 @@ def test_the_uploaders_cap_is_the_engines_and_is_named_on_the_page(own_env: Path
     assert widget.proto.max_upload_size_mb == folder_upload.MAX_UPLOAD_MB  # the browser refuses a larger file
     assert f"at most {folder_upload.MAX_UPLOAD_MB} MB" in widget.label
     assert folder_upload.MAX_UPLOAD_BYTES == folder_upload.MAX_UPLOAD_MB * 1024**2
+    import tomllib
+
+    config = tomllib.loads((Path(APP).parent / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] >= folder_upload.MAX_UPLOAD_MB  # the server lets such a zip through
     at.button(key="oi_use_zip").click().run()  # no zip chosen yet
     assert any("no zip chosen" in e for e in said(at, "error"))
