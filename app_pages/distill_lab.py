@@ -105,7 +105,7 @@ if pending is None and (waiting := st.session_state.get("lab_pending")) is not N
     ask = st.empty()  # emptied once started: a stale "Start anyway" clicked during the run would stop it
     with ask.container():
         st.warning(waiting[1].warning())
-        st.caption("Plan: " + waiting[1].describe())
+        st.caption("Plan: " + plain(waiting[1].describe()))
         go, drop = st.columns([1, 3])
         start = go.button(f"Start anyway (about {lab.duration_words(waiting[1].total_s)})", key="lab_confirm",
                           type="primary")
@@ -128,7 +128,7 @@ if pending is not None:
     tracker = lab.LabProgress(plan)  # the whole plan: stage k of n, one bar that only grows, ETA for all of it
     st.session_state["lab_running"] = tracker.label
     with st.status(f"Running {plain(config.short_name())} …", expanded=True) as status:
-        st.caption("Plan: " + plan.describe())
+        st.caption("Plan: " + plain(plan.describe()))
         bar = st.progress(0.0, text="starting")
         # a click reruns the script: its next element update stops this run, which cancels the running job
         st.button("Cancel", key="lab_cancel", help="Stops the running job within a few seconds; nothing of it is "

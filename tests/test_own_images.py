@@ -290,3 +290,20 @@ def test_the_uploaders_cap_is_the_engines_and_is_named_on_the_page(own_env: Path
     assert config["server"]["maxUploadSize"] >= folder_upload.MAX_UPLOAD_MB  # the server lets such a zip through
     at.button(key="oi_use_zip").click().run()  # no zip chosen yet
     assert any("no zip chosen" in e for e in said(at, "error"))
+
+
+def test_a_folders_and_its_classes_names_are_shown_as_text_never_as_markdown(own_env: Path, tmp_path: Path) -> None:
+    from kdcore.views.text import plain
+
+    hostile = "[x](javascript:alert(1)) # **big**"
+    root = tmp_path / hostile
+    for cls in ("![p](http:evil.example)", "`b`"):
+        (root / cls).mkdir(parents=True)
+        write_digits(tmp_path / "src", limit=20)
+        for i, p in enumerate(sorted((tmp_path / "src" / "3").iterdir())[:3]):
+            (root / cls / f"{i}.png").write_bytes(p.read_bytes())
+    at = use_path(page("own_images"), root)
+    assert not at.error, said(at, "error")
+    raw = at.success[0].value  # the markdown the page sent
+    assert plain(hostile) in raw and "[x](javascript" not in raw and "![p](" not in raw and "**big**" not in raw
+    assert hostile in unescaped(raw) and "![p](http:evil.example)" in unescaped(raw)  # read as typed
