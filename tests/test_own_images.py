@@ -143,6 +143,12 @@ def test_an_uploaded_zip_is_distilled_in_the_lab_and_shown_in_compare_and_what_t
     assert not at.exception
     assert any("30 test images" in c and title in c for c in said(at, "caption"))
     assert sum(int(m.value.replace(",", "")) for m in at.metric) == 30  # the four outcomes cover the test set
+
+    at.switch_page("app_pages/compress.py").run()  # its models can be compressed too
+    assert not at.exception and not at.error, said(at, "error")
+    assert title in at.selectbox(key="cps_start_dataset").options
+    at.selectbox(key="cps_start_dataset").set_value(name).run()
+    assert any(o.startswith(stored[0]["name"]) for o in at.selectbox(key="cps_start").options)
     assert tree_snapshot(folder) == before
 
 
