@@ -105,7 +105,7 @@ if pending is None and (waiting := st.session_state.get("lab_pending")) is not N
     ask = st.empty()  # emptied once started: a stale "Start anyway" clicked during the run would stop it
     with ask.container():
         st.warning(waiting[1].warning())
-        st.caption("Plan: " + plain(waiting[1].describe()))
+        st.caption("Plan: " + waiting[1].describe())
         go, drop = st.columns([1, 3])
         start = go.button(f"Start anyway (about {lab.duration_words(waiting[1].total_s)})", key="lab_confirm",
                           type="primary")
@@ -127,8 +127,8 @@ if pending is not None:
     st.session_state.pop("lab_outcome", None)  # a new run: the old result is not this one's
     tracker = lab.LabProgress(plan)  # the whole plan: stage k of n, one bar that only grows, ETA for all of it
     st.session_state["lab_running"] = tracker.label
-    with st.status(f"Running {plain(config.short_name())} …", expanded=True) as status:
-        st.caption("Plan: " + plain(plan.describe()))
+    with st.status(f"Running {config.short_name()} …", expanded=True) as status:
+        st.caption("Plan: " + plan.describe())
         bar = st.progress(0.0, text="starting")
         # a click reruns the script: its next element update stops this run, which cancels the running job
         st.button("Cancel", key="lab_cancel", help="Stops the running job within a few seconds; nothing of it is "
@@ -170,9 +170,8 @@ if pending is not None:
 outcome = st.session_state.get("lab_outcome")
 if outcome is not None:
     r = outcome.result
-    st.subheader(f"{plain(run_label(r['config']))} · seed {r['config']['seed']}" + ("  (from the store)" if outcome.cached
-                                                                                    else ""))
-    st.caption("Run log: " + plain(" · ".join(stage.describe() for stage in outcome.stages)))
+    st.subheader(f"{run_label(r['config'])} · seed {r['config']['seed']}" + ("  (from the store)" if outcome.cached else ""))
+    st.caption("Run log: " + " · ".join(stage.describe() for stage in outcome.stages))
     t = outcome.table.set_index("model")
     m1, m2, m3, m4, m5 = st.columns(5)
     ref = t["accuracy %"].get("scratch student")
