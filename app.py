@@ -36,6 +36,7 @@ def main() -> None:
         st.Page("app_pages/lesson.py", title="Guided lesson", icon=":material/co_present:"),
         st.Page("app_pages/temperature.py", title="Temperature playground", icon=":material/thermostat:"),
         st.Page("app_pages/distill_lab.py", title="Distill lab", icon=":material/science:"),
+        st.Page("app_pages/own_images.py", title="Your own images", icon=":material/photo_library:"),
         st.Page("app_pages/student_learned.py", title="What the student learned", icon=":material/difference:"),
         st.Page("app_pages/compare.py", title="Compare", icon=":material/leaderboard:"),
         st.Page("app_pages/compress.py", title="Compress", icon=":material/compress:"),

@@ -4,7 +4,7 @@ import altair as alt
 import streamlit as st
 
 from kdcore.config import ConfigError
-from kdcore.data import DataError
+from kdcore.data import DATASET_TITLES, DataError
 from kdcore.views import compress as cv
 from kdcore.views.errors import page_error
 from kdcore.views.text import plain
@@ -44,8 +44,13 @@ else:
     st.dataframe(view.points.drop(columns=["reference"]), hide_index=True)
 
 st.subheader("Compress a model")
-datasets = view.datasets or ["fashion_mnist"]
-starts = dict(cv.start_models(st.session_state.get("cps_compress_dataset") or datasets[0]))
+datasets = cv.start_datasets(view.datasets) or ["fashion_mnist"]  # the trade-off's first, then any with a stored model
+if st.session_state.get("cps_start_dataset") not in datasets:  # opens on the trade-off's data set
+    st.session_state["cps_start_dataset"] = next((d for d in (st.session_state.get("cps_compress_dataset"),)
+                                                  if d in datasets), datasets[0])
+start_data = st.selectbox("Data set of the model", datasets, format_func=lambda d: DATASET_TITLES.get(d, d),
+                          key="cps_start_dataset")
+starts = dict(cv.start_models(start_data))
 with st.form("compress_form"):
     start = st.selectbox("Start from", list(starts), format_func=lambda k: starts.get(k, k), key="cps_start")
     c1, c2, c3 = st.columns(3)

@@ -31,11 +31,12 @@ def use_method_settings() -> None:
         st.session_state[f"lab_{name}"] = value
 
 
+datasets = lab.lab_datasets()  # the built-in ones, then the folders of your own images registered so far
 # this page's settings survive a visit to another page (kdcore.views.session); a link that asks for others wins
 linked = session.keep(st.session_state, "lab", [f"lab_{name}" for name in ("method", *lab.FORM_DEFAULTS, "dataset",
                                                                           "seed")], st.query_params.to_dict())
 if linked or "lab_method" not in st.session_state:  # a shared link's method, data set and T come first
-    asked, notes = links.read_link(st.query_params.to_dict(), datasets=lab.LAB_DATASETS, t_range=(1.0, 64.0),
+    asked, notes = links.read_link(st.query_params.to_dict(), datasets=datasets, t_range=(1.0, 64.0),
                                    methods=list(methods))
     kept = "lab_method" in st.session_state and asked.get("method", st.session_state["lab_method"]) == \
         st.session_state["lab_method"]
@@ -47,6 +48,8 @@ if linked or "lab_method" not in st.session_state:  # a shared link's method, da
     st.session_state["lab_T"] = round(2 * asked.get("T", st.session_state.get("lab_T", lab.FORM_DEFAULTS["T"]))) / 2
     for note in notes:
         st.warning(plain(note))
+if st.session_state.get("lab_dataset") not in datasets:  # a folder data set no longer registered
+    st.session_state["lab_dataset"] = lab.lead_dataset()
 method = st.selectbox("Method", list(methods), format_func=methods.get, key="lab_method", on_change=use_method_settings,
                       help="Picking a method fills in the settings its shipped results use (born-again: T = 1, "
                            "α = 1; attention transfer: the small CNN, α = 0; TAKD: a 32-unit student). Change them "
@@ -60,7 +63,7 @@ alpha = float(st.session_state.get("lab_alpha", lab.FORM_DEFAULTS["alpha"]))
 fields = lab.form_fields(method, student, alpha)  # only what changes this job is shown
 with st.form("lab_form"):
     c1, c2, c3 = st.columns(3)
-    dataset = c1.selectbox("Data set", lab.LAB_DATASETS, format_func=DATASET_TITLES.get, key="lab_dataset")
+    dataset = c1.selectbox("Data set", datasets, format_func=DATASET_TITLES.get, key="lab_dataset")
     if "hidden" in fields:
         c1.text_input("MLP hidden sizes", key="lab_hidden", help="comma-separated, e.g. 784,784 or 64")
     else:
@@ -88,7 +91,8 @@ if submitted:
     if config is not None:
         st.session_state.pop("lab_pending", None)
         try:  # the run's first seconds: the data set loads (once per server) and each stage is looked up
-            with st.spinner(f"Loading {DATASET_TITLES.get(dataset, dataset)} and looking up each stage in the store …"):
+            with st.spinner(f"Loading {plain(DATASET_TITLES.get(dataset, dataset))} and looking up each stage in the "
+                            "store …"):
                 plan = lab.lab_plan(config)
         except (ConfigError, DataError) as e:
             st.error(plain(e))
@@ -182,7 +186,7 @@ if outcome is not None:
     st.dataframe(outcome.table, hide_index=True)
     st.markdown("**Over the stored seeds:** " + " · ".join(f"{k}: {v}" for k, v in outcome.seeds.items())
                 + (f"  \n**KD gain over the scratch twin:** {outcome.gain}" if outcome.gain else ""))
-    st.caption(f"Data: {r['data_source']}" + ("  ⚠ stand-in data: not the full data set. Why KD gains little on "
+    st.caption(f"Data: {plain(r['data_source'])}" + ("  ⚠ stand-in data: not the full data set. Why KD gains little on "
                "small data is step 4 of the Guided lesson." if r.get("is_standin") else ""))
     if r.get("members"):
         st.info(f"The BAN ensemble trains nothing itself: it averages the class probabilities of born-again "

@@ -37,8 +37,9 @@ view = learned.student_learned(*pairs[pick])
 if not view.available:
     st.info(view.notice)
     st.stop()
-st.caption(f"KD student: {view.kd} · scratch twin: {view.scratch} · teacher: {view.teacher} · seed {view.seed} · "
-           f"{view.n_test:,} test images · Data: {view.data}. One seed: a single run, not a mean over seeds.")
+st.caption(f"KD student: {plain(view.kd)} · scratch twin: {plain(view.scratch)} · teacher: {plain(view.teacher)} · "
+           f"seed {view.seed} · {view.n_test:,} test images · Data: {plain(view.data)}. One seed: a single run, not a "
+           "mean over seeds.")
 cols = st.columns(4)
 for col, outcome in zip(cols, learned.OUTCOMES, strict=True):
     col.metric(outcome, f"{view.counts[outcome]:,}")
@@ -66,7 +67,8 @@ for tab, kind in zip(st.tabs([f"{k} ({view.counts[k]:,})" for k in (learned.ONLY
         for ex in view.examples[kind]:
             pic, bars = st.columns([1, 3])
             pic.image(ex.image, width=96, clamp=True, caption=f"test image {ex.index}")
-            pic.markdown(f"true **{ex.true}** · KD **{ex.kd}** · scratch **{ex.scratch}**")
+            pic.markdown(f"true **{plain(ex.true)}** · KD **{plain(ex.kd)}** · scratch **{plain(ex.scratch)}**")  # classes:
+            # a folder of your own images names them
             if ex.teacher is not None:
                 # The long name goes in the chart's title: as a y-axis title on a short chart it took the whole
                 # height and left a plot area of 0 px (Vega shrinks the plot to fit a title that long).

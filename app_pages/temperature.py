@@ -65,8 +65,8 @@ with left:
             else:
                 st.caption("Draw one digit, white on black, filling most of the box.")
     else:
-        upload = st.file_uploader("A picture of one digit or garment", type=["png", "jpg", "jpeg", "bmp", "gif",
-                                                                             "webp"], key="pg_upload")
+        upload = st.file_uploader("A picture of one digit or garment", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"],
+                                  key="pg_upload", max_upload_size=playground.MAX_UPLOAD_BYTES // 1024**2)
         image = upload.getvalue() if upload is not None else None
     waiting = source != "Test image" and image is None  # nothing drawn or uploaded yet: no test image stands in
     st.query_params.from_dict(session.wrote(st.session_state, "pg", links.link_params(

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kdcore.config import DEFAULT_ALPHA, DEFAULT_T, ConfigError, JobConfig, parse_hidden
-from kdcore.data.pairs import data_pair
+from kdcore.data.pairs import data_pair, folder_root
 from kdcore.methods import get_method, method_job, scratch_twin, validate
 from kdcore.methods.base import COMMON_PARAMS
 from kdcore.settings import settings
@@ -36,10 +36,11 @@ DEFAULT_CNN_WIDTH = 8  # StudentCNN's default width: left implicit in a job, so 
 
 
 def course_teacher(dataset: str = "mnist", seed: int = 0, **overrides: Any) -> JobConfig:
-    """The course's teacher job for ``dataset`` (MNIST-style CNN, or ResNetV2-50 for MHIST)."""
+    """The course's teacher job for ``dataset`` (MNIST-style CNN, or ResNetV2-50 for MHIST). A folder data set's
+    jobs read its registered folder (:func:`kdcore.data.pairs.folder_root`)."""
     pair = data_pair(dataset)
     base = JobConfig(dataset=dataset, arch=pair.teacher_arch, method="scratch", seed=seed,
-                     batch_size=pair.teacher_batch_size, lr=pair.teacher_lr)
+                     batch_size=pair.teacher_batch_size, lr=pair.teacher_lr, data_dir=folder_root(dataset))
     return base.replace(**overrides) if overrides else base
 
 
@@ -61,7 +62,7 @@ def course_student(
         teacher = None
     cfg = JobConfig(
         dataset=dataset, arch=pair.student_arch, method=method, seed=seed, temperature=temperature, alpha=alpha,
-        teacher=teacher, **extra_defaults,
+        teacher=teacher, data_dir=folder_root(dataset), **extra_defaults,
     )
     return cfg.replace(**overrides) if overrides else cfg
 

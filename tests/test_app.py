@@ -61,8 +61,8 @@ def texts(at: AppTest) -> str:
     return "\n".join(str(p) for p in parts)
 
 
-PAGES = [f"app_pages/{name}.py" for name in ("learn", "lesson", "temperature", "distill_lab", "student_learned",
-                                              "compare", "compress", "mhist", "class_board")]
+PAGES = [f"app_pages/{name}.py" for name in ("learn", "lesson", "temperature", "distill_lab", "own_images",
+                                              "student_learned", "compare", "compress", "mhist", "class_board")]
 
 
 @pytest.mark.parametrize("page", PAGES)

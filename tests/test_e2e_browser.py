@@ -430,3 +430,52 @@ def test_guided_lesson_start_to_end_and_in_presenter_mode(server, tmp_path: Path
         finally:
             browser.close()
     print("presenter heights (px):", heights)
+
+
+def test_an_uploaded_zip_of_images_is_offered_as_a_data_set_in_the_lab(server, tmp_path: Path) -> None:
+    """Issue 26 in a real browser: a zip of a tiny image folder uploaded on "Your own images" is checked, and the
+    Distill lab (reached by the page's link, the same session) opens on it as a data set."""
+    import io
+    import zipfile
+
+    from test_folder_data import write_digits
+
+    base, _ = server
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    folder = write_digits(tmp_path / "digits", limit=60)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for p in sorted(folder.rglob("*")):
+            z.write(p, f"digits/{p.relative_to(folder).as_posix()}")
+    title = "digits (your images, 60)"
+    with sync_playwright() as p:
+        browser = _browser(p)
+        try:
+            page = browser.new_page(viewport=VIEWPORTS[0])
+            page.set_default_timeout(60_000)
+            page.goto(f"{base}/own_images", wait_until="domcontentloaded")
+            page.get_by_role("heading", name="Your own images").first.wait_for()
+            _settled(page)
+            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+                files=[{"name": "digits.zip", "mimeType": "application/zip", "buffer": buf.getvalue()}])
+            page.get_by_text("digits.zip").first.wait_for()  # the upload is listed under the drop zone
+            _settled(page)
+            page.get_by_role("button", name="Unpack and use this zip").click()
+            page.get_by_text("60 images in 10 classes").first.wait_for()
+            _settled(page)
+            assert page.get_by_role("cell", name=title).count() >= 1 or title in page.content()  # the table
+            page.screenshot(path=str(SHOTS / "10-own-images.png"))
+            assert page.locator(EXCEPTION).count() == 0
+            page.get_by_role("link", name="Distil it in the Distill lab").click()
+            page.get_by_role("heading", name="Distill lab").first.wait_for()
+            _settled(page)
+            picker = page.get_by_role("combobox", name="Data set")  # its value is the chosen option's title
+            page.wait_for_function("t => document.querySelector('input[aria-label=\"Data set\"]').value === t", arg=title)
+            picker.click()  # the list: the built-in data sets and the new one
+            page.get_by_role("option", name=title, exact=True).wait_for()
+            page.get_by_role("option", name="MNIST", exact=True).wait_for()
+            page.screenshot(path=str(SHOTS / "10-own-images-in-the-lab.png"))
+            page.keyboard.press("Escape")
+            assert page.locator(EXCEPTION).count() == 0
+        finally:
+            browser.close()

@@ -15,6 +15,7 @@ The shared types live in :mod:`kdcore.data.base`, so the loaders never import th
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 from kdcore.data.base import ArrayDataset, DataError, data_dir
@@ -107,7 +108,21 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-DATASET_TITLES = {name: pair.title for name, pair in DATA_PAIRS.items()}
+class _Titles(Mapping):
+    """Each data set's title, read from its :class:`DataPair` when asked: a folder data set registered after
+    start-up (or by another process) has its title too."""
+
+    def __getitem__(self, name: str) -> str:
+        return DATA_PAIRS[name].title
+
+    def __iter__(self):  # noqa: ANN204 - the names of the pairs known in this process
+        return iter(dict.keys(DATA_PAIRS))
+
+    def __len__(self) -> int:
+        return dict.__len__(DATA_PAIRS)
+
+
+DATASET_TITLES: Mapping[str, str] = _Titles()
 
 __all__ = ["DATASET_TITLES", "ArrayDataset", "DataError", "DataPair", "clear_cache", "data_dir", "data_pair",
            "load_dataset"]

@@ -55,7 +55,7 @@ from kdcore.data.pairs import (
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 # Names no one means as data: ignored without a note.
-_JUNK = {".ds_store", "thumbs.db", "desktop.ini"}
+_JUNK = {".ds_store", "thumbs.db", "desktop.ini", "__macosx"}  # __MACOSX/: a Mac zip's resource forks
 MAX_IMAGES = 100_000  # a folder with more is refused before any file is read (hashing 100k files takes minutes)
 MAX_IMAGE_PIXELS = 4096 * 4096  # header size checked before decoding (a crafted header can ask for gigapixels)
 SMALL_SIDE = 64  # grey images no larger than this go to the course's 28×28 pair
@@ -401,6 +401,39 @@ def registered_record(name: str) -> dict | None:
         return None
 
 
+def registered_folders() -> list[dict]:
+    """The folder data sets registered under ``KD_DATA_DIR/folders`` whose folder is still there, newest first, one
+    per folder (a folder edited since is offered with its newest content only): each its description plus
+    ``name``. Reads only the small descriptions: whether a folder's content is still the registered one is
+    checked when a job loads it (:func:`load_folder_dataset` names the fix)."""
+    found = []
+    try:
+        entries = list(folder_registry_dir().glob(f"{FOLDER_PREFIX}*.json"))
+    except OSError:
+        return []
+    for path in entries:
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            name, root, when = record["pair"]["name"], record["root"], path.stat().st_mtime_ns
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if name == path.stem and Path(root).is_dir():
+            found.append((when, name, {**record, "name": name}))
+    newest: dict[str, dict] = {}
+    for _, _, record in sorted(found, key=lambda f: (-f[0], f[1])):
+        newest.setdefault(record["root"], record)
+    return list(newest.values())
+
+
+def forget_folder(name: str) -> None:
+    """Drop folder data set ``name``'s registration (its description and this process's pair): a folder that
+    registered but then failed to load (a truncated image) is not offered anywhere. Results stay stored."""
+    if not name.startswith(FOLDER_PREFIX) or "/" in name or "\\" in name:
+        return
+    dict.pop(DATA_PAIRS, name, None)
+    (folder_registry_dir() / f"{name}.json").unlink(missing_ok=True)
+
+
 def tree_snapshot(path: str | Path) -> dict[str, tuple[int, int]]:
     """Every entry under ``path`` → (mode, size): what the tests compare to prove nothing was written there."""
     root = Path(path)
@@ -413,5 +446,6 @@ def tree_snapshot(path: str | Path) -> dict[str, tuple[int, int]]:
     return out
 
 
-__all__ = ["FolderError", "MAX_IMAGES", "MAX_IMAGE_PIXELS", "ResizedImageFiles", "derive_pair", "load_folder_dataset",
-           "pair_from_json", "register_folder", "registered_record", "scan_folder", "tree_snapshot"]
+__all__ = ["FolderError", "MAX_IMAGES", "MAX_IMAGE_PIXELS", "ResizedImageFiles", "derive_pair", "forget_folder",
+           "load_folder_dataset", "pair_from_json", "register_folder", "registered_folders", "registered_record",
+           "scan_folder", "tree_snapshot"]

@@ -24,18 +24,14 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
-import shutil
-import stat
-import tempfile
-import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import torch
 from PIL import Image
 
+import kdcore.data.safezip as safezip
 from kdcore.data.images import CONVERTIBLE_MODES, ImageFiles
 from kdcore.data.pairs import MHIST_CLASSES, data_pair
 from kdcore.settings import settings
@@ -134,91 +130,14 @@ def find_mhist_dir(path: str | Path | None = None) -> Path | None:
     return p if any(p.glob("*.zip")) else None
 
 
-# ---- safe unpacking --------------------------------------------------------------------------
-def _check_zip_entries(zf: zipfile.ZipFile, target: Path, zip_name: str) -> list[zipfile.ZipInfo]:
-    """Refuse the whole zip (before writing anything) if any entry could escape ``target``."""
-    infos = zf.infolist()
-    if len(infos) > MAX_ZIP_ENTRIES:
-        raise MhistError(f"{zip_name} has {len(infos):,} entries (limit {MAX_ZIP_ENTRIES:,}); this is not the "
-                         "MHIST release — download images.zip again from the MHIST site")
-    root = target.resolve()
-    total = 0
-    for info in infos:
-        name = info.filename.replace("\\", "/")
-        mode = info.external_attr >> 16
-        if stat.S_ISLNK(mode):
-            raise MhistError(f"refusing to unpack {zip_name}: entry {info.filename!r} is a symbolic link, which "
-                             "could point outside the data folder; unpack the real MHIST zip, or unpack it yourself")
-        pure = PurePosixPath(name)
-        if name.startswith("/") or (len(name) > 1 and name[1] == ":") or ".." in pure.parts:
-            raise MhistError(f"refusing to unpack {zip_name}: entry {info.filename!r} would be written outside "
-                             f"the data folder {target} (zip-slip); use the zip from the MHIST site")
-        dest = (root / name).resolve()
-        if dest != root and not dest.is_relative_to(root):
-            raise MhistError(f"refusing to unpack {zip_name}: entry {info.filename!r} resolves outside the data "
-                             f"folder {target}; use the zip from the MHIST site")
-        if info.file_size > MAX_ZIP_ENTRY_BYTES:
-            raise MhistError(f"refusing to unpack {zip_name}: entry {info.filename!r} would decompress to "
-                             f"{info.file_size / 1e6:,.0f} MB (limit {MAX_ZIP_ENTRY_BYTES / 1e6:,.0f} MB per file); "
-                             "MHIST images are about 0.1 MB each — use the zip from the MHIST site")
-        total += info.file_size
-    if total > MAX_ZIP_TOTAL_BYTES:
-        raise MhistError(f"refusing to unpack {zip_name}: it would decompress to {total / 1e9:.1f} GB (limit "
-                         f"{MAX_ZIP_TOTAL_BYTES / 1e9:.0f} GB); use the zip from the MHIST site")
-    return infos
-
-
-def _open_zip(zip_path: Path) -> zipfile.ZipFile:
-    try:
-        return zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, OSError) as e:
-        raise MhistError(f"{zip_path} is not a readable zip ({e}); download it again from the MHIST site "
-                         "or unpack it yourself into this folder") from e
-
-
-def _extract_zip(zip_path: Path, target: Path) -> None:
-    """Unpack ``zip_path`` into ``target`` (a folder of our cache, never the user's): checked first, written
-    to a temp folder inside ``target``, then moved into place, so a refused or broken zip leaves nothing."""
-    with _open_zip(zip_path) as zf:
-        infos = _check_zip_entries(zf, target, str(zip_path))
-        tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=target))
-        try:
-            for info in infos:
-                dest = tmp / info.filename.replace("\\", "/")
-                if info.is_dir():
-                    dest.mkdir(parents=True, exist_ok=True)
-                    continue
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                # Count bytes while copying: the declared size in the zip header could lie.
-                written = 0
-                with zf.open(info) as src, open(dest, "wb") as out:
-                    while chunk := src.read(1 << 20):
-                        written += len(chunk)
-                        if written > max(info.file_size, 0) or written > MAX_ZIP_ENTRY_BYTES:
-                            raise MhistError(f"refusing to unpack {zip_path}: entry {info.filename!r} "
-                                             "decompresses to more than its header declares (zip bomb?)")
-                        out.write(chunk)
-            for child in tmp.iterdir():
-                final = target / child.name
-                if final.exists():
-                    if final.is_dir() and child.is_dir():
-                        _merge_dirs(child, final)
-                    continue
-                child.rename(final)
-        except zipfile.BadZipFile as e:
-            raise MhistError(f"{zip_path} is corrupt ({e}); download it again from the MHIST site") from e
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _merge_dirs(src: Path, dst: Path) -> None:
-    for child in src.iterdir():
-        final = dst / child.name
-        if final.exists():
-            if final.is_dir() and child.is_dir():
-                _merge_dirs(child, final)
-            continue
-        child.rename(final)
+# ---- safe unpacking (kdcore.data.safezip: the guards every zip goes through) ------------------------
+def _rules() -> safezip.ZipRules:
+    """MHIST's limits and words (read when called: tests lower the limits)."""
+    return safezip.ZipRules(max_entries=MAX_ZIP_ENTRIES, max_entry_bytes=MAX_ZIP_ENTRY_BYTES,
+                            max_total_bytes=MAX_ZIP_TOTAL_BYTES, error=MhistError,
+                            fix="use the zip from the MHIST site, or unpack it yourself",
+                            reread="download it again from the MHIST site or unpack it yourself into this folder",
+                            entry_hint="MHIST images are about 0.1 MB each")
 
 
 def _has_images(folder: Path) -> bool:
@@ -226,7 +145,6 @@ def _has_images(folder: Path) -> bool:
 
 
 # ---- the unpack cache ---------------------------------------------------------------------------
-_COMPLETE = ".complete"  # written last in a cache folder: its unpacking finished
 _digests: dict[tuple, str] = {}
 
 
@@ -258,7 +176,7 @@ def _unpacked(zip_path: Path) -> Path | None:
         cache = _cache_for(zip_path)
     except OSError as e:
         raise MhistError(f"cannot read {zip_path} ({e}); check the file's permissions") from e
-    return cache if (cache / _COMPLETE).is_file() else None
+    return cache if safezip.is_complete(cache) else None
 
 
 @dataclass(frozen=True)
@@ -288,44 +206,20 @@ class MhistNeedsUnpack(MhistError):
 
 
 def _inspect_zip(zip_path: Path) -> PendingZip:
-    """What unpacking ``zip_path`` would write; every refusal of :func:`_extract_zip` (zip-slip, links, bombs,
-    a broken zip) is raised here already, writing nothing."""
+    """What unpacking ``zip_path`` would write; every refusal of the unpack (zip-slip, links, bombs, a broken
+    zip) is raised here already, writing nothing."""
     target = _cache_for(zip_path)
-    with _open_zip(zip_path) as zf:
-        infos = _check_zip_entries(zf, target, str(zip_path))
+    infos = safezip.inspect(zip_path, str(zip_path), target, _rules())
     return PendingZip(zip_path, zip_path.stat().st_size, sum(i.file_size for i in infos), len(infos), target)
 
 
 def _unpack_to_cache(zip_path: Path) -> Path:
     """Unpack ``zip_path`` (and any zip it holds, such as images.zip in a zip of everything) into its cache
-    folder, atomically: built beside, renamed into place, marked complete last."""
+    folder, atomically (:func:`kdcore.data.safezip.unpack_atomic`)."""
     done = _unpacked(zip_path)
     if done is not None:
         return done
-    final = _inspect_zip(zip_path).target  # every refusal before anything, even the cache folder, is made
-    try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
-    except OSError as e:
-        raise MhistError(f"cannot unpack {zip_path}: the app's cache {final.parent} is not writable ({e}); set "
-                         "KD_DATA_DIR to a writable folder, or unpack the zip yourself") from e
-    try:
-        _extract_zip(zip_path, work)
-        for inner in sorted([*work.glob("*.zip"), *work.glob("*/*.zip")]):
-            _extract_zip(inner, inner.parent)
-            inner.unlink()
-        (work / _COMPLETE).write_text(str(zip_path))
-        if final.exists() and not (final / _COMPLETE).is_file():  # a killed unpack's leftover: replaced
-            shutil.rmtree(final, ignore_errors=True)
-        os.replace(work, final)
-    except OSError as e:
-        if (final / _COMPLETE).is_file():  # another process (a second click) finished the same zip first
-            return final
-        raise MhistError(f"cannot unpack {zip_path} into the app's cache {final.parent} ({e}); free space or set "
-                         "KD_DATA_DIR to a writable folder with room") from e
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return final
+    return safezip.unpack_atomic(zip_path, str(zip_path), _cache_for(zip_path), _rules(), nested=True)
 
 
 def _zips(folder: Path) -> list[Path]:

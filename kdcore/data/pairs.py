@@ -151,6 +151,21 @@ def pair_from_json(record: dict) -> DataPair:
     return DataPair(**fields)
 
 
+def folder_root(name: str) -> str | None:
+    """The folder a registered folder data set is read from (its description under :func:`folder_registry_dir`):
+    every job the job builder makes on it reads this folder (``JobConfig.data_dir``). None for any other data set,
+    and for a folder data set no longer registered (loading it then names the fix)."""
+    if not isinstance(name, str) or not name.startswith(FOLDER_PREFIX) or "/" in name or "\\" in name:
+        return None
+    import json
+
+    try:
+        root = json.loads((folder_registry_dir() / f"{name}.json").read_text(encoding="utf-8"))["root"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return str(root) if isinstance(root, str) and root else None
+
+
 class _Pairs(dict):
     """DATA_PAIRS: the built-in pairs, plus the folder data sets registered in this process; a folder data set
     registered by another process (a worker's parent, an earlier session) is read from its JSON description on
@@ -237,5 +252,5 @@ def offered(page: str) -> tuple[str, ...]:
 
 
 __all__ = ["COURSE_TEMPERATURES", "DATA_PAIRS", "FOLDER_PREFIX", "folder_registry_dir", "pair_from_json",
-           "pair_to_json", "DataPair", "FASHION_CLASSES", "MHIST_CLASSES", "MNIST_CLASSES",
+           "pair_to_json", "DataPair", "FASHION_CLASSES", "MHIST_CLASSES", "MNIST_CLASSES", "folder_root",
            "STANDIN_SCHEDULE", "TRANSFER_STAGE_EPOCHS", "UnknownDataset", "data_pair", "datasets", "family_of", "offered"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -203,13 +203,25 @@ def run_compression(s: Settings, progress: Callable[[dict], None] | None = None,
     return run_through_runner(compression_job(s), progress=progress, heartbeat=heartbeat)
 
 
-def start_models(dataset: str, store: object | None = None) -> list[tuple[str, str]]:
-    """(key, label) of every stored uncompressed student or teacher of ``dataset``: the page's picker."""
+def _start_results(store: object | None = None) -> list[dict]:
+    """Every stored uncompressed student or teacher (a model a compression job can start from)."""
     from kdcore.store import open_store
 
+    return [r for r in (store or open_store()).list() if not r.get("compression") and not r.get("deploy")]
+
+
+def start_datasets(first: Sequence[str] = (), store: object | None = None) -> list[str]:
+    """The data sets with a stored model to start from (the "Compress a model" picker; a folder of your own images
+    once a model is trained on it): those in ``first`` (the trade-off's, in its order), then the rest by name."""
+    found = {str(r.get("dataset")) for r in _start_results(store) if r.get("dataset")}
+    return [d for d in first if d in found] + sorted(found - set(first))
+
+
+def start_models(dataset: str, store: object | None = None) -> list[tuple[str, str]]:
+    """(key, label) of every stored uncompressed student or teacher of ``dataset``: the page's picker."""
     out = []
-    for r in (store or open_store()).list():
-        if r.get("dataset") != dataset or r.get("compression") or r.get("deploy"):
+    for r in _start_results(store):
+        if r.get("dataset") != dataset:
             continue
         kept = "weights kept" if "weights.safetensors" in (r.get("files") or {}) else "retrained first"
         out.append((r["key"], f"{r['name']} — {100 * r['metrics']['accuracy']:.2f}% ({kept})"))
@@ -280,4 +292,4 @@ def format_label(fmt: str) -> str:
 
 __all__ = ["FAMILIES", "FAMILY_ANCHOR", "REFERENCE", "Download", "Settings", "TradeOff", "chain", "check_settings",
            "compression_job", "compression_results", "download", "family_link", "family_results", "format_label", "linked_family",
-           "rows", "run_compression", "start_models", "tradeoff"]
+           "rows", "run_compression", "start_datasets", "start_models", "tradeoff"]

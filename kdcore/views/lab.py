@@ -24,7 +24,7 @@ from kdcore.course import (
     course_teacher,
     tiny_caps,
 )
-from kdcore.data.pairs import offered
+from kdcore.data.pairs import FOLDER_PREFIX, offered
 from kdcore.jobs.duration import duration_words
 from kdcore.methods import METHODS, get_method, scratch_twin
 from kdcore.store import open_store
@@ -37,6 +37,7 @@ from kdcore.views.form import (  # the form's settings and which apply (re-expor
     uses_alpha,
     uses_temperature,
 )
+from kdcore.views.own_images import folder_datasets
 from kdcore.views.results import confusion_frame, load_runs, result_row
 
 
@@ -107,7 +108,13 @@ def mhist_methods() -> list[tuple[str, str]]:
 
 
 # ---- honest numbers: seeds ----------------------------------------------------------------------
-LAB_DATASETS = offered("lab")
+LAB_DATASETS = offered("lab")  # the built-in ones; :func:`lab_datasets` adds the folders registered since
+
+
+def lab_datasets() -> list[str]:
+    """The lab's data set picker: the built-in data sets (its default first), then the folder data sets of your
+    own images registered so far (:func:`kdcore.views.own_images.folder_datasets`: newest first, one per folder)."""
+    return [n for n in offered("lab") if not n.startswith(FOLDER_PREFIX)] + folder_datasets()
 
 
 def lead_dataset(store: object | None = None) -> str:
@@ -494,6 +501,6 @@ __all__ = [
     "CURVE_KINDS", "LONG_RUN_S", "LabPlan", "PlanStage", "curves_frame", "duration_words", "lab_plan",
     "FORM_DEFAULTS", "LAB_DATASETS", "LabOutcome", "LabProgress", "MHIST_METHOD_NOTES", "StageRecord", "TinyCaps", "baselines",
     "comparison_frame", "form_defaults", "lab_stages", "lead_dataset", "methods", "mhist_methods", "parse_hidden",
-    "run_lab", "tiny_caps", "train_or_fetch", "accuracy_words", "gain_words", "seed_accuracies",
+    "lab_datasets", "run_lab", "tiny_caps", "train_or_fetch", "accuracy_words", "gain_words", "seed_accuracies",
     "IGNORES_ALPHA", "form_fields", "uses_alpha", "uses_temperature",
 ]

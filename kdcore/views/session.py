@@ -58,4 +58,11 @@ def wrote(state: MutableMapping, page: str, params: Mapping[str, str]) -> Mappin
     return params
 
 
-__all__ = ["keep", "wrote"]
+def ask(state: MutableMapping, page: str, key: str, value: object) -> None:
+    """Open ``page``'s widget ``key`` on ``value`` the next time that page is drawn (another page asks: the own-images
+    page opens the lab on the data set it just added)."""
+    state[key] = value
+    state[_shadow(page, key)] = value
+
+
+__all__ = ["ask", "keep", "wrote"]
