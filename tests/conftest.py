@@ -17,6 +17,9 @@ os.environ["KD_OFFLINE"] = "1"
 _session_tmp = tempfile.mkdtemp(prefix="kd-tests-")
 os.environ.setdefault("KD_STORE_DIR", os.path.join(_session_tmp, "store"))
 os.environ.setdefault("KD_DATA_DIR", os.path.join(_session_tmp, "data"))
+if _worker := os.environ.get("PYTEST_XDIST_WORKER"):  # under pytest-xdist: a store and data folder per worker
+    for _name in ("KD_STORE_DIR", "KD_DATA_DIR"):       # (a test that counts a store's entries sees its own only)
+        os.environ[_name] = os.path.join(os.environ[_name], _worker)
 # In-process tests run jobs in runner threads (no second torch per test); the browser test starts
 # the app with the deployed default (worker processes).
 os.environ.setdefault("KD_RUNNER_MODE", "thread")
