@@ -255,6 +255,13 @@ def test_every_page_in_chromium(server) -> None:
             page.get_by_role("button", name="Download all runs (CSV)").wait_for()
             settle("6-compare", 3)  # vs FLOPs, vs temperature, the α × T heat map
 
+            visit("compress", "Compress")
+            page.get_by_text("accuracy vs size").first.wait_for()
+            settle("6b-compress", 2)  # accuracy vs ONNX size, accuracy vs ONNX Runtime latency (the shipped suite)
+
+            visit("own_images", "Your own images")
+            settle("6c-own-images", 0)
+
             visit("mhist", "MHIST: colorectal polyps")
             page.get_by_text("How to get MHIST").first.wait_for()
             settle("7-mhist", 2)  # ROC curve, confusion matrix
