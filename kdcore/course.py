@@ -241,8 +241,6 @@ def method_suite(dataset: str, seeds: Iterable[int] = SEEDS) -> list[JobConfig]:
 # ---- compression jobs (kdcore.compress) -------------------------------------------------------------------------
 # The fine-tune after pruning in the suite: short, the course student's batch and learning rate.
 SUITE_FINETUNE_EPOCHS = 2
-# The suite's sparse-regularisation students: the L1 penalty's weight λ (README, "Compression": what was tried).
-SUITE_L1 = 1e-4
 
 
 def compress_job(start: JobConfig, transform: str, *, finetune: str = "labels", teacher: JobConfig | None = None,
@@ -288,16 +286,18 @@ def compression_chain(start: JobConfig, steps: Sequence[dict]) -> JobConfig:
 
 
 def compression_suite(dataset: str = "fashion_mnist", seeds: Iterable[int] = SEEDS,
-                      finetune_epochs: int = SUITE_FINETUNE_EPOCHS, l1: float = SUITE_L1,
+                      finetune_epochs: int = SUITE_FINETUNE_EPOCHS, l1: float | None = None,
                       **overrides: Any) -> list[JobConfig]:
     """Issue 25's comparison, for the course KD student (hinton) and its scratch twin, per seed: reference (ONNX
     float32), int8; 50 % and 90 % unstructured pruning + fine-tune (the KD student's with KD: prune, then distil);
     structured pruning to half the hidden units + fine-tune; 4-bit weight sharing; KD + 90 % pruning + int8; and
-    sparse regularisation: each student trained with an L1 penalty of weight ``l1`` and exported with the weights
-    below :data:`kdcore.metrics.ZERO_THRESHOLD` set to 0 (measured against its twin without the penalty).
+    sparse regularisation: each student trained with an L1 penalty of weight ``l1`` (default: the data set's
+    ``DataPair.l1_weight``) and exported with the weights below :data:`kdcore.metrics.ZERO_THRESHOLD` set to 0
+    (measured against its twin without the penalty).
     ``overrides`` (train_limit, epochs …) apply to the start models (tests)."""
     from kdcore.metrics import ZERO_THRESHOLD
 
+    l1 = data_pair(dataset).l1_weight if l1 is None else float(l1)
     jobs = []
     for seed in seeds:
         kd = course_student(dataset, "hinton", seed=seed)
@@ -313,12 +313,12 @@ def compression_suite(dataset: str = "fashion_mnist", seeds: Iterable[int] = SEE
                 compress_job(start, "prune_structured", keep=0.5, **ft),
                 compress_job(start, "share", bits=4),
                 compression_chain(start, [{"transform": "prune", "sparsity": 0.9, **ft}, {"transform": "int8"}]),
-                compress_job(start.replace(l1=float(l1)), "onnx", zero_below=ZERO_THRESHOLD),
+                compress_job(start.replace(l1=l1), "onnx", zero_below=ZERO_THRESHOLD),
             ]
     return list(dict.fromkeys(jobs))
 
 
-__all__ = ["SUITE_FINETUNE_EPOCHS", "SUITE_L1", "compress_job", "compression_chain", "compression_suite",
+__all__ = ["SUITE_FINETUNE_EPOCHS", "compress_job", "compression_chain", "compression_suite",
            "DEFAULT_CNN_WIDTH", "SEEDS", "TEACHER_OVERRIDES", "TINY_DEFAULT", "TINY_TEACHER_EPOCHS", "TinyCaps",
            "app_teacher", "cap", "course_student", "course_teacher", "distil_job", "lab_job", "method_student",
            "method_suite", "pipeline_jobs", "sweep_jobs", "tiny_caps"]

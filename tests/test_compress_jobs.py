@@ -9,6 +9,8 @@ import torch
 
 from kdcore.config import ConfigError, JobConfig
 from kdcore.course import compress_job, compression_chain, compression_suite, course_student
+from kdcore.data.pairs import data_pair
+from kdcore.metrics import ZERO_THRESHOLD
 
 TINY = {"train_limit": 256, "test_limit": 128, "epochs": 1, "hidden": (16,)}
 
@@ -77,11 +79,12 @@ def test_suite_covers_issue_25_for_both_students():
     jobs = compression_suite("fashion_mnist", (0,))
     names = [j.short_name() for j in jobs]
     assert len(jobs) == 16 and len({j.key() for j in jobs}) == 16
-    for start in ("hinton T=4 a=0.5 s0 →", "scratch s0 →", "hinton T=4 a=0.5 +L1=0.0001 s0 →", "scratch +L1=0.0001 s0 →"):
+    for start in ("hinton T=4 a=0.5 s0 →", "scratch s0 →", "hinton T=4 a=0.5 +L1=3e-05 s0 →", "scratch +L1=3e-05 s0 →"):
         mine = [n for n in names if start in n]
         assert len(mine) == (1 if "L1" in start else 7), mine
     sparse = [j for j in jobs if j.start_from.l1]
-    assert {j.start_from.l1 for j in sparse} == {1e-4} and all(j.param_c("zero_below", 0) == 1e-3 for j in sparse)
+    assert {j.start_from.l1 for j in sparse} == {data_pair("fashion_mnist").l1_weight}
+    assert all(j.param_c("zero_below", 0) == ZERO_THRESHOLD for j in sparse)
     assert {j.start_from.replace(l1=0.0) for j in sparse} == {j.start_from for j in jobs if j.start_from.start_from is None
                                                              and not j.start_from.l1}  # twins of the suite's starts
     kd_prune = next(j for j in jobs if j.start_from.method == "hinton" and j.param_c("transform", "") == "prune")
