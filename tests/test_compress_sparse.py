@@ -126,7 +126,7 @@ def test_sparse_student_and_its_export_through_the_runner(tmp_path, monkeypatch)
     from kdcore.jobs.submit import run_through_runner
     from kdcore.store import open_store
     from kdcore.train import job_key
-    from kdcore.views.compress import rows
+    from kdcore.views.compress import rows, tradeoff
 
     monkeypatch.setenv("KD_STORE_DIR", str(tmp_path))
     monkeypatch.setattr("kdcore.store.SHIPPED_STORE", tmp_path / "no-shipped-results")
@@ -150,6 +150,7 @@ def test_sparse_student_and_its_export_through_the_runner(tmp_path, monkeypatch)
         frame = rows([r])
         assert set(frame["family"]) == {"sparse regularisation", "uncompressed"}
         assert "|w| < 0.001 set to 0" in frame[frame["family"] == "sparse regularisation"]["model"].iloc[0]
+        assert "|w| < 0.001 set to exactly 0" in tradeoff("mnist").caption  # the page names the threshold
         (row,) = family_rows("mnist", open_store())
         assert row["family"] == "sparse regularisation" and row["chain"].startswith("L1 λ = 0.001 training")
     finally:
