@@ -202,8 +202,8 @@ def _print_result(r: dict, as_json: bool) -> None:
     )
     if (sp := r.get("sparsity")) is not None:  # an L1-trained student
         print(f"  L1 λ = {sp['l1']:g}: {100 * sp['share_below_threshold']:.1f}% of its Linear/Conv weights have "
-              f"|w| < {sp['threshold']:g} (deploy figures: python -m kdcore precompute --only compress, or the "
-              "Compress page)")
+              f"|w| < {sp['threshold']:g} (its deploy figures, those weights set to 0: the Compress page with no "
+              "transform ticked)")
 
 
 def _tqdm_progress(desc: str):  # noqa: ANN202 - returns (callback, closer)

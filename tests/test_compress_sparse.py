@@ -126,7 +126,7 @@ def test_sparse_student_and_its_export_through_the_runner(tmp_path, monkeypatch)
     from kdcore.jobs.submit import run_through_runner
     from kdcore.store import open_store
     from kdcore.train import job_key
-    from kdcore.views.compress import rows, tradeoff
+    from kdcore.views.compress import Settings, compression_job, rows, tradeoff
 
     monkeypatch.setenv("KD_STORE_DIR", str(tmp_path))
     monkeypatch.setattr("kdcore.store.SHIPPED_STORE", tmp_path / "no-shipped-results")
@@ -137,6 +137,8 @@ def test_sparse_student_and_its_export_through_the_runner(tmp_path, monkeypatch)
         assert trained["sparsity"]["threshold"] == ZERO_THRESHOLD and trained["sparsity"]["l1"] == 1e-3
         assert trained["history"][-1]["loss_l1"] > 0  # the penalty was a term of the loss the loop summed
         job = compress_job(sparse, "onnx", zero_below=ZERO_THRESHOLD)
+        # the Compress page with no transform ticked builds the same job for an L1-trained start
+        assert compression_job(Settings(start_key=trained["key"])) == job
         r = run_through_runner(job)
         twin_key = job_key(sparse.replace(l1=0.0))
         assert r["reference"]["key"] == twin_key and r["compression"]["start_key"] == job_key(sparse)

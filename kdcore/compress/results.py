@@ -113,7 +113,8 @@ def markdown(rows: list[dict]) -> str:
     lines = ["| start | transform(s) | family | seeds | weights = 0 % | size × | gzip'd × | ORT latency × (b1) "
              "| FLOPs × | accuracy % | Δ accuracy (points) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['start']} | {r['chain']} | {r['family']} | {','.join(map(str, r['seeds']))} | "
+        chain = r["chain"].replace("|", "\\|")  # "|w| < 0.001" inside a table cell
+        lines.append(f"| {r['start']} | {chain} | {r['family']} | {','.join(map(str, r['seeds']))} | "
                      f"{r['weight_zero_pct']:.1f} | {r['size_x']:.2f} | {r['gzip_x']:.2f} | {r['latency_x_b1']:.2f} | "
                      f"{r['flops_x']:.2f} | {r['accuracy_pct']:.2f} | {r['accuracy_delta_points']:+.2f} |")
     return "\n".join(lines)

@@ -164,12 +164,13 @@ def check_settings(s: Settings, store: object | None = None) -> dict:
                           "choose e.g. 4 bits, or untick weight sharing")
     if s.finetune_epochs < 0:
         raise ConfigError(f"fine-tune epochs must be 0 or more, got {s.finetune_epochs}")
-    if not (s.sparsity or s.share or s.int8):
-        raise ConfigError("choose at least one transform: a sparsity above 0, weight-sharing bits, or int8")
     start = (store or open_store()).get(s.start_key) if s.start_key else None
     if start is None:
         raise ConfigError(f"unknown model {s.start_key!r}: pick a stored student or teacher from the list "
                           "(or train one in the Distill lab)")
+    if not (s.sparsity or s.share or s.int8 or start["config"].get("l1")):
+        raise ConfigError("choose at least one transform: a sparsity above 0, weight-sharing bits, or int8 (a student "
+                          "trained with an L1 penalty needs none: it is exported with its near-zero weights set to 0)")
     if s.with_teacher and not s.finetune_epochs:
         raise ConfigError("'fine-tune with the teacher' needs fine-tune epochs above 0")
     return start
@@ -195,8 +196,13 @@ def compression_job(s: Settings, store: object | None = None) -> JobConfig:
     engine's own: both before anything is queued)."""
     from kdcore.course import compression_chain
 
-    start = check_settings(s, store)
-    return compression_chain(JobConfig.from_dict(start["config"]), chain(s))
+    start = JobConfig.from_dict(check_settings(s, store)["config"])
+    steps = chain(s)
+    if not steps:  # an L1-trained student alone (check_settings): exported with its weights below the threshold at 0
+        from kdcore.metrics import ZERO_THRESHOLD
+
+        steps = [{"transform": "onnx", "zero_below": ZERO_THRESHOLD}]
+    return compression_chain(start, steps)
 
 
 def run_compression(s: Settings, progress: Callable[[dict], None] | None = None,
