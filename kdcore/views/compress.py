@@ -102,8 +102,10 @@ def tradeoff(dataset: str | None = None, store: object | None = None) -> TradeOf
     """The trade-off of ``dataset`` (default: the one with most compression results). Like with like: one data
     set and one data source per chart; every size and latency is the engine's ONNX Runtime figure (one thread),
     measured beside the model's uncompressed twin."""
-    frame = rows(compression_results(store))
-    datasets = sorted(frame["dataset"].dropna().unique(), key=lambda d: -int((frame["dataset"] == d).sum()))
+    results = compression_results(store)
+    frame = rows(results)
+    # most results first; a tie by name, so the page (and Learn's words) open on the same data set every time
+    datasets = sorted(frame["dataset"].dropna().unique(), key=lambda d: (-int((frame["dataset"] == d).sum()), d))
     if not datasets:
         return TradeOff([], frame, frame, "")
     dataset = dataset if dataset in datasets else datasets[0]
@@ -127,7 +129,7 @@ def tradeoff(dataset: str | None = None, store: object | None = None) -> TradeOf
     caption = (f"{dataset} — {source}. Each point: a model, averaged over its seeds (n in the tooltip). Bytes: the "
                "ONNX file on disk; latency: ONNX Runtime, one CPU thread, median µs per image at batch 1, each "
                "measured in the same run as its uncompressed start (hollow points).")
-    sparse = [r for r in compression_results(store) if r.get("dataset") == dataset and (r["compression"].get("sparsity"))]
+    sparse = [r for r in results if r.get("dataset") == dataset and r["compression"].get("sparsity")]
     if sparse:
         thresholds = sorted({r["compression"]["sparsity"]["threshold"] for r in sparse})
         caption += (" Sparse regularisation: a student trained with an L1 penalty λ·Σ|w| on its weights, exported with "
