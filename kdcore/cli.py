@@ -94,6 +94,8 @@ def _overrides(a: argparse.Namespace) -> dict:
         o["hidden"] = parse_hidden(a.hidden)
     if getattr(a, "param", None):
         o["method_params"] = _params(a.param)
+    if getattr(a, "l1", None):  # 0 or absent: no penalty, and the job keeps the key it always had
+        o["l1"] = a.l1
     return o
 
 
@@ -123,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="a setting of the method, e.g. dkd_beta=8 (python -m kdcore methods lists them)")
     d.add_argument("--teacher-epochs", type=int, default=None)
+    d.add_argument("--l1", type=float, default=None, metavar="LAMBDA",
+                   help="sparse regularisation: add LAMBDA x sum|w| over the student's Linear/Conv weights to its loss "
+                        "(e.g. 1e-4; the result reports the share of weights below 1e-3)")
 
     s = sub.add_parser("sweep", help="grid over T x alpha x seeds (plus teacher and scratch baselines)")
     _common(s)
@@ -134,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--alphas", type=_floats, default=(DEFAULT_ALPHA,))
     s.add_argument("--seeds", type=_ints, default=(0, 1, 2))
     s.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    s.add_argument("--l1", type=float, default=None, metavar="LAMBDA",
+                   help="an L1 penalty LAMBDA x sum|w| on every student of the sweep (its scratch twin too)")
     s.add_argument("--suite", default=None, choices=("methods",),
                    help="instead of a T x alpha grid: every issue-5 method with its documented defaults and teacher "
                         "arrangement (the jobs behind the shipped method results; see kdcore/precompute.py)")
@@ -193,6 +200,10 @@ def _print_result(r: dict, as_json: bool) -> None:
         f"  params {c['params']:,}  FLOPs {c['flops']:,} (2 x MACs)  latency {c['latency_ms']:.3f} ms/img (CPU)\n"
         f"  wall {r['wall_s']:.1f} s  key {r['key']}"
     )
+    if (sp := r.get("sparsity")) is not None:  # an L1-trained student
+        print(f"  L1 λ = {sp['l1']:g}: {100 * sp['share_below_threshold']:.1f}% of its Linear/Conv weights have "
+              f"|w| < {sp['threshold']:g} (its deploy figures, those weights set to 0: the Compress page with no "
+              "transform ticked)")
 
 
 def _tqdm_progress(desc: str):  # noqa: ANN202 - returns (callback, closer)

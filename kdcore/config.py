@@ -45,6 +45,7 @@ MAX_HIDDEN_SIZE = 65536
 MAX_HIDDEN_LAYERS = 32
 MAX_SEED = 2**32 - 1  # numpy's and the loop's per-epoch generators take uint32 seeds
 MAX_LIMIT = 10**9
+MAX_L1 = 1.0  # the L1 penalty's weight: 1e-5..1e-4 sparsifies the course student; 1 would zero every weight
 
 
 ParamValue = float | int | str | bool
@@ -89,6 +90,10 @@ class JobConfig:
     # "prune")). Both empty for every training job, so their keys are unchanged.
     start_from: JobConfig | None = None
     compress: tuple[tuple[str, ParamValue], ...] = ()
+    # Sparse regularisation (issue 25's fifth family): the weight λ of an L1 penalty λ·Σ|w| over the student's
+    # Linear/Conv weights, added to its method's loss (kdcore.losses.sparse). 0 = none: hashed and in the config's
+    # dict only when non-zero, so no existing key changed.
+    l1: float = 0.0
 
     def __post_init__(self) -> None:
         # Normalise sequences to tuples so equal configs hash equally however they were built.
@@ -99,6 +104,7 @@ class JobConfig:
         object.__setattr__(self, "temperature", float(self.temperature))
         object.__setattr__(self, "alpha", float(self.alpha))
         object.__setattr__(self, "lr", float(self.lr))
+        object.__setattr__(self, "l1", float(self.l1))
 
     # ---- convenience -------------------------------------------------------------------
     def replace(self, **changes: Any) -> JobConfig:
@@ -126,6 +132,8 @@ class JobConfig:
         d["compress"] = [list(p) for p in self.compress]
         if self.start_from is None and not self.compress:  # a training job's dict stays as it always was
             del d["start_from"], d["compress"]
+        if not self.l1:  # so does every job's without an L1 penalty
+            del d["l1"]
         d["hidden"] = list(self.hidden)
         d["method_params"] = [list(p) for p in self.method_params]
         d["extra"] = [list(p) for p in self.extra]
@@ -186,6 +194,8 @@ class JobConfig:
             m += f" gen{k}" if m == "born_again" else f" gens1-{k}"
         if self.teacher is not None:
             m += f" T={self.temperature:g} a={self.alpha:g}"
+        if self.l1:
+            m += f" +L1={self.l1:g}"
         return f"{self.dataset}/{arch}/{m} s{self.seed}"
 
 
@@ -219,6 +229,9 @@ def check_ranges(config: JobConfig) -> JobConfig:
         raise ConfigError(f"batch size must be within 1..{MAX_BATCH_SIZE} (got {c.batch_size}); the course uses 256")
     if not (math.isfinite(c.lr) and 0 < c.lr <= MAX_LR):
         raise ConfigError(f"learning rate must be a number in (0, {MAX_LR:g}] (got {c.lr}); the course uses 1e-3")
+    if not (math.isfinite(c.l1) and 0.0 <= c.l1 <= MAX_L1):
+        raise ConfigError(f"the L1 weight must be a number in [0, {MAX_L1:g}] (got {c.l1}); 0 = no penalty, the "
+                          "course student sparsifies at 1e-5..1e-4")
     if not 0 <= c.seed <= MAX_SEED:
         raise ConfigError(f"seed must be a whole number within 0..{MAX_SEED} (got {c.seed}); e.g. 0, 1 or 2")
     for lim_name in ("train_limit", "test_limit"):

@@ -261,9 +261,14 @@ def compress_job(start: JobConfig, transform: str, *, finetune: str = "labels", 
             root = root.start_from
         method = "hinton"
         kd_teacher = teacher or root.teacher or course_teacher(start.dataset, seed=start.seed)
+    root = start
+    while root.start_from is not None:
+        root = root.start_from
+    # a fine-tune of an L1-trained start keeps its penalty; a job without one carries none (one key, no noise)
     job = start.replace(method=method, teacher=kd_teacher, start_from=start,
                         compress=(("transform", transform), *settings.items()),
-                        method_params=tuple((k, v) for k, v in start.method_params if k in COMMON_PARAMS))
+                        method_params=tuple((k, v) for k, v in start.method_params if k in COMMON_PARAMS),
+                        l1=root.l1 if epochs else 0.0)
     if method == "scratch":
         job = job.replace(temperature=DEFAULT_T, alpha=DEFAULT_ALPHA)
     validate(job)
@@ -282,11 +287,18 @@ def compression_chain(start: JobConfig, steps: Sequence[dict]) -> JobConfig:
 
 
 def compression_suite(dataset: str = "fashion_mnist", seeds: Iterable[int] = SEEDS,
-                      finetune_epochs: int = SUITE_FINETUNE_EPOCHS, **overrides: Any) -> list[JobConfig]:
+                      finetune_epochs: int = SUITE_FINETUNE_EPOCHS, l1: float | None = None,
+                      **overrides: Any) -> list[JobConfig]:
     """Issue 25's comparison, for the course KD student (hinton) and its scratch twin, per seed: reference (ONNX
     float32), int8; 50 % and 90 % unstructured pruning + fine-tune (the KD student's with KD: prune, then distil);
-    structured pruning to half the hidden units + fine-tune; 4-bit weight sharing; KD + 90 % pruning + int8.
+    structured pruning to half the hidden units + fine-tune; 4-bit weight sharing; KD + 90 % pruning + int8; and
+    sparse regularisation: each student trained with an L1 penalty of weight ``l1`` (default: the data set's
+    ``DataPair.l1_weight``) and exported with the weights below :data:`kdcore.metrics.ZERO_THRESHOLD` set to 0
+    (measured against its twin without the penalty).
     ``overrides`` (train_limit, epochs …) apply to the start models (tests)."""
+    from kdcore.metrics import ZERO_THRESHOLD
+
+    l1 = data_pair(dataset).l1_weight if l1 is None else float(l1)
     jobs = []
     for seed in seeds:
         kd = course_student(dataset, "hinton", seed=seed)
@@ -302,6 +314,7 @@ def compression_suite(dataset: str = "fashion_mnist", seeds: Iterable[int] = SEE
                 compress_job(start, "prune_structured", keep=0.5, **ft),
                 compress_job(start, "share", bits=4),
                 compression_chain(start, [{"transform": "prune", "sparsity": 0.9, **ft}, {"transform": "int8"}]),
+                compress_job(start.replace(l1=l1), "onnx", zero_below=ZERO_THRESHOLD),
             ]
     return list(dict.fromkeys(jobs))
 

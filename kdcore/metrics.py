@@ -128,3 +128,23 @@ def complexity(model: nn.Module, input_shape: tuple[int, ...], latency_repeats: 
         "latency_ms": latency_ms(model, input_shape, repeats=latency_repeats) if latency_repeats else None,
         "flops_convention": "FLOPs = 2 x MACs (thop counts multiply-accumulates)",
     }
+
+
+# The threshold below which a weight counts as zero in a sparsely trained network (L1 penalty): what its result
+# reports (``sparsity``) and what the suite's export of it zeroes (the ``onnx`` transform's ``zero_below``). An L1
+# penalty under Adam leaves the weights it does not need oscillating around 0 at about the learning rate's scale
+# (1e-3), not at exactly 0, so the share is read at a stated threshold.
+ZERO_THRESHOLD = 1e-3
+
+
+def weight_sparsity(model: nn.Module, threshold: float = ZERO_THRESHOLD) -> dict:
+    """The share of ``model``'s Linear/Conv weights (:func:`kdcore.models.contract.layer_weights`) with
+    |w| < ``threshold``, and of those exactly 0, as a result records it (``threshold`` named with it)."""
+    from kdcore.models.contract import layer_weights
+
+    ws = [w.detach() for w in layer_weights(model)]
+    n = sum(int(w.numel()) for w in ws)
+    below = sum(int((w.abs() < threshold).sum()) for w in ws)
+    zero = sum(int((w == 0).sum()) for w in ws)
+    return {"threshold": float(threshold), "weights": n, "share_below_threshold": below / max(1, n),
+            "share_exactly_zero": zero / max(1, n)}

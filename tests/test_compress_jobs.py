@@ -9,6 +9,8 @@ import torch
 
 from kdcore.config import ConfigError, JobConfig
 from kdcore.course import compress_job, compression_chain, compression_suite, course_student
+from kdcore.data.pairs import data_pair
+from kdcore.metrics import ZERO_THRESHOLD
 
 TINY = {"train_limit": 256, "test_limit": 128, "epochs": 1, "hidden": (16,)}
 
@@ -21,7 +23,8 @@ def kd_student() -> JobConfig:
 # ---- fast: keys and refusals (no work) --------------------------------------------------------------------------
 def test_training_configs_keep_their_keys_and_dicts():
     kd = kd_student()
-    assert "start_from" not in kd.to_dict() and "compress" not in kd.to_dict()
+    assert "start_from" not in kd.to_dict() and "compress" not in kd.to_dict() and "l1" not in kd.to_dict()
+    assert kd.replace(l1=0.0).key() == kd.key() and kd.replace(l1=0).to_dict() == kd.to_dict()
     job = compress_job(kd, "prune", sparsity=0.5, finetune_epochs=1)
     assert JobConfig.from_dict(job.to_dict()) == job
     assert JobConfig.from_dict(job.to_dict()).key() == job.key()
@@ -75,10 +78,15 @@ def test_bad_settings_refused_by_the_submit_path_before_any_work(monkeypatch):
 def test_suite_covers_issue_25_for_both_students():
     jobs = compression_suite("fashion_mnist", (0,))
     names = [j.short_name() for j in jobs]
-    assert len(jobs) == 14 and len({j.key() for j in jobs}) == 14
-    for start in ("hinton T=4 a=0.5 s0 →", "scratch s0 →"):
+    assert len(jobs) == 16 and len({j.key() for j in jobs}) == 16
+    for start in ("hinton T=4 a=0.5 s0 →", "scratch s0 →", "hinton T=4 a=0.5 +L1=3e-05 s0 →", "scratch +L1=3e-05 s0 →"):
         mine = [n for n in names if start in n]
-        assert len(mine) == 7, mine
+        assert len(mine) == (1 if "L1" in start else 7), mine
+    sparse = [j for j in jobs if j.start_from.l1]
+    assert {j.start_from.l1 for j in sparse} == {data_pair("fashion_mnist").l1_weight}
+    assert all(j.param_c("zero_below", 0) == ZERO_THRESHOLD for j in sparse)
+    assert {j.start_from.replace(l1=0.0) for j in sparse} == {j.start_from for j in jobs if j.start_from.start_from is None
+                                                             and not j.start_from.l1}  # twins of the suite's starts
     kd_prune = next(j for j in jobs if j.start_from.method == "hinton" and j.param_c("transform", "") == "prune")
     assert kd_prune.method == "hinton" and kd_prune.teacher == kd_prune.start_from.teacher  # prune, then distil
 

@@ -4,8 +4,9 @@ Flow: the start model's result (a job of its own, which the runner queued first,
 were not kept is retrained through its own job) → its network (:func:`load_compressed`) → the transform
 (:mod:`kdcore.compress.transforms`) → an optional fine-tune in the one loop (:func:`kdcore.train.loop.fit`, the
 job's method's loss: scratch = labels, hinton + teacher = "prune, then distil") → ONNX export (+ int8) → the
-``deploy`` figures of this model and of the chain's uncompressed root model, measured here in one process
-(:mod:`kdcore.compress.measure`) → one atomic store write: result + weights + the ONNX file (tensor group
+``deploy`` figures of this model and of the model it is measured against — the chain's uncompressed root, or for a
+root trained with an L1 penalty its twin without one (:func:`kdcore.compress.transforms.reference_config`) — measured
+here in one process (:mod:`kdcore.compress.measure`) → one atomic store write: result + weights + the ONNX file (tensor group
 ``onnx``, key ``bytes``: uint8).
 """
 
@@ -24,8 +25,8 @@ from kdcore.compress.onnx_io import export_onnx, quantize_int8
 from kdcore.config import JobConfig
 from kdcore.data import ArrayDataset
 from kdcore.data.pairs import data_pair
-from kdcore.methods import get_method
-from kdcore.metrics import classification_metrics, complexity
+from kdcore.methods import build_loss
+from kdcore.metrics import ZERO_THRESHOLD, classification_metrics, complexity, weight_sparsity
 from kdcore.models import build_model
 from kdcore.predictions import GROUP as PREDICTIONS
 from kdcore.predictions import prediction_tensors
@@ -73,13 +74,12 @@ def _fetch(cfg: JobConfig, data: ArrayDataset, store: AnyStore, run_teacher: Run
 
 def _finetune(config: JobConfig, model: nn.Module, data: ArrayDataset, store: AnyStore, run_teacher: RunTeacher,
               epochs: int, progress: ProgressFn, cancel: object | None) -> tuple[list[dict], dict | None]:
-    spec = get_method(config.method)
     teacher_result = teacher_logits = None
     if config.teacher is not None:
         teacher_result = stored_teacher(config, store, data) or run_teacher(config.teacher, "teacher")
         teacher_logits = teacher_train_logits(teacher_result, data.x_train, store)
     teacher_for_loss = build_model(config.teacher, int(teacher_result["num_outputs"])) if teacher_result else None
-    loss_fn = spec.loss(config, model, teacher_for_loss)
+    loss_fn = build_loss(config, model, teacher_for_loss)  # an L1-trained start keeps its penalty
     xtr, ytr, xte, yte = subset(data, config)
     if teacher_logits is not None:
         teacher_logits = teacher_logits[: len(xtr)]
@@ -88,15 +88,6 @@ def _finetune(config: JobConfig, model: nn.Module, data: ArrayDataset, store: An
         epochs=epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed,
         teacher_logits=teacher_logits, progress=progress, cancel=cancel))
     return history, teacher_result
-
-
-def family(chain: list[dict], root_config: JobConfig) -> str:
-    names = [step["transform"] for step in chain if step["transform"] != "onnx"]
-    if not names:
-        return "distillation" if root_config.teacher is not None else "reference"
-    if len(names) > 1:
-        return "stack"
-    return tf.TRANSFORMS[names[0]].family
 
 
 def compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, progress: ProgressFn,
@@ -110,11 +101,11 @@ def compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, pr
     start_result = _fetch(config.start_from, data, store, run_teacher, "start")
     start_comp = start_result.get("compression") or {}
     root_key = start_comp.get("start_key", start_result["key"])
-    root_config = config.start_from
-    while root_config.start_from is not None:
-        root_config = root_config.start_from
-    root_result = start_result if root_key == start_result["key"] else _fetch(root_config, data, store, run_teacher,
-                                                                           "root")
+    root_config = tf.chain_root(config)
+    # what it is measured against: the chain's root, or for an L1-trained root its twin without the penalty
+    ref_config = tf.reference_config(config)
+    ref_result = start_result if job_key(ref_config, data) == start_result["key"] else _fetch(
+        ref_config, data, store, run_teacher, "reference")
     model = load_compressed(start_result, store).cpu().eval()
     hidden = start_comp.get("hidden")
     step: dict = {"transform": name, **{k: tf.setting(config, k) for k in tf.TRANSFORMS[name].settings}}
@@ -127,6 +118,10 @@ def compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, pr
         hidden = list(sizes)
     elif name == "share":
         tf.share_weights(model, int(step["bits"]), seed=config.seed)
+    elif name == "onnx" and float(step["zero_below"]):
+        tf.zero_below(model, float(step["zero_below"]))
+    else:
+        step.pop("zero_below", None)  # a plain export: its record stays as it always was
     history: list[dict] = []
     teacher_result = None
     t_train = time.perf_counter()
@@ -164,21 +159,26 @@ def compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, pr
             torch_logits = model(xte_in).logits
         deploy, ort_logits_test = deploy_figures(model, onnx_file, fmt, xte_in, pair.input_shape, torch_logits)
         file_bytes = onnx_file.read_bytes()
-        root_model = load_compressed(root_result, store).cpu().eval()
-        ref_fp32 = export_onnx(root_model, xte_in[:1], Path(d) / "root.onnx")
-        reference, root_logits = deploy_figures(root_model, ref_fp32, "onnx-fp32", xte_in, pair.input_shape)
+        ref_model = load_compressed(ref_result, store).cpu().eval()
+        ref_fp32 = export_onnx(ref_model, xte_in[:1], Path(d) / "reference.onnx")
+        reference, ref_logits = deploy_figures(ref_model, ref_fp32, "onnx-fp32", xte_in, pair.input_shape)
     positive = pair.positive_index
     # the result's metrics are what the deployed file scores (int8: ONNX Runtime's int8 logits)
     logits = ort_logits_test if name == "int8" else torch_logits
     metrics = classification_metrics(yte, torch.softmax(logits, 1), positive=positive)
-    reference["metrics"] = classification_metrics(yte, torch.softmax(root_logits, 1), positive=positive)
-    reference["key"] = root_result["key"]
+    reference["metrics"] = classification_metrics(yte, torch.softmax(ref_logits, 1), positive=positive)
+    reference["key"] = ref_result["key"]
     if hidden is not None:
         step["hidden"] = list(hidden)
     chain = list(start_comp.get("chain", [])) + [step]
     compression = {"chain": chain, "start_key": root_key, "start": root_config.short_name(),
-                   "parent_key": start_result["key"], "family": family(chain, root_config),
+                   "parent_key": start_result["key"], "family": tf.family(chain, root_config),
                    "hidden": hidden, "distinct_weight_values": tf.distinct_values(model)}
+    if root_config.l1:  # sparse regularisation: the penalty, and the share of zeros at the stated threshold
+        reference["name"] = ref_config.short_name()
+        threshold = float(step.get("zero_below") or ZERO_THRESHOLD)
+        compression.update({"l1": root_config.l1, "sparsity": weight_sparsity(model, threshold)})
+        reference["sparsity"] = weight_sparsity(ref_model, threshold)
     cx = complexity(model, pair.input_shape, latency_repeats=0)
     result = result_record(config, data, n_train=len(xtr), n_test=len(xte), num_outputs=int(start_result["num_outputs"]),
                            history=history, metrics=metrics, complexity=cx, teacher_result=teacher_result,

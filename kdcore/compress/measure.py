@@ -14,6 +14,7 @@ from torch import nn
 
 from kdcore.compress.onnx_io import ort_latency_us, ort_logits, ort_session
 from kdcore.metrics import count_macs
+from kdcore.models.contract import layer_weights
 
 THREADS = 1
 REPEATS_B1 = 200
@@ -38,15 +39,17 @@ def deploy_figures(model: nn.Module, onnx_path: Path, fmt: str, x_test: torch.Te
     macs, params = count_macs(model, input_shape)
     nz = nonzero_params(model)
     flops = 2 * int(macs)
-    weight_params = sum(int(m.weight.numel()) for m in model.modules() if isinstance(m, nn.Linear | nn.Conv2d))
-    weight_nonzero = sum(int((m.weight.detach() != 0).sum()) for m in model.modules()
-                         if isinstance(m, nn.Linear | nn.Conv2d))
+    weights = [w.detach() for w in layer_weights(model)]
+    weight_params = sum(int(w.numel()) for w in weights)
+    weight_nonzero = sum(int((w != 0).sum()) for w in weights)
     example = x_test[:64]
     deploy = {
         "format": fmt,
         "params": int(sum(p.numel() for p in model.parameters())),
         "nonzero_params": nz,
         "zero_share": 1.0 - nz / max(1, int(sum(p.numel() for p in model.parameters()))),
+        # of the Linear/Conv weights alone (what pruning and the L1 penalty act on; biases excluded)
+        "weight_zero_share": 1.0 - weight_nonzero / max(1, weight_params),
         "flops": flops,
         # the network as it runs (structured pruning makes it smaller, so both drop); unstructured zeros still run
         "flops_effective": flops,

@@ -3,7 +3,9 @@
 One job = one transform (``JobConfig.compress``: ``transform`` + its settings) of one start model
 (``JobConfig.start_from``); a chain (KD student → prune → fine-tune → int8) is jobs nested through ``start_from``.
 
-- ``onnx``: nothing changed; the model exported as it is (the reference points' deploy figures).
+- ``onnx``: the model exported as it is (the reference points' deploy figures). ``zero_below`` (default 0: nothing
+  changed) reads out sparse regularisation: every Linear/Conv weight with |w| below it set to exactly 0 before the
+  export, for a start model trained with an L1 penalty (``JobConfig.l1`` > 0; others are refused: use ``prune``).
 - ``int8``: ONNX Runtime post-training int8 (dynamic for the MLP; static QDQ on ``calibration`` training images for
   CNNs). Always the last step of a chain: its network exists only as an ONNX file.
 - ``prune``: global unstructured magnitude pruning of every Linear/Conv weight to ``sparsity`` (share of zeros),
@@ -30,13 +32,13 @@ DEFAULT_CALIBRATION = 256  # training images that calibrate static int8 (the fir
 @dataclass(frozen=True)
 class Transform:
     name: str
-    family: str  # the page's family: quantisation / pruning / weight sharing / reference
+    family: str  # the page's family: quantisation / pruning / weight sharing / reference (L1 training: family())
     settings: dict[str, ParamValue]  # allowed settings with their defaults
     finetune: bool  # whether finetune_epochs may be > 0
 
 
 TRANSFORMS: dict[str, Transform] = {t.name: t for t in (
-    Transform("onnx", "reference", {}, False),
+    Transform("onnx", "reference", {"zero_below": 0.0}, False),
     Transform("int8", "quantisation", {"calibration": DEFAULT_CALIBRATION}, False),
     Transform("prune", "pruning", {"sparsity": 0.5, "finetune_epochs": 0}, True),
     Transform("prune_structured", "pruning", {"keep": 0.5, "finetune_epochs": 0}, True),
@@ -93,6 +95,14 @@ def check_compress(config: JobConfig) -> None:
         n = number("calibration")
         if n != int(n) or not 1 <= n <= 100_000:
             raise ConfigError(f"calibration must be a whole number of images within 1..100000 (got {n:g}); e.g. 256")
+    if "zero_below" in t.settings and number("zero_below"):
+        if not 0.0 < number("zero_below") < 1.0:
+            raise ConfigError(f"zero_below must be within [0, 1) (got {setting(config, 'zero_below')}): the |w| under "
+                              "which an L1-trained student's weights are set to 0, e.g. 0.001")
+        if not chain_root(config).l1:
+            raise ConfigError("zero_below reads out sparse regularisation: the start model must be trained with an L1 "
+                              "penalty (l1 > 0, e.g. python -m kdcore distill --l1 1e-4); to zero the smallest "
+                              "weights of any model use 'prune'")
     epochs = number("finetune_epochs") if "finetune_epochs" in t.settings else 0
     if epochs != int(epochs) or not 0 <= epochs <= 1000:
         raise ConfigError(f"finetune_epochs must be a whole number within 0..1000 (got {epochs:g})")
@@ -106,10 +116,49 @@ def check_compress(config: JobConfig) -> None:
                           "method 'scratch' without a teacher")
 
 
+def chain_root(config: JobConfig) -> JobConfig:
+    """The training job at the bottom of a compression chain (``config`` itself for a training job)."""
+    while config.start_from is not None:
+        config = config.start_from
+    return config
+
+
+def reference_config(config: JobConfig) -> JobConfig:
+    """The uncompressed model a compression job is measured against: its chain's root training job, or for a root
+    trained with an L1 penalty its twin without one (same data, method, teacher, schedule, seed), so sparse
+    regularisation is measured like the other families — against the model it would otherwise have been."""
+    root = chain_root(config)
+    return root.replace(l1=0.0) if root.l1 else root
+
+
+def family(chain: list[dict], root: JobConfig) -> str:
+    """The page's family of a chain of steps (``transform`` + settings) from ``root``: its one transform's family,
+    "sparse regularisation" for an L1-trained root, "stack" for more than one, and for an export alone
+    "distillation" (a KD student) or "reference"."""
+    names = [TRANSFORMS[step["transform"]].family for step in chain if step["transform"] != "onnx"]
+    if root.l1:
+        names.insert(0, "sparse regularisation")
+    if not names:
+        return "distillation" if root.teacher is not None else "reference"
+    return "stack" if len(names) > 1 else names[0]
+
+
 # ---- weight surgery --------------------------------------------------------------------------------------------
 def prunable(model: nn.Module) -> list[tuple[nn.Module, str]]:
     """(module, "weight") of every Linear / Conv layer: what pruning and weight sharing act on (biases stay)."""
-    return [(m, "weight") for m in model.modules() if isinstance(m, nn.Linear | nn.Conv1d | nn.Conv2d)]
+    from kdcore.models.contract import WEIGHT_LAYERS
+
+    return [(m, "weight") for m in model.modules() if isinstance(m, WEIGHT_LAYERS)]
+
+
+def zero_below(model: nn.Module, threshold: float) -> nn.Module:
+    """Set every Linear/Conv weight with |w| < ``threshold`` to exactly 0, in place (the read-out of L1 training)."""
+    from kdcore.models.contract import layer_weights
+
+    with torch.no_grad():
+        for w in layer_weights(model):
+            w.masked_fill_(w.abs() < threshold, 0.0)
+    return model
 
 
 def prune_global(model: nn.Module, sparsity: float) -> nn.Module:

@@ -15,11 +15,12 @@ from kdcore.losses.early_stop import EarlyStoppedKD
 from kdcore.losses.fitnet import FitNetLoss
 from kdcore.losses.hinton import HintonKD, soft_target_kl
 from kdcore.losses.scratch import CrossEntropy
+from kdcore.losses.sparse import L1Penalty
 from kdcore.losses.subclass import SubclassKD, SubclassTeacherLoss, class_logits_from_subclass
 from kdcore.losses.takd import TeacherAssistantKD
 
 __all__ = [
     "AttentionTransfer", "Batch", "BornAgainKD", "CrossEntropy", "DecoupledKD", "EarlyStoppedKD", "FitNetLoss",
-    "HintonKD", "SubclassKD", "SubclassTeacherLoss", "TeacherAssistantKD", "attention_map", "attention_vector",
+    "HintonKD", "L1Penalty", "SubclassKD", "SubclassTeacherLoss", "TeacherAssistantKD", "attention_map", "attention_vector",
     "ban_ensemble_logits", "class_logits_from_subclass", "soft_target_kl",
 ]

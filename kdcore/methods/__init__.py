@@ -14,6 +14,7 @@ from __future__ import annotations
 from torch import nn
 
 from kdcore.config import ConfigError, JobConfig, check_ranges
+from kdcore.data.pairs import data_pair
 from kdcore.methods import attention, born_again, dkd, early_stopped, fitnet, hinton, scratch, subclass, takd
 from kdcore.methods.base import COMMON_PARAMS, Method, StudentDefaults
 from kdcore.methods.checks import FeatureSide
@@ -59,6 +60,12 @@ def validate(config: JobConfig) -> JobConfig:
     if not method.needs_teacher and config.teacher is not None:
         raise ConfigError(f"method {config.method!r} uses labels only; drop the teacher or pick a KD method")
     method.check_param_names(config)
+    if config.l1 and (not method.trains or data_pair(config.dataset).transfer):
+        raise ConfigError(f"an L1 penalty (l1={config.l1:g}) is built for the students the one loop trains on the "
+                          "MNIST-style data sets; "
+                          + (f"{config.method!r} trains no network" if not method.trains else
+                             f"{config.dataset} trains with the two-stage transfer schedule")
+                          + ": drop l1 (0)")
     if method.check_config is not None:
         method.check_config(config)
     if config.teacher is not None:
@@ -70,6 +77,19 @@ def validate(config: JobConfig) -> JobConfig:
         if config.start_from is not None:
             validate(config.start_from)
     return config
+
+
+def build_loss(config: JobConfig, student: nn.Module, teacher: nn.Module | None) -> nn.Module:
+    """The loss ``config``'s student trains with, wherever it trains (the one loop, a compression job's fine-tune):
+    its method's (:attr:`Method.loss`), plus the L1 penalty λ·Σ|w| over the student's Linear/Conv weights when
+    ``config.l1`` > 0 (:class:`kdcore.losses.sparse.L1Penalty`: sparse regularisation, a term ``l1`` of its own)."""
+    loss = get_method(config.method).loss(config, student, teacher)
+    if config.l1:
+        from kdcore.losses.sparse import L1Penalty
+        from kdcore.models.contract import layer_weights
+
+        loss = L1Penalty(loss, layer_weights(student), config.l1)
+    return loss
 
 
 def check_feature_settings(config: JobConfig, student: FeatureSide, teacher: FeatureSide) -> None:
@@ -111,6 +131,6 @@ def outputs_per_class(config: JobConfig) -> int:
     return get_method(config.method).outputs_per_class(config)
 
 
-__all__ = ["COMMON_PARAMS", "METHODS", "FeatureSide", "Method", "StudentDefaults",
+__all__ = ["COMMON_PARAMS", "METHODS", "FeatureSide", "Method", "StudentDefaults", "build_loss",
            "check_feature_settings", "check_method_fits", "get_method",
            "method_job", "outputs_per_class", "scratch_twin", "validate"]

@@ -23,3 +23,13 @@ class ModelOutput(NamedTuple):
 def feature_names(model: torch.nn.Module) -> tuple[str, ...]:
     """The feature names ``model`` promises (empty when it declares none)."""
     return tuple(getattr(model, "feature_names", ()))
+
+
+# The layers whose weights sparsity is about: the L1 penalty's sum, pruning and weight sharing, the zero shares a
+# result reports (their biases and normalisation parameters are left alone).
+WEIGHT_LAYERS = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d)
+
+
+def layer_weights(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The weight tensor of every :data:`WEIGHT_LAYERS` layer of ``model``."""
+    return [m.weight for m in model.modules() if isinstance(m, WEIGHT_LAYERS)]

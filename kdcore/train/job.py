@@ -19,7 +19,7 @@ import torch
 from kdcore.config import ConfigError, JobConfig
 from kdcore.data import ArrayDataset, load_dataset
 from kdcore.data.pairs import data_pair
-from kdcore.methods import check_method_fits, get_method, validate
+from kdcore.methods import build_loss, check_method_fits, get_method, validate
 from kdcore.models import build_model
 from kdcore.store import BrokenEntry, open_store, remove_checkpoint
 from kdcore.train.common import (
@@ -132,7 +132,7 @@ def _compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, p
                                            if teacher_result else None)
     # pair-specific checks (a hint layer that does not exist, AT on the FC student …), before training
     check_method_fits(config, model, teacher_for_checks)
-    loss_fn = spec.loss(config, model, teacher_for_checks)
+    loss_fn = build_loss(config, model, teacher_for_checks)  # the method's (+ the L1 penalty when l1 > 0)
     xtr, ytr, xte, yte = subset(data, config)
     if teacher_logits is not None:
         teacher_logits = teacher_logits[: len(xtr)]
@@ -148,7 +148,17 @@ def _compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, p
     ))
     return evaluate_and_store(config, key, data, store, model, n_train=len(xtr), xte=xte, yte=yte, history=history,
                               teacher_result=teacher_result, train_s=time.perf_counter() - t_train, t_start=t_start,
-                              progress=progress, checkpoints=(ckpt,))
+                              progress=progress, checkpoints=(ckpt,), extra=_sparsity(config, model))
+
+
+def _sparsity(config: JobConfig, model: torch.nn.Module) -> dict | None:
+    """What an L1-trained student (``l1`` > 0) reports beyond every result: the share of its Linear/Conv weights
+    below the stated threshold (:data:`kdcore.metrics.ZERO_THRESHOLD`, recorded with it)."""
+    if not config.l1:
+        return None
+    from kdcore.metrics import weight_sparsity
+
+    return {"sparsity": {**weight_sparsity(model), "l1": config.l1}}
 
 
 __all__ = ["AnyStore", "ConfigError", "class_logits_fn", "drop_checkpoints", "eval_logits", "job_key", "load_model",

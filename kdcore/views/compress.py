@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from kdcore.compress.results import weight_zero_share
 from kdcore.config import ConfigError, JobConfig
 
 # The five families of the handout (plus stacks of them), in the order the page and Learn name them.
@@ -25,20 +26,10 @@ MAX_BITS = 8
 
 
 def compression_results(store: object | None = None) -> list[dict]:
-    """Every stored result that carries deploy figures (compression jobs, L1-trained students)."""
-    from kdcore.store import open_store
+    """Every stored compression result (the engine's finder, :func:`kdcore.compress.results.compression_results`)."""
+    from kdcore.compress.results import compression_results as stored
 
-    return [r for r in (store or open_store()).list() if isinstance(r.get("deploy"), dict)]
-
-
-def _chain_words(r: dict) -> str:
-    chain = (r.get("compression") or {}).get("chain") or []
-    words = []
-    for t in chain:
-        name = t.get("transform", "?")
-        rest = ", ".join(f"{k}={v}" for k, v in sorted(t.items()) if k != "transform")
-        words.append(f"{name}({rest})" if rest else name)
-    return " → ".join(words) or "L1 training"
+    return stored(store=store)
 
 
 def _start_label(name: str) -> str:
@@ -61,7 +52,9 @@ def _row(r: dict, deploy: dict, metrics: dict, *, label: str, family: str, start
         "flops": deploy.get("flops"), "flops_effective": deploy.get("flops_effective"),
         # its uncompressed start, measured in the same job: the like-with-like ratios
         "ref_accuracy": 100.0 * float(ref_metrics.get("accuracy", float("nan"))),
-        "ref_onnx_bytes": ref.get("onnx_bytes"), "ref_latency_us_b1": ref.get("ort_latency_us_b1"),
+        "ref_onnx_bytes": ref.get("onnx_bytes"), "ref_gzip_bytes": ref.get("onnx_gzip_bytes"),
+        "ref_latency_us_b1": ref.get("ort_latency_us_b1"),
+        "weights_zero_pct": 100.0 * weight_zero_share(deploy) if deploy else None,
     }
 
 
@@ -69,25 +62,27 @@ def rows(results: list[dict]) -> pd.DataFrame:
     """One row per model and seed: each compressed model (with its uncompressed start as measured in the same
     job), and the uncompressed starts themselves — their export-only job where one is stored, else the start
     as a compression job measured it."""
+    from kdcore.compress.results import chain_label
+
     out, starts_with_own_row, refs = [], set(), {}
     for r in results:
-        comp = r.get("compression") or {}
-        family = comp.get("family") or ("sparse regularisation" if not comp else "stack")
-        chain = [t.get("transform") for t in comp.get("chain") or []]
+        comp = r["compression"]
+        family = comp.get("family") or "stack"
         start = _start_label(comp.get("start") or r.get("name", "?"))
-        own = chain == ["onnx"]
+        own = family in ("distillation", "reference")  # the start exported as it is (sparse training is a family)
         if own:
             starts_with_own_row.add(comp.get("start_key"))
             family = "distillation" if family == "distillation" else REFERENCE
-        label = f"{start} (uncompressed)" if own else f"{start} · {_chain_words(r)}"
+        label = f"{start} (uncompressed)" if own else f"{start} · {chain_label(r)}"
         ref = r.get("reference") if isinstance(r.get("reference"), dict) else None
         out.append(_row(r, r["deploy"], r.get("metrics", {}), label=label, family=family, start=start,
                         reference=own, ref=ref))
-        if ref is not None and comp.get("start_key"):
-            refs.setdefault(comp["start_key"], (r, ref, start))
-    for start_key, (r, ref, start) in refs.items():
-        if start_key not in starts_with_own_row:
-            out.append(_row({**r, "key": start_key}, ref, ref.get("metrics", ref), label=f"{start} (uncompressed)",
+        if ref is not None:  # the model it was measured against (an L1 student's: its twin without the penalty)
+            ref_key = ref.get("key") or comp.get("start_key")
+            refs.setdefault(ref_key, (r, ref, _start_label(ref.get("name") or start)))
+    for ref_key, (r, ref, start) in refs.items():
+        if ref_key not in starts_with_own_row:
+            out.append(_row({**r, "key": ref_key}, ref, ref.get("metrics", ref), label=f"{start} (uncompressed)",
                             family=REFERENCE, start=start, reference=True, ref=ref))
     cols = list(_row({}, {}, {}, label="", family="", start="", reference=False))
     return pd.DataFrame(out, columns=cols)
@@ -107,8 +102,10 @@ def tradeoff(dataset: str | None = None, store: object | None = None) -> TradeOf
     """The trade-off of ``dataset`` (default: the one with most compression results). Like with like: one data
     set and one data source per chart; every size and latency is the engine's ONNX Runtime figure (one thread),
     measured beside the model's uncompressed twin."""
-    frame = rows(compression_results(store))
-    datasets = sorted(frame["dataset"].dropna().unique(), key=lambda d: -int((frame["dataset"] == d).sum()))
+    results = compression_results(store)
+    frame = rows(results)
+    # most results first; a tie by name, so the page (and Learn's words) open on the same data set every time
+    datasets = sorted(frame["dataset"].dropna().unique(), key=lambda d: (-int((frame["dataset"] == d).sum()), d))
     if not datasets:
         return TradeOff([], frame, frame, "")
     dataset = dataset if dataset in datasets else datasets[0]
@@ -116,13 +113,15 @@ def tradeoff(dataset: str | None = None, store: object | None = None) -> TradeOf
     source = runs["data_source"].mode().iloc[0]
     runs = runs[runs["data_source"] == source].copy()
     num = ["accuracy", "onnx_bytes", "gzip_bytes", "latency_us_b1", "latency_us_b64", "params", "nonzero_params",
-           "flops", "flops_effective", "ref_accuracy", "ref_onnx_bytes", "ref_latency_us_b1"]
+           "flops", "flops_effective", "ref_accuracy", "ref_onnx_bytes", "ref_gzip_bytes", "ref_latency_us_b1",
+           "weights_zero_pct"]
     runs[num] = runs[num].apply(pd.to_numeric, errors="coerce")
     g = runs.groupby(["model", "family", "start", "reference"], as_index=False)
     points = g[num].mean()
     points["accuracy_std"] = g["accuracy"].std()["accuracy"].fillna(0.0)
     points["seeds"] = g["seed"].nunique()["seed"]
     points["size_x"] = points["ref_onnx_bytes"] / points["onnx_bytes"]  # seed means of same-job figures
+    points["gzip_x"] = points["ref_gzip_bytes"] / points["gzip_bytes"]
     points["speed_x"] = points["ref_latency_us_b1"] / points["latency_us_b1"]
     points["accuracy_delta"] = points["accuracy"] - points["ref_accuracy"]
     points["size_kb"] = points["onnx_bytes"] / 1000.0
@@ -130,6 +129,13 @@ def tradeoff(dataset: str | None = None, store: object | None = None) -> TradeOf
     caption = (f"{dataset} — {source}. Each point: a model, averaged over its seeds (n in the tooltip). Bytes: the "
                "ONNX file on disk; latency: ONNX Runtime, one CPU thread, median µs per image at batch 1, each "
                "measured in the same run as its uncompressed start (hollow points).")
+    sparse = [r for r in results if r.get("dataset") == dataset and r["compression"].get("sparsity")]
+    if sparse:
+        thresholds = sorted({r["compression"]["sparsity"]["threshold"] for r in sparse})
+        caption += (" Sparse regularisation: a student trained with an L1 penalty λ·Σ|w| on its weights, exported with "
+                    f"every weight |w| < {' / '.join(f'{t:g}' for t in thresholds)} set to exactly 0 (weights_zero_pct:"
+                    " the share of zeros), measured against the same student trained without the penalty; a dense "
+                    "ONNX file keeps its zeros, so it pays in the gzip'd size (gzip_x), not on disk or in latency.")
     return TradeOff(datasets, points, runs, caption)
 
 
@@ -160,12 +166,13 @@ def check_settings(s: Settings, store: object | None = None) -> dict:
                           "choose e.g. 4 bits, or untick weight sharing")
     if s.finetune_epochs < 0:
         raise ConfigError(f"fine-tune epochs must be 0 or more, got {s.finetune_epochs}")
-    if not (s.sparsity or s.share or s.int8):
-        raise ConfigError("choose at least one transform: a sparsity above 0, weight-sharing bits, or int8")
     start = (store or open_store()).get(s.start_key) if s.start_key else None
     if start is None:
         raise ConfigError(f"unknown model {s.start_key!r}: pick a stored student or teacher from the list "
                           "(or train one in the Distill lab)")
+    if not (s.sparsity or s.share or s.int8 or start["config"].get("l1")):
+        raise ConfigError("choose at least one transform: a sparsity above 0, weight-sharing bits, or int8 (a student "
+                          "trained with an L1 penalty needs none: it is exported with its near-zero weights set to 0)")
     if s.with_teacher and not s.finetune_epochs:
         raise ConfigError("'fine-tune with the teacher' needs fine-tune epochs above 0")
     return start
@@ -191,8 +198,13 @@ def compression_job(s: Settings, store: object | None = None) -> JobConfig:
     engine's own: both before anything is queued)."""
     from kdcore.course import compression_chain
 
-    start = check_settings(s, store)
-    return compression_chain(JobConfig.from_dict(start["config"]), chain(s))
+    start = JobConfig.from_dict(check_settings(s, store)["config"])
+    steps = chain(s)
+    if not steps:  # an L1-trained student alone (check_settings): exported with its weights below the threshold at 0
+        from kdcore.metrics import ZERO_THRESHOLD
+
+        steps = [{"transform": "onnx", "zero_below": ZERO_THRESHOLD}]
+    return compression_chain(start, steps)
 
 
 def run_compression(s: Settings, progress: Callable[[dict], None] | None = None,
@@ -262,8 +274,10 @@ def family_results(store: object | None = None) -> list[tuple[str, str]]:
         if not len(mine):
             out.append((fam, "no stored result yet: compress a model on the page"))
             continue
-        r = mine.sort_values("size_x").iloc[-1]
-        words = (f"{r['size_x']:.1f}× smaller, {r['speed_x']:.1f}× faster at batch 1, {r['accuracy_delta']:+.2f} "
+        gzip_only = fam == "sparse regularisation"  # its zeros pay only once the file is compressed
+        r = mine.sort_values("gzip_x" if gzip_only else "size_x").iloc[-1]
+        size = f"{r['gzip_x']:.1f}× smaller gzip'd" if gzip_only else f"{r['size_x']:.1f}× smaller"
+        words = (f"{size}, {r['speed_x']:.1f}× faster at batch 1, {r['accuracy_delta']:+.2f} "
                  f"accuracy points ({r['model']}, {view.datasets[0]}, {int(r['seeds'])} seeds)")
         out.append((fam, words))
     return out

@@ -35,7 +35,8 @@ accuracy* — either by training a light model well from the start or by shrinki
 
 Five families of techniques do this:
 
-1. **Sparse regularisation** — a penalty (e.g. L1) during training pushes many weights to exactly zero.
+1. **Sparse regularisation** — a penalty (e.g. L1) during training pushes many weights to (nearly) zero,
+   so they can be set to zero and dropped.
 2. **Quantisation** — store and compute with fewer bits (int8 instead of float32: 4× smaller).
 3. **Weight sharing** — many connections reuse one stored value (clusters of weights, hashing).
 4. **Pruning** — remove weights, channels or whole layers that contribute little, then fine-tune.

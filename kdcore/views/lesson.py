@@ -342,18 +342,18 @@ INT8_MISSING = ("No int8 results of the course students are stored for {data}: r
 def int8_drops(dataset: str, store: object | None = None) -> pd.DataFrame:
     """Per stored int8-only compression of a course student: which student (KD or scratch, by its start's
     method), its seed, and the accuracy it lost against its float32 start measured in the same job."""
+    from kdcore.compress.results import compression_results
     from kdcore.store import open_store
-    from kdcore.views.compress import compression_results
 
     store = store or open_store()
     rows = []
-    for r in compression_results(store):
+    for r in compression_results(store=store):
         comp = r.get("compression") or {}
         chain = [t.get("transform") for t in comp.get("chain") or []]
         if r.get("dataset") != dataset or chain != ["int8"] or not isinstance(r.get("reference"), dict):
             continue
         start = store.get(comp.get("start_key", "")) if comp.get("start_key") else None  # type: ignore[attr-defined]
-        if start is None or start["config"]["arch"] != "student_mlp":
+        if start is None or start["config"]["arch"] != "student_mlp" or start["config"].get("l1"):
             continue
         ref = r["reference"].get("metrics", r["reference"])
         role = "scratch student" if start["config"]["method"] == "scratch" else "KD student"
