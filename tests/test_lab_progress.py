@@ -103,7 +103,7 @@ def test_distill_lab_page_shows_the_run_log_in_stage_order(tiny_empty_store: Pat
 
 def test_lab_on_shipped_fashion_mnist_shows_mean_std_over_seeds_and_a_paired_gain(
         shipped_env: pytest.MonkeyPatch) -> None:
-    from kdcore.views.results import load_runs
+    from kdcore.views.results import load_runs, model_label
 
     assert lab.lead_dataset() == "fashion_mnist"
     outcome = lab.run_lab(course.lab_job("fashion_mnist", "hinton"))
@@ -111,9 +111,9 @@ def test_lab_on_shipped_fashion_mnist_shows_mean_std_over_seeds_and_a_paired_gai
         "teacher: from the store", "KD student: from the store", "scratch baseline: from the store"]
     runs = load_runs()
     full = runs[(runs["dataset"] == "fashion_mnist") & (runs["hidden"] == "784x784") & (runs["n_train"] == 60000)]
-    kd = full[(full["role"] == "KD student") & (full["method"] == "hinton") & (full["T"] == 4.0)
-              & (full["alpha"] == 0.5)].set_index("seed")
-    scratch = full[full["role"] == "scratch student"].set_index("seed")  # not the compressed twins (their role)
+    plain = full[full["model"].isin([model_label(c.to_dict()) for c in course.pipeline_jobs("fashion_mnist")])]
+    kd = plain[plain["role"] == "KD student"].set_index("seed")  # not the L1-trained or compressed twins
+    scratch = plain[plain["role"] == "scratch student"].set_index("seed")
     assert len(kd) == len(scratch) == 3
     acc = 100 * kd["accuracy"]
     assert outcome.seeds["this run"] == f"{acc.mean():.2f} ± {acc.std():.2f} % (seeds 0, 1, 2)"

@@ -193,7 +193,7 @@ def _setting_words(name: str, value: object) -> str:
 # a config field's words ("1 epochs" is written "1 epoch": _differences)
 FIELD_WORDS = {"epochs": "{} epochs", "batch_size": "batch {}", "lr": "learning rate {}",
                "train_limit": "first {} training images", "test_limit": "first {} test images",
-               "data_source": "data: {}", "data_dir": "data folder {}"}
+               "data_source": "data: {}", "data_dir": "data folder {}", "l1": "L1 penalty λ = {}"}
 
 
 def _differences(cfg: dict, default: dict | None) -> list[str]:
@@ -254,22 +254,13 @@ def _temperature_words(cfg: dict) -> list[str]:
         return [f"T = {t:g}", f"α = {a:g}"]
 
 
-def _percent(v: object) -> str:
-    return f"{100 * float(v):g} %" if isinstance(v, int | float) else str(v)
-
-
 def compression_words(cfg: dict) -> str:
-    """One compression step in words (a compression job's own transform, not its start's), e.g. "pruned to 90 %
-    zeros + 2-epoch fine-tune with KD", "int8", "weight sharing, 4-bit"."""
-    c = dict(cfg.get("compress") or [])
-    t = c.get("transform", "?")
-    words = {"onnx": "ONNX float32 export", "int8": "int8 (ONNX Runtime)",
-             "prune": f"pruned to {_percent(c.get('sparsity', 0.5))} zeros",
-             "prune_structured": f"structured pruning, {_percent(c.get('keep', 0.5))} of units kept",
-             "share": f"weight sharing, {c.get('bits', 4)}-bit"}.get(str(t), str(t))
-    if epochs := c.get("finetune_epochs"):
-        words += f" + {epochs}-epoch fine-tune" + (" with KD" if cfg.get("teacher") is not None else "")
-    return words
+    """One compression step in words (a compression job's own transform, not its start's), as the Compress page
+    and the README table name it (:func:`kdcore.compress.results.step_label`), e.g. "prune 90% + 2-ep fine-tune
+    (KD)", "int8", "weight sharing 4-bit"."""
+    from kdcore.compress.results import step_label
+
+    return step_label({**dict(cfg.get("compress") or []), "finetune_method": cfg.get("method")})
 
 
 def run_label(cfg: dict) -> str:
