@@ -21,13 +21,15 @@ if not view.datasets:
     st.info("No compression results are stored yet: run `python -m kdcore precompute --only compress`, or compress "
             "a model below.")
 else:
-    dataset = st.selectbox("Data", view.datasets, key="cps_compress_dataset")
+    dataset = st.selectbox("Data", view.datasets, format_func=lambda d: DATASET_TITLES.get(d, d),
+                           key="cps_compress_dataset")
     view = cv.tradeoff(dataset)
     points = view.points.assign(highlight=view.points["family"].isin([family]) if family else True)
     base = alt.Chart(points).encode(
         y=alt.Y("accuracy:Q", scale=alt.Scale(zero=False), title="test accuracy %"),
         color=alt.Color("family:N", scale=alt.Scale(domain=[*cv.FAMILIES, cv.REFERENCE]), title=None),
-        shape=alt.Shape("reference:N", title="uncompressed start"),
+        shape=alt.Shape("reference:N", title=None, legend=alt.Legend(
+            labelExpr="datum.label == 'true' ? 'uncompressed start' : 'compressed'")),
         opacity=alt.condition("datum.highlight", alt.value(1.0), alt.value(0.25)),
         tooltip=["model", "family", alt.Tooltip("seeds:Q", title="n (seeds)"),
                  alt.Tooltip("accuracy:Q", format=".2f"), alt.Tooltip("accuracy_std:Q", format=".2f", title="± std"),

@@ -126,9 +126,11 @@ def tradeoff(dataset: str | None = None, store: object | None = None) -> TradeOf
     points["accuracy_delta"] = points["accuracy"] - points["ref_accuracy"]
     points["size_kb"] = points["onnx_bytes"] / 1000.0
     points["gzip_kb"] = points["gzip_bytes"] / 1000.0
-    caption = (f"{dataset} — {source}. Each point: a model, averaged over its seeds (n in the tooltip). Bytes: the "
+    from kdcore.data import DATASET_TITLES
+
+    caption = (f"{DATASET_TITLES.get(dataset, dataset)} — {source}. Each point: a model, averaged over its seeds (n in the tooltip). Bytes: the "
                "ONNX file on disk; latency: ONNX Runtime, one CPU thread, median µs per image at batch 1, each "
-               "measured in the same run as its uncompressed start (hollow points).")
+               "measured in the same run as its uncompressed start (the squares).")
     sparse = [r for r in results if r.get("dataset") == dataset and r["compression"].get("sparsity")]
     if sparse:
         thresholds = sorted({r["compression"]["sparsity"]["threshold"] for r in sparse})
