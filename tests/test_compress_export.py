@@ -121,3 +121,31 @@ def test_a_real_int8_job_from_the_page_settings_exports_with_its_recorded_accura
     assert float((got.argmax(1) == y).float().mean()) == pytest.approx(r["metrics"]["accuracy"], abs=1e-9)
     card = json.loads(next((env / "o8").glob("*.card.json")).read_text())
     assert card["compression_chain"][0]["transform"] == "int8" and card["deploy"]["format"] == "onnx-int8"
+
+
+@pytest.mark.slow  # a 224×224 MobileNetV2 exported twice (dynamo; static int8 calibrated): ~30 s on a busy core
+@pytest.mark.usefixtures("mhist_env", "one_torch_thread")
+def test_the_mhist_student_exports_as_onnx_and_static_int8(env: Path) -> None:
+    """The MHIST pair's student (MobileNetV2, on the tiny synthetic stand-in, random init: no weight files read):
+    its float32 ONNX file predicts what the stored model predicts on the job's own test images (ImageNet-normalised
+    inside the file: the user feeds 0–255 images as the data set stores them), and its int8 file is static QDQ,
+    smaller, and opens in a fresh onnxruntime session."""
+    pytest.importorskip("kdcore.compress.onnx_io")
+    import onnxruntime as ort
+
+    from kdcore.inference import test_logits
+
+    tiny_mhist = dict(data_source="mhist-synthetic-6-4", train_limit=4, test_limit=4, extra=(("pretrained", "none"),),
+                      method_params=(("stage1_epochs", 1), ("stage2_epochs", 1)))
+    result = run_through_runner(course_student("mhist_synthetic", "scratch", **tiny_mhist))
+    assert result["config"]["arch"] == "mobilenet_v2"
+    fp32 = export_model(result["key"], "onnx", env / "fp32")
+    logits, _, x = (t[: result["n_test"]] for t in test_logits(result))
+    sess = ort.InferenceSession(str(fp32.model_path), providers=["CPUExecutionProvider"])
+    x = x.to("cpu").float()  # the stand-in's tiles are files, decoded here
+    got = torch.from_numpy(sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0])
+    assert torch.allclose(got, logits.float(), atol=1e-3), (got - logits).abs().max()
+    int8 = export_model(result["key"], "onnx-int8", env / "int8")
+    assert "static" in json.dumps(int8.card).lower()
+    assert int8.model_path.stat().st_size < fp32.model_path.stat().st_size / 3
+    ort.InferenceSession(str(int8.model_path), providers=["CPUExecutionProvider"])

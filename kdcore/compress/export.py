@@ -128,7 +128,7 @@ def example_inputs(result: dict, n: int) -> torch.Tensor:
     """The first ``n`` test images of the data ``result`` was scored on, as the data set stores them."""
     from kdcore.inference import load_data
 
-    return load_data(result).x_test[:n].float()
+    return load_data(result).x_test[:n].to("cpu").float()  # decoded where the images are files (MHIST, folders)
 
 
 def calibration_inputs(result: dict, n: int = CALIBRATION_IMAGES) -> torch.Tensor:

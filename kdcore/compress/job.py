@@ -64,7 +64,7 @@ def onnx_bytes(result: dict, store: AnyStore) -> bytes | None:
 def calibration_images(config: JobConfig, data: ArrayDataset, n: int) -> torch.Tensor:
     """The static-int8 calibration set: the first ``n`` training images of the job's split."""
     xtr = subset(data, config)[0]
-    return xtr[: int(n)]
+    return xtr[: int(n)].to("cpu")  # a tensor, also where the images are files decoded on demand (MHIST, folders)
 
 
 def _fetch(cfg: JobConfig, data: ArrayDataset, store: AnyStore, run_teacher: RunTeacher, stage: str) -> dict:
