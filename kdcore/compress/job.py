@@ -135,6 +135,7 @@ def compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, pr
     train_s = time.perf_counter() - t_train
     progress({"stage": "eval", "message": "exporting and measuring"})
     xtr, ytr, xte, yte = subset(data, config)
+    xte = xte.to("cpu")  # decoded once where the test images are files (MHIST, folders): export and ORT need a tensor
     if pair.imagenet_normalized:
         from kdcore.models.mhist import imagenet_normalize
 

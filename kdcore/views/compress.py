@@ -128,7 +128,8 @@ def tradeoff(dataset: str | None = None, store: object | None = None) -> TradeOf
     points["gzip_kb"] = points["gzip_bytes"] / 1000.0
     from kdcore.data import DATASET_TITLES
 
-    caption = (f"{DATASET_TITLES.get(dataset, dataset)} — {source}. Each point: a model, averaged over its seeds (n in the tooltip). Bytes: the "
+    caption = (f"{DATASET_TITLES.get(dataset, dataset)} — {source}. Each point: a model, averaged over its seeds (n in "
+               "the tooltip). Bytes: the "
                "ONNX file on disk; latency: ONNX Runtime, one CPU thread, median µs per image at batch 1, each "
                "measured in the same run as its uncompressed start (the squares).")
     sparse = [r for r in results if r.get("dataset") == dataset and r["compression"].get("sparsity")]
