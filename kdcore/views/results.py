@@ -29,13 +29,14 @@ STANDIN_NOTE = "stand-in data"
 # Columns of :func:`results_frame`, in order (also the CSV export's columns).
 COLUMNS = [
     "name", "dataset", "data", "data_source", "is_standin", "role", "model", "arch", "hidden", "method",
-    "T", "alpha", "seed", "epochs", "n_train", "n_test", "accuracy", "macro_f1", "f1", "auc", "flops", "macs",
+    "T", "alpha", "seed", "epochs", "l1", "n_train", "n_test", "accuracy", "macro_f1", "f1", "auc", "flops", "macs",
     "params", "latency_ms", "device", "weights_bytes", "wall_s", "created", "key", "group", "student", "setup",
     "teacher_group", "teacher_key", "config",
 ]
 METRICS = ["accuracy", "macro_f1", "f1", "auc", "flops", "macs", "params", "latency_ms", "weights_bytes", "wall_s"]
 GROUP_COLUMNS = ["group", "dataset", "data", "data_source", "is_standin", "role", "model", "arch", "hidden",
-                 "method", "T", "alpha", "epochs", "n_train", "n_test", "student", "setup", "teacher_group", "config"]
+                 "method", "T", "alpha", "epochs", "l1", "n_train", "n_test", "student", "setup", "teacher_group",
+                 "config"]
 
 
 def role_of(config: dict) -> str:
@@ -131,6 +132,7 @@ def result_row(result: dict) -> dict:
         "alpha": float(cfg.get("alpha")) if is_kd else math.nan,
         "seed": cfg.get("seed", result.get("seed")),
         "epochs": cfg.get("epochs"),
+        "l1": float(cfg.get("l1") or 0.0),  # sparse regularisation's λ (0: none)
         "n_train": result.get("n_train"),
         "n_test": result.get("n_test"),
         "accuracy": m.get("accuracy"),
@@ -260,7 +262,8 @@ def kd_cells(runs: pd.DataFrame, metric: str = "accuracy", method: str = "hinton
     """
     cols = ["facet", "line", "data", "dataset", "student", "setup", "teacher_group", "alpha", "T", "mean", "std",
             "lo", "hi", "seeds", "teacher", "shade"]
-    d = runs[(runs["method"] == method) & runs["T"].notna() & runs[metric].notna()]
+    # an L1-trained student (sparse regularisation: the Compress page's family) is no point of KD's T × α sweep
+    d = runs[(runs["method"] == method) & runs["T"].notna() & runs[metric].notna() & (runs["l1"] == 0)]
     if student == COURSE_STUDENT:
         d = d[d["student"] == d["dataset"].map(course_student_label)]
     else:
