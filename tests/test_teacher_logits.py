@@ -66,7 +66,7 @@ def test_logits_of_other_inputs_are_not_used(made_once: Path, tmp_path: Path) ->
     shipped = _shipped_copy(made_once, tmp_path)
     key = stored_teacher(course_student("mnist", "hinton", teacher=course_teacher("mnist", **TINY), **TINY),
                          shipped)["key"]
-    x = load_dataset("mnist", "mnist-5k").x_train
+    x = load_dataset("mnist", "mnist-5k").x_train[: TINY["train_limit"]]  # the images the limited student trains on
     assert stored_logits(shipped, key, "train_logits", x) is not None
     assert stored_logits(shipped, key, "train_logits", x.flip(0)) is None  # other rows: refused
     logits = shipped.load_tensors(key, "train_logits")["logits"]

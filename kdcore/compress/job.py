@@ -77,7 +77,7 @@ def _finetune(config: JobConfig, model: nn.Module, data: ArrayDataset, store: An
     teacher_result = teacher_logits = None
     if config.teacher is not None:
         teacher_result = stored_teacher(config, store, data) or run_teacher(config.teacher, "teacher")
-        teacher_logits = teacher_train_logits(teacher_result, data.x_train, store)
+        teacher_logits = teacher_train_logits(teacher_result, data.x_train, store, limit=config.train_limit)
     teacher_for_loss = build_model(config.teacher, int(teacher_result["num_outputs"])) if teacher_result else None
     loss_fn = build_loss(config, model, teacher_for_loss)  # an L1-trained start keeps its penalty
     xtr, ytr, xte, yte = subset(data, config)

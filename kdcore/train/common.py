@@ -183,8 +183,17 @@ def teacher_logits(teacher_result: dict, x: torch.Tensor, store: AnyStore, name:
 
 
 def teacher_train_logits(teacher_result: dict, x_train: torch.Tensor, store: AnyStore, batch_size: int = 1024,
-                         transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
-    """The teacher's logits over the training inputs (:func:`teacher_logits`, ``train_logits``)."""
+                         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                         limit: int | None = None) -> torch.Tensor:
+    """The teacher's logits over the training inputs (:func:`teacher_logits`, ``train_logits``); with ``limit``
+    (a job's ``train_limit``) over the first ``limit`` only: sliced from the whole set's logits where those are
+    stored, else computed (and kept) for that prefix alone, so a limited job — the app's tiny mode, a test — never
+    pays for a 60,000-image pass. A later job on the whole set finds the prefix's inputs check different and
+    computes the whole set once."""
+    if limit is not None and limit < len(x_train):
+        if (z := stored_logits(store, teacher_result["key"], "train_logits", x_train)) is not None:
+            return z[:limit]
+        x_train = x_train[:limit]
     return teacher_logits(teacher_result, x_train, store, "train_logits", batch_size, transform)
 
 

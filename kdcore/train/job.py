@@ -123,7 +123,7 @@ def _compute(config: JobConfig, key: str, data: ArrayDataset, store: AnyStore, p
         if spec.teacher_features:
             teacher_model = load_model(teacher_result, store)
         else:
-            teacher_logits = teacher_train_logits(teacher_result, data.x_train, store)
+            teacher_logits = teacher_train_logits(teacher_result, data.x_train, store, limit=config.train_limit)
     n_out = num_outputs(config, data)
     torch.manual_seed(config.seed)
     model = build_model(config, n_out)

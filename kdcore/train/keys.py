@@ -41,6 +41,10 @@ def stored_teacher(config: JobConfig, store: AnyStore, data: ArrayDataset | None
     if get_method(config.method).teacher_features or data_pair(config.dataset).transfer:
         return None
     hit = store.get(teacher_key)
-    if hit is None or stored_logits(store, teacher_key, "train_logits", data.x_train) is None:
+    if hit is None:
         return None
+    limit = config.train_limit if config.train_limit and config.train_limit < len(data.x_train) else None
+    if stored_logits(store, teacher_key, "train_logits", data.x_train) is None and (  # the whole set's, or
+            limit is None or stored_logits(store, teacher_key, "train_logits", data.x_train[:limit]) is None):
+        return None  # the prefix a limited job trains on (kdcore.train.common.teacher_train_logits)
     return hit
