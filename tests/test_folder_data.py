@@ -196,16 +196,22 @@ BAD: dict[str, tuple[Callable[[Path], None], str]] = {
 }
 
 
-@pytest.mark.parametrize("case", list(BAD))
-def test_bad_folders_are_refused_by_the_engine_and_the_cli(case: str, folder_env: Path, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def bad_folder(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str, object]:
+    """The folder of BAD's ``case`` under ``tmp_path`` (the image cap lowered for "too many images"): (folder, the
+    words its refusal must contain, its file tree as made — nothing may be written into it)."""
     make, needle = BAD[case]
     root = tmp_path / "imgs"
     root.mkdir()
     make(root)
     monkeypatch.setattr(folder_mod, "MAX_IMAGES", 5 if case == "too many images" else folder_mod.MAX_IMAGES)
-    before = tree_snapshot(root)
+    return root, needle, tree_snapshot(root)
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_folders_are_refused_by_the_engine_and_the_cli(case: str, folder_env: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    root, needle, before = bad_folder(case, tmp_path, monkeypatch)
     with pytest.raises(FolderError, match=needle) as err:
         register_folder(root)
         load_dataset(register_folder(root).name, "auto", str(root))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_folder_data import BAD, write_digits
+from test_folder_data import BAD, bad_folder, write_digits
 
 from kdcore.data import clear_cache, folder_upload
 from kdcore.data import folder as folder_mod
@@ -179,12 +179,7 @@ def _refused(at: AppTest, needle: str) -> str:
 @pytest.mark.parametrize("case", list(BAD))
 def test_each_bad_folder_is_refused_on_the_page(case: str, own_env: Path, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    make, needle = BAD[case]
-    root = tmp_path / "imgs"
-    root.mkdir()
-    make(root)
-    monkeypatch.setattr(folder_mod, "MAX_IMAGES", 5 if case == "too many images" else folder_mod.MAX_IMAGES)
-    before = tree_snapshot(root)
+    root, needle, before = bad_folder(case, tmp_path, monkeypatch)
     at = use_path(page("own_images"), root)
     _refused(at, needle)
     assert tree_snapshot(root) == before  # nothing written inside the user's folder
