@@ -74,6 +74,10 @@ with st.form("lab_form"):
         c2.caption("T does nothing here: with α = 0 attention transfer has no soft-target term.")
     epochs = c3.number_input("Epochs", 1, 50, key="lab_epochs")
     seed = c3.number_input("Seed", 0, 99, 0, key="lab_seed")
+    l1 = c3.select_slider("L1 penalty λ (sparse regularisation)", lab.L1_CHOICES, key="lab_l1",
+                          format_func=lambda v: "none" if not v else f"{v:g}",
+                          help="λ·Σ|w| over the student's weights added to its loss (its scratch twin gets the same): "
+                               "most weights end near 0, which the Compress page turns into a smaller file.")
     submitted = st.form_submit_button("Train", type="primary")
 # a field not shown keeps its value (kdcore.views.session): it does not change this job
 hidden, width = str(st.session_state.get("lab_hidden", "784,784")), int(st.session_state.get("lab_width", 8))
@@ -84,7 +88,7 @@ st.query_params.from_dict(session.wrote(st.session_state, "lab", links.link_para
 pending = None  # (config, plan) to run now
 if submitted:
     try:
-        config = course.lab_job(dataset, method, hidden, student, width, T, alpha, int(epochs), int(seed))
+        config = course.lab_job(dataset, method, hidden, student, width, T, alpha, int(epochs), int(seed), float(l1))
     except ConfigError as e:
         st.error(f"Check the form: {plain(e)}")
         config = None
@@ -186,6 +190,8 @@ if outcome is not None:
     st.dataframe(outcome.table, hide_index=True)
     st.markdown("**Over the stored seeds:** " + " · ".join(f"{k}: {v}" for k, v in outcome.seeds.items())
                 + (f"  \n**KD gain over the scratch twin:** {outcome.gain}" if outcome.gain else ""))
+    if outcome.sparsity:
+        st.caption(outcome.sparsity)
     st.caption(f"Data: {plain(r['data_source'])}" + ("  ⚠ stand-in data: not the full data set. Why KD gains little on "
                "small data is step 4 of the Guided lesson." if r.get("is_standin") else ""))
     if r.get("members"):

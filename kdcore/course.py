@@ -121,10 +121,11 @@ def app_teacher(dataset: str, seed: int = 0) -> JobConfig:
 # ---- the app's jobs ------------------------------------------------------------------------------
 def lab_job(dataset: str, method: str, hidden_text: str = "784,784", student: str = "student_mlp",
             width: int = 8, temperature: float = 4.0, alpha: float = 0.5, epochs: int = 12,
-            seed: int = 0) -> JobConfig:
+            seed: int = 0, l1: float = 0.0) -> JobConfig:
     """The job of the Distill lab's form, validated; the method's own teacher arrangement is applied (born-again:
     the teacher's architecture; subclass: a subclass teacher; TAKD: an assistant; early-stopped: a
-    shorter teacher). Raises :class:`ConfigError` with the fix."""
+    shorter teacher). ``l1``: the student's L1 penalty λ (sparse regularisation; its scratch twin keeps it, the
+    teacher never has one). Raises :class:`ConfigError` with the fix."""
     chosen = get_method(method)
     caps = tiny_caps()
     teacher = cap(course_teacher(dataset, seed=seed), caps, teacher=True)
@@ -137,8 +138,8 @@ def lab_job(dataset: str, method: str, hidden_text: str = "784,784", student: st
     base = course_student(dataset, "scratch", seed=seed, **overrides)
     if not data_pair(dataset).transfer:  # the MNIST-style pairs offer other students
         base = base.replace(arch=student)
-    base = cap(base.replace(temperature=float(temperature), alpha=float(alpha), method_params=tuple(params.items())),
-               caps)
+    base = cap(base.replace(temperature=float(temperature), alpha=float(alpha), method_params=tuple(params.items()),
+                            l1=float(l1)), caps)
     config = chosen.job(teacher, base)
     if chosen.teacher_features:
         config = cap(config, caps)  # again: on the MHIST pair the caps depend on the method

@@ -12,11 +12,14 @@ from kdcore.methods import get_method
 # The form's settings; picking a method applies its ``Method.student_defaults`` and paper settings on top (the
 # documented defaults its shipped results were measured with, so its first run is answered from the store at once).
 FORM_DEFAULTS: dict[str, object] = {"student": "student_mlp", "hidden": "784,784", "width": DEFAULT_CNN_WIDTH,
-                                    "T": 4.0, "alpha": 0.5, "epochs": 12}
+                                    "T": 4.0, "alpha": 0.5, "epochs": 12, "l1": 0.0}
+# The lab's choices of the L1 penalty λ (sparse regularisation: 0 = none); the compression suite's are its data sets'
+# DataPair.l1_weight (3e-5 on Fashion-MNIST, 1e-4 on MNIST-5k).
+L1_CHOICES = (0.0, 1e-5, 3e-5, 1e-4, 3e-4)
 
 
 def form_defaults(method: str) -> dict[str, object]:
-    """The Distill lab form's settings for ``method`` (keys: student, hidden, width, T, alpha, epochs)."""
+    """The Distill lab form's settings for ``method`` (keys: student, hidden, width, T, alpha, epochs, l1)."""
     chosen = get_method(method)
     paper = {{"temperature": "T"}.get(k, k): v for k, v in chosen.student_settings.items()}
     own = chosen.student_defaults
@@ -57,5 +60,5 @@ def form_fields(method: str, student: str, alpha: float) -> tuple[str, ...]:
 
 
 
-__all__ = ["DEFAULT_CNN_WIDTH", "FORM_DEFAULTS", "IGNORES_ALPHA", "form_defaults", "form_fields", "uses_alpha",
+__all__ = ["DEFAULT_CNN_WIDTH", "FORM_DEFAULTS", "IGNORES_ALPHA", "L1_CHOICES", "form_defaults", "form_fields", "uses_alpha",
            "uses_temperature"]

@@ -32,6 +32,7 @@ from kdcore.views.form import (  # the form's settings and which apply (re-expor
     DEFAULT_CNN_WIDTH,
     FORM_DEFAULTS,
     IGNORES_ALPHA,
+    L1_CHOICES,
     form_defaults,
     form_fields,
     uses_alpha,
@@ -181,6 +182,7 @@ class LabOutcome:
     stages: list[StageRecord] = field(default_factory=list)  # what ran, in order (the run's log)
     seeds: dict[str, str] = field(default_factory=dict)  # model -> accuracy over the stored seeds (mean ± std)
     gain: str | None = None  # KD student vs its scratch twin, paired by seed (or a single-run delta, said so)
+    sparsity: str | None = None  # an L1-trained student: the share of its weights near 0 (and its twin's)
 
 
 # ---- progress you can see -----------------------------------------------------------------------
@@ -493,7 +495,23 @@ def run_lab(config: JobConfig, progress: Callable[[dict], None] | None = None,
     curves = curves_frame({label: results[label] for label in (student_label, "scratch baseline") if label in results})
     return LabOutcome(result=result, table=table, confusion=confusion_frame(result),
                       history=curves, cached=bool(result.get("cached")),
-                      stages=list(tracker.log), seeds=seeds, gain=gain)
+                      stages=list(tracker.log), seeds=seeds, gain=gain,
+                      sparsity=sparsity_words(result, base.get("scratch student")))
+
+
+def sparsity_words(result: dict, twin: dict | None = None) -> str | None:
+    """What an L1-trained student's penalty did, from its record (``sparsity``: the share of its Linear/Conv weights
+    below the stated threshold), and its scratch twin's (trained with the same penalty); None without a penalty."""
+    s = result.get("sparsity")
+    if not isinstance(s, dict):
+        return None
+    words = (f"L1 penalty λ = {s['l1']:g}: {100 * s['share_below_threshold']:.1f} % of the student's "
+             f"{s['weights']:,} weights are below {s['threshold']:g}")
+    t = (twin or {}).get("sparsity")
+    if isinstance(t, dict):
+        words += f" (its scratch twin, with the same penalty: {100 * t['share_below_threshold']:.1f} %)"
+    return words + (". A dense file keeps its zeros: see what they buy once exported on the Compress page "
+                    "(sparse regularisation).")
 
 
 __all__ = [
@@ -502,5 +520,5 @@ __all__ = [
     "FORM_DEFAULTS", "LAB_DATASETS", "LabOutcome", "LabProgress", "MHIST_METHOD_NOTES", "StageRecord", "TinyCaps", "baselines",
     "comparison_frame", "form_defaults", "lab_stages", "lead_dataset", "methods", "mhist_methods", "parse_hidden",
     "lab_datasets", "run_lab", "tiny_caps", "train_or_fetch", "accuracy_words", "gain_words", "seed_accuracies",
-    "IGNORES_ALPHA", "form_fields", "uses_alpha", "uses_temperature",
+    "IGNORES_ALPHA", "L1_CHOICES", "form_fields", "sparsity_words", "uses_alpha", "uses_temperature",
 ]
