@@ -56,7 +56,9 @@ method = st.selectbox("Method", list(methods), format_func=methods.get, key="lab
                            "freely; a setting already in the store is answered at once.")
 s1, s2 = st.columns(2)  # these two decide which settings below apply
 student = s1.radio("Student", ["student_mlp", "student_cnn"], horizontal=True, key="lab_student",
-                   format_func={"student_mlp": "MLP (course)", "student_cnn": "small CNN"}.get)
+                   format_func={"student_mlp": "MLP (course)", "student_cnn": "small CNN"}.get,
+                   help="For the MNIST-style data sets. A folder of colour or large images trains the transfer-"
+                        "learning pair's own student (MobileNetV2) whatever is chosen here.")
 if lab.uses_alpha(method):
     s2.slider("α — weight of the KD term (CE gets 1−α)", 0.0, 1.0, step=0.05, key="lab_alpha")
 alpha = float(st.session_state.get("lab_alpha", lab.FORM_DEFAULTS["alpha"]))

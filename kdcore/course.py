@@ -131,12 +131,13 @@ def lab_job(dataset: str, method: str, hidden_text: str = "784,784", student: st
     teacher = cap(course_teacher(dataset, seed=seed), caps, teacher=True)
     params: dict = {}
     overrides: dict = {"epochs": int(epochs)}
-    if student == "student_mlp":
+    transfer = data_pair(dataset).transfer  # its student is the pair's own (MobileNetV2): the MLP/CNN fields do nothing
+    if student == "student_mlp" and not transfer:
         overrides["hidden"] = parse_hidden(hidden_text)
-    elif student == "student_cnn" and int(width) != DEFAULT_CNN_WIDTH:  # the default stays implicit: one key
+    elif student == "student_cnn" and not transfer and int(width) != DEFAULT_CNN_WIDTH:  # the default stays implicit
         params["width"] = int(width)
     base = course_student(dataset, "scratch", seed=seed, **overrides)
-    if not data_pair(dataset).transfer:  # the MNIST-style pairs offer other students
+    if not transfer:  # the MNIST-style pairs offer other students
         base = base.replace(arch=student)
     base = cap(base.replace(temperature=float(temperature), alpha=float(alpha), method_params=tuple(params.items()),
                             l1=float(l1)), caps)

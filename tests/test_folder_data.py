@@ -119,6 +119,11 @@ def test_two_class_colour_folder_gets_the_transfer_pair_and_the_rarer_positive(f
     assert register_folder(root, positive="good").positive_class == "good"
     data = load_dataset(pair.name, "auto", str(root))
     assert tuple(data.x_train[0:2][0].shape) == (3, 224, 224)  # resized when decoded
+    # the lab's MLP / CNN fields do nothing to the transfer pair's student: one job, one key, whatever they say
+    from kdcore.course import lab_job
+
+    job = lab_job(pair.name, "hinton", "64")
+    assert job.arch == "mobilenet_v2" and job == lab_job(pair.name, "hinton", student="student_cnn", width=16)
 
 
 # ---- bad input ---------------------------------------------------------------------------------------------
