@@ -49,7 +49,10 @@ def test_lab_stages_run_the_teacher_chain_first_and_the_scratch_twin_last(monkey
     config = course.lab_job("mnist", "early_stopped")
     labels = [label for label, _ in lab.lab_stages(config)]
     # its own (shorter) teacher first; the course teacher, the table's baseline, last
-    assert labels[0] == f"teacher {config.teacher.short_name()} ({config.teacher.epochs} epochs)"
+    from kdcore.views.groups import run_label
+
+    assert labels[0] == f"teacher: {run_label(config.teacher.to_dict())}"  # in words, no code names
+    assert labels[0].startswith("teacher: teacher CNN, 1 epoch") and "/" not in labels[0]  # its epochs said
     assert labels[1:] == ["KD student", "scratch baseline", "teacher"]
     assert [label for label, _ in lab.lab_stages(course.lab_job("mnist", "hinton"))] == [
         "teacher", "KD student", "scratch baseline"]

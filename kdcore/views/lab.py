@@ -212,7 +212,10 @@ def lab_stages(config: JobConfig) -> list[tuple[str, JobConfig]]:
         chain.append(t)
         t = t.teacher
     course = cap(course_teacher(config.dataset, seed=chain_seed(config)), tiny_caps(), teacher=True)
-    stages = [("teacher" if c == course else f"teacher {c.short_name()} ({c.epochs} epochs)", c) for c in reversed(chain)]
+    from kdcore.views.groups import run_label
+
+    # a teacher of the chain other than the course one is named in words (groups.run_label: "teacher CNN, 3 epochs")
+    stages = [("teacher" if c == course else f"teacher: {run_label(c.to_dict())}", c) for c in reversed(chain)]
     stages.append(("KD student" if config.teacher is not None else "student", config))
     if get_method(config.method).scratch_baseline and config.method != "scratch":
         stages.append(("scratch baseline", scratch_twin(config)))
