@@ -43,7 +43,7 @@ else:
         x=alt.X("latency_us_b1:Q", scale=alt.Scale(type="log"), title="µs per image, batch 1 (log)")).properties(
         height=320, title="accuracy vs latency"), width="stretch")
     st.caption(plain(view.caption))
-    st.dataframe(view.points.drop(columns=["reference"]), hide_index=True)
+    st.dataframe(view.points.drop(columns=["reference", "twin"]), hide_index=True)
 
 st.subheader("Compress a model")
 datasets = cv.start_datasets(view.datasets) or ["fashion_mnist"]  # the trade-off's first, then any with a stored model

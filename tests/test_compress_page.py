@@ -151,3 +151,20 @@ def test_lesson_int8_step_answers_from_the_stored_pairs(compressed_store: dict) 
     step = lesson.STEPS[lesson.step_index("int8")]
     assert got.correct == step.options[0] and "seed" in got.source and "Data:" in got.source
     assert len(lesson.demo("int8", "mnist").frame) == len(drops) == 4
+
+
+def test_learn_says_what_distillation_buys_against_the_scratch_twin(shipped_env) -> None:  # noqa: ANN001
+    """Distillation's words on Learn compare the distilled student with the same network trained from scratch (a
+    model against itself would read "1.0× smaller, +0.00 points"), seed means of the shipped float32 exports."""
+    import statistics
+
+    from kdcore.compress.results import compression_results
+
+    words = dict(cv.family_results())["distillation"]
+    onnx = [r for r in compression_results("fashion_mnist") if [s["transform"] for s in r["compression"]["chain"]]
+            == ["onnx"] and not r["config"]["start_from"].get("l1")]
+    kd = statistics.fmean(100 * r["metrics"]["accuracy"] for r in onnx if r["config"]["start_from"]["teacher"])
+    scratch = statistics.fmean(100 * r["metrics"]["accuracy"] for r in onnx if not r["config"]["start_from"]["teacher"])
+    assert words.startswith(f"{kd - scratch:+.2f} accuracy points over the same network trained from scratch")
+    assert f"{kd:.2f} % vs {scratch:.2f} %" in words and "Fashion-MNIST, 3 seeds" in words
+    assert "fashion_mnist/" not in words  # in words, not code names

@@ -32,17 +32,29 @@ def compression_results(store: object | None = None) -> list[dict]:
     return stored(store=store)
 
 
-def _start_label(name: str) -> str:
-    """A run's name without its seed (seeds are averaged): ``fashion_mnist/student_mlp[784x784]/hinton …``."""
-    return name.rsplit(" s", 1)[0] if " s" in name else name
+def _root(config: dict) -> dict:
+    """The training job a compression chain starts from (its ``start_from`` followed to the end)."""
+    while config.get("start_from"):
+        config = config["start_from"]
+    return config
+
+
+def _twin_words(config: dict) -> str | None:
+    """The name of a KD student's scratch twin (same network, data, schedule and seed, labels only), in words."""
+    from kdcore.views.groups import run_label
+
+    if config.get("teacher") is None:
+        return None
+    return run_label({**config, "method": "scratch", "teacher": None, "method_params": [
+        p for p in config.get("method_params") or [] if p[0] in ("width",)]})
 
 
 def _row(r: dict, deploy: dict, metrics: dict, *, label: str, family: str, start: str, reference: bool,
-         ref: dict | None = None) -> dict:
+         ref: dict | None = None, twin: str | None = None) -> dict:
     ref = ref or {}
     ref_metrics = ref.get("metrics", ref)
     return {
-        "model": label, "family": family, "start": start, "reference": reference,
+        "model": label, "family": family, "start": start, "reference": reference, "twin": twin,
         "dataset": r.get("dataset"), "data_source": r.get("data_source"),
         "seed": (r.get("config") or {}).get("seed", r.get("seed")), "key": r.get("key"),
         "accuracy": 100.0 * float(metrics.get("accuracy", float("nan"))),
@@ -62,28 +74,30 @@ def rows(results: list[dict]) -> pd.DataFrame:
     """One row per model and seed: each compressed model (with its uncompressed start as measured in the same
     job), and the uncompressed starts themselves — their export-only job where one is stored, else the start
     as a compression job measured it."""
-    from kdcore.compress.results import chain_label
+    from kdcore.views.groups import run_label  # the one naming rule: the start in words, then each step
 
     out, starts_with_own_row, refs = [], set(), {}
     for r in results:
         comp = r["compression"]
         family = comp.get("family") or "stack"
-        start = _start_label(comp.get("start") or r.get("name", "?"))
+        root = _root(r.get("config") or {})
+        start = run_label(root)
         own = family in ("distillation", "reference")  # the start exported as it is (sparse training is a family)
         if own:
             starts_with_own_row.add(comp.get("start_key"))
             family = "distillation" if family == "distillation" else REFERENCE
-        label = f"{start} (uncompressed)" if own else f"{start} · {chain_label(r)}"
+        label = f"{start} (uncompressed)" if own else run_label(r.get("config") or {})
         ref = r.get("reference") if isinstance(r.get("reference"), dict) else None
         out.append(_row(r, r["deploy"], r.get("metrics", {}), label=label, family=family, start=start,
-                        reference=own, ref=ref))
+                        reference=own, ref=ref, twin=_twin_words(root)))
         if ref is not None:  # the model it was measured against (an L1 student's: its twin without the penalty)
             ref_key = ref.get("key") or comp.get("start_key")
-            refs.setdefault(ref_key, (r, ref, _start_label(ref.get("name") or start)))
-    for ref_key, (r, ref, start) in refs.items():
+            plain_root = {k: v for k, v in root.items() if k != "l1"}
+            refs.setdefault(ref_key, (r, ref, run_label(plain_root), _twin_words(plain_root)))
+    for ref_key, (r, ref, start, twin) in refs.items():
         if ref_key not in starts_with_own_row:
             out.append(_row({**r, "key": ref_key}, ref, ref.get("metrics", ref), label=f"{start} (uncompressed)",
-                            family=REFERENCE, start=start, reference=True, ref=ref))
+                            family=REFERENCE, start=start, reference=True, ref=ref, twin=twin))
     cols = list(_row({}, {}, {}, label="", family="", start="", reference=False))
     return pd.DataFrame(out, columns=cols)
 
@@ -116,7 +130,7 @@ def tradeoff(dataset: str | None = None, store: object | None = None) -> TradeOf
            "flops", "flops_effective", "ref_accuracy", "ref_onnx_bytes", "ref_gzip_bytes", "ref_latency_us_b1",
            "weights_zero_pct"]
     runs[num] = runs[num].apply(pd.to_numeric, errors="coerce")
-    g = runs.groupby(["model", "family", "start", "reference"], as_index=False)
+    g = runs.groupby(["model", "family", "start", "reference", "twin"], as_index=False, dropna=False)
     points = g[num].mean()
     points["accuracy_std"] = g["accuracy"].std()["accuracy"].fillna(0.0)
     points["seeds"] = g["seed"].nunique()["seed"]
@@ -272,18 +286,40 @@ def family_results(store: object | None = None) -> list[tuple[str, str]]:
     out = []
     for fam in FAMILIES[:5]:
         mine = p[(p["family"] == fam) & ~p["reference"]].dropna(subset=["size_x"]) if len(p) else p
-        if fam == "distillation" and len(p):  # KD's own gain: the distilled student against its teacher
-            mine = p[p["family"] == fam].dropna(subset=["size_x"])
+        if fam == "distillation" and len(p):  # KD's own gain: the distilled student against its scratch twin
+            words = _distillation_words(p, view.datasets[0])
+            out.append((fam, words or "no stored result yet: compress a model on the page"))
+            continue
         if not len(mine):
             out.append((fam, "no stored result yet: compress a model on the page"))
             continue
-        gzip_only = fam == "sparse regularisation"  # its zeros pay only once the file is compressed
+        gzip_only = fam in ("sparse regularisation", "weight sharing")  # they pay only once the file is compressed
         r = mine.sort_values("gzip_x" if gzip_only else "size_x").iloc[-1]
         size = f"{r['gzip_x']:.1f}× smaller gzip'd" if gzip_only else f"{r['size_x']:.1f}× smaller"
         words = (f"{size}, {r['speed_x']:.1f}× faster at batch 1, {r['accuracy_delta']:+.2f} "
-                 f"accuracy points ({r['model']}, {view.datasets[0]}, {int(r['seeds'])} seeds)")
+                 f"accuracy points ({r['model']}; {_title(view.datasets[0])}, {int(r['seeds'])} seeds)")
         out.append((fam, words))
     return out
+
+
+def _title(dataset: str) -> str:
+    from kdcore.data import DATASET_TITLES
+
+    return DATASET_TITLES.get(dataset, dataset)
+
+
+def _distillation_words(points: pd.DataFrame, dataset: str) -> str | None:
+    """What distillation buys, as the page measures it: the distilled student's accuracy against the same network
+    trained from scratch (its twin: same size, same ONNX file size and latency), seed means."""
+    kd = points[(points["family"] == "distillation") & points["reference"]]
+    for _, r in kd.iterrows():
+        twin = points[points["reference"] & (points["start"] == r["twin"])]
+        if len(twin):
+            t = twin.iloc[0]
+            return (f"{r['accuracy'] - t['accuracy']:+.2f} accuracy points over the same network trained from scratch, "
+                    f"at the same size ({r['size_kb']:,.0f} kB) and speed ({r['start']}: {r['accuracy']:.2f} % vs "
+                    f"{t['accuracy']:.2f} %; {_title(dataset)}, {int(min(r['seeds'], t['seeds']))} seeds)")
+    return None
 
 
 def linked_family(params: dict) -> tuple[str | None, str | None]:
