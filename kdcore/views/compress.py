@@ -144,8 +144,9 @@ def tradeoff(dataset: str | None = None, store: object | None = None) -> TradeOf
 
     caption = (f"{DATASET_TITLES.get(dataset, dataset)} — {source}. Each point: a model, averaged over its seeds (n in "
                "the tooltip). Bytes: the "
-               "ONNX file on disk; latency: ONNX Runtime, one CPU thread, median µs per image at batch 1, each "
-               "measured in the same run as its uncompressed start (the squares).")
+               "ONNX file on disk; speed-up: ONNX Runtime, one CPU thread, median µs per image at batch 1, as a ratio to "
+               "the model's uncompressed start timed in the same run (the squares, at 1×): µs timed in different runs "
+               "are not comparable on a shared machine.")
     sparse = [r for r in results if r.get("dataset") == dataset and r["compression"].get("sparsity")]
     if sparse:
         thresholds = sorted({r["compression"]["sparsity"]["threshold"] for r in sparse})
