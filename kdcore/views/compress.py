@@ -1,4 +1,5 @@
-"""What the Compress page draws: the accuracy–size and accuracy–speed-up trade-off (speed-up: against the uncompressed start timed in the same run), the start-model picker,
+"""What the Compress page draws: the accuracy–size and accuracy–speed-up trade-off (speed-up: against the
+uncompressed start timed in the same run), the start-model picker,
 the transform settings (checked before any work), the submit, and the take-home files.
 
 Why a views module: the page stays widgets + charts; every number comes from stored results (a compression
