@@ -13,7 +13,9 @@ import stat
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 from test_folder_data import BAD, bad_folder, write_digits
 
@@ -165,6 +167,24 @@ def test_a_typed_folder_becomes_a_lab_data_set_and_nothing_is_written_in_it(own_
     assert {"MNIST", "Fashion-MNIST", "my images (your images, 60)"} <= set(at.selectbox(key="lab_dataset").options)
     assert tree_snapshot(folder) == before
     assert not (own_env / "kd-data" / "cache" / "folder-uploads").exists()  # a typed folder is read where it is
+
+
+def test_dkd_on_a_two_class_folder_is_explained_under_the_lab_picker(own_env: Path, tmp_path: Path) -> None:
+    """A method that means something else on two classes is explained, not silently run (DKD: NCKD is zero)."""
+    from kdcore.methods import get_method
+
+    folder = tmp_path / "two"
+    for cls, value in (("dark", 20), ("light", 220)):
+        (folder / cls).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(np.full((8, 8), value + i, np.uint8), "L").save(folder / cls / f"{i}.png")
+    at = use_path(page("own_images"), folder)
+    assert not at.error, said(at, "error")
+    at.switch_page("app_pages/distill_lab.py").run()
+    at.selectbox(key="lab_method").set_value("dkd").run()
+    assert get_method("dkd").two_class_note in [c.value for c in at.caption]
+    at.selectbox(key="lab_method").set_value("hinton").run()
+    assert get_method("dkd").two_class_note not in [c.value for c in at.caption]
 
 
 # ---- bad input, through the page ------------------------------------------------------------------------------

@@ -132,6 +132,7 @@ class Method:
     student_settings: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     student_defaults: StudentDefaults = StudentDefaults()
     mhist_note: str | None = None
+    two_class_note: str | None = None  # what the method means on any two-class data set (MHIST, a folder of two)
     scratch_baseline: bool = True
     own_teacher: bool = False
     in_picker: bool = True

@@ -47,6 +47,10 @@ def sweep_params(beta: float, warmup: int) -> tuple[tuple[str, float], ...]:
     return (("dkd_beta", float(beta)), ("dkd_warmup", int(warmup)))
 
 
+TWO_CLASSES = ("With two classes (MHIST's HP and SSA, or a folder of two) DKD's non-target part (NCKD, weight β) is "
+               "identically zero: the one non-target class always has probability 1 for teacher and student alike. "
+               "DKD here is target-class KD (TCKD) plus CE.")
+
 METHOD = Method(
     name="dkd",
     params=("dkd_alpha", "dkd_beta", "dkd_warmup", "dkd_ce_weight"),
@@ -58,9 +62,8 @@ METHOD = Method(
     check_config=check_config,
     # with two classes the non-target distribution is one class with probability 1 for teacher and student alike,
     # so its KL is 0 whatever the logits (tests/test_dkd_two_classes.py): DKD on MHIST is TCKD + CE, β does nothing
-    mhist_note="With two classes (HP, SSA) DKD's non-target part (NCKD, weight β) is identically zero: the one "
-    "non-target class always has probability 1 for teacher and student alike. DKD here is target-class KD (TCKD) "
-    "plus CE.",
+    mhist_note=TWO_CLASSES,
+    two_class_note=TWO_CLASSES,
     # explicit in every job the lab, CLI and precompute build, so the default job *is* a cell of the sweep
     default_params=lambda student: {"dkd_beta": DEFAULT_BETA, "dkd_warmup": DEFAULT_WARMUP},
     revision=REVISION,

@@ -24,7 +24,7 @@ from kdcore.course import (
     course_teacher,
     tiny_caps,
 )
-from kdcore.data.pairs import FOLDER_PREFIX, offered
+from kdcore.data.pairs import FOLDER_PREFIX, data_pair, offered
 from kdcore.jobs.duration import duration_words
 from kdcore.methods import METHODS, get_method, scratch_twin
 from kdcore.store import open_store
@@ -110,6 +110,19 @@ def mhist_methods() -> list[tuple[str, str]]:
 
 # ---- honest numbers: seeds ----------------------------------------------------------------------
 LAB_DATASETS = offered("lab")  # the built-in ones; :func:`lab_datasets` adds the folders registered since
+
+
+def method_note(method: str, dataset: str) -> str | None:
+    """What ``method`` costs or means on ``dataset``, said under the lab's picker rather than run silently: its
+    transfer-pair note on a folder of colour or large images (ResNetV2-50 → MobileNetV2, as on the MHIST page), and
+    its two-class note on a two-class data set (DKD: the non-target part is zero). None when there is nothing to say."""
+    chosen, pair = get_method(method), data_pair(dataset)
+    notes = []
+    if pair.transfer and chosen.mhist_note and chosen.mhist_note != chosen.two_class_note:
+        notes.append(chosen.mhist_note)
+    if len(pair.classes) == 2 and chosen.two_class_note:
+        notes.append(chosen.two_class_note)
+    return " ".join(notes) or None
 
 
 def lab_datasets() -> list[str]:
@@ -522,6 +535,6 @@ __all__ = [
     "CURVE_KINDS", "LONG_RUN_S", "LabPlan", "PlanStage", "curves_frame", "duration_words", "lab_plan",
     "FORM_DEFAULTS", "LAB_DATASETS", "LabOutcome", "LabProgress", "MHIST_METHOD_NOTES", "StageRecord", "TinyCaps", "baselines",
     "comparison_frame", "form_defaults", "lab_stages", "lead_dataset", "methods", "mhist_methods", "parse_hidden",
-    "lab_datasets", "run_lab", "tiny_caps", "train_or_fetch", "accuracy_words", "gain_words", "seed_accuracies",
+    "lab_datasets", "method_note", "run_lab", "tiny_caps", "train_or_fetch", "accuracy_words", "gain_words", "seed_accuracies",
     "IGNORES_ALPHA", "L1_CHOICES", "form_fields", "sparsity_words", "uses_alpha", "uses_temperature",
 ]
