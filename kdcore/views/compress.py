@@ -42,12 +42,13 @@ def _root(config: dict) -> dict:
 
 def _twin_words(config: dict) -> str | None:
     """The name of a KD student's scratch twin (same network, data, schedule and seed, labels only), in words."""
+    from kdcore.config import JobConfig
+    from kdcore.methods import scratch_twin
     from kdcore.views.groups import run_label
 
     if config.get("teacher") is None:
         return None
-    return run_label({**config, "method": "scratch", "teacher": None, "method_params": [
-        p for p in config.get("method_params") or [] if p[0] in ("width",)]})
+    return run_label(scratch_twin(JobConfig.from_dict(config)).to_dict())  # the engine's twin, named by the one rule
 
 
 def _row(r: dict, deploy: dict, metrics: dict, *, label: str, family: str, start: str, reference: bool,
