@@ -54,7 +54,7 @@ method = st.selectbox("Method", list(methods), format_func=methods.get, key="lab
                       help="Picking a method fills in the settings its shipped results use (born-again: T = 1, "
                            "α = 1; attention transfer: the small CNN, α = 0; TAKD: a 32-unit student). Change them "
                            "freely; a setting already in the store is answered at once.")
-if note := lab.method_note(method, st.session_state.get("lab_dataset", lab.lead_dataset())):
+if note := lab.method_note(method, st.session_state["lab_dataset"]):  # set above (a link, kept, or the lead one)
     st.caption(note)  # what the method costs or means on this data set (a colour folder, two classes)
 s1, s2 = st.columns(2)  # these two decide which settings below apply
 student = s1.radio("Student", ["student_mlp", "student_cnn"], horizontal=True, key="lab_student",

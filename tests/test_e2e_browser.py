@@ -477,7 +477,9 @@ def test_an_uploaded_zip_of_images_is_offered_as_a_data_set_in_the_lab(server, t
             page.get_by_role("heading", name="Distill lab").first.wait_for()
             _settled(page)
             picker = page.get_by_role("combobox", name="Data set")  # its value is the chosen option's title
-            page.wait_for_function("t => document.querySelector('input[aria-label=\"Data set\"]').value === t", arg=title)
+            page.wait_for_function(  # the form may draw after the heading: no input yet is "not yet", not an error
+                "t => { const el = document.querySelector('input[aria-label=\"Data set\"]'); return !!el && el.value === t; }",
+                arg=title)
             picker.click()  # the list: the built-in data sets and the new one
             page.get_by_role("option", name=title, exact=True).wait_for()
             page.get_by_role("option", name="MNIST", exact=True).wait_for()
