@@ -124,13 +124,7 @@ def extract(source: ZipSource, name: str, target: Path, rules: ZipRules) -> None
                             raise rules.error(f"refusing to unpack {name}: entry {info.filename!r} decompresses to "
                                               f"more than its header declares (zip bomb?); {rules.fix}")
                         out.write(chunk)
-            for child in tmp.iterdir():
-                final = target / child.name
-                if final.exists():
-                    if final.is_dir() and child.is_dir():
-                        _merge_dirs(child, final)
-                    continue
-                child.rename(final)
+            _merge_dirs(tmp, target)  # into place: what is already there (an earlier unpack of it) is kept
         except (zipfile.BadZipFile, EOFError, zlib.error) as e:
             raise _fail(rules, f"{name} is corrupt ({e}); {rules.reread}", e) from e
         finally:
