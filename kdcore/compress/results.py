@@ -54,7 +54,8 @@ def chain_label(result: dict) -> str:
     return " → ".join(words)
 
 
-def _root(config: dict) -> dict:
+def root_config(config: dict) -> dict:
+    """The training job (as a dict) at the bottom of a compression chain: ``start_from`` followed to the end."""
     while config.get("start_from"):
         config = config["start_from"]
     return config
@@ -63,7 +64,7 @@ def _root(config: dict) -> dict:
 def start_label(result: dict) -> str:
     """Which course student a result starts from, without the L1 penalty (its twin is what it is measured against,
     and the chain says L1): "KD student (hinton)" or "scratch twin" — another method's name where it is not Hinton."""
-    root = _root(result.get("config") or {})
+    root = root_config(result.get("config") or {})
     method = str(root.get("method"))
     if method == "scratch" and not root.get("teacher"):
         return "scratch twin"

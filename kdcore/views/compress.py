@@ -33,13 +33,6 @@ def compression_results(store: object | None = None) -> list[dict]:
     return stored(store=store)
 
 
-def _root(config: dict) -> dict:
-    """The training job a compression chain starts from (its ``start_from`` followed to the end)."""
-    while config.get("start_from"):
-        config = config["start_from"]
-    return config
-
-
 def _twin_words(config: dict) -> str | None:
     """The name of a KD student's scratch twin (same network, data, schedule and seed, labels only), in words."""
     from kdcore.config import JobConfig
@@ -76,13 +69,14 @@ def rows(results: list[dict]) -> pd.DataFrame:
     """One row per model and seed: each compressed model (with its uncompressed start as measured in the same
     job), and the uncompressed starts themselves — their export-only job where one is stored, else the start
     as a compression job measured it."""
+    from kdcore.compress.results import root_config
     from kdcore.views.groups import run_label  # the one naming rule: the start in words, then each step
 
     out, starts_with_own_row, refs = [], set(), {}
     for r in results:
         comp = r["compression"]
         family = comp.get("family") or "stack"
-        root = _root(r.get("config") or {})
+        root = root_config(r.get("config") or {})
         start = run_label(root)
         own = family in ("distillation", "reference")  # the start exported as it is (sparse training is a family)
         if own:
