@@ -255,17 +255,14 @@ def compress_job(start: JobConfig, transform: str, *, finetune: str = "labels", 
     the fix) so a page refuses bad settings before anything is queued."""
     if finetune not in ("labels", "kd"):
         raise ConfigError(f"finetune must be 'labels' or 'kd' (got {finetune!r})")
+    from kdcore.compress.transforms import chain_root
+
     epochs = settings.get("finetune_epochs", 0)
+    root = chain_root(start)  # the training job the chain starts from
     method, kd_teacher = "scratch", None
     if finetune == "kd" and epochs:
-        root = start
-        while root.start_from is not None:
-            root = root.start_from
         method = "hinton"
         kd_teacher = teacher or root.teacher or course_teacher(start.dataset, seed=start.seed)
-    root = start
-    while root.start_from is not None:
-        root = root.start_from
     # a fine-tune of an L1-trained start keeps its penalty; a job without one carries none (one key, no noise)
     job = start.replace(method=method, teacher=kd_teacher, start_from=start,
                         compress=(("transform", transform), *settings.items()),
